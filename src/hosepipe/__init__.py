@@ -1,0 +1,87 @@
+"""hosepipe: lazy, typed, constant-memory streaming pipelines, connected like garden hose.
+
+>>> import hosepipe as hp
+>>> hp.Stream(range(10)).map(lambda x: x * 2).filter(lambda x: x > 4).to_list()
+[6, 8, 10, 12, 14, 16, 18]
+>>> p = hp.map(lambda x: x * 2) | hp.filter(lambda x: x > 4)
+>>> list(range(10) | p) == list(p(range(10))) == hp.Stream(range(10)).pipe(p).to_list()
+True
+"""
+
+from hosepipe._drive._sync import DeadLetter as DeadLetter
+from hosepipe._errors import DataError as DataError
+from hosepipe._errors import EmptyStreamError as EmptyStreamError
+from hosepipe._errors import HosepipeError as HosepipeError
+from hosepipe._errors import StreamConsumedError as StreamConsumedError
+from hosepipe._functions import compose as compose
+from hosepipe._functions import pipe as pipe
+from hosepipe._operators import batch as batch
+from hosepipe._operators import catch as catch
+from hosepipe._operators import chain as chain
+from hosepipe._operators import distinct as distinct
+from hosepipe._operators import drop_while as drop_while
+from hosepipe._operators import enumerate as enumerate
+from hosepipe._operators import filter as filter
+from hosepipe._operators import flat_map as flat_map
+from hosepipe._operators import flatten as flatten
+from hosepipe._operators import group_by as group_by
+from hosepipe._operators import map as map
+from hosepipe._operators import observe as observe
+from hosepipe._operators import scan as scan
+from hosepipe._operators import skip as skip
+from hosepipe._operators import take as take
+from hosepipe._operators import take_while as take_while
+from hosepipe._operators import tap as tap
+from hosepipe._operators import window as window
+from hosepipe._operators import zip as zip
+from hosepipe._stream import Iteration as Iteration
+from hosepipe._stream import Pipeline as Pipeline
+from hosepipe._stream import Stream as Stream
+from hosepipe.metrics import RunStats as RunStats
+from hosepipe.metrics import StageStats as StageStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "DeadLetter",
+    "EmptyStreamError",
+    "HosepipeError",
+    "Iteration",
+    "Pipeline",
+    "RunStats",
+    "StageStats",
+    "Stream",
+    "StreamConsumedError",
+    "batch",
+    "catch",
+    "chain",
+    "compose",
+    "distinct",
+    "drop_while",
+    "enumerate",
+    "filter",
+    "flat_map",
+    "flatten",
+    "group_by",
+    "map",
+    "observe",
+    "pipe",
+    "scan",
+    "skip",
+    "take",
+    "take_while",
+    "tap",
+    "window",
+    "zip",
+]
+
+# Reprs, tracebacks and docs show hosepipe.Stream, not hosepipe._stream.Stream.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        try:
+            _obj.__module__ = "hosepipe"
+        except (AttributeError, TypeError):  # pragma: no cover
+            pass
+del _name, _obj

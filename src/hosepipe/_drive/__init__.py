@@ -1,0 +1,1 @@
+"""Drivers: they turn inert stage nodes into running iterators (sync for now)."""

@@ -1,0 +1,457 @@
+"""The sync driver: turn a source and a tuple of nodes into an iterator, or run a terminal.
+
+A run is split into *runners*, each an iterator over the one before it:
+
+* a **segment** (``_fuse``): consecutive element-wise stages compiled into one loop; the first
+  runner is always a segment (it reads, counts and times the source) and, when a terminal
+  such as ``sum()`` is run, so is the last (the terminal is compiled into its loop);
+* a **step runner**: one stateful stage driven through its I/O-free step object;
+* a **join runner**: ``chain`` or ``zip``, which read other streams too.
+
+Nothing is opened until the first item is pulled. The outermost runner owns the run: when it
+finishes, fails or is closed, it closes every other runner, the other streams it joined and
+the source, downstream first, at once (it does not wait for garbage collection).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Any
+
+from hosepipe import _nodes
+from hosepipe._drive._fuse import (
+    BLOCK,
+    COUNTING_OPS,
+    MAX_OPENERS,
+    OPENER_OPS,
+    Compiled,
+    compile_segment,
+)
+from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
+from hosepipe._source import Source
+from hosepipe.metrics._stats import RunStats, StageCounter
+
+__all__ = ["END", "DeadLetter", "Run"]
+
+END: Any = object()  # "no item": what first() and reduce1 return for an empty stream
+_pc = time.perf_counter
+
+Opener = Callable[[], Iterator[Any]]
+
+
+class DeadLetter:
+    """What ``catch(dead_letter=...)`` receives for each skipped item.
+
+    *item* is the item the failing stage was given, *error* the exception, *stage* the
+    failing stage's label, such as ``"map(parse)"``.
+
+    >>> import hosepipe as hp
+    >>> bad = []
+    >>> hp.Stream(["1", "x", "3"]).map(int).catch(ValueError, dead_letter=bad).to_list()
+    [1, 3]
+    >>> bad[0].item, bad[0].stage, type(bad[0].error).__name__
+    ('x', 'map(int)', 'ValueError')
+    """
+
+    __slots__ = ("error", "item", "stage")
+
+    def __init__(self, item: Any, error: BaseException, stage: str) -> None:
+        self.item = item
+        self.error = error
+        self.stage = stage
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: item (repr when not a plain value), stage, error type and text."""
+        item = self.item if isinstance(self.item, str | int | float | bool | None) else repr(self.item)
+        d: dict[str, Any] = {
+            "item": item,
+            "stage": self.stage,
+            "error": f"{type(self.error).__name__}: {self.error}",
+        }
+        for attr in ("path", "line", "raw"):
+            value = getattr(self.error, attr, None)
+            if value is not None:
+                d[attr] = value if not isinstance(value, bytes) else value.decode("utf-8", "replace")
+        return d
+
+    def __repr__(self) -> str:
+        return f"DeadLetter(item={self.item!r}, error={self.error!r}, stage={self.stage!r})"
+
+
+class Run:
+    """One run of a stream: its counters, the iterators it opened, and how to close them."""
+
+    __slots__ = ("_closables", "counters", "guards", "nodes", "source", "t_end", "t_start")
+
+    def __init__(self, source: Source, nodes: tuple[_nodes.Node, ...]) -> None:
+        self.source = source
+        self.nodes = nodes
+        self.counters = [StageCounter(0, source.label)] + [
+            StageCounter(i + 1, n.label) for i, n in enumerate(nodes)
+        ]
+        self.guards = _guards(nodes)
+        self._closables: list[Any] = []
+        self.t_start = 0.0
+        self.t_end: float | None = None
+
+    # -- public to the package --------------------------------------------------------
+
+    def iterator(self) -> Iterator[Any]:
+        """A generator over the stream's items; closing it closes the whole run."""
+        return self._build(None, None, None)()  # type: ignore[no-any-return]
+
+    def execute(self, terminal: str, fn: Any = None, init: Any = None) -> Any:
+        """Run the stream into a compiled terminal and return the terminal's value.
+
+        Terminals: ``drain``, ``count`` (init 0), ``sum`` (init start), ``list``, ``call``
+        (fn per item), ``reduce`` (fn, init), ``reduce1`` (fn; ``END`` if empty), ``first``
+        (``END`` if empty).
+        """
+        return self._build(terminal, fn, init)()
+
+    def stats(self) -> RunStats:
+        end = self.t_end if self.t_end is not None else _pc()
+        wall = end - self.t_start if self.t_start else 0.0
+        return RunStats(tuple(c.freeze() for c in self.counters), wall)
+
+    def close(self) -> None:
+        """Close every iterator the run opened, downstream first; the first error wins."""
+        first: BaseException | None = None
+        closables, self._closables = self._closables, []
+        for it in reversed(closables):
+            close = getattr(it, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException as e:  # noqa: BLE001 - re-raised below
+                    first = first or e
+        if self.t_end is None:
+            self.t_end = _pc()
+        if first is not None:
+            raise first
+
+    # -- assembly ------------------------------------------------------------------------
+
+    def _opened(self, it: Iterator[Any]) -> Iterator[Any]:
+        self._closables.append(it)
+        return it
+
+    def _open_source(self) -> Iterator[Any]:
+        self.t_start = _pc()
+        return self._opened(self.source.open())
+
+    def _build(self, terminal: str | None, fn: Any, init: Any) -> Callable[[], Any]:
+        """Plan the runners and return the outermost one, not yet started."""
+        plan = _plan(self.nodes, terminal is not None)
+        opener: Opener = self._open_source
+        last = len(plan) - 1
+        for k, (kind, first_pos, nodes) in enumerate(plan):
+            outer = k == last
+            if kind == "fuse":
+                make = self._segment(
+                    first_pos, nodes, opener, k == 0, outer, terminal if outer else None, fn, init
+                )
+            elif kind == "step":
+                make = self._step_runner(first_pos, nodes[0], opener, outer)
+            else:
+                make = self._join_runner(first_pos, nodes[0], opener, outer)
+            if outer:
+                return make
+            opener = _chain_opener(self, make)
+        raise AssertionError("a plan always has a runner")
+
+    def _finish(self, outer: bool) -> None:
+        if outer:
+            self.close()
+
+    def _segment(
+        self,
+        first_pos: int,
+        nodes: tuple[_nodes.Node, ...],
+        opener: Opener,
+        reads_source: bool,
+        outer: bool,
+        terminal: str | None,
+        fn: Any,
+        init: Any,
+    ) -> Callable[[], Any]:
+        ops = tuple(n.OP for n in nodes)
+        positions = tuple(range(first_pos, first_pos + len(nodes)))
+        guarded = tuple(bool(self.guards[p]) for p in positions)
+        compiled = compile_segment(ops, guarded, reads_source, terminal)
+        seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal)
+        fns = tuple(getattr(n, "fn", None) for n in nodes)
+        return compiled.factory(  # type: ignore[no-any-return]
+            opener, seg.fail, seg.skip, seg.exit, islice, _pc, END, fns, fn, init
+        )
+
+    def _step_runner(
+        self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
+    ) -> Callable[[], Iterator[Any]]:
+        assert isinstance(node, _nodes._StepNode)
+        counter = self.counters[pos]
+        guards = self.guards[pos]
+        run = self
+
+        def runner() -> Iterator[Any]:
+            step = node.make_step()
+            push = step.push
+            n_in = n_out = 0
+            spent = 0.0
+            samples = 0
+            try:
+                it = opener()
+                if not step.done:
+                    for item in it:
+                        n_in += 1
+                        try:
+                            if n_in % BLOCK:
+                                outs = push(item)
+                            else:
+                                t = _pc()
+                                outs = push(item)
+                                spent += _pc() - t
+                                samples += 1
+                        except Exception as e:
+                            if guards and _catch(run, guards, pos, e, item):
+                                continue
+                            add_stage_note(e, pos, node.label, n_in - 1)
+                            raise
+                        for out in outs:
+                            n_out += 1
+                            yield out
+                        if step.done:
+                            break
+                for out in step.flush():
+                    n_out += 1
+                    yield out
+            finally:
+                counter.items_in = n_in
+                counter.items_out = n_out
+                counter.time = spent / samples * n_in if samples else 0.0
+                run._finish(outer)
+
+        return runner
+
+    def _join_runner(
+        self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
+    ) -> Callable[[], Iterator[Any]]:
+        assert isinstance(node, _nodes._JoinNode)
+        counter = self.counters[pos]
+        run = self
+        others = node.others
+
+        def chain() -> Iterator[Any]:
+            n_in = n_out = 0
+            try:
+                for item in opener():
+                    n_in += 1
+                    n_out += 1
+                    yield item
+                for other in others:
+                    for item in run._opened(iter(other)):
+                        n_out += 1
+                        yield item
+            finally:
+                counter.items_in = n_in
+                counter.items_out = n_out
+                run._finish(outer)
+
+        def zip_() -> Iterator[Any]:
+            n_in = n_out = 0
+            try:
+                it = opener()
+                subs = [run._opened(iter(o)) for o in others]
+                nexts = [s.__next__ for s in subs]
+                for item in it:
+                    n_in += 1
+                    try:
+                        row = (item, *[nx() for nx in nexts])
+                    except StopIteration:
+                        return
+                    n_out += 1
+                    yield row
+            finally:
+                counter.items_in = n_in
+                counter.items_out = n_out
+                run._finish(outer)
+
+        return chain if isinstance(node, _nodes.Chain) else zip_
+
+
+def _chain_opener(run: Run, make: Callable[[], Any]) -> Opener:
+    def opener() -> Iterator[Any]:
+        return run._opened(make())
+
+    return opener
+
+
+def _plan(
+    nodes: tuple[_nodes.Node, ...], terminal: bool
+) -> list[tuple[str, int, tuple[_nodes.Node, ...]]]:
+    """Split the nodes into runners: (kind, position of its first node, its nodes)."""
+    plan: list[tuple[str, int, tuple[_nodes.Node, ...]]] = []
+    group: list[_nodes.Node] = []
+    group_pos = 1
+    openers = 0
+    for pos, node in enumerate(nodes, start=1):
+        if node.KIND == "fuse":
+            if node.OP in OPENER_OPS:
+                if openers == MAX_OPENERS:
+                    plan.append(("fuse", group_pos, tuple(group)))
+                    group, group_pos, openers = [], pos, 0
+                openers += 1
+            if not group:
+                group_pos = pos
+            group.append(node)
+            continue
+        if group or not plan:
+            plan.append(("fuse", group_pos if group else pos, tuple(group)))
+            group, openers = [], 0
+        plan.append((node.KIND, pos, (node,)))
+    if group or not plan or (terminal and plan[-1][0] != "fuse"):
+        plan.append(("fuse", group_pos if group else len(nodes) + 1, tuple(group)))
+    return plan
+
+
+def _guards(nodes: tuple[_nodes.Node, ...]) -> list[tuple[_nodes.Catch, ...]]:
+    """For each position (0 = source), the catch stages that guard it.
+
+    A ``catch`` guards the stages since the previous ``catch``; consecutive catches act as
+    one group, tried in order. The source is never guarded.
+    """
+    guards: list[tuple[_nodes.Catch, ...]] = [() for _ in range(len(nodes) + 1)]
+    pending: list[int] = []
+    group: list[_nodes.Catch] = []
+    prev_catch = False
+    for pos, node in enumerate(nodes, start=1):
+        if isinstance(node, _nodes.Catch):
+            if not prev_catch:
+                group = []
+                covered = pending
+                pending = []
+            group.append(node)
+            for p in covered:
+                guards[p] = tuple(group)
+            prev_catch = True
+        else:
+            pending.append(pos)
+            prev_catch = False
+    return guards
+
+
+def _catch(
+    run: Run, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception, item: Any
+) -> bool:
+    """Skip *item* if one of *guards* catches *exc*: count it, call the handler, dead-letter it."""
+    for node in guards:
+        if isinstance(exc, node.exc_types):
+            run.counters[pos].count_error(exc)
+            if node.handler is not None:
+                node.handler(exc, item)
+            if node.dead_letter is not None:
+                record = DeadLetter(item, exc, run.counters[pos].label)
+                append = getattr(node.dead_letter, "append", None)
+                (append if callable(append) else node.dead_letter)(record)
+            return True
+    return False
+
+
+class _Segment:
+    """The run-side half of a compiled segment: error notes, skips and counter flushes."""
+
+    __slots__ = (
+        "compiled",
+        "failed",
+        "ops",
+        "outer",
+        "positions",
+        "reads_source",
+        "run",
+        "terminal",
+    )
+
+    def __init__(
+        self,
+        run: Run,
+        compiled: Compiled,
+        ops: tuple[str, ...],
+        positions: tuple[int, ...],
+        reads_source: bool,
+        outer: bool,
+        terminal: str | None,
+    ) -> None:
+        self.run = run
+        self.compiled = compiled
+        self.ops = ops
+        self.positions = positions
+        self.reads_source = reads_source
+        self.outer = outer
+        self.terminal = terminal
+        self.failed: int | None = None
+
+    def flows(self, counts: tuple[int, ...]) -> list[tuple[int, int]]:
+        """(items in, items out) of each stage, from the counters and the error counts."""
+        slot = dict(zip(self.compiled.count_slots, counts))
+        n = counts[0]
+        result = []
+        for j, op in enumerate(self.ops):
+            counter = self.run.counters[self.positions[j]]
+            if op in COUNTING_OPS:
+                out = slot[j + 1]
+            else:
+                out = n - counter.errors - (1 if self.failed == j else 0)
+            result.append((n, out))
+            n = out
+        return result
+
+    def _tag(self, exc: BaseException) -> tuple[Any, ...] | None:
+        tb = exc.__traceback__
+        return None if tb is None else self.compiled.linemap.get(tb.tb_lineno)
+
+    def skip(self, exc: Exception, item: Any, counts: tuple[int, ...]) -> bool:
+        tag = self._tag(exc)
+        if tag is None or tag[0] != "stage":
+            return False
+        pos = self.positions[tag[1]]
+        guards = self.run.guards[pos]
+        return bool(guards) and _catch(self.run, guards, pos, exc, item)
+
+    def fail(self, exc: Exception, counts: tuple[int, ...]) -> None:
+        if has_note(exc) or isinstance(exc, StreamConsumedError):
+            return
+        tag = self._tag(exc)
+        if tag is None:
+            return
+        if tag[0] == "stage":
+            j = tag[1]
+            self.failed = j
+            n_in = self.flows(counts)[j][0]
+            pos = self.positions[j]
+            add_stage_note(exc, pos, self.run.counters[pos].label, n_in - 1)
+        elif tag[0] == "up" and self.reads_source:
+            add_stage_note(exc, 0, self.run.counters[0].label, counts[0])
+        elif tag[0] == "term":
+            flows = self.flows(counts)
+            n_in = flows[-1][1] if flows else counts[0]
+            exc.add_note(f"hosepipe: in the terminal {self.terminal}(), item index {n_in - 1}")
+
+    def exit(self, counts: tuple[int, ...], times: tuple[float, ...]) -> None:
+        try:
+            run = self.run
+            timing = dict(zip(self.compiled.time_slots, zip(times[::2], times[1::2])))
+            for j, (n_in, n_out) in enumerate(self.flows(counts)):
+                counter = run.counters[self.positions[j]]
+                counter.items_in = n_in
+                counter.items_out = n_out
+                spent, samples = timing.get(j + 1, (0.0, 0))
+                counter.time = spent / samples * n_in if samples else 0.0
+            if self.reads_source:
+                source = run.counters[0]
+                source.items_out = counts[0]
+                spent, samples = timing.get(0, (0.0, 0))
+                source.time = spent / samples * counts[0] if samples else 0.0
+        finally:
+            self.run._finish(self.outer)

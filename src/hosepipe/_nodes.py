@@ -1,0 +1,421 @@
+"""Inert stage descriptions: one small data-only class per operator.
+
+A node validates its arguments when it is built (so a mistake is reported where it was
+written, not at the first ``next()``) and then only holds them. Drivers interpret nodes;
+nodes run nothing. Nodes hold picklable data and user callables only, so a pipeline can be
+shipped to worker processes.
+
+``KIND`` tells the drivers how a node runs:
+
+* ``"fuse"``: an element-wise stage that the sync driver compiles into one generated loop
+  with its neighbours (map, filter, tap, flat_map, flatten, observe, catch);
+* ``"step"``: a stateful stage run through an I/O-free step object from ``_steps``;
+* ``"join"``: a stage that reads other iterables as well (chain, zip).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from hosepipe import _steps
+
+__all__ = [
+    "Batch",
+    "Catch",
+    "Chain",
+    "Distinct",
+    "DropWhile",
+    "Enumerate",
+    "Filter",
+    "FlatMap",
+    "Flatten",
+    "GroupBy",
+    "Map",
+    "Node",
+    "Observe",
+    "Scan",
+    "Skip",
+    "Take",
+    "TakeWhile",
+    "Tap",
+    "Window",
+    "Zip",
+    "fn_name",
+]
+
+
+def fn_name(fn: object) -> str:
+    """The name a user would recognise for *fn*: ``double``, ``<lambda>``, ``str.upper``."""
+    if isinstance(fn, functools.partial):
+        return f"partial({fn_name(fn.func)})"
+    name = getattr(fn, "__name__", None)
+    if isinstance(name, str):
+        return name
+    return type(fn).__name__
+
+
+def _check_callable(op: str, param: str, fn: object) -> None:
+    if not callable(fn):
+        raise TypeError(f"{op}(): `{param}` must be callable, got {fn!r} ({type(fn).__name__})")
+
+
+def _check_int(op: str, param: str, value: object, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{op}(): `{param}` must be an int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{op}(): `{param}` must be >= {minimum}, got {value}")
+
+
+def _check_iterable(op: str, value: object) -> None:
+    if not hasattr(value, "__iter__"):
+        raise TypeError(f"{op}(): every argument must be iterable, got {value!r}")
+
+
+class Node:
+    """Base of all stage nodes: slots, a label for repr and notes, equality by value."""
+
+    __slots__ = ()
+    OP: ClassVar[str] = ""
+    KIND: ClassVar[str] = "fuse"
+
+    @property
+    def label(self) -> str:
+        """How the stage is shown in reprs, error notes and RunStats: ``map(parse)``."""
+        return f"{self.OP}()"
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.label))
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class _FnNode(Node):
+    """A stage around one user function."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        _check_callable(self.OP, "fn", fn)
+        self.fn = fn
+
+    @property
+    def label(self) -> str:
+        return f"{self.OP}({fn_name(self.fn)})"
+
+
+class Map(_FnNode):
+    __slots__ = ()
+    OP = "map"
+
+
+class Filter(_FnNode):
+    __slots__ = ()
+    OP = "filter"
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        _check_callable(self.OP, "pred", fn)
+        self.fn = fn
+
+
+class Tap(_FnNode):
+    __slots__ = ()
+    OP = "tap"
+
+
+class FlatMap(_FnNode):
+    __slots__ = ()
+    OP = "flat_map"
+
+
+class Flatten(Node):
+    __slots__ = ()
+    OP = "flatten"
+
+
+class Observe(Node):
+    """A named point in the chain; its row in RunStats carries the name."""
+
+    __slots__ = ("name",)
+    OP = "observe"
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"observe(): `name` must be a non-empty str, got {name!r}")
+        self.name = name
+
+    @property
+    def label(self) -> str:
+        return f"observe({self.name!r})"
+
+
+class Catch(Node):
+    """Skip items whose processing raised one of *exc_types* in the stages it guards."""
+
+    __slots__ = ("dead_letter", "exc_types", "handler")
+    OP = "catch"
+
+    def __init__(
+        self,
+        exc_types: tuple[type[BaseException], ...],
+        handler: Callable[[BaseException, Any], object] | None,
+        dead_letter: object | None,
+    ) -> None:
+        if not exc_types:
+            exc_types = (Exception,)
+        for t in exc_types:
+            if not (isinstance(t, type) and issubclass(t, Exception)):
+                raise TypeError(
+                    f"catch(): every exception type must be a subclass of Exception, got {t!r}"
+                )
+        if handler is not None:
+            _check_callable(self.OP, "handler", handler)
+        if dead_letter is not None and not (
+            callable(dead_letter) or callable(getattr(dead_letter, "append", None))
+        ):
+            raise TypeError(
+                "catch(): `dead_letter` must be a callable or have an append() method, "
+                f"got {dead_letter!r} ({type(dead_letter).__name__})"
+            )
+        self.exc_types = exc_types
+        self.handler = handler
+        self.dead_letter = dead_letter
+
+    @property
+    def label(self) -> str:
+        return f"catch({', '.join(t.__name__ for t in self.exc_types)})"
+
+
+# -- stateful stages: each builds a fresh step object per run ------------------------------
+
+
+class _StepNode(Node):
+    __slots__ = ()
+    KIND = "step"
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        raise NotImplementedError
+
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        """The user function the step calls per item, if any (errors are noted against it)."""
+        return None
+
+
+class _CountNode(_StepNode):
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        _check_int(self.OP, "n", n, 0)
+        self.n = n
+
+    @property
+    def label(self) -> str:
+        return f"{self.OP}({self.n})"
+
+
+class Take(_CountNode):
+    __slots__ = ()
+    OP = "take"
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.Take(self.n)
+
+
+class Skip(_CountNode):
+    __slots__ = ()
+    OP = "skip"
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.Skip(self.n)
+
+
+class _PredNode(_StepNode):
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any], object]) -> None:
+        _check_callable(self.OP, "pred", fn)
+        self.fn = fn
+
+    @property
+    def label(self) -> str:
+        return f"{self.OP}({fn_name(self.fn)})"
+
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        return self.fn
+
+
+class TakeWhile(_PredNode):
+    __slots__ = ()
+    OP = "take_while"
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.TakeWhile(self.fn)
+
+
+class DropWhile(_PredNode):
+    __slots__ = ()
+    OP = "drop_while"
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.DropWhile(self.fn)
+
+
+class Batch(_StepNode):
+    __slots__ = ("size",)
+    OP = "batch"
+
+    def __init__(self, size: int) -> None:
+        _check_int(self.OP, "size", size, 1)
+        self.size = size
+
+    @property
+    def label(self) -> str:
+        return f"batch({self.size})"
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.Batch(self.size)
+
+
+class Window(_StepNode):
+    __slots__ = ("size", "step")
+    OP = "window"
+
+    def __init__(self, size: int, step: int) -> None:
+        _check_int(self.OP, "size", size, 1)
+        _check_int(self.OP, "step", step, 1)
+        self.size = size
+        self.step = step
+
+    @property
+    def label(self) -> str:
+        return f"window({self.size})" if self.step == 1 else f"window({self.size}, step={self.step})"
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.Window(self.size, self.step)
+
+
+class GroupBy(_StepNode):
+    __slots__ = ("key",)
+    OP = "group_by"
+
+    def __init__(self, key: Callable[[Any], Any]) -> None:
+        _check_callable(self.OP, "key", key)
+        self.key = key
+
+    @property
+    def label(self) -> str:
+        return f"group_by({fn_name(self.key)})"
+
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        return self.key
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.GroupBy(self.key)
+
+
+class Distinct(_StepNode):
+    __slots__ = ("key",)
+    OP = "distinct"
+
+    def __init__(self, key: Callable[[Any], Any] | None) -> None:
+        if key is not None:
+            _check_callable(self.OP, "key", key)
+        self.key = key
+
+    @property
+    def label(self) -> str:
+        return "distinct()" if self.key is None else f"distinct(key={fn_name(self.key)})"
+
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        return self.key
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.Distinct(self.key)
+
+
+class Enumerate(_StepNode):
+    __slots__ = ("start",)
+    OP = "enumerate"
+
+    def __init__(self, start: int) -> None:
+        if not isinstance(start, int) or isinstance(start, bool):
+            raise TypeError(f"enumerate(): `start` must be an int, got {start!r}")
+        self.start = start
+
+    @property
+    def label(self) -> str:
+        return "enumerate()" if self.start == 0 else f"enumerate({self.start})"
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.Enumerate(self.start)
+
+
+class Scan(_StepNode):
+    __slots__ = ("fn", "initial")
+    OP = "scan"
+
+    def __init__(self, fn: Callable[[Any, Any], Any], initial: Any) -> None:
+        _check_callable(self.OP, "fn", fn)
+        self.fn = fn
+        self.initial = initial
+
+    @property
+    def label(self) -> str:
+        return f"scan({fn_name(self.fn)})"
+
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        return self.fn
+
+    def make_step(self) -> _steps.Step[Any, Any]:
+        return _steps.Scan(self.fn, self.initial)
+
+
+# -- stages that read other iterables too --------------------------------------------------
+
+
+class _JoinNode(Node):
+    __slots__ = ("others",)
+    KIND = "join"
+
+    def __init__(self, others: tuple[Iterable[Any], ...]) -> None:
+        for o in others:
+            _check_iterable(self.OP, o)
+        self.others = others
+
+    @property
+    def label(self) -> str:
+        return f"{self.OP}({', '.join(_short(o) for o in self.others)})"
+
+
+class Chain(_JoinNode):
+    __slots__ = ()
+    OP = "chain"
+
+
+class Zip(_JoinNode):
+    __slots__ = ()
+    OP = "zip"
+
+    def __init__(self, others: tuple[Iterable[Any], ...]) -> None:
+        if not others:
+            raise TypeError("zip(): give at least one iterable to zip with")
+        super().__init__(others)
+
+
+def _short(obj: object) -> str:
+    import reprlib
+
+    return reprlib.repr(obj)

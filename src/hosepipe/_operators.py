@@ -1,0 +1,246 @@
+"""The operator functions: ``hp.map(f)`` and friends, each a one-stage ``Pipeline``.
+
+They are the ``|`` spelling of the ``Stream`` methods of the same names and build the same
+nodes; ``tests/test_api.py`` keeps the two spellings in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeGuard, TypeVar, overload
+
+from hosepipe import _nodes
+from hosepipe._stream import DeadLetterTarget, Pipeline, _as_stream
+
+__all__ = [
+    "batch",
+    "catch",
+    "chain",
+    "distinct",
+    "drop_while",
+    "enumerate",
+    "filter",
+    "flat_map",
+    "flatten",
+    "group_by",
+    "map",
+    "observe",
+    "scan",
+    "skip",
+    "take",
+    "take_while",
+    "tap",
+    "window",
+    "zip",
+]
+
+T = TypeVar("T")
+U = TypeVar("U")
+V = TypeVar("V")
+K = TypeVar("K")
+A = TypeVar("A")
+
+
+def map(fn: Callable[[T], U]) -> Pipeline[T, U]:
+    """A stage applying *fn* to each item.
+
+    >>> import hosepipe as hp
+    >>> list([1, 2] | hp.map(str))
+    ['1', '2']
+    """
+    return Pipeline._of(_nodes.Map(fn))
+
+
+@overload
+def filter(pred: Callable[[T], TypeGuard[U]]) -> Pipeline[T, U]: ...
+@overload
+def filter(pred: Callable[[T], object]) -> Pipeline[T, T]: ...
+def filter(pred: Callable[[T], object]) -> Pipeline[T, Any]:
+    """A stage keeping the items for which *pred* is true.
+
+    >>> import hosepipe as hp
+    >>> list(range(5) | hp.filter(lambda x: x % 2 == 0))
+    [0, 2, 4]
+    """
+    return Pipeline._of(_nodes.Filter(pred))
+
+
+def flat_map(fn: Callable[[T], Iterable[U]]) -> Pipeline[T, U]:
+    """A stage yielding every item of ``fn(item)``.
+
+    >>> import hosepipe as hp
+    >>> list(["a b", "c"] | hp.flat_map(str.split))
+    ['a', 'b', 'c']
+    """
+    return Pipeline._of(_nodes.FlatMap(fn))
+
+
+def flatten() -> Pipeline[Iterable[T], T]:
+    """A stage yielding the items of each item.
+
+    >>> import hosepipe as hp
+    >>> list([[1], [2, 3]] | hp.flatten())
+    [1, 2, 3]
+    """
+    return Pipeline._of(_nodes.Flatten())
+
+
+def tap(fn: Callable[[T], object]) -> Pipeline[T, T]:
+    """A stage calling *fn* on each item and passing the item on.
+
+    >>> import hosepipe as hp
+    >>> seen = []
+    >>> list([1, 2] | hp.tap(seen.append)), seen
+    ([1, 2], [1, 2])
+    """
+    return Pipeline._of(_nodes.Tap(fn))
+
+
+def observe(name: str) -> Pipeline[T, T]:
+    """A named point whose count ``run()`` reports.
+
+    >>> import hosepipe as hp
+    >>> hp.Stream(range(3)).pipe(hp.observe("all")).run().stage("all").items_out
+    3
+    """
+    return Pipeline._of(_nodes.Observe(name))
+
+
+def catch(
+    *exc_types: type[Exception],
+    handler: Callable[[Exception, Any], object] | None = None,
+    dead_letter: DeadLetterTarget | None = None,
+) -> Pipeline[T, T]:
+    """A stage skipping items whose processing raised one of *exc_types* (see ``Stream.catch``).
+
+    >>> import hosepipe as hp
+    >>> list(["1", "x"] | hp.map(int) | hp.catch(ValueError))
+    [1]
+    """
+    return Pipeline._of(_nodes.Catch(exc_types, handler, dead_letter))
+
+
+def take(n: int) -> Pipeline[T, T]:
+    """A stage passing the first *n* items.
+
+    >>> import hosepipe as hp
+    >>> list(range(10) | hp.take(2))
+    [0, 1]
+    """
+    return Pipeline._of(_nodes.Take(n))
+
+
+def skip(n: int) -> Pipeline[T, T]:
+    """A stage dropping the first *n* items.
+
+    >>> import hosepipe as hp
+    >>> list(range(4) | hp.skip(2))
+    [2, 3]
+    """
+    return Pipeline._of(_nodes.Skip(n))
+
+
+def take_while(pred: Callable[[T], object]) -> Pipeline[T, T]:
+    """A stage passing items while *pred* holds.
+
+    >>> import hosepipe as hp
+    >>> list([1, 2, 9, 1] | hp.take_while(lambda x: x < 5))
+    [1, 2]
+    """
+    return Pipeline._of(_nodes.TakeWhile(pred))
+
+
+def drop_while(pred: Callable[[T], object]) -> Pipeline[T, T]:
+    """A stage dropping items while *pred* holds.
+
+    >>> import hosepipe as hp
+    >>> list([1, 2, 9, 1] | hp.drop_while(lambda x: x < 5))
+    [9, 1]
+    """
+    return Pipeline._of(_nodes.DropWhile(pred))
+
+
+def batch(size: int) -> Pipeline[T, list[T]]:
+    """A stage grouping items into lists of *size*.
+
+    >>> import hosepipe as hp
+    >>> list(range(3) | hp.batch(2))
+    [[0, 1], [2]]
+    """
+    return Pipeline._of(_nodes.Batch(size))
+
+
+def window(size: int, *, step: int = 1) -> Pipeline[T, tuple[T, ...]]:
+    """A stage yielding full sliding windows of *size*.
+
+    >>> import hosepipe as hp
+    >>> list(range(4) | hp.window(2))
+    [(0, 1), (1, 2), (2, 3)]
+    """
+    return Pipeline._of(_nodes.Window(size, step))
+
+
+def group_by(key: Callable[[T], K]) -> Pipeline[T, tuple[K, list[T]]]:
+    """A stage grouping runs of consecutive items with equal keys.
+
+    >>> import hosepipe as hp
+    >>> list([1, 3, 2, 4, 5] | hp.group_by(lambda x: x % 2))
+    [(1, [1, 3]), (0, [2, 4]), (1, [5])]
+    """
+    return Pipeline._of(_nodes.GroupBy(key))
+
+
+def distinct(*, key: Callable[[T], Hashable] | None = None) -> Pipeline[T, T]:
+    """A stage passing items not seen before.
+
+    >>> import hosepipe as hp
+    >>> list(["a", "B", "b"] | hp.distinct(key=str.lower))
+    ['a', 'B']
+    """
+    return Pipeline._of(_nodes.Distinct(key))
+
+
+def enumerate(start: int = 0) -> Pipeline[T, tuple[int, T]]:
+    """A stage pairing each item with its index.
+
+    >>> import hosepipe as hp
+    >>> list("ab" | hp.enumerate())
+    [(0, 'a'), (1, 'b')]
+    """
+    return Pipeline._of(_nodes.Enumerate(start))
+
+
+def scan(fn: Callable[[A, T], A], initial: A) -> Pipeline[T, A]:
+    """A stage yielding running accumulations.
+
+    >>> import hosepipe as hp
+    >>> list([1, 2, 3] | hp.scan(lambda acc, x: acc + x, 10))
+    [11, 13, 16]
+    """
+    return Pipeline._of(_nodes.Scan(fn, initial))
+
+
+def chain(*others: Iterable[T]) -> Pipeline[T, T]:
+    """A stage appending the items of *others*.
+
+    >>> import hosepipe as hp
+    >>> list([1] | hp.chain([2], [3]))
+    [1, 2, 3]
+    """
+    return Pipeline._of(_nodes.Chain(tuple(_as_stream(o, "chain") for o in others)))
+
+
+@overload
+def zip(other: Iterable[U], /) -> Pipeline[T, tuple[T, U]]: ...
+@overload
+def zip(o1: Iterable[U], o2: Iterable[V], /) -> Pipeline[T, tuple[T, U, V]]: ...
+@overload
+def zip(*others: Iterable[Any]) -> Pipeline[T, tuple[Any, ...]]: ...
+def zip(*others: Iterable[Any]) -> Pipeline[Any, Any]:
+    """A stage pairing each item with the next item of each of *others*.
+
+    >>> import hosepipe as hp
+    >>> list("ab" | hp.zip([1, 2, 3]))
+    [('a', 1), ('b', 2)]
+    """
+    return Pipeline._of(_nodes.Zip(tuple(_as_stream(o, "zip") for o in others)))

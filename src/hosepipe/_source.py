@@ -1,0 +1,82 @@
+"""What a stream reads from: a re-iterable, a one-shot iterator, or a zero-argument factory."""
+
+from __future__ import annotations
+
+import reprlib
+from collections.abc import Iterator
+from typing import Any
+
+from hosepipe._errors import StreamConsumedError
+from hosepipe._nodes import fn_name
+
+__all__ = ["Source"]
+
+_repr = reprlib.Repr()
+_repr.maxstring = 40
+_repr.maxother = 40
+
+
+class Source:
+    """A stream's source, with the rule for running it again.
+
+    * an iterable that is not an iterator (list, range, a file path object of a reader) is
+      iterated afresh on every run;
+    * a zero-argument callable (a generator function, ``lambda: open(path)``) is called on
+      every run;
+    * a one-shot iterator (a generator, a file object) can be run once: a second run raises
+      ``StreamConsumedError`` instead of silently yielding nothing.
+    """
+
+    __slots__ = ("mode", "obj", "used")
+
+    def __init__(self, obj: object) -> None:
+        if hasattr(obj, "__next__") and hasattr(obj, "__iter__"):
+            self.mode = "iterator"
+        elif hasattr(obj, "__iter__"):
+            self.mode = "iterable"
+        elif callable(obj):
+            self.mode = "factory"
+        else:
+            raise TypeError(
+                "Stream(): `source` must be an iterable or a zero-argument callable that "
+                f"returns one, got {obj!r} ({type(obj).__name__})"
+            )
+        self.obj = obj
+        self.used = False
+
+    @property
+    def label(self) -> str:
+        if self.mode == "factory":
+            return f"{fn_name(self.obj)}()"
+        name = getattr(self.obj, "__qualname__", None)
+        if self.mode == "iterator" and isinstance(name, str):  # a generator object
+            return f"<generator {name}>"
+        return _repr.repr(self.obj)
+
+    def open(self) -> Iterator[Any]:
+        """An iterator over the source for one run."""
+        if self.mode == "iterable":
+            return iter(self.obj)  # type: ignore[call-overload, no-any-return]
+        if self.mode == "factory":
+            made = self.obj()  # type: ignore[operator]
+            if not hasattr(made, "__iter__"):
+                raise TypeError(
+                    f"the source factory {fn_name(self.obj)}() must return an iterable, "
+                    f"got {made!r} ({type(made).__name__})"
+                )
+            return iter(made)  # type: ignore[no-any-return]
+        if self.used:
+            raise StreamConsumedError(
+                f"this stream's source is a one-shot iterator ({type(self.obj).__name__}) "
+                "that an earlier run has already consumed; to run a stream more than once, "
+                "give it a list, a range or a zero-argument function that returns a fresh "
+                "iterator (for example `hp.Stream(lambda: open(path))`)"
+            )
+        self.used = True
+        return self.obj  # type: ignore[return-value]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Source) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)

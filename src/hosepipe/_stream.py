@@ -1,0 +1,644 @@
+"""``Stream`` and ``Pipeline``: fluent methods that validate and return new descriptions.
+
+Both are immutable. A method builds a node (``_nodes``), checking its arguments there, and
+returns a new object with the node appended; nothing runs until a stream is iterated or a
+terminal is called, and then a driver (``_drive``) interprets the nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeGuard, TypeVar, overload
+
+from hosepipe import _nodes
+from hosepipe._drive._sync import END, DeadLetter, Run
+from hosepipe._errors import EmptyStreamError
+from hosepipe._source import Source
+from hosepipe.metrics._stats import RunStats
+
+__all__ = ["Iteration", "Pipeline", "Stream"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+V = TypeVar("V")
+W = TypeVar("W")
+K = TypeVar("K")
+A = TypeVar("A")
+D = TypeVar("D")
+R = TypeVar("R")
+In = TypeVar("In")
+
+_MISSING: Any = END
+
+DeadLetterTarget = Callable[[DeadLetter], object] | Any
+
+
+def _as_stream(obj: object, op: str) -> Stream[Any]:
+    if isinstance(obj, Stream):
+        return obj
+    if isinstance(obj, Pipeline):
+        raise TypeError(f"{op}(): got a Pipeline, which has no source; apply it to one first")
+    if not hasattr(obj, "__iter__"):
+        raise TypeError(f"{op}(): every argument must be iterable, got {obj!r}")
+    return Stream(obj)  # type: ignore[arg-type]
+
+
+class Stream(Generic[T]):
+    """A lazy, re-runnable sequence of items: a source and a chain of stages.
+
+    The *source* is an iterable (run again from the start on each iteration), a
+    zero-argument callable returning one (called on each iteration), or a one-shot iterator
+    (which can be run once). Stages are added with methods that return new streams; nothing
+    runs until the stream is iterated or a terminal such as ``to_list()`` is called.
+
+    >>> import hosepipe as hp
+    >>> def double(x):
+    ...     return x * 2
+    >>> s = hp.Stream(range(10)).map(double).filter(lambda x: x > 10)
+    >>> s
+    Stream(range(0, 10)).map(double).filter(<lambda>)
+    >>> s.to_list()
+    [12, 14, 16, 18]
+    >>> s.sum()  # a stream over a re-iterable source runs again
+    60
+    """
+
+    __slots__ = ("_nodes", "_source")
+
+    _source: Source
+    _nodes: tuple[_nodes.Node, ...]
+
+    def __init__(self, source: Iterable[T] | Callable[[], Iterable[T]]) -> None:
+        if isinstance(source, Stream):
+            self._source, self._nodes = source._source, source._nodes
+        elif isinstance(source, Pipeline):
+            raise TypeError(
+                "Stream(): `source` is a Pipeline, which has no source of its own; "
+                "apply it to one: `pipeline(source)` or `source | pipeline`"
+            )
+        else:
+            self._source, self._nodes = Source(source), ()
+
+    @classmethod
+    def _make(cls, source: Source, nodes: tuple[_nodes.Node, ...]) -> Stream[Any]:
+        s: Stream[Any] = object.__new__(cls)
+        s._source, s._nodes = source, nodes
+        return s
+
+    def _then(self, node: _nodes.Node) -> Stream[Any]:
+        return Stream._make(self._source, (*self._nodes, node))
+
+    def __repr__(self) -> str:
+        return f"Stream({self._source.label})" + "".join(f".{n.label}" for n in self._nodes)
+
+    # -- element-wise stages ---------------------------------------------------------------
+
+    def map(self, fn: Callable[[T], U]) -> Stream[U]:
+        """Apply *fn* to each item.
+
+        >>> Stream([1, 2, 3]).map(str).to_list()
+        ['1', '2', '3']
+        """
+        return self._then(_nodes.Map(fn))
+
+    @overload
+    def filter(self, pred: Callable[[T], TypeGuard[U]]) -> Stream[U]: ...
+    @overload
+    def filter(self, pred: Callable[[T], object]) -> Stream[T]: ...
+    def filter(self, pred: Callable[[T], object]) -> Stream[Any]:
+        """Keep the items for which *pred* is true (a ``TypeGuard`` narrows the item type).
+
+        >>> Stream(range(6)).filter(lambda x: x % 2).to_list()
+        [1, 3, 5]
+        """
+        return self._then(_nodes.Filter(pred))
+
+    def flat_map(self, fn: Callable[[T], Iterable[U]]) -> Stream[U]:
+        """Apply *fn* to each item and yield every item of the iterable it returns.
+
+        >>> Stream(["a b", "c"]).flat_map(str.split).to_list()
+        ['a', 'b', 'c']
+        """
+        return self._then(_nodes.FlatMap(fn))
+
+    def flatten(self: Stream[Iterable[U]]) -> Stream[U]:
+        """Yield the items of each item (one level).
+
+        >>> Stream([[1, 2], [], [3]]).flatten().to_list()
+        [1, 2, 3]
+        """
+        return self._then(_nodes.Flatten())
+
+    def tap(self, fn: Callable[[T], object]) -> Stream[T]:
+        """Call *fn* on each item for its side effect and pass the item on unchanged.
+
+        >>> seen = []
+        >>> Stream([1, 2]).tap(seen.append).map(lambda x: x * 10).to_list(), seen
+        ([10, 20], [1, 2])
+        """
+        return self._then(_nodes.Tap(fn))
+
+    def observe(self, name: str) -> Stream[T]:
+        """Name this point of the chain; ``run()`` reports its count under *name*.
+
+        >>> stats = Stream(range(5)).filter(lambda x: x > 1).observe("big").run()
+        >>> stats.stage("big").items_out
+        3
+        """
+        return self._then(_nodes.Observe(name))
+
+    def catch(
+        self,
+        *exc_types: type[Exception],
+        handler: Callable[[Exception, Any], object] | None = None,
+        dead_letter: DeadLetterTarget | None = None,
+    ) -> Stream[T]:
+        """Skip items whose processing raised one of *exc_types* (default: ``Exception``).
+
+        ``catch`` guards the stages since the previous ``catch`` (consecutive catches act
+        together). For each skipped item it calls ``handler(exc, item)``, sends a
+        ``DeadLetter(item, error, stage)`` to *dead_letter* (a callable, or a list or
+        anything with ``append``) and counts the error against the failing stage. Errors of
+        the source itself cannot be skipped: the source is finished once it raises.
+
+        >>> bad = []
+        >>> Stream(["1", "2", "x"]).map(int).catch(ValueError, dead_letter=bad).to_list()
+        [1, 2]
+        >>> bad
+        [DeadLetter(item='x', error=ValueError("invalid literal for int() with base 10: 'x'"), stage='map(int)')]
+        """
+        return self._then(_nodes.Catch(exc_types, handler, dead_letter))
+
+    # -- stateful stages -------------------------------------------------------------------
+
+    def take(self, n: int) -> Stream[T]:
+        """The first *n* items; reads no item past the *n*-th from upstream.
+
+        >>> Stream(range(100)).take(3).to_list()
+        [0, 1, 2]
+        """
+        return self._then(_nodes.Take(n))
+
+    def skip(self, n: int) -> Stream[T]:
+        """All items but the first *n*.
+
+        >>> Stream(range(5)).skip(3).to_list()
+        [3, 4]
+        """
+        return self._then(_nodes.Skip(n))
+
+    def take_while(self, pred: Callable[[T], object]) -> Stream[T]:
+        """Items while *pred* holds; stops at the first item for which it does not.
+
+        >>> Stream([1, 2, 5, 1]).take_while(lambda x: x < 3).to_list()
+        [1, 2]
+        """
+        return self._then(_nodes.TakeWhile(pred))
+
+    def drop_while(self, pred: Callable[[T], object]) -> Stream[T]:
+        """Drop items while *pred* holds, then pass every item.
+
+        >>> Stream([1, 2, 5, 1]).drop_while(lambda x: x < 3).to_list()
+        [5, 1]
+        """
+        return self._then(_nodes.DropWhile(pred))
+
+    def batch(self, size: int) -> Stream[list[T]]:
+        """Lists of *size* items; the last may be shorter.
+
+        >>> Stream(range(5)).batch(2).to_list()
+        [[0, 1], [2, 3], [4]]
+        """
+        return self._then(_nodes.Batch(size))
+
+    def window(self, size: int, *, step: int = 1) -> Stream[tuple[T, ...]]:
+        """Full sliding windows of *size* items as tuples, one every *step* items.
+
+        >>> Stream(range(5)).window(3).to_list()
+        [(0, 1, 2), (1, 2, 3), (2, 3, 4)]
+        >>> Stream(range(6)).window(2, step=2).to_list()
+        [(0, 1), (2, 3), (4, 5)]
+        """
+        return self._then(_nodes.Window(size, step))
+
+    def group_by(self, key: Callable[[T], K]) -> Stream[tuple[K, list[T]]]:
+        """Runs of consecutive items with equal ``key(item)``, as ``(key, [items])``.
+
+        Like ``itertools.groupby``: only *consecutive* items are grouped; each group is
+        held in memory until it ends.
+
+        >>> Stream("aabca").group_by(str.upper).to_list()
+        [('A', ['a', 'a']), ('B', ['b']), ('C', ['c']), ('A', ['a'])]
+        """
+        return self._then(_nodes.GroupBy(key))
+
+    def distinct(self, *, key: Callable[[T], Hashable] | None = None) -> Stream[T]:
+        """Items whose ``key(item)`` (or the item) was not seen before; memory grows with them.
+
+        >>> Stream([3, 1, 3, 2, 1]).distinct().to_list()
+        [3, 1, 2]
+        """
+        return self._then(_nodes.Distinct(key))
+
+    def enumerate(self, start: int = 0) -> Stream[tuple[int, T]]:
+        """Pairs ``(index, item)``, counting from *start*.
+
+        >>> Stream("ab").enumerate(1).to_list()
+        [(1, 'a'), (2, 'b')]
+        """
+        return self._then(_nodes.Enumerate(start))
+
+    def scan(self, fn: Callable[[A, T], A], initial: A) -> Stream[A]:
+        """Running accumulations: ``acc = fn(acc, item)`` from *initial*, each one yielded.
+
+        >>> import operator
+        >>> Stream([1, 2, 3]).scan(operator.add, 0).to_list()
+        [1, 3, 6]
+        """
+        return self._then(_nodes.Scan(fn, initial))
+
+    def chain(self, *others: Iterable[T]) -> Stream[T]:
+        """This stream's items, then each of *others*' in turn.
+
+        >>> Stream([1, 2]).chain([3], range(4, 6)).to_list()
+        [1, 2, 3, 4, 5]
+        """
+        return self._then(_nodes.Chain(tuple(_as_stream(o, "chain") for o in others)))
+
+    @overload
+    def zip(self, other: Iterable[U], /) -> Stream[tuple[T, U]]: ...
+    @overload
+    def zip(self, o1: Iterable[U], o2: Iterable[V], /) -> Stream[tuple[T, U, V]]: ...
+    @overload
+    def zip(
+        self, o1: Iterable[U], o2: Iterable[V], o3: Iterable[W], /
+    ) -> Stream[tuple[T, U, V, W]]: ...
+    @overload
+    def zip(self, *others: Iterable[Any]) -> Stream[tuple[Any, ...]]: ...
+    def zip(self, *others: Iterable[Any]) -> Stream[Any]:
+        """Tuples of this stream's item and the next item of each of *others*, in lock-step.
+
+        Ends with the shortest, like the builtin ``zip``.
+
+        >>> Stream("abc").zip(range(10)).to_list()
+        [('a', 0), ('b', 1), ('c', 2)]
+        """
+        return self._then(_nodes.Zip(tuple(_as_stream(o, "zip") for o in others)))
+
+    # -- composition -----------------------------------------------------------------------
+
+    def pipe(self, pipeline: Pipeline[T, U]) -> Stream[U]:
+        """Apply a ``Pipeline``'s stages to this stream (the same as ``stream | pipeline``).
+
+        >>> import hosepipe as hp
+        >>> hp.Stream(range(4)).pipe(hp.map(lambda x: x + 1)).to_list()
+        [1, 2, 3, 4]
+        """
+        if not isinstance(pipeline, Pipeline):
+            raise TypeError(
+                f"pipe(): `pipeline` must be a hosepipe Pipeline, got {pipeline!r}; "
+                "build one with operators such as hp.map(f) | hp.filter(p)"
+            )
+        return Stream._make(self._source, self._nodes + pipeline._nodes)
+
+    def __or__(self, pipeline: Pipeline[T, U]) -> Stream[U]:
+        if isinstance(pipeline, Pipeline):
+            return self.pipe(pipeline)
+        return NotImplemented
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _run(self) -> Run:
+        return Run(self._source, self._nodes)
+
+    def __iter__(self) -> Iterator[T]:
+        """A generator over the items; ``close()`` it to release everything at once."""
+        return self._run().iterator()
+
+    def iterate(self) -> Iteration[T]:
+        """An iterator to use in a ``with`` block: leaving the block closes every stage.
+
+        >>> with Stream(range(10)).iterate() as it:
+        ...     first_two = [next(it), next(it)]
+        >>> first_two
+        [0, 1]
+        """
+        return Iteration(self._run())
+
+    def to_list(self) -> list[T]:
+        """All items in a list.
+
+        >>> Stream(range(3)).to_list()
+        [0, 1, 2]
+        """
+        return self._run().execute("list")  # type: ignore[no-any-return]
+
+    @overload
+    def first(self) -> T: ...
+    @overload
+    def first(self, default: D) -> T | D: ...
+    def first(self, default: Any = _MISSING) -> Any:
+        """The first item, reading nothing more; *default* if the stream is empty.
+
+        Without a default, an empty stream raises ``EmptyStreamError`` (a ``ValueError``).
+
+        >>> Stream(range(5, 10)).first()
+        5
+        >>> Stream([]).first(None) is None
+        True
+        """
+        got = self._run().execute("first")
+        if got is END:
+            if default is _MISSING:
+                raise EmptyStreamError(
+                    "first() was called on an empty stream, and no default value was provided"
+                )
+            return default
+        return got
+
+    @overload
+    def reduce(self, fn: Callable[[T, T], T]) -> T: ...
+    @overload
+    def reduce(self, fn: Callable[[A, T], A], initial: A) -> A: ...
+    def reduce(self, fn: Callable[[Any, T], Any], initial: Any = _MISSING) -> Any:
+        """Fold the items with ``acc = fn(acc, item)``, from *initial* or the first item.
+
+        >>> import operator
+        >>> Stream([1, 2, 3, 4]).reduce(operator.mul)
+        24
+        >>> Stream([]).reduce(operator.add, 0)
+        0
+        """
+        if not callable(fn):
+            raise TypeError(f"reduce(): `fn` must be callable, got {fn!r}")
+        if initial is _MISSING:
+            got = self._run().execute("reduce1", fn, END)
+            if got is END:
+                raise EmptyStreamError(
+                    "reduce() was called on an empty stream, and no initial value was provided"
+                )
+            return got
+        return self._run().execute("reduce", fn, initial)
+
+    def count(self) -> int:
+        """The number of items.
+
+        >>> Stream(range(7)).filter(lambda x: x % 2).count()
+        3
+        """
+        return self._run().execute("count", None, 0)  # type: ignore[no-any-return]
+
+    @overload
+    def sum(self) -> T | Literal[0]: ...
+    @overload
+    def sum(self, start: U) -> T | U: ...
+    def sum(self, start: Any = 0) -> Any:
+        """The items added with ``+``, left to right, to *start*.
+
+        >>> Stream([1, 2, 3]).sum()
+        6
+        >>> Stream([[1], [2]]).sum([])
+        [1, 2]
+        """
+        return self._run().execute("sum", None, start)
+
+    def for_each(self, fn: Callable[[T], object]) -> None:
+        """Call *fn* on each item.
+
+        >>> Stream("ab").for_each(print)
+        a
+        b
+        """
+        if not callable(fn):
+            raise TypeError(f"for_each(): `fn` must be callable, got {fn!r}")
+        self._run().execute("call", fn)
+
+    def to(self, sink: Callable[[Iterable[T]], R]) -> R:
+        """Hand the items to *sink*, any callable that consumes an iterable, and return its result.
+
+        The stream is closed when *sink* returns or raises, even if it stopped early.
+
+        >>> from collections import Counter
+        >>> Stream("abca").to(Counter)
+        Counter({'a': 2, 'b': 1, 'c': 1})
+        """
+        if not callable(sink):
+            raise TypeError(f"to(): `sink` must be callable, got {sink!r}")
+        with self.iterate() as it:
+            return sink(it)
+
+    def run(self) -> RunStats:
+        """Run the stream to its end, discarding the items, and return its ``RunStats``.
+
+        >>> stats = Stream(range(10)).filter(lambda x: x < 3).run()
+        >>> stats.items_in, stats.items_out
+        (10, 3)
+        """
+        run = self._run()
+        run.execute("drain")
+        return run.stats()
+
+
+class Iteration(Generic[T]):
+    """An open iteration of a stream: iterate it, ``close()`` it or leave its ``with`` block.
+
+    ``stats()`` gives the counters so far (complete once the iteration ended).
+
+    >>> import hosepipe as hp
+    >>> with hp.Stream(range(10)).filter(lambda x: x % 2).iterate() as it:
+    ...     print(list(it))
+    [1, 3, 5, 7, 9]
+    >>> it.stats().items_out
+    5
+    """
+
+    __slots__ = ("_gen", "_run")
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._gen: Iterator[T] = run.iterator()
+
+    def __iter__(self) -> Iterator[T]:
+        return self._gen
+
+    def __next__(self) -> T:
+        return next(self._gen)
+
+    def close(self) -> None:
+        """Close every stage and the source now."""
+        self._gen.close()  # type: ignore[attr-defined]
+        self._run.close()
+
+    def stats(self) -> RunStats:
+        """The run's counters: complete after the iteration ended or was closed."""
+        return self._run.stats()
+
+    def __enter__(self) -> Iteration[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Pipeline(Generic[In, T]):
+    """A chain of stages without a source: ``Pipeline[In, Out]`` turns ``In`` items into ``Out``.
+
+    Build one from the operator functions and ``|``; apply it with ``pipeline(source)``,
+    ``source | pipeline`` or ``stream.pipe(pipeline)``. Pipelines are immutable, compare by
+    value and pickle when their functions do.
+
+    >>> import hosepipe as hp
+    >>> p = hp.map(lambda x: x * 2) | hp.filter(lambda x: x > 4)
+    >>> p
+    map(<lambda>) | filter(<lambda>)
+    >>> list(range(5) | p), p(range(5)).to_list()
+    ([6, 8], [6, 8])
+    """
+
+    __slots__ = ("_nodes",)
+
+    _nodes: tuple[_nodes.Node, ...]
+
+    def __init__(self) -> None:
+        self._nodes = ()
+
+    @classmethod
+    def _of(cls, node: _nodes.Node) -> Pipeline[Any, Any]:
+        p: Pipeline[Any, Any] = object.__new__(cls)
+        p._nodes = (node,)
+        return p
+
+    def _then(self, node: _nodes.Node) -> Pipeline[In, Any]:
+        p: Pipeline[In, Any] = object.__new__(Pipeline)
+        p._nodes = (*self._nodes, node)
+        return p
+
+    def __repr__(self) -> str:
+        return " | ".join(n.label for n in self._nodes) or "Pipeline()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pipeline) and other._nodes == self._nodes
+
+    def __hash__(self) -> int:
+        return hash(self._nodes)
+
+    def __getstate__(self) -> tuple[_nodes.Node, ...]:
+        return self._nodes
+
+    def __setstate__(self, state: tuple[_nodes.Node, ...]) -> None:
+        self._nodes = state
+
+    def __or__(self, other: Pipeline[T, U]) -> Pipeline[In, U]:
+        if isinstance(other, Pipeline):
+            p: Pipeline[In, U] = object.__new__(Pipeline)
+            p._nodes = self._nodes + other._nodes
+            return p
+        return NotImplemented
+
+    def __ror__(self, source: Iterable[In]) -> Stream[T]:
+        if isinstance(source, Pipeline):  # pragma: no cover - __or__ handles it
+            return NotImplemented
+        return self(source)
+
+    def __call__(self, source: Iterable[In] | Callable[[], Iterable[In]]) -> Stream[T]:
+        """Apply the pipeline to *source*, giving a ``Stream``."""
+        return Stream(source).pipe(self)  # type: ignore[arg-type]
+
+    # The same operators as Stream's, returning pipelines (see the Stream methods' docs).
+
+    def map(self, fn: Callable[[T], U]) -> Pipeline[In, U]:
+        """Pipeline form of ``Stream.map``."""
+        return self._then(_nodes.Map(fn))
+
+    @overload
+    def filter(self, pred: Callable[[T], TypeGuard[U]]) -> Pipeline[In, U]: ...
+    @overload
+    def filter(self, pred: Callable[[T], object]) -> Pipeline[In, T]: ...
+    def filter(self, pred: Callable[[T], object]) -> Pipeline[In, Any]:
+        """Pipeline form of ``Stream.filter``."""
+        return self._then(_nodes.Filter(pred))
+
+    def flat_map(self, fn: Callable[[T], Iterable[U]]) -> Pipeline[In, U]:
+        """Pipeline form of ``Stream.flat_map``."""
+        return self._then(_nodes.FlatMap(fn))
+
+    def flatten(self: Pipeline[In, Iterable[U]]) -> Pipeline[In, U]:
+        """Pipeline form of ``Stream.flatten``."""
+        return self._then(_nodes.Flatten())
+
+    def tap(self, fn: Callable[[T], object]) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.tap``."""
+        return self._then(_nodes.Tap(fn))
+
+    def observe(self, name: str) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.observe``."""
+        return self._then(_nodes.Observe(name))
+
+    def catch(
+        self,
+        *exc_types: type[Exception],
+        handler: Callable[[Exception, Any], object] | None = None,
+        dead_letter: DeadLetterTarget | None = None,
+    ) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.catch``."""
+        return self._then(_nodes.Catch(exc_types, handler, dead_letter))
+
+    def take(self, n: int) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.take``."""
+        return self._then(_nodes.Take(n))
+
+    def skip(self, n: int) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.skip``."""
+        return self._then(_nodes.Skip(n))
+
+    def take_while(self, pred: Callable[[T], object]) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.take_while``."""
+        return self._then(_nodes.TakeWhile(pred))
+
+    def drop_while(self, pred: Callable[[T], object]) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.drop_while``."""
+        return self._then(_nodes.DropWhile(pred))
+
+    def batch(self, size: int) -> Pipeline[In, list[T]]:
+        """Pipeline form of ``Stream.batch``."""
+        return self._then(_nodes.Batch(size))
+
+    def window(self, size: int, *, step: int = 1) -> Pipeline[In, tuple[T, ...]]:
+        """Pipeline form of ``Stream.window``."""
+        return self._then(_nodes.Window(size, step))
+
+    def group_by(self, key: Callable[[T], K]) -> Pipeline[In, tuple[K, list[T]]]:
+        """Pipeline form of ``Stream.group_by``."""
+        return self._then(_nodes.GroupBy(key))
+
+    def distinct(self, *, key: Callable[[T], Hashable] | None = None) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.distinct``."""
+        return self._then(_nodes.Distinct(key))
+
+    def enumerate(self, start: int = 0) -> Pipeline[In, tuple[int, T]]:
+        """Pipeline form of ``Stream.enumerate``."""
+        return self._then(_nodes.Enumerate(start))
+
+    def scan(self, fn: Callable[[A, T], A], initial: A) -> Pipeline[In, A]:
+        """Pipeline form of ``Stream.scan``."""
+        return self._then(_nodes.Scan(fn, initial))
+
+    def chain(self, *others: Iterable[T]) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.chain``."""
+        return self._then(_nodes.Chain(tuple(_as_stream(o, "chain") for o in others)))
+
+    @overload
+    def zip(self, other: Iterable[U], /) -> Pipeline[In, tuple[T, U]]: ...
+    @overload
+    def zip(self, o1: Iterable[U], o2: Iterable[V], /) -> Pipeline[In, tuple[T, U, V]]: ...
+    @overload
+    def zip(self, *others: Iterable[Any]) -> Pipeline[In, tuple[Any, ...]]: ...
+    def zip(self, *others: Iterable[Any]) -> Pipeline[In, Any]:
+        """Pipeline form of ``Stream.zip``."""
+        return self._then(_nodes.Zip(tuple(_as_stream(o, "zip") for o in others)))

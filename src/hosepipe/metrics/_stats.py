@@ -1,0 +1,188 @@
+"""Per-stage counters kept by every run, and the ``RunStats`` record ``run()`` returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RunStats", "StageCounter", "StageStats"]
+
+
+class StageCounter:
+    """The live, mutable counters of one stage during one run (drivers write them)."""
+
+    __slots__ = ("errors", "errors_by_type", "items_in", "items_out", "label", "position", "time")
+
+    def __init__(self, position: int, label: str) -> None:
+        self.position = position
+        self.label = label
+        self.items_in = 0
+        self.items_out = 0
+        self.errors = 0
+        self.errors_by_type: dict[str, int] = {}
+        self.time = 0.0
+
+    def count_error(self, exc: BaseException) -> None:
+        self.errors += 1
+        name = type(exc).__name__
+        self.errors_by_type[name] = self.errors_by_type.get(name, 0) + 1
+
+    def freeze(self) -> StageStats:
+        return StageStats(
+            self.position,
+            self.label,
+            self.items_in,
+            self.items_out,
+            self.errors,
+            self.time,
+            dict(self.errors_by_type),
+        )
+
+
+class StageStats:
+    """What one stage did in a run: items in and out, errors skipped, time spent.
+
+    *time* is the stage's own time in seconds (its function calls, or for the source its
+    reads), estimated from a timed sample of one item in every 64.
+
+    >>> import hosepipe as hp
+    >>> stats = hp.Stream(range(10)).filter(lambda x: x % 3 == 0).run()
+    >>> s = stats.stages[1]
+    >>> (s.label, s.items_in, s.items_out, s.dropped)
+    ('filter(<lambda>)', 10, 4, 6)
+    """
+
+    __slots__ = ("errors", "errors_by_type", "items_in", "items_out", "label", "position", "time")
+
+    def __init__(
+        self,
+        position: int,
+        label: str,
+        items_in: int,
+        items_out: int,
+        errors: int,
+        time: float,
+        errors_by_type: dict[str, int] | None = None,
+    ) -> None:
+        self.position = position
+        self.label = label
+        self.items_in = items_in
+        self.items_out = items_out
+        self.errors = errors
+        self.time = time
+        self.errors_by_type = errors_by_type or {}
+
+    @property
+    def dropped(self) -> int:
+        """Items that came in and did not go out, errors included (a filter's drops)."""
+        return max(0, self.items_in - self.items_out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the counters."""
+        return {
+            "position": self.position,
+            "label": self.label,
+            "items_in": self.items_in,
+            "items_out": self.items_out,
+            "errors": self.errors,
+            "errors_by_type": dict(self.errors_by_type),
+            "time": self.time,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"StageStats({self.position}, {self.label!r}, in={self.items_in}, "
+            f"out={self.items_out}, errors={self.errors}, time={self.time:.6f})"
+        )
+
+
+class RunStats:
+    """The record of one run: a ``StageStats`` per stage (the source first), and wall time.
+
+    ``str()`` gives a table with one line per stage.
+
+    >>> import hosepipe as hp
+    >>> stats = hp.Stream(range(5)).map(str).run()
+    >>> (stats.items_in, stats.items_out, stats.errors)
+    (5, 5, 0)
+    >>> print(stats)  # doctest: +SKIP
+    stage                         in       out  errors       time
+    0 source range(0, 5)           -         5       0     0.0 ms
+    1 map(str)                     5         5       0     0.0 ms
+    wall time 0.1 ms
+    """
+
+    __slots__ = ("stages", "wall_time")
+
+    def __init__(self, stages: tuple[StageStats, ...], wall_time: float) -> None:
+        self.stages = stages
+        self.wall_time = wall_time
+
+    @property
+    def items_in(self) -> int:
+        """Items read from the source."""
+        return self.stages[0].items_out if self.stages else 0
+
+    @property
+    def items_out(self) -> int:
+        """Items that left the last stage."""
+        return self.stages[-1].items_out if self.stages else 0
+
+    @property
+    def errors(self) -> int:
+        """Errors skipped (by ``catch``) over all stages."""
+        return sum(s.errors for s in self.stages)
+
+    def stage(self, label: str) -> StageStats:
+        """The first stage whose label is *label* (or whose observe name is *label*)."""
+        for s in self.stages:
+            if label in (s.label, f"observe({label!r})"):
+                return s
+        raise KeyError(f"no stage labelled {label!r}; stages: {[s.label for s in self.stages]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the stages, totals and wall time."""
+        return {
+            "stages": [s.to_dict() for s in self.stages],
+            "items_in": self.items_in,
+            "items_out": self.items_out,
+            "errors": self.errors,
+            "wall_time": self.wall_time,
+        }
+
+    def __str__(self) -> str:
+        rows = [("stage", "in", "out", "errors", "time")]
+        for s in self.stages:
+            name = f"{s.position} {'source ' if s.position == 0 else ''}{s.label}"
+            if len(name) > 48:
+                name = name[:45] + "..."
+            rows.append(
+                (
+                    name,
+                    "-" if s.position == 0 else f"{s.items_in:,}",
+                    f"{s.items_out:,}",
+                    f"{s.errors:,}",
+                    _fmt_time(s.time),
+                )
+            )
+        width = max(len(r[0]) for r in rows)
+        nums = [max(len(r[i]) for r in rows) for i in range(1, 5)]
+        lines = [
+            f"{r[0]:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(r[1:], nums)) for r in rows
+        ]
+        lines.append(
+            f"total: {self.items_in:,} in, {self.items_out:,} out, {self.errors:,} errors; "
+            f"wall time {_fmt_time(self.wall_time)}"
+        )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"RunStats(stages={len(self.stages)}, items_in={self.items_in}, "
+            f"items_out={self.items_out}, errors={self.errors}, wall_time={self.wall_time:.6f})"
+        )
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds < 1.0:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.2f} s"
