@@ -3,75 +3,101 @@
 Adjacent ``map``/``filter``/``tap``/``flat_map``/``flatten`` stages (and the ``observe`` and
 ``catch`` markers between them) become the body of a single Python loop, so an item passes
 through them with no generator hand-off between stages; a terminal (``sum``, ``to_list``,
-``for_each``, ...) can be compiled into the same loop. For ``map(f).filter(p).sum()`` the
-generated code is, in its fast path::
+``for_each``, ...) is compiled into the same loop. Simple lambdas are inlined (``_inline``).
+For ``map(lambda l: l.split()[-1]).filter(lambda b: b != "-").map(int).sum()`` the fast
+path of the generated code is::
 
-    for x0 in _islice(_it, 63):
-        c0 += 1
-        x0 = F0(x0)
-        if not F1(x0):
+    for _hp_x0 in _hp_islice(_hp_it, 255):
+        _hp_n += 1
+        _hp_x0 = (_hp_x0.split()[-1])
+        if not (_hp_x0 != '-'):
+            _hp_d1 += 1
             continue
-        c2 += 1
-        _acc += x0
+        _hp_x0 = _hp_F2(_hp_x0)
+        _hp_acc += _hp_x0
 
-Counting is a local integer increment at the points where the item count changes (the input
-and after each filter or flattening stage); every other stage's counts follow from those and
-from its error count. One item in every 64 takes a second copy of the body that also times
-each stage, so per-stage times cost next to nothing. An error is attributed to its stage by
-the line number of the generated code in its traceback, so the fast path carries no
-bookkeeping for it. Generated code depends only on the *shape* of the segment, and is cached.
+Counting is a local integer increment: one per input item, and otherwise only on the rare
+paths (a filter counts what it drops, a flattening stage what it yields); every stage's
+counts follow from those and from its error count. One item in every 256 runs a second copy
+of the body that also times each stage, so per-stage times cost next to nothing. An error is
+attributed to its stage by the line number of the generated code in its traceback, so the
+fast path carries no bookkeeping for it. Generated code depends only on the shape of the
+segment and the inlined expressions, and is cached.
 """
 
 from __future__ import annotations
 
+import builtins
 import linecache
+import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BLOCK", "COUNTING_OPS", "FN_OPS", "OPENER_OPS", "Compiled", "compile_segment"]
+__all__ = [
+    "BLOCK",
+    "FN_OPS",
+    "MAX_OPENERS",
+    "OPENER_OPS",
+    "Compiled",
+    "compile_segment",
+]
 
-BLOCK = 64
-COUNTING_OPS = frozenset({"filter", "flat_map", "flatten"})
+BLOCK = 256
 FN_OPS = frozenset({"map", "filter", "tap", "flat_map"})
 OPENER_OPS = frozenset({"flat_map", "flatten"})
 MAX_OPENERS = 6  # nested loops per segment; CPython allows 20 statically nested blocks
+_CACHE_SIZE = 512
 
-# Terminals: the line that consumes an item ``x`` at the innermost level.
+# Terminals: the line that consumes an item ``{x}`` at the innermost level.
 _TERMINAL_LINES = {
     None: "yield {x}",
     "drain": "pass",
-    "count": "_acc += 1",
-    "sum": "_acc += {x}",
-    "list": "_append({x})",
-    "call": "_term({x})",
-    "reduce": "_acc = _term(_acc, {x})",
-    "reduce1": "_acc = {x} if _acc is _END else _term(_acc, {x})",
+    "count": "_hp_acc += 1",
+    "sum": "_hp_acc += {x}",
+    "list": "_hp_append({x})",
+    "call": "_hp_term({x})",
+    "reduce": "_hp_acc = _hp_term(_hp_acc, {x})",
+    "reduce1": "_hp_acc = {x} if _hp_acc is _hp_END else _hp_term(_hp_acc, {x})",
     "first": "return {x}",
 }
+
+_PARAMS = (
+    "_hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
+    "_hp_init, _hp_next, _hp_Exception"
+)
 
 # A line's tag says what runs there: ("up",) reads the upstream, ("stage", j) runs stage j of
 # the segment, ("term",) runs the terminal; untagged lines run nothing of the user's.
 Tag = tuple[Any, ...]
+_PLAIN_GLOBALS: dict[str, Any] = {"__builtins__": builtins}
 
 
 class Compiled:
-    """A compiled segment shape: the factory and the map from line number to tag."""
+    """A compiled segment: its code, line tags and the layout of its counters and timers.
 
-    __slots__ = ("count_slots", "factory", "linemap", "time_slots")
+    ``counters`` names what each entry of the counts tuple counts: ``("in", -1)`` the items
+    read from upstream, ``("drop", j)`` the items filter *j* dropped, ``("out", j)`` the
+    items flattening stage *j* yielded. ``timers[k]`` is the stage (-1: upstream) whose
+    total time and sample count are ``times[2k]`` and ``times[2k + 1]``.
+    """
+
+    __slots__ = ("code", "counters", "linemap", "timers")
 
     def __init__(
         self,
-        factory: Callable[..., Callable[[], Any]],
+        code: types.CodeType,
         linemap: dict[int, Tag],
-        count_slots: tuple[int, ...],
-        time_slots: tuple[int, ...],
+        counters: tuple[tuple[str, int], ...],
+        timers: tuple[int, ...],
     ) -> None:
-        self.factory = factory
+        self.code = code
         self.linemap = linemap
-        # count_slots[k] is the stage index (+1) whose output counter is counts[k]; 0 = input.
-        self.count_slots = count_slots
-        # time_slots[k] is the stage index (+1) whose (T, S) pair is times[2k:2k+2]; 0 = upstream.
-        self.time_slots = time_slots
+        self.counters = counters
+        self.timers = timers
+
+    def factory(self, globals_: dict[str, Any] | None) -> Callable[..., Callable[[], Any]]:
+        """The segment factory, bound to the globals its inlined expressions need."""
+        return types.FunctionType(self.code, globals_ or _PLAIN_GLOBALS)
 
 
 _cache: dict[tuple[Any, ...], Compiled] = {}
@@ -82,13 +108,35 @@ def compile_segment(
     guarded: tuple[bool, ...],
     time_upstream: bool,
     terminal: str | None,
+    inlined: tuple[str | None, ...],
 ) -> Compiled:
-    """Compile (or fetch from the cache) the loop for a segment of this shape."""
-    key = (ops, guarded, time_upstream, terminal)
+    """Compile (or fetch from the cache) the loop for a segment of this shape.
+
+    *inlined* holds, per stage, the expression to evaluate in place of calling the stage's
+    function (with the item variable already substituted), or None to call it.
+    """
+    key = (ops, guarded, time_upstream, terminal, inlined)
     got = _cache.get(key)
     if got is None:
-        got = _cache[key] = _Writer(ops, guarded, time_upstream, terminal).compile()
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+        got = _cache[key] = _Writer(ops, guarded, time_upstream, terminal, inlined).compile()
     return got
+
+
+def item_var(level: int) -> str:
+    """The loop variable holding the item at nesting *level*."""
+    return f"_hp_x{level}"
+
+
+def stage_levels(ops: tuple[str, ...]) -> list[int]:
+    """The nesting level each stage runs at (a flattening stage opens the next level)."""
+    levels, level = [], 0
+    for op in ops:
+        levels.append(level)
+        if op in OPENER_OPS:
+            level += 1
+    return levels
 
 
 class _Writer:
@@ -98,73 +146,92 @@ class _Writer:
         guarded: tuple[bool, ...],
         time_upstream: bool,
         terminal: str | None,
+        inlined: tuple[str | None, ...],
     ) -> None:
         self.ops = ops
         self.guarded = guarded
         self.time_upstream = time_upstream
         self.terminal = terminal
+        self.inlined = inlined
         self.lines: list[tuple[str, Tag | None]] = []
-        self.count_slots = (0, *(j + 1 for j, op in enumerate(ops) if op in COUNTING_OPS))
-        self.time_slots = ((0,) if time_upstream else ()) + tuple(
-            j + 1 for j, op in enumerate(ops) if op in FN_OPS
+        self.counters = (("in", -1),) + tuple(
+            ("drop" if op == "filter" else "out", j)
+            for j, op in enumerate(ops)
+            if op == "filter" or op in OPENER_OPS
         )
-        self.counts = "(" + "".join(f"c{s}, " for s in self.count_slots) + ")"
-        self.times = "(" + "".join(f"T{s}, S{s}, " for s in self.time_slots) + ")"
+        self.timers = ((-1,) if time_upstream else ()) + tuple(
+            j for j, op in enumerate(ops) if op in FN_OPS
+        )
+        self.counts = "(" + "".join(f"{self.cvar(k, j)}, " for k, j in self.counters) + ")"
+        self.times = "(" + "".join(f"{self.tvars(j)}, " for j in self.timers) + ")"
+
+    @staticmethod
+    def tvars(j: int) -> str:
+        """The total-time and sample-count variables of stage *j* (-1: the upstream)."""
+        k = "U" if j < 0 else j
+        return f"_hp_T{k}, _hp_S{k}"
+
+    @staticmethod
+    def cvar(kind: str, j: int) -> str:
+        return "_hp_n" if kind == "in" else f"_hp_{kind[0]}{j}"
 
     def add(self, indent: int, text: str, tag: Tag | None = None) -> None:
         self.lines.append(("    " * indent + text, tag))
 
+    def call(self, j: int, x: str) -> str:
+        """The expression computing stage *j*'s function of *x*: inlined, or a call."""
+        return self.inlined[j] or f"_hp_F{j}({x})"
+
     def compile(self) -> Compiled:
         n = len(self.ops)
-        gen = self.terminal is None
-        self.add(0, "def _factory(_open, _fail, _skip, _exit, _islice, _pc, _END, _F, _term, _init):")
-        self.add(1, "def _segment():")
+        self.add(0, f"def _hp_factory({_PARAMS}):")
+        self.add(1, "def _hp_segment():")
         for j in range(n):
-            if self.ops[j] in FN_OPS:
-                self.add(2, f"F{j} = _F[{j}]")
-        self.add(2, " = ".join(f"c{s}" for s in self.count_slots) + " = 0")
-        for s in self.time_slots:
-            self.add(2, f"T{s} = 0.0; S{s} = 0")
+            if self.ops[j] in FN_OPS and self.inlined[j] is None:
+                self.add(2, f"_hp_F{j} = _hp_F[{j}]")
+        self.add(2, " = ".join(self.cvar(k, j) for k, j in self.counters) + " = 0")
+        for j in self.timers:
+            self.add(2, f"{self.tvars(j)} = 0.0, 0")
         if self.terminal == "list":
-            self.add(2, "_acc = []; _append = _acc.append")
+            self.add(2, "_hp_acc = []; _hp_append = _hp_acc.append")
         elif self.terminal is not None:
-            self.add(2, "_acc = _init")
+            self.add(2, "_hp_acc = _hp_init")
         self.add(2, "try:")
-        self.add(3, "_it = _open()", ("up",))
+        self.add(3, "_hp_it = _hp_open()", ("up",))
         self.add(3, "while True:")
         if self.time_upstream:
-            self.add(4, "_t = _pc()")
-        self.add(4, "x0 = next(_it, _END)", ("up",))
+            self.add(4, "_hp_t = _hp_pc()")
+        self.add(4, "_hp_x0 = _hp_next(_hp_it, _hp_END)", ("up",))
         if self.time_upstream:
-            self.add(4, "T0 += _pc() - _t; S0 += 1")
-        self.add(4, "if x0 is _END:")
+            self.add(4, "_hp_TU += _hp_pc() - _hp_t; _hp_SU += 1")
+        self.add(4, "if _hp_x0 is _hp_END:")
         self.add(5, "break")
-        self.add(4, "for x0 in (x0,):")
-        self.add(5, "c0 += 1")
+        self.add(4, "for _hp_x0 in (_hp_x0,):")
+        self.add(5, "_hp_n += 1")
         self.level(0, 0, 5, timed=True)
-        self.add(4, f"for x0 in _islice(_it, {BLOCK - 1}):", ("up",))
-        self.add(5, "c0 += 1")
+        self.add(4, f"for _hp_x0 in _hp_islice(_hp_it, {BLOCK - 1}):", ("up",))
+        self.add(5, "_hp_n += 1")
         self.level(0, 0, 5, timed=False)
-        self.add(2, "except Exception as _e:")
-        self.add(3, f"_fail(_e, {self.counts})")
+        self.add(2, "except _hp_Exception as _hp_e:")
+        self.add(3, f"_hp_fail(_hp_e, {self.counts})")
         self.add(3, "raise")
         self.add(2, "finally:")
-        self.add(3, f"_exit({self.counts}, {self.times})")
-        if not gen:
-            self.add(2, "return _acc")
-        self.add(1, "return _segment")
+        self.add(3, f"_hp_exit({self.counts}, {self.times})")
+        if self.terminal is not None:
+            self.add(2, "return _hp_acc")
+        self.add(1, "return _hp_segment")
 
         filename = f"<hosepipe fused {'|'.join(self.ops) or 'pass'}>"
         source = "\n".join(text for text, _ in self.lines) + "\n"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        namespace: dict[str, Any] = {}
-        exec(compile(source, filename, "exec"), namespace)
+        module = compile(source, filename, "exec")
+        code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
         linemap = {i + 1: tag for i, (_, tag) in enumerate(self.lines) if tag is not None}
-        return Compiled(namespace["_factory"], linemap, self.count_slots, self.time_slots)
+        return Compiled(code, linemap, self.counters, self.timers)
 
     def level(self, j0: int, lvl: int, ind: int, *, timed: bool) -> None:
         """Emit stages from *j0* at nesting level *lvl*: up to and including the next opener."""
-        ops, n, x = self.ops, len(self.ops), f"x{lvl}"
+        ops, n, x = self.ops, len(self.ops), item_var(lvl)
         end = j0
         while end < n and ops[end] not in OPENER_OPS:
             end += 1
@@ -176,51 +243,47 @@ class _Writer:
             self.stage(j, x, ind, timed=timed)
         if end < n:
             self.opener(end, lvl, ind, timed=timed)
-            self.add(ind + 1, f"c{end + 1} += 1")
+            self.add(ind + 1, f"_hp_o{end} += 1")
             self.level(end + 1, lvl + 1, ind + 1, timed=timed)
         else:
             line = _TERMINAL_LINES[self.terminal].format(x=x)
             self.add(ind, line, None if self.terminal is None else ("term",))
         if use_try:
-            self.add(ind - 1, "except Exception as _e:")
-            self.add(ind, f"if _skip(_e, {x}, {self.counts}):")
+            self.add(ind - 1, "except _hp_Exception as _hp_e:")
+            self.add(ind, f"if _hp_skip(_hp_e, {x}, {self.counts}):")
             self.add(ind + 1, "continue")
             self.add(ind, "raise")
 
-    def _timed(self, j: int, ind: int, call: str) -> None:
-        self.add(ind, "_t = _pc()")
-        self.add(ind, call, ("stage", j))
-        self.add(ind, f"T{j + 1} += _pc() - _t; S{j + 1} += 1")
+    def timed_line(self, j: int, ind: int, line: str) -> None:
+        self.add(ind, "_hp_t = _hp_pc()")
+        self.add(ind, line, ("stage", j))
+        self.add(ind, f"_hp_T{j} += _hp_pc() - _hp_t; _hp_S{j} += 1")
 
     def stage(self, j: int, x: str, ind: int, *, timed: bool) -> None:
         op, tag = self.ops[j], ("stage", j)
-        if op == "map":
+        if op in ("map", "tap"):
+            line = f"{x} = {self.call(j, x)}" if op == "map" else self.call(j, x)
             if timed:
-                self._timed(j, ind, f"{x} = F{j}({x})")
+                self.timed_line(j, ind, line)
             else:
-                self.add(ind, f"{x} = F{j}({x})", tag)
+                self.add(ind, line, tag)
         elif op == "filter":
             if timed:
-                self._timed(j, ind, f"_ok = F{j}({x})")
-                self.add(ind, "if not _ok:")
+                self.timed_line(j, ind, f"_hp_ok = {self.call(j, x)}")
+                self.add(ind, "if not _hp_ok:")
             else:
-                self.add(ind, f"if not F{j}({x}):", tag)
+                self.add(ind, f"if not {self.call(j, x)}:", tag)
+            self.add(ind + 1, f"_hp_d{j} += 1")
             self.add(ind + 1, "continue")
-            self.add(ind, f"c{j + 1} += 1")
-        elif op == "tap":
-            if timed:
-                self._timed(j, ind, f"F{j}({x})")
-            else:
-                self.add(ind, f"F{j}({x})", tag)
         elif op not in ("observe", "catch"):  # markers run no code of their own
             raise AssertionError(f"not a fusable op: {op}")
 
     def opener(self, j: int, lvl: int, ind: int, *, timed: bool) -> None:
-        x, y, tag = f"x{lvl}", f"x{lvl + 1}", ("stage", j)
+        x, y, tag = item_var(lvl), item_var(lvl + 1), ("stage", j)
         if self.ops[j] == "flatten":
             self.add(ind, f"for {y} in {x}:", tag)
         elif timed:
-            self._timed(j, ind, f"_sub{lvl} = F{j}({x})")
-            self.add(ind, f"for {y} in _sub{lvl}:", tag)
+            self.timed_line(j, ind, f"_hp_sub{lvl} = {self.call(j, x)}")
+            self.add(ind, f"for {y} in _hp_sub{lvl}:", tag)
         else:
-            self.add(ind, f"for {y} in F{j}({x}):", tag)
+            self.add(ind, f"for {y} in {self.call(j, x)}:", tag)

@@ -23,12 +23,15 @@ from typing import Any
 from hosepipe import _nodes
 from hosepipe._drive._fuse import (
     BLOCK,
-    COUNTING_OPS,
+    FN_OPS,
     MAX_OPENERS,
     OPENER_OPS,
     Compiled,
     compile_segment,
+    item_var,
+    stage_levels,
 )
+from hosepipe._drive._inline import inline_expression
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._source import Source
 from hosepipe.metrics._stats import RunStats, StageCounter
@@ -180,11 +183,12 @@ class Run:
         ops = tuple(n.OP for n in nodes)
         positions = tuple(range(first_pos, first_pos + len(nodes)))
         guarded = tuple(bool(self.guards[p]) for p in positions)
-        compiled = compile_segment(ops, guarded, reads_source, terminal)
-        seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal)
         fns = tuple(getattr(n, "fn", None) for n in nodes)
-        return compiled.factory(  # type: ignore[no-any-return]
-            opener, seg.fail, seg.skip, seg.exit, islice, _pc, END, fns, fn, init
+        inlined, globals_ = _inline_all(ops, fns)
+        compiled = compile_segment(ops, guarded, reads_source, terminal, inlined)
+        seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal)
+        return compiled.factory(globals_)(  # type: ignore[no-any-return]
+            opener, seg.fail, seg.skip, seg.exit, islice, _pc, END, fns, fn, init, next, Exception
         )
 
     def _step_runner(
@@ -279,6 +283,24 @@ class Run:
                 run._finish(outer)
 
         return chain if isinstance(node, _nodes.Chain) else zip_
+
+
+def _inline_all(
+    ops: tuple[str, ...], fns: tuple[Any, ...]
+) -> tuple[tuple[str | None, ...], dict[str, Any] | None]:
+    """Per stage, the inlined expression or None; and the globals they all share."""
+    globals_: dict[str, Any] | None = None
+    inlined: list[str | None] = []
+    for op, fn, level in zip(ops, fns, stage_levels(ops)):
+        expr = None
+        if op in FN_OPS:
+            fn_globals = getattr(fn, "__globals__", None)
+            if globals_ is None or fn_globals is globals_:
+                expr = inline_expression(fn, item_var(level))
+                if expr is not None:
+                    globals_ = fn_globals
+        inlined.append(expr)
+    return tuple(inlined), globals_
 
 
 def _chain_opener(run: Run, make: Callable[[], Any]) -> Opener:
@@ -394,15 +416,14 @@ class _Segment:
 
     def flows(self, counts: tuple[int, ...]) -> list[tuple[int, int]]:
         """(items in, items out) of each stage, from the counters and the error counts."""
-        slot = dict(zip(self.compiled.count_slots, counts))
+        counted = dict(zip(self.compiled.counters, counts))
         n = counts[0]
         result = []
-        for j, op in enumerate(self.ops):
-            counter = self.run.counters[self.positions[j]]
-            if op in COUNTING_OPS:
-                out = slot[j + 1]
-            else:
-                out = n - counter.errors - (1 if self.failed == j else 0)
+        for j in range(len(self.ops)):
+            out = counted.get(("out", j))
+            if out is None:
+                errors = self.run.counters[self.positions[j]].errors
+                out = n - counted.get(("drop", j), 0) - errors - (self.failed == j)
             result.append((n, out))
             n = out
         return result
@@ -441,17 +462,17 @@ class _Segment:
     def exit(self, counts: tuple[int, ...], times: tuple[float, ...]) -> None:
         try:
             run = self.run
-            timing = dict(zip(self.compiled.time_slots, zip(times[::2], times[1::2])))
+            timing = dict(zip(self.compiled.timers, zip(times[::2], times[1::2])))
             for j, (n_in, n_out) in enumerate(self.flows(counts)):
                 counter = run.counters[self.positions[j]]
                 counter.items_in = n_in
                 counter.items_out = n_out
-                spent, samples = timing.get(j + 1, (0.0, 0))
+                spent, samples = timing.get(j, (0.0, 0))
                 counter.time = spent / samples * n_in if samples else 0.0
             if self.reads_source:
                 source = run.counters[0]
                 source.items_out = counts[0]
-                spent, samples = timing.get(0, (0.0, 0))
+                spent, samples = timing.get(-1, (0.0, 0))
                 source.time = spent / samples * counts[0] if samples else 0.0
         finally:
             self.run._finish(self.outer)

@@ -42,7 +42,7 @@ class StageStats:
     """What one stage did in a run: items in and out, errors skipped, time spent.
 
     *time* is the stage's own time in seconds (its function calls, or for the source its
-    reads), estimated from a timed sample of one item in every 64.
+    reads), estimated from a timed sample of one item in every 256.
 
     >>> import hosepipe as hp
     >>> stats = hp.Stream(range(10)).filter(lambda x: x % 3 == 0).run()
