@@ -42,6 +42,28 @@ END: Any = object()  # "no item": what first() and reduce1 return for an empty s
 _pc = time.perf_counter
 
 Opener = Callable[[], Iterator[Any]]
+_overhead: list[float] = []
+
+
+def _timer_overhead() -> float:
+    """What one timed sample costs with nothing between the two clock reads (measured once)."""
+    if not _overhead:
+        samples = []
+        for _ in range(5):
+            spent = 0.0
+            for _ in range(200):
+                t = _pc()
+                spent += _pc() - t
+            samples.append(spent / 200)
+        _overhead.append(min(samples))
+    return _overhead[0]
+
+
+def _estimate(spent: float, samples: int, items: int) -> float:
+    """Total time of *items* from *samples* timed ones, less the timer's own cost."""
+    if not samples:
+        return 0.0
+    return max(0.0, spent / samples - _timer_overhead()) * items
 
 
 class DeadLetter:
@@ -234,7 +256,7 @@ class Run:
             finally:
                 counter.items_in = n_in
                 counter.items_out = n_out
-                counter.time = spent / samples * n_in if samples else 0.0
+                counter.time = _estimate(spent, samples, n_in)
                 run._finish(outer)
 
         return runner
@@ -467,12 +489,10 @@ class _Segment:
                 counter = run.counters[self.positions[j]]
                 counter.items_in = n_in
                 counter.items_out = n_out
-                spent, samples = timing.get(j, (0.0, 0))
-                counter.time = spent / samples * n_in if samples else 0.0
+                counter.time = _estimate(*timing.get(j, (0.0, 0)), n_in)
             if self.reads_source:
                 source = run.counters[0]
                 source.items_out = counts[0]
-                spent, samples = timing.get(-1, (0.0, 0))
-                source.time = spent / samples * counts[0] if samples else 0.0
+                source.time = _estimate(*timing.get(-1, (0.0, 0)), counts[0])
         finally:
             self.run._finish(self.outer)
