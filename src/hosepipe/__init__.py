@@ -78,10 +78,5 @@ __all__ = [
 
 # Reprs, tracebacks and docs show hosepipe.Stream, not hosepipe._stream.Stream.
 for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
-        try:
-            _obj.__module__ = "hosepipe"
-        except (AttributeError, TypeError):  # pragma: no cover
-            pass
-del _name, _obj
+    globals()[_name].__module__ = "hosepipe"
+del _name

@@ -34,9 +34,9 @@ def write_access_log(out: TextIO, size_bytes: int, *, seed: int = 0) -> int:
     >>> import io
     >>> buf = io.StringIO()
     >>> write_access_log(buf, 300)
-    3
+    4
     >>> buf.getvalue().splitlines()[0]
-    '10.13.54.121 - - [21/Nov/2026:10:00:00 +0000] "GET /p/479.html HTTP/1.1" 200 82557'
+    '10.20.132.248 - - [21/Nov/2026:10:00:00 +0000] "GET /p/940.html HTTP/1.1" 200 55325'
     """
     rnd = random.Random(seed)
     written = lines = 0

@@ -82,8 +82,10 @@ class DataError(HosepipeError, ValueError):
         line: int | None = None,
         raw: str | bytes | None = None,
     ) -> None:
-        if raw is not None and len(raw) > _RAW_LIMIT:
-            raw = raw[:_RAW_LIMIT] + ("..." if isinstance(raw, str) else b"...")
+        if isinstance(raw, str) and len(raw) > _RAW_LIMIT:
+            raw = raw[:_RAW_LIMIT] + "..."
+        elif isinstance(raw, bytes) and len(raw) > _RAW_LIMIT:
+            raw = raw[:_RAW_LIMIT] + b"..."
         self.message = message
         self.path = path
         self.line = line

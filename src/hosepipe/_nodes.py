@@ -86,10 +86,15 @@ class Node:
         return f"{self.OP}()"
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, s) for s in self.__slots__)
+        slots: tuple[str, ...] = self.__slots__
+        return tuple(getattr(self, name) for name in slots)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._values() == other._values()  # type: ignore[attr-defined]
+        return (
+            isinstance(other, Node)
+            and type(other) is type(self)
+            and self._values() == other._values()
+        )
 
     def __hash__(self) -> int:
         return hash((type(self), self.label))
@@ -166,8 +171,8 @@ class Catch(Node):
     def __init__(
         self,
         exc_types: tuple[type[BaseException], ...],
-        handler: Callable[[BaseException, Any], object] | None,
-        dead_letter: object | None,
+        handler: Callable[[Any, Any], object] | None,
+        dead_letter: Any,
     ) -> None:
         if not exc_types:
             exc_types = (Exception,)
@@ -298,7 +303,9 @@ class Window(_StepNode):
 
     @property
     def label(self) -> str:
-        return f"window({self.size})" if self.step == 1 else f"window({self.size}, step={self.step})"
+        if self.step == 1:
+            return f"window({self.size})"
+        return f"window({self.size}, step={self.step})"
 
     def make_step(self) -> _steps.Step[Any, Any]:
         return _steps.Window(self.size, self.step)

@@ -64,7 +64,7 @@ class Source:
                     f"the source factory {fn_name(self.obj)}() must return an iterable, "
                     f"got {made!r} ({type(made).__name__})"
                 )
-            return iter(made)  # type: ignore[no-any-return]
+            return iter(made)
         if self.used:
             raise StreamConsumedError(
                 f"this stream's source is a one-shot iterator ({type(self.obj).__name__}) "

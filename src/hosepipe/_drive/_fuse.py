@@ -154,13 +154,17 @@ class _Writer:
         self.terminal = terminal
         self.inlined = inlined
         self.lines: list[tuple[str, Tag | None]] = []
-        self.counters = (("in", -1),) + tuple(
-            ("drop" if op == "filter" else "out", j)
-            for j, op in enumerate(ops)
-            if op == "filter" or op in OPENER_OPS
+        self.counters: tuple[tuple[str, int], ...] = (
+            ("in", -1),
+            *(
+                ("drop" if op == "filter" else "out", j)
+                for j, op in enumerate(ops)
+                if op == "filter" or op in OPENER_OPS
+            ),
         )
-        self.timers = ((-1,) if time_upstream else ()) + tuple(
-            j for j, op in enumerate(ops) if op in FN_OPS
+        self.timers: tuple[int, ...] = (
+            *((-1,) if time_upstream else ()),
+            *(j for j, op in enumerate(ops) if op in FN_OPS),
         )
         self.counts = "(" + "".join(f"{self.cvar(k, j)}, " for k, j in self.counters) + ")"
         self.times = "(" + "".join(f"{self.tvars(j)}, " for j in self.timers) + ")"

@@ -89,7 +89,9 @@ class DeadLetter:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: item (repr when not a plain value), stage, error type and text."""
-        item = self.item if isinstance(self.item, str | int | float | bool | None) else repr(self.item)
+        item = (
+            self.item if isinstance(self.item, str | int | float | bool | None) else repr(self.item)
+        )
         d: dict[str, Any] = {
             "item": item,
             "stage": self.stage,
@@ -98,7 +100,9 @@ class DeadLetter:
         for attr in ("path", "line", "raw"):
             value = getattr(self.error, attr, None)
             if value is not None:
-                d[attr] = value if not isinstance(value, bytes) else value.decode("utf-8", "replace")
+                d[attr] = (
+                    value if not isinstance(value, bytes) else value.decode("utf-8", "replace")
+                )
         return d
 
     def __repr__(self) -> str:
@@ -150,7 +154,7 @@ class Run:
             if close is not None:
                 try:
                     close()
-                except BaseException as e:  # noqa: BLE001 - re-raised below
+                except BaseException as e:  # re-raised below, after the rest are closed
                     first = first or e
         if self.t_end is None:
             self.t_end = _pc()
@@ -209,7 +213,7 @@ class Run:
         inlined, globals_ = _inline_all(ops, fns)
         compiled = compile_segment(ops, guarded, reads_source, terminal, inlined)
         seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal)
-        return compiled.factory(globals_)(  # type: ignore[no-any-return]
+        return compiled.factory(globals_)(
             opener, seg.fail, seg.skip, seg.exit, islice, _pc, END, fns, fn, init, next, Exception
         )
 
@@ -248,7 +252,7 @@ class Run:
                         for out in outs:
                             n_out += 1
                             yield out
-                        if step.done:
+                        if _done(step):
                             break
                 for out in step.flush():
                     n_out += 1
@@ -325,6 +329,11 @@ def _inline_all(
     return tuple(inlined), globals_
 
 
+def _done(step: Any) -> bool:
+    """Whether *step* wants no more input (a call, so type checkers re-read the flag)."""
+    return bool(step.done)
+
+
 def _chain_opener(run: Run, make: Callable[[], Any]) -> Opener:
     def opener() -> Iterator[Any]:
         return run._opened(make())
@@ -386,9 +395,7 @@ def _guards(nodes: tuple[_nodes.Node, ...]) -> list[tuple[_nodes.Catch, ...]]:
     return guards
 
 
-def _catch(
-    run: Run, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception, item: Any
-) -> bool:
+def _catch(run: Run, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception, item: Any) -> bool:
     """Skip *item* if one of *guards* catches *exc*: count it, call the handler, dead-letter it."""
     for node in guards:
         if isinstance(exc, node.exc_types):
@@ -397,8 +404,10 @@ def _catch(
                 node.handler(exc, item)
             if node.dead_letter is not None:
                 record = DeadLetter(item, exc, run.counters[pos].label)
-                append = getattr(node.dead_letter, "append", None)
-                (append if callable(append) else node.dead_letter)(record)
+                send: Callable[[DeadLetter], object] = getattr(
+                    node.dead_letter, "append", node.dead_letter
+                )
+                send(record)
             return True
     return False
 
@@ -484,7 +493,9 @@ class _Segment:
     def exit(self, counts: tuple[int, ...], times: tuple[float, ...]) -> None:
         try:
             run = self.run
-            timing = dict(zip(self.compiled.timers, zip(times[::2], times[1::2])))
+            timing: dict[int, tuple[float, int]] = dict(
+                zip(self.compiled.timers, zip(times[::2], times[1::2]))  # type: ignore[arg-type]
+            )
             for j, (n_in, n_out) in enumerate(self.flows(counts)):
                 counter = run.counters[self.positions[j]]
                 counter.items_in = n_in

@@ -174,7 +174,7 @@ class Distinct(_Stateless, Generic[T]):
         k = item if self.key is None else self.key(item)
         if k in self.seen:
             return NOTHING
-        self.seen.add(k)  # type: ignore[arg-type]
+        self.seen.add(k)
         return (item,)
 
 

@@ -135,7 +135,7 @@ class RunStats:
     def stage(self, label: str) -> StageStats:
         """The first stage whose label is *label* (or whose observe name is *label*)."""
         for s in self.stages:
-            if label in (s.label, f"observe({label!r})"):
+            if s.label in (label, f"observe({label!r})"):
                 return s
         raise KeyError(f"no stage labelled {label!r}; stages: {[s.label for s in self.stages]}")
 
