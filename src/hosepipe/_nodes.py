@@ -423,6 +423,9 @@ class Zip(_JoinNode):
 
 
 def _short(obj: object) -> str:
+    """A short label for an argument: a stream with no stages shows its source."""
+    if getattr(obj, "_stages", None) == ():
+        return str(obj._source.label)  # type: ignore[attr-defined]
     import reprlib
 
     return reprlib.repr(obj)

@@ -19,7 +19,7 @@ from hosepipe.metrics._stats import RunStats
 
 __all__ = ["Iteration", "Pipeline", "Stream"]
 
-T = TypeVar("T")
+T = TypeVar("T", covariant=True)
 U = TypeVar("U")
 V = TypeVar("V")
 W = TypeVar("W")
@@ -27,7 +27,7 @@ K = TypeVar("K")
 A = TypeVar("A")
 D = TypeVar("D")
 R = TypeVar("R")
-In = TypeVar("In")
+In = TypeVar("In", contravariant=True)
 
 _MISSING: Any = END
 
@@ -258,7 +258,7 @@ class Stream(Generic[T]):
         """
         return self._then(_nodes.Scan(fn, initial))
 
-    def chain(self, *others: Iterable[T]) -> Stream[T]:
+    def chain(self, *others: Iterable[U]) -> Stream[T | U]:
         """This stream's items, then each of *others*' in turn.
 
         >>> Stream([1, 2]).chain([3], range(4, 6)).to_list()
@@ -629,7 +629,7 @@ class Pipeline(Generic[In, T]):
         """Pipeline form of ``Stream.scan``."""
         return self._then(_nodes.Scan(fn, initial))
 
-    def chain(self, *others: Iterable[T]) -> Pipeline[In, T]:
+    def chain(self, *others: Iterable[U]) -> Pipeline[In, T | U]:
         """Pipeline form of ``Stream.chain``."""
         return self._then(_nodes.Chain(tuple(_as_stream(o, "chain") for o in others)))
 

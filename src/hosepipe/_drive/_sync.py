@@ -212,7 +212,7 @@ class Run:
         fns = tuple(getattr(n, "fn", None) for n in nodes)
         inlined, globals_ = _inline_all(ops, fns)
         compiled = compile_segment(ops, guarded, reads_source, terminal, inlined)
-        seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal)
+        seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal, fn)
         return compiled.factory(globals_)(
             opener, seg.fail, seg.skip, seg.exit, islice, _pc, END, fns, fn, init, next, Exception
         )
@@ -412,6 +412,9 @@ def _catch(run: Run, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception,
     return False
 
 
+_TERMINAL_NAMES = {"call": "for_each", "list": "to_list", "reduce1": "reduce", "drain": "run"}
+
+
 class _Segment:
     """The run-side half of a compiled segment: error notes, skips and counter flushes."""
 
@@ -423,6 +426,7 @@ class _Segment:
         "positions",
         "reads_source",
         "run",
+        "term_fn",
         "terminal",
     )
 
@@ -435,8 +439,10 @@ class _Segment:
         reads_source: bool,
         outer: bool,
         terminal: str | None,
+        term_fn: Callable[..., Any] | None,
     ) -> None:
         self.run = run
+        self.term_fn = term_fn
         self.compiled = compiled
         self.ops = ops
         self.positions = positions
@@ -488,7 +494,10 @@ class _Segment:
         elif tag[0] == "term":
             flows = self.flows(counts)
             n_in = flows[-1][1] if flows else counts[0]
-            exc.add_note(f"hosepipe: in the terminal {self.terminal}(), item index {n_in - 1}")
+            name = _TERMINAL_NAMES.get(self.terminal or "", self.terminal)
+            fn = self.term_fn
+            label = f"{name}({_nodes.fn_name(fn)})" if fn is not None else f"{name}()"
+            exc.add_note(f"hosepipe: in the terminal {label}, item index {n_in - 1}")
 
     def exit(self, counts: tuple[int, ...], times: tuple[float, ...]) -> None:
         try:

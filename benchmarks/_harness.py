@@ -1,0 +1,358 @@
+"""The shared benchmark machinery: interleaved timing rounds, paired ratios, tables, results.
+
+Every workload describes its contenders as ``Variant`` objects and hands them to
+``measure``, which times them all in *rounds*: one warm-up call of each, then in every round
+each variant once, in an order shuffled with a fixed seed. Because all contenders of a
+round run within seconds of each other, the ratio of two variants' times *in the same
+round* cancels most of the drift of a shared, noisy machine; ``Timings.paired`` gives those
+per-round ratios and the reports quote their median (the "paired ratio").
+
+A workload returns a ``Report``; ``publish`` prints it and saves it to
+``benchmarks/results/<name>-<mode>.json`` and ``.md`` with the environment it ran in.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RESULTS_DIR",
+    "Report",
+    "Timings",
+    "Variant",
+    "Verdict",
+    "environment",
+    "fmt_ms",
+    "fmt_ratio",
+    "markdown_table",
+    "measure",
+    "progress",
+    "publish",
+    "time_call",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# Distributions whose versions every result file records.
+LIBRARIES = (
+    "hosepipe",
+    "toolz",
+    "cytoolz",
+    "pipe",
+    "PyFunctional",
+    "streamable",
+    "more-itertools",
+)
+
+
+# -- timing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One contender: a zero-argument callable that does the whole job and returns its result.
+
+    *name* is the short key used in JSON, *label* what tables show, *group* a free-form kind
+    ("baseline", "library", "limit", ...).
+    """
+
+    name: str
+    fn: Callable[[], object]
+    label: str = ""
+    group: str = ""
+
+    @property
+    def title(self) -> str:
+        """The label, or the name when there is no label."""
+        return self.label or self.name
+
+
+@dataclass
+class Timings:
+    """Wall times of each variant, one per round (seconds), and each variant's result."""
+
+    variants: list[Variant]
+    times: dict[str, list[float]]
+    results: dict[str, object]
+    rounds: int
+    seed: int
+
+    def median(self, name: str) -> float:
+        """The median time of *name* over the rounds."""
+        return statistics.median(self.times[name])
+
+    def min(self, name: str) -> float:
+        """The fastest time of *name*."""
+        return min(self.times[name])
+
+    def paired(self, name: str, baseline: str) -> list[float]:
+        """Per-round ratios ``time(name) / time(baseline)``."""
+        return [a / b for a, b in zip(self.times[name], self.times[baseline], strict=True)]
+
+    def paired_median(self, name: str, baseline: str) -> float:
+        """The median of the per-round ratios: the figure the reports quote."""
+        return statistics.median(self.paired(name, baseline))
+
+    def paired_diff(self, name: str, baseline: str) -> list[float]:
+        """Per-round differences ``time(name) - time(baseline)`` (seconds)."""
+        return [a - b for a, b in zip(self.times[name], self.times[baseline], strict=True)]
+
+    def as_json(self) -> dict[str, Any]:
+        """Every variant's per-round times, median and minimum."""
+        return {
+            v.name: {
+                "label": v.title,
+                "group": v.group,
+                "times_s": self.times[v.name],
+                "median_s": self.median(v.name),
+                "min_s": self.min(v.name),
+            }
+            for v in self.variants
+        }
+
+
+def time_call(fn: Callable[[], object]) -> tuple[float, object]:
+    """Call *fn* once; return the wall time it took and its result.
+
+    Like ``timeit``, garbage is collected before the call and the cyclic collector is
+    paused during it, so no variant pays for another's garbage.
+    """
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - started
+    finally:
+        if enabled:
+            gc.enable()
+    return elapsed, result
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout carries only the result tables)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure(
+    variants: Sequence[Variant],
+    *,
+    rounds: int,
+    seed: int = 0,
+    warmup: int = 1,
+    label: str = "",
+) -> Timings:
+    """Time *variants* interleaved: *warmup* calls of each, then *rounds* shuffled rounds.
+
+    Each round calls every variant once, in an order drawn from ``random.Random(seed)``, so
+    no variant always runs first or right after the same neighbour. A timed call must return
+    what the variant's warm-up call returned (an ``AssertionError`` otherwise), which keeps a
+    caching library from being timed on a job it did not do.
+    """
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate variant names in {names}")
+    rng = random.Random(seed)
+    results: dict[str, object] = {}
+    times: dict[str, list[float]] = {v.name: [] for v in variants}
+    for _ in range(warmup):
+        for v in variants:
+            _, results[v.name] = time_call(v.fn)
+    for r in range(rounds):
+        started = time.perf_counter()
+        order = list(variants)
+        rng.shuffle(order)
+        for v in order:
+            elapsed, result = time_call(v.fn)
+            if v.name in results and result != results[v.name]:
+                raise AssertionError(
+                    f"{v.name}: round {r + 1} returned {result!r}, warm-up {results[v.name]!r}"
+                )
+            results.setdefault(v.name, result)
+            times[v.name].append(elapsed)
+        spent = time.perf_counter() - started
+        progress(f"  {label} round {r + 1}/{rounds} ({spent:.1f} s)")
+    return Timings(list(variants), times, results, rounds, seed)
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def fmt_ms(seconds: float) -> str:
+    """Seconds as milliseconds, e.g. ``"123.4 ms"``."""
+    return f"{seconds * 1e3:.1f} ms"
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    """A ratio as ``"0.93x"`` (``"n/a"`` for None)."""
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A padded Markdown table (readable as plain text too); the first column left-aligned."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "| " + " | ".join(parts) + " |"
+
+    rule = "|" + "|".join(
+        ":" + "-" * (w + 1) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)
+    )
+    return "\n".join([line(cells[0]), rule + "|", *(line(row) for row in cells[1:])])
+
+
+# -- reports ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A target and whether this run met it (None: informational, no pass/fail)."""
+
+    target: str
+    measured: str
+    ok: bool | None
+
+    @property
+    def status(self) -> str:
+        """``PASS``, ``FAIL`` or ``info``."""
+        return "info" if self.ok is None else ("PASS" if self.ok else "FAIL")
+
+
+@dataclass
+class Report:
+    """What a workload hands back: tables to print, verdicts, and data for the JSON file."""
+
+    name: str
+    mode: str
+    title: str
+    notes: list[str] = field(default_factory=list)
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        """The results file name without extension, e.g. ``w1-quick``."""
+        return f"{self.name}-{self.mode}"
+
+    def body(self) -> str:
+        """The notes, tables and verdicts as Markdown (also what is printed)."""
+        parts = [f"## {self.title} ({self.mode})", ""]
+        parts += [f"- {note}" for note in self.notes]
+        for heading, text in self.sections:
+            parts += ["", f"### {heading}", "", text]
+        if self.verdicts:
+            rows = [(v.target, v.measured, v.status) for v in self.verdicts]
+            parts += ["", "### Targets", "", markdown_table(("target", "measured", ""), rows)]
+        return "\n".join(parts) + "\n"
+
+
+def _git_revision() -> dict[str, Any]:
+    """The commit of the measured checkout, and whether ``src/`` had uncommitted changes."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(ROOT), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "src")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "src_dirty": bool(status)}
+
+
+def environment() -> dict[str, Any]:
+    """Python, platform, CPUs, library versions and the hosepipe revision of this run."""
+    versions: dict[str, str | None] = {}
+    for dist in LIBRARIES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    return {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "libraries": versions,
+        "hosepipe_revision": _git_revision(),
+    }
+
+
+def _environment_md(env: dict[str, Any]) -> str:
+    libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items() if v is not None)
+    rev = env["hosepipe_revision"]
+    dirty = " (src/ modified)" if rev["src_dirty"] else ""
+    return (
+        f"Run {env['timestamp']}: {env['implementation']} {env['python']} on "
+        f"{env['platform']}, {env['cpu_count']} CPUs ({env['cpus_usable']} usable); "
+        f"hosepipe at {rev['commit']}{dirty}.\n\nLibraries: {libs}.\n"
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def publish(report: Report, env: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Print *report* and save it as ``results/<stem>.json`` and ``.md``; return both paths."""
+    env = env or environment()
+    body = report.body()
+    print(body, flush=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    json_path = RESULTS_DIR / f"{report.stem}.json"
+    md_path = RESULTS_DIR / f"{report.stem}.md"
+    payload = {
+        "benchmark": report.name,
+        "mode": report.mode,
+        "title": report.title,
+        "environment": env,
+        "notes": report.notes,
+        "verdicts": [
+            {"target": v.target, "measured": v.measured, "ok": v.ok} for v in report.verdicts
+        ],
+        **report.data,
+    }
+    _write_atomic(json_path, json.dumps(payload, indent=2, default=str) + "\n")
+    md = body.replace(f"## {report.title}", f"# {report.title}", 1)
+    _write_atomic(md_path, md + "\n" + _environment_md(env))
+    return json_path, md_path

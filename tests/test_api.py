@@ -1,0 +1,81 @@
+"""The public face: exports, the two spellings of every operator, docstrings with examples."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import hosepipe as hp
+
+OPERATORS = [
+    "map", "filter", "flat_map", "flatten", "tap", "take", "skip", "take_while", "drop_while",
+    "batch", "window", "group_by", "distinct", "enumerate", "scan", "chain", "zip", "catch",
+    "observe",
+]  # fmt: skip
+TERMINALS = ["to_list", "first", "reduce", "count", "sum", "for_each", "to", "run"]
+
+
+def test_all_lists_each_public_name_once_and_sorted() -> None:
+    public = sorted(
+        n for n in vars(hp) if not n.startswith("_") and n not in {"metrics", "testing", "cli"}
+    )
+    assert sorted(hp.__all__) == public
+    assert len(set(hp.__all__)) == len(hp.__all__)
+    assert sorted(hp.__all__) == sorted(hp.__all__, key=str)
+
+
+def test_public_objects_show_the_public_module() -> None:
+    for name in hp.__all__:
+        assert getattr(hp, name).__module__ == "hosepipe", name
+    assert repr(hp.Stream) == "<class 'hosepipe.Stream'>"
+
+
+@pytest.mark.parametrize("name", OPERATORS)
+def test_every_operator_has_both_spellings_with_the_same_parameters(name: str) -> None:
+    factory = getattr(hp, name)
+    for cls in (hp.Stream, hp.Pipeline):
+        method = getattr(cls, name)
+        params = list(inspect.signature(method).parameters.values())[1:]  # drop self
+        assert params == list(inspect.signature(factory).parameters.values()), (cls, name)
+
+
+def test_no_operator_is_missing_from_either_spelling() -> None:
+    stream_ops = {n for n in vars(hp.Stream) if not n.startswith("_")} - set(TERMINALS)
+    stream_ops -= {"pipe", "iterate"}
+    assert stream_ops == set(OPERATORS)
+    pipeline_ops = {n for n in vars(hp.Pipeline) if not n.startswith("_")}
+    assert pipeline_ops == set(OPERATORS)
+
+
+@pytest.mark.parametrize("name", OPERATORS)
+def test_factory_and_method_build_equal_pipelines(name: str) -> None:
+    args: dict[str, tuple[object, ...]] = {
+        "take": (2,), "skip": (1,), "batch": (2,), "window": (2,), "enumerate": (1,),
+        "observe": ("x",), "scan": (max, ""), "chain": ([9],), "zip": ([7, 8, 9],),
+        "catch": (ValueError,), "flatten": (), "distinct": (),
+    }  # fmt: skip
+    a = args.get(name, (str,))
+    assert getattr(hp, name)(*a) == getattr(hp.Pipeline(), name)(*a) or name in {"chain", "zip"}
+    src = [[1, 2], [3]] if name == "flatten" else ["a", "b", "c"]
+    if name in {"map", "filter", "flat_map", "tap", "take_while", "drop_while", "group_by"}:
+        a = (str.upper,) if name != "filter" else (str.isalpha,)
+    assert list(src | getattr(hp, name)(*a)) == getattr(hp.Stream(src), name)(*a).to_list()
+
+
+def _public_functions() -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    for name in hp.__all__:
+        obj = getattr(hp, name)
+        if inspect.isfunction(obj):
+            found.append((name, obj))
+    for name in OPERATORS + TERMINALS + ["pipe", "iterate"]:
+        found.append((f"Stream.{name}", getattr(hp.Stream, name)))
+    return found
+
+
+@pytest.mark.parametrize(("name", "fn"), _public_functions())
+def test_public_functions_have_a_docstring_with_an_example(name: str, fn: object) -> None:
+    doc = inspect.getdoc(fn) or ""
+    assert doc.split("\n")[0].strip(), f"{name} has no one-line summary"
+    assert ">>>" in doc, f"{name} has no example"
