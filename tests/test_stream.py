@@ -214,9 +214,14 @@ def test_iterate_closes_on_exit_of_the_with_block() -> None:
 
 def test_iterate_closes_when_the_block_raises() -> None:
     source = Tracked()
-    with pytest.raises(ZeroDivisionError), hp.Stream(source).iterate() as it:
-        next(it)
-        raise ZeroDivisionError
+
+    def use_and_fail() -> None:
+        with hp.Stream(source).iterate() as it:
+            next(it)
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        use_and_fail()
     assert source.finalized
 
 
