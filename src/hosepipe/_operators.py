@@ -220,7 +220,7 @@ def scan(fn: Callable[[A, T], A], initial: A) -> Pipeline[T, A]:
     return Pipeline._of(_nodes.Scan(fn, initial))
 
 
-def chain(*others: Iterable[T]) -> Pipeline[T, T]:
+def chain(*others: Iterable[U]) -> Pipeline[T, T | U]:
     """A stage appending the items of *others*.
 
     >>> import hosepipe as hp

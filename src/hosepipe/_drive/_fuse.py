@@ -28,7 +28,6 @@ segment and the inlined expressions, and is cached.
 from __future__ import annotations
 
 import builtins
-import linecache
 import types
 from collections.abc import Callable
 from typing import Any
@@ -224,6 +223,8 @@ class _Writer:
         if self.terminal is not None:
             self.add(2, "return _hp_acc")
         self.add(1, "return _hp_segment")
+
+        import linecache
 
         filename = f"<hosepipe fused {'|'.join(self.ops) or 'pass'}>"
         source = "\n".join(text for text, _ in self.lines) + "\n"

@@ -23,26 +23,16 @@ inlined expression in the ``<hosepipe fused ...>`` frame instead of the function
 
 from __future__ import annotations
 
-import ast
-import linecache
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ast
 
 __all__ = ["inline_expression"]
 
 _FLAGS_REJECT = 0x04 | 0x08 | 0x20 | 0x80 | 0x100 | 0x200  # *args **kw generator coroutine...
-_NESTED = (
-    ast.Lambda,
-    ast.ListComp,
-    ast.SetComp,
-    ast.DictComp,
-    ast.GeneratorExp,
-    ast.NamedExpr,
-    ast.Yield,
-    ast.YieldFrom,
-    ast.Await,
-)
 
 # code object -> (parameter name, body expression AST) or None when it cannot be inlined.
 _found: dict[types.CodeType, tuple[str, ast.expr] | None] = {}
@@ -65,31 +55,27 @@ def inline_expression(fn: Callable[..., Any], var: str) -> str | None:
     ):
         return None
     if code not in _found:
+        if len(_found) >= 4096:  # code made at run time (exec) must not pile up
+            _found.clear()
+            _trees.clear()
         _found[code] = _find(code)
     found = _found[code]
     if found is None:
         return None
+    import ast
+
     param, body = found
-    renamed = _Rename(param, var).visit(_copy(body))
+    renamed = ast.parse(ast.unparse(body), mode="eval").body  # a copy to rename in
+    for node in ast.walk(renamed):
+        if isinstance(node, ast.Name) and node.id == param:
+            node.id = var
     return f"({ast.unparse(renamed)})"
 
 
-def _copy(node: ast.expr) -> ast.expr:
-    return ast.parse(ast.unparse(node), mode="eval").body
-
-
-class _Rename(ast.NodeTransformer):
-    def __init__(self, old: str, new: str) -> None:
-        self.old = old
-        self.new = new
-
-    def visit_Name(self, node: ast.Name) -> ast.Name:
-        if node.id == self.old:
-            return ast.copy_location(ast.Name(id=self.new, ctx=node.ctx), node)
-        return node
-
-
 def _tree(filename: str) -> ast.Module | None:
+    import ast
+    import linecache
+
     lines = linecache.getlines(filename)
     if not lines:
         return None
@@ -103,6 +89,8 @@ def _tree(filename: str) -> ast.Module | None:
 
 
 def _find(code: types.CodeType) -> tuple[str, ast.expr] | None:
+    import ast
+
     tree = _tree(code.co_filename)
     if tree is None:
         return None
@@ -118,6 +106,8 @@ def _find(code: types.CodeType) -> tuple[str, ast.expr] | None:
 
 def _candidate(node: ast.AST, code: types.CodeType) -> tuple[str, ast.expr, Any] | None:
     """For a lambda or def at *code*'s line: (parameter, body, its recompiled code)."""
+    import ast
+
     if isinstance(node, ast.Lambda) and code.co_name == "<lambda>":
         if node.lineno != code.co_firstlineno or len(node.args.args) != 1:
             return None
@@ -152,8 +142,12 @@ def _same(a: types.CodeType | None, b: types.CodeType) -> bool:
 
 
 def _plain(body: ast.expr) -> bool:
+    import ast
+
+    nested: tuple[type[ast.AST], ...] = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp)
+    nested += (ast.GeneratorExp, ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await)
     for node in ast.walk(body):
-        if isinstance(node, _NESTED):
+        if isinstance(node, nested):
             return False
         if isinstance(node, ast.Name) and node.id.startswith("_hp_"):
             return False
