@@ -3,8 +3,11 @@
 Three kinds of fresh subprocess run interleaved, *runs* times each:
 
 * ``python -c pass`` and ``python -c "import hosepipe"``: wall time (spawn to exit) and peak
-  RSS (``ru_maxrss`` of that very child, from ``os.wait4``); the extra cost of the import is
-  the median of the per-run differences;
+  RSS; the extra cost of the import is the median of the per-run differences. The peak RSS
+  is the child's ``VmHWM`` from ``/proc/self/status``, printed by the child as it ends (the
+  same one-line epilogue in both): ``ru_maxrss`` from ``wait4``/``RUSAGE_CHILDREN`` would
+  report this (large) benchmark process's RSS, which Linux carries over the fork and exec.
+  Where there is no ``/proc``, ``ru_maxrss`` of the child is used anyway.
 * ``python -X importtime -c "import hosepipe"``: the cumulative time CPython reports for the
   ``hosepipe`` import itself (importtime adds its own overhead, so this reads high), and
   which modules it pulls in that a bare interpreter does not load.
@@ -14,7 +17,7 @@ The children run in a scratch directory so nothing from the working tree shadows
 
 from __future__ import annotations
 
-import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,22 +35,32 @@ RSS_TARGET_MB = 3.0
 IMPORT = "import hosepipe"
 
 
+# Appended to both children's code: print the process's own peak RSS if /proc has it.
+_EPILOGUE = (
+    "\ntry:\n    import sys; sys.stdout.write(open('/proc/self/status').read())\n"
+    "except OSError:\n    pass"
+)
+
+
 def _spawn(code: str, cwd: str) -> tuple[float, int]:
     """Run ``python -c code``; return its wall time (s) and its own peak RSS (KiB)."""
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code + _EPILOGUE],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
+    out, _ = proc.communicate()
     elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"python -c {code!r} exited with {proc.returncode}")
-    return elapsed, usage.ru_maxrss
+    for line in out.splitlines():
+        if line.startswith("VmHWM:"):
+            return elapsed, int(line.split()[1])
+    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
 def _importtime(code: str, cwd: str) -> dict[str, tuple[int, int]]:
@@ -123,8 +136,8 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
     report = Report("import", "quick" if quick else "full", "Import cost")
     report.notes = [
         f"{runs} interleaved runs of each fresh subprocess ({sys.executable})",
-        "`import adds`: median of per-run differences (import - pass); RSS is the child's "
-        "own ru_maxrss from os.wait4",
+        "`import adds`: median of per-run differences (import - pass); peak RSS is the "
+        "child's own VmHWM (/proc/self/status, printed by the child as it exits)",
         f"{len(extra_self)} modules are loaded by `import hosepipe` beyond a bare interpreter",
     ]
     report.sections = [

@@ -179,7 +179,7 @@ def variants(path: str) -> list[Variant]:
         ("hosepipe-iter", hosepipe_iter, "hosepipe, builtin sum(stream)", "hosepipe"),
         ("toolz", toolz_pipe, "toolz.pipe + curried map/filter", "library"),
         ("cytoolz", cytoolz_pipe, "cytoolz.pipe + curried map/filter", "library"),
-        ("pipe", pipe_lib, "pipe (| map | filter), sum", "library"),
+        ("pipe", pipe_lib, "pipe library: pipe.map/filter, sum", "library"),
         ("pyfunctional", pyfunctional, "PyFunctional seq(...).sum()", "library"),
         ("streamable", streamable_lib, "streamable 2.0 stream(f), sum", "library"),
         ("read-lines", read_lines, "limit: for line in f: pass", "limit"),

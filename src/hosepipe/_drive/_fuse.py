@@ -37,14 +37,28 @@ __all__ = [
     "FN_OPS",
     "MAX_OPENERS",
     "OPENER_OPS",
+    "STEP_OPS",
     "Compiled",
+    "Stop",
     "compile_segment",
+    "item_var",
+    "stage_levels",
 ]
 
 BLOCK = 256
 FN_OPS = frozenset({"map", "filter", "tap", "flat_map"})
-OPENER_OPS = frozenset({"flat_map", "flatten"})
-MAX_OPENERS = 6  # nested loops per segment; CPython allows 20 statically nested blocks
+# Stateful stages run their step object in the loop: ``push`` outputs open a nested loop.
+STEP_OPS = frozenset(
+    {"take", "skip", "take_while", "drop_while", "batch", "window", "group_by", "distinct"}
+    | {"enumerate", "scan"}
+)
+STOP_OPS = frozenset({"take", "take_while"})  # steps that can say they want no more input
+# The simplest steps are written straight into the loop instead of calling push(): skip is a
+# drop counter, enumerate a local index, take a one-item inner loop and a stop check. They
+# follow _steps.Skip/Enumerate/Take exactly; their step objects only supply n and start.
+CODED_STEPS = frozenset({"take", "skip", "enumerate"})
+OPENER_OPS = frozenset({"flat_map", "flatten"}) | (STEP_OPS - {"skip", "enumerate"})
+MAX_OPENERS = 5  # nested loops per segment; CPython allows 20 statically nested blocks
 _CACHE_SIZE = 512
 
 # Terminals: the line that consumes an item ``{x}`` at the innermost level.
@@ -62,8 +76,16 @@ _TERMINAL_LINES = {
 
 _PARAMS = (
     "_hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
-    "_hp_init, _hp_next, _hp_Exception"
+    "_hp_init, _hp_next, _hp_Exception, _hp_Stop"
 )
+
+
+class Stop(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside a fused loop when a step (take, take_while) wants no more input.
+
+    A ``BaseException``, so the loop's own ``except Exception`` clauses let it through.
+    """
+
 
 # A line's tag says what runs there: ("up",) reads the upstream, ("stage", j) runs stage j of
 # the segment, ("term",) runs the terminal; untagged lines run nothing of the user's.
@@ -76,7 +98,7 @@ class Compiled:
 
     ``counters`` names what each entry of the counts tuple counts: ``("in", -1)`` the items
     read from upstream, ``("drop", j)`` the items filter *j* dropped, ``("out", j)`` the
-    items flattening stage *j* yielded. ``timers[k]`` is the stage (-1: upstream) whose
+    items flattening or stateful stage *j* yielded. ``timers[k]`` is the stage (-1: upstream) whose
     total time and sample count are ``times[2k]`` and ``times[2k + 1]``.
     """
 
@@ -112,7 +134,8 @@ def compile_segment(
     """Compile (or fetch from the cache) the loop for a segment of this shape.
 
     *inlined* holds, per stage, the expression to evaluate in place of calling the stage's
-    function (with the item variable already substituted), or None to call it.
+    function (with the item variable already substituted), or None to call it. The factory
+    is called with ``_hp_F``: per stage its function, or for a stateful stage its step.
     """
     key = (ops, guarded, time_upstream, terminal, inlined)
     got = _cache.get(key)
@@ -129,7 +152,7 @@ def item_var(level: int) -> str:
 
 
 def stage_levels(ops: tuple[str, ...]) -> list[int]:
-    """The nesting level each stage runs at (a flattening stage opens the next level)."""
+    """The nesting level each stage runs at (an opener opens the next level)."""
     levels, level = [], 0
     for op in ops:
         levels.append(level)
@@ -152,18 +175,19 @@ class _Writer:
         self.time_upstream = time_upstream
         self.terminal = terminal
         self.inlined = inlined
+        self.levels = stage_levels(ops)
         self.lines: list[tuple[str, Tag | None]] = []
         self.counters: tuple[tuple[str, int], ...] = (
             ("in", -1),
             *(
-                ("drop" if op == "filter" else "out", j)
+                ("drop" if op in ("filter", "skip") else "out", j)
                 for j, op in enumerate(ops)
-                if op == "filter" or op in OPENER_OPS
+                if op in ("filter", "skip") or op in OPENER_OPS
             ),
         )
         self.timers: tuple[int, ...] = (
             *((-1,) if time_upstream else ()),
-            *(j for j, op in enumerate(ops) if op in FN_OPS),
+            *(j for j, op in enumerate(ops) if op in FN_OPS or op in STEP_OPS - CODED_STEPS),
         )
         self.counts = "(" + "".join(f"{self.cvar(k, j)}, " for k, j in self.counters) + ")"
         self.times = "(" + "".join(f"{self.tvars(j)}, " for j in self.timers) + ")"
@@ -182,15 +206,24 @@ class _Writer:
         self.lines.append(("    " * indent + text, tag))
 
     def call(self, j: int, x: str) -> str:
-        """The expression computing stage *j*'s function of *x*: inlined, or a call."""
+        """The expression computing stage *j* of *x*: inlined, a call, or a step's push."""
+        if self.ops[j] in STEP_OPS:
+            return f"_hp_P{j}({x})"
         return self.inlined[j] or f"_hp_F{j}({x})"
 
     def compile(self) -> Compiled:
-        n = len(self.ops)
+        ops, n = self.ops, len(self.ops)
+        steps = [j for j in range(n) if ops[j] in STEP_OPS - {"skip", "enumerate"}]
         self.add(0, f"def _hp_factory({_PARAMS}):")
         self.add(1, "def _hp_segment():")
         for j in range(n):
-            if self.ops[j] in FN_OPS and self.inlined[j] is None:
+            if ops[j] in ("take", "skip"):
+                self.add(2, f"_hp_K{j} = _hp_F[{j}]; _hp_N{j} = _hp_K{j}.n")
+            elif ops[j] == "enumerate":
+                self.add(2, f"_hp_i{j} = _hp_F[{j}].i")
+            elif ops[j] in STEP_OPS:
+                self.add(2, f"_hp_K{j} = _hp_F[{j}]; _hp_P{j} = _hp_K{j}.push")
+            elif ops[j] in FN_OPS and self.inlined[j] is None:
                 self.add(2, f"_hp_F{j} = _hp_F[{j}]")
         self.add(2, " = ".join(self.cvar(k, j) for k, j in self.counters) + " = 0")
         for j in self.timers:
@@ -200,21 +233,34 @@ class _Writer:
         elif self.terminal is not None:
             self.add(2, "_hp_acc = _hp_init")
         self.add(2, "try:")
-        self.add(3, "_hp_it = _hp_open()", ("up",))
-        self.add(3, "while True:")
+        if steps:
+            self.add(3, "_hp_stopped = -1")
+            self.add(3, "try:")
+            for j in steps:
+                if ops[j] in STOP_OPS:  # take(0) opens nothing
+                    self.add(4, f"if _hp_K{j}.done:")
+                    self.add(5, f"raise _hp_Stop({j})")
+        ind = 4 if steps else 3
+        self.add(ind, "_hp_it = _hp_open()", ("up",))
+        self.add(ind, "while True:")
         if self.time_upstream:
-            self.add(4, "_hp_t = _hp_pc()")
-        self.add(4, "_hp_x0 = _hp_next(_hp_it, _hp_END)", ("up",))
+            self.add(ind + 1, "_hp_t = _hp_pc()")
+        self.add(ind + 1, "_hp_x0 = _hp_next(_hp_it, _hp_END)", ("up",))
         if self.time_upstream:
-            self.add(4, "_hp_TU += _hp_pc() - _hp_t; _hp_SU += 1")
-        self.add(4, "if _hp_x0 is _hp_END:")
-        self.add(5, "break")
-        self.add(4, "for _hp_x0 in (_hp_x0,):")
-        self.add(5, "_hp_n += 1")
-        self.level(0, 0, 5, timed=True)
-        self.add(4, f"for _hp_x0 in _hp_islice(_hp_it, {BLOCK - 1}):", ("up",))
-        self.add(5, "_hp_n += 1")
-        self.level(0, 0, 5, timed=False)
+            self.add(ind + 1, "_hp_TU += _hp_pc() - _hp_t; _hp_SU += 1")
+        self.add(ind + 1, "if _hp_x0 is _hp_END:")
+        self.add(ind + 2, "break")
+        self.add(ind + 1, "for _hp_x0 in (_hp_x0,):")
+        self.add(ind + 2, "_hp_n += 1")
+        self.level(0, 0, ind + 2, timed=True)
+        self.add(ind + 1, f"for _hp_x0 in _hp_islice(_hp_it, {BLOCK - 1}):", ("up",))
+        self.add(ind + 2, "_hp_n += 1")
+        self.level(0, 0, ind + 2, timed=False)
+        if steps:
+            self.add(3, "except _hp_Stop as _hp_s:")
+            self.add(4, "_hp_stopped = _hp_s.args[0]")
+            for j in steps:  # at the end: what each step held back, through the stages after it
+                self.flush(j)
         self.add(2, "except _hp_Exception as _hp_e:")
         self.add(3, f"_hp_fail(_hp_e, {self.counts})")
         self.add(3, "raise")
@@ -234,6 +280,19 @@ class _Writer:
         linemap = {i + 1: tag for i, (_, tag) in enumerate(self.lines) if tag is not None}
         return Compiled(code, linemap, self.counters, self.timers)
 
+    def flush(self, j: int) -> None:
+        """Emit step *j*'s flush: unless a step at or after it stopped the run."""
+        if self.ops[j] in CODED_STEPS:  # they hold nothing back
+            return
+        y = item_var(self.levels[j] + 1)
+        self.add(3, "try:")
+        self.add(4, f"if _hp_stopped < {j}:")
+        self.add(5, f"for {y} in _hp_K{j}.flush():", ("stage", j))
+        self.add(6, f"_hp_o{j} += 1")
+        self.level(j + 1, self.levels[j] + 1, 6, timed=False)
+        self.add(3, "except _hp_Stop as _hp_s:")
+        self.add(4, "_hp_stopped = _hp_s.args[0]")
+
     def level(self, j0: int, lvl: int, ind: int, *, timed: bool) -> None:
         """Emit stages from *j0* at nesting level *lvl*: up to and including the next opener."""
         ops, n, x = self.ops, len(self.ops), item_var(lvl)
@@ -250,6 +309,12 @@ class _Writer:
             self.opener(end, lvl, ind, timed=timed)
             self.add(ind + 1, f"_hp_o{end} += 1")
             self.level(end + 1, lvl + 1, ind + 1, timed=timed)
+            if ops[end] == "take":
+                self.add(ind, f"if _hp_o{end} >= _hp_N{end}:")
+                self.add(ind + 1, f"raise _hp_Stop({end})")
+            elif ops[end] in STOP_OPS:
+                self.add(ind, f"if _hp_K{end}.done:")
+                self.add(ind + 1, f"raise _hp_Stop({end})")
         else:
             line = _TERMINAL_LINES[self.terminal].format(x=x)
             self.add(ind, line, None if self.terminal is None else ("term",))
@@ -280,13 +345,22 @@ class _Writer:
                 self.add(ind, f"if not {self.call(j, x)}:", tag)
             self.add(ind + 1, f"_hp_d{j} += 1")
             self.add(ind + 1, "continue")
+        elif op == "skip":
+            self.add(ind, f"if _hp_d{j} < _hp_N{j}:")
+            self.add(ind + 1, f"_hp_d{j} += 1")
+            self.add(ind + 1, "continue")
+        elif op == "enumerate":
+            self.add(ind, f"{x} = (_hp_i{j}, {x}); _hp_i{j} += 1")
         elif op not in ("observe", "catch"):  # markers run no code of their own
             raise AssertionError(f"not a fusable op: {op}")
 
     def opener(self, j: int, lvl: int, ind: int, *, timed: bool) -> None:
+        """A stage whose outputs (zero or more per item) open the next nesting level."""
         x, y, tag = item_var(lvl), item_var(lvl + 1), ("stage", j)
         if self.ops[j] == "flatten":
             self.add(ind, f"for {y} in {x}:", tag)
+        elif self.ops[j] == "take":
+            self.add(ind, f"for {y} in ({x},):")
         elif timed:
             self.timed_line(j, ind, f"_hp_sub{lvl} = {self.call(j, x)}")
             self.add(ind, f"for {y} in _hp_sub{lvl}:", tag)

@@ -22,11 +22,11 @@ from typing import Any
 
 from hosepipe import _nodes
 from hosepipe._drive._fuse import (
-    BLOCK,
     FN_OPS,
     MAX_OPENERS,
     OPENER_OPS,
     Compiled,
+    Stop,
     compile_segment,
     item_var,
     stage_levels,
@@ -182,8 +182,6 @@ class Run:
                 make = self._segment(
                     first_pos, nodes, opener, k == 0, outer, terminal if outer else None, fn, init
                 )
-            elif kind == "step":
-                make = self._step_runner(first_pos, nodes[0], opener, outer)
             else:
                 make = self._join_runner(first_pos, nodes[0], opener, outer)
             if outer:
@@ -213,57 +211,26 @@ class Run:
         inlined, globals_ = _inline_all(ops, fns)
         compiled = compile_segment(ops, guarded, reads_source, terminal, inlined)
         seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal, fn)
-        return compiled.factory(globals_)(
-            opener, seg.fail, seg.skip, seg.exit, islice, _pc, END, fns, fn, init, next, Exception
+        # per stage: its function, or for a stateful stage a fresh step object for this run
+        objs = tuple(
+            n.make_step() if isinstance(n, _nodes._StepNode) else f for n, f in zip(nodes, fns)
         )
-
-    def _step_runner(
-        self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
-    ) -> Callable[[], Iterator[Any]]:
-        assert isinstance(node, _nodes._StepNode)
-        counter = self.counters[pos]
-        guards = self.guards[pos]
-        run = self
-
-        def runner() -> Iterator[Any]:
-            step = node.make_step()
-            push = step.push
-            n_in = n_out = 0
-            spent = 0.0
-            samples = 0
-            try:
-                it = opener()
-                if not step.done:
-                    for item in it:
-                        n_in += 1
-                        try:
-                            if n_in % BLOCK:
-                                outs = push(item)
-                            else:
-                                t = _pc()
-                                outs = push(item)
-                                spent += _pc() - t
-                                samples += 1
-                        except Exception as e:
-                            if guards and _catch(run, guards, pos, e, item):
-                                continue
-                            add_stage_note(e, pos, node.label, n_in - 1)
-                            raise
-                        for out in outs:
-                            n_out += 1
-                            yield out
-                        if _done(step):
-                            break
-                for out in step.flush():
-                    n_out += 1
-                    yield out
-            finally:
-                counter.items_in = n_in
-                counter.items_out = n_out
-                counter.time = _estimate(spent, samples, n_in)
-                run._finish(outer)
-
-        return runner
+        factory = compiled.factory(globals_)
+        return factory(  # type: ignore[no-any-return]
+            opener,
+            seg.fail,
+            seg.skip,
+            seg.exit,
+            islice,
+            _pc,
+            END,
+            objs,
+            fn,
+            init,
+            next,
+            Exception,
+            Stop,
+        )
 
     def _join_runner(
         self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
@@ -329,11 +296,6 @@ def _inline_all(
     return tuple(inlined), globals_
 
 
-def _done(step: Any) -> bool:
-    """Whether *step* wants no more input (a call, so type checkers re-read the flag)."""
-    return bool(step.done)
-
-
 def _chain_opener(run: Run, make: Callable[[], Any]) -> Opener:
     def opener() -> Iterator[Any]:
         return run._opened(make())
@@ -344,13 +306,17 @@ def _chain_opener(run: Run, make: Callable[[], Any]) -> Opener:
 def _plan(
     nodes: tuple[_nodes.Node, ...], terminal: bool
 ) -> list[tuple[str, int, tuple[_nodes.Node, ...]]]:
-    """Split the nodes into runners: (kind, position of its first node, its nodes)."""
+    """Split the nodes into runners: (kind, position of its first node, its nodes).
+
+    Segments ("fuse") take every stage but joins; a join is a runner of its own. The first
+    runner is a segment (it reads the source), and so is the last when a terminal is run.
+    """
     plan: list[tuple[str, int, tuple[_nodes.Node, ...]]] = []
     group: list[_nodes.Node] = []
     group_pos = 1
     openers = 0
     for pos, node in enumerate(nodes, start=1):
-        if node.KIND == "fuse":
+        if node.KIND != "join":
             if node.OP in OPENER_OPS:
                 if openers == MAX_OPENERS:
                     plan.append(("fuse", group_pos, tuple(group)))

@@ -66,10 +66,11 @@ class _Stateless:
 class Take(_Stateless, Generic[T]):
     """Pass the first *n* items, then report ``done`` without asking for another."""
 
-    __slots__ = ("left",)
+    __slots__ = ("left", "n")
 
     def __init__(self, n: int) -> None:
         super().__init__()
+        self.n = n
         self.left = n
         self.done = n <= 0
 
@@ -83,10 +84,11 @@ class Take(_Stateless, Generic[T]):
 class Skip(_Stateless, Generic[T]):
     """Drop the first *n* items."""
 
-    __slots__ = ("left",)
+    __slots__ = ("left", "n")
 
     def __init__(self, n: int) -> None:
         super().__init__()
+        self.n = n
         self.left = n
 
     def push(self, item: T) -> Sequence[T]:
