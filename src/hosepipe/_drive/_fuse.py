@@ -1,9 +1,10 @@
 """Compile a run of element-wise stages into one generated loop.
 
 Adjacent ``map``/``filter``/``tap``/``flat_map``/``flatten`` stages (and the ``observe`` and
-``catch`` markers between them) become the body of a single Python loop, so an item passes
-through them with no generator hand-off between stages; a terminal (``sum``, ``to_list``,
-``for_each``, ...) is compiled into the same loop. Simple lambdas are inlined (``_inline``).
+``catch`` markers between them) and stateful stages (through their step objects) become the
+body of a single Python loop, so an item passes through them with no generator hand-off
+between stages; a terminal (``sum``, ``to_list``, ``for_each``, ...) is compiled into the
+same loop. Simple lambdas are inlined (``_inline``).
 For ``map(lambda l: l.split()[-1]).filter(lambda b: b != "-").map(int).sum()`` the fast
 path of the generated code is::
 

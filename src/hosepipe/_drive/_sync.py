@@ -2,10 +2,10 @@
 
 A run is split into *runners*, each an iterator over the one before it:
 
-* a **segment** (``_fuse``): consecutive element-wise stages compiled into one loop; the first
-  runner is always a segment (it reads, counts and times the source) and, when a terminal
-  such as ``sum()`` is run, so is the last (the terminal is compiled into its loop);
-* a **step runner**: one stateful stage driven through its I/O-free step object;
+* a **segment** (``_fuse``): consecutive element-wise and stateful stages compiled into one
+  loop; the first runner is always a segment (it reads, counts and times the source) and,
+  when a terminal such as ``sum()`` is run, so is the last (the terminal is compiled into its
+  loop);
 * a **join runner**: ``chain`` or ``zip``, which read other streams too.
 
 Nothing is opened until the first item is pulled. The outermost runner owns the run: when it
