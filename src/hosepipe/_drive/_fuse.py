@@ -81,7 +81,7 @@ _PARAMS = (
 )
 
 
-class Stop(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class Stop(BaseException):
     """Raised inside a fused loop when a step (take, take_while) wants no more input.
 
     A ``BaseException``, so the loop's own ``except Exception`` clauses let it through.

@@ -216,7 +216,7 @@ class Run:
             n.make_step() if isinstance(n, _nodes._StepNode) else f for n, f in zip(nodes, fns)
         )
         factory = compiled.factory(globals_)
-        return factory(  # type: ignore[no-any-return]
+        return factory(
             opener,
             seg.fail,
             seg.skip,
