@@ -12,7 +12,11 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TextIO
+
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 __all__ = ["cache_dir", "ensure_access_log", "run_demo", "write_access_log"]
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
 
 from hosepipe._nodes import fn_name
+from hosepipe._typing import TYPE_CHECKING, TypeVar, overload
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["compose", "pipe"]
 

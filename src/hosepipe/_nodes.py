@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
 
 from hosepipe import _steps
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 __all__ = [
     "Batch",

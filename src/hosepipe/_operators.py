@@ -7,10 +7,15 @@ nodes; ``tests/test_api.py`` keeps the two spellings in step.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, TypeGuard, TypeVar, overload
 
 from hosepipe import _nodes
-from hosepipe._stream import DeadLetterTarget, Pipeline, _as_stream
+from hosepipe._stream import Pipeline, _as_stream
+from hosepipe._typing import TYPE_CHECKING, TypeVar, overload
+
+if TYPE_CHECKING:
+    from typing import Any, TypeGuard
+
+    from hosepipe._stream import DeadLetterTarget
 
 __all__ = [
     "batch",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Iterator
-from typing import Any
+
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 from hosepipe._errors import StreamConsumedError
 from hosepipe._nodes import fn_name

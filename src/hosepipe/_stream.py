@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeGuard, TypeVar, overload
 
 from hosepipe import _nodes
 from hosepipe._drive._sync import END, DeadLetter, Run
 from hosepipe._errors import EmptyStreamError
 from hosepipe._source import Source
+from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
+
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypeGuard
+
+    DeadLetterTarget = Callable[[DeadLetter], object] | Any
 
 __all__ = ["Iteration", "Pipeline", "Stream"]
 
@@ -30,8 +35,6 @@ R = TypeVar("R")
 In = TypeVar("In", contravariant=True)
 
 _MISSING: Any = END
-
-DeadLetterTarget = Callable[[DeadLetter], object] | Any
 
 
 def _as_stream(obj: object, op: str) -> Stream[Any]:

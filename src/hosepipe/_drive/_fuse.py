@@ -31,7 +31,15 @@ from __future__ import annotations
 import builtins
 import types
 from collections.abc import Callable
-from typing import Any
+
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    # A line's tag says what runs there: ("up",) reads the upstream, ("stage", j) runs stage
+    # j of the segment, ("term",) runs the terminal; untagged lines run nothing of the user's.
+    Tag = tuple[Any, ...]
 
 __all__ = [
     "BLOCK",
@@ -88,9 +96,6 @@ class Stop(BaseException):
     """
 
 
-# A line's tag says what runs there: ("up",) reads the upstream, ("stage", j) runs stage j of
-# the segment, ("term",) runs the terminal; untagged lines run nothing of the user's.
-Tag = tuple[Any, ...]
 _PLAIN_GLOBALS: dict[str, Any] = {"__builtins__": builtins}
 
 

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+
+from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import ast
+    from typing import Any
 
 __all__ = ["inline_expression"]
 
@@ -137,8 +139,13 @@ def _same(a: types.CodeType | None, b: types.CodeType) -> bool:
         and a.co_code == b.co_code
         and a.co_names == b.co_names
         and a.co_varnames == b.co_varnames
-        and a.co_consts == b.co_consts
+        and _strict(a.co_consts) == _strict(b.co_consts)
     )
+
+
+def _strict(consts: tuple[object, ...]) -> tuple[tuple[type, str], ...]:
+    """Constants compared by type and repr: 1, 1.0 and True, or 0.0 and -0.0, differ."""
+    return tuple((type(c), repr(c)) for c in consts)
 
 
 def _plain(body: ast.expr) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import Any
 
 from hosepipe import _nodes
 from hosepipe._drive._fuse import (
@@ -34,14 +33,19 @@ from hosepipe._drive._fuse import (
 from hosepipe._drive._inline import inline_expression
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._source import Source
+from hosepipe._typing import TYPE_CHECKING
 from hosepipe.metrics._stats import RunStats, StageCounter
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    Opener = Callable[[], Iterator[Any]]
 
 __all__ = ["END", "DeadLetter", "Run"]
 
 END: Any = object()  # "no item": what first() and reduce1 return for an empty stream
 _pc = time.perf_counter
 
-Opener = Callable[[], Iterator[Any]]
 _overhead: list[float] = []
 
 

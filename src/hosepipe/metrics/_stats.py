@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RunStats", "StageCounter", "StageStats"]
 
