@@ -88,6 +88,11 @@ class Node:
         """How the stage is shown in reprs, error notes and RunStats: ``map(parse)``."""
         return f"{self.OP}()"
 
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        """The user function the stage calls per item, if any."""
+        return None
+
     def _values(self) -> tuple[Any, ...]:
         slots: tuple[str, ...] = self.__slots__
         return tuple(getattr(self, name) for name in slots)
@@ -118,6 +123,10 @@ class _FnNode(Node):
     @property
     def label(self) -> str:
         return f"{self.OP}({fn_name(self.fn)})"
+
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        return self.fn
 
 
 class Map(_FnNode):

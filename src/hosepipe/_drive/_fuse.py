@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BLOCK",
     "FN_OPS",
+    "INLINE_OPS",
     "MAX_OPENERS",
     "OPENER_OPS",
     "STEP_OPS",
@@ -56,17 +57,26 @@ __all__ = [
 
 BLOCK = 256
 FN_OPS = frozenset({"map", "filter", "tap", "flat_map"})
+# Stages whose one-argument function may be inlined (for distinct: its key).
+INLINE_OPS = FN_OPS | {"take_while", "drop_while", "distinct"}
 # Stateful stages run their step object in the loop: ``push`` outputs open a nested loop.
 STEP_OPS = frozenset(
     {"take", "skip", "take_while", "drop_while", "batch", "window", "group_by", "distinct"}
     | {"enumerate", "scan"}
 )
+# Steps that pass or drop one item at a time are written straight into the loop instead of
+# calling push(), following their _steps classes exactly (the step object supplies the
+# arguments and the state): skip, take_while, drop_while and distinct drop like a filter,
+# enumerate and scan rewrite the item like a map, take is a one-item inner loop and a stop
+# check. batch, window and group_by call push() and loop over what it returns.
+CODED_STEPS = frozenset(
+    {"take", "skip", "enumerate", "scan", "take_while", "drop_while", "distinct"}
+)
+PUSH_STEPS = STEP_OPS - CODED_STEPS
 STOP_OPS = frozenset({"take", "take_while"})  # steps that can say they want no more input
-# The simplest steps are written straight into the loop instead of calling push(): skip is a
-# drop counter, enumerate a local index, take a one-item inner loop and a stop check. They
-# follow _steps.Skip/Enumerate/Take exactly; their step objects only supply n and start.
-CODED_STEPS = frozenset({"take", "skip", "enumerate"})
-OPENER_OPS = frozenset({"flat_map", "flatten"}) | (STEP_OPS - {"skip", "enumerate"})
+DROP_OPS = frozenset({"filter", "skip", "take_while", "drop_while", "distinct"})
+OPENER_OPS = frozenset({"flat_map", "flatten", "take"}) | PUSH_STEPS
+_TIMED_OPS = (INLINE_OPS | STEP_OPS) - {"take", "skip", "enumerate"}
 MAX_OPENERS = 5  # nested loops per segment; CPython allows 20 statically nested blocks
 _CACHE_SIZE = 512
 
@@ -186,14 +196,14 @@ class _Writer:
         self.counters: tuple[tuple[str, int], ...] = (
             ("in", -1),
             *(
-                ("drop" if op in ("filter", "skip") else "out", j)
+                ("drop" if op in DROP_OPS else "out", j)
                 for j, op in enumerate(ops)
-                if op in ("filter", "skip") or op in OPENER_OPS
+                if op in DROP_OPS or op in OPENER_OPS
             ),
         )
         self.timers: tuple[int, ...] = (
             *((-1,) if time_upstream else ()),
-            *(j for j, op in enumerate(ops) if op in FN_OPS or op in STEP_OPS - CODED_STEPS),
+            *(j for j, op in enumerate(ops) if op in _TIMED_OPS),
         )
         self.counts = "(" + "".join(f"{self.cvar(k, j)}, " for k, j in self.counters) + ")"
         self.times = "(" + "".join(f"{self.tvars(j)}, " for j in self.timers) + ")"
@@ -213,24 +223,20 @@ class _Writer:
 
     def call(self, j: int, x: str) -> str:
         """The expression computing stage *j* of *x*: inlined, a call, or a step's push."""
-        if self.ops[j] in STEP_OPS:
+        if self.ops[j] in PUSH_STEPS:
             return f"_hp_P{j}({x})"
+        if self.ops[j] == "scan":
+            return f"_hp_F{j}(_hp_a{j}, {x})"
         return self.inlined[j] or f"_hp_F{j}({x})"
 
     def compile(self) -> Compiled:
         ops, n = self.ops, len(self.ops)
-        steps = [j for j in range(n) if ops[j] in STEP_OPS - {"skip", "enumerate"}]
+        steps = [j for j in range(n) if ops[j] in STEP_OPS - {"skip", "enumerate", "scan"}]
+        steps = [j for j in steps if ops[j] not in ("drop_while", "distinct")]
         self.add(0, f"def _hp_factory({_PARAMS}):")
         self.add(1, "def _hp_segment():")
         for j in range(n):
-            if ops[j] in ("take", "skip"):
-                self.add(2, f"_hp_K{j} = _hp_F[{j}]; _hp_N{j} = _hp_K{j}.n")
-            elif ops[j] == "enumerate":
-                self.add(2, f"_hp_i{j} = _hp_F[{j}].i")
-            elif ops[j] in STEP_OPS:
-                self.add(2, f"_hp_K{j} = _hp_F[{j}]; _hp_P{j} = _hp_K{j}.push")
-            elif ops[j] in FN_OPS and self.inlined[j] is None:
-                self.add(2, f"_hp_F{j} = _hp_F[{j}]")
+            self.prologue(j)
         self.add(2, " = ".join(self.cvar(k, j) for k, j in self.counters) + " = 0")
         for j in self.timers:
             self.add(2, f"{self.tvars(j)} = 0.0, 0")
@@ -286,6 +292,29 @@ class _Writer:
         linemap = {i + 1: tag for i, (_, tag) in enumerate(self.lines) if tag is not None}
         return Compiled(code, linemap, self.counters, self.timers)
 
+    def prologue(self, j: int) -> None:
+        """Bind what stage *j* uses to locals: its function, its step's arguments and state."""
+        op, k, called = self.ops[j], f"_hp_K{j}", self.inlined[j] is None
+        if op in STEP_OPS:
+            self.add(2, f"{k} = _hp_F[{j}]")
+        if op in ("take", "skip"):
+            self.add(2, f"_hp_N{j} = {k}.n")
+        elif op == "enumerate":
+            self.add(2, f"_hp_i{j} = {k}.i")
+        elif op == "scan":
+            self.add(2, f"_hp_F{j} = {k}.fn; _hp_a{j} = {k}.acc")
+        elif op in ("take_while", "drop_while"):
+            if op == "drop_while":
+                self.add(2, f"_hp_w{j} = True")
+            if called:
+                self.add(2, f"_hp_F{j} = {k}.pred")
+        elif op == "distinct":
+            self.add(2, f"_hp_seen{j} = {k}.seen" + (f"; _hp_F{j} = {k}.key" if called else ""))
+        elif op in PUSH_STEPS:
+            self.add(2, f"_hp_P{j} = {k}.push")
+        elif op in FN_OPS and called:
+            self.add(2, f"_hp_F{j} = _hp_F[{j}]")
+
     def flush(self, j: int) -> None:
         """Emit step *j*'s flush: unless a step at or after it stopped the run."""
         if self.ops[j] in CODED_STEPS:  # they hold nothing back
@@ -318,9 +347,6 @@ class _Writer:
             if ops[end] == "take":
                 self.add(ind, f"if _hp_o{end} >= _hp_N{end}:")
                 self.add(ind + 1, f"raise _hp_Stop({end})")
-            elif ops[end] in STOP_OPS:
-                self.add(ind, f"if _hp_K{end}.done:")
-                self.add(ind + 1, f"raise _hp_Stop({end})")
         else:
             line = _TERMINAL_LINES[self.terminal].format(x=x)
             self.add(ind, line, None if self.terminal is None else ("term",))
@@ -329,6 +355,13 @@ class _Writer:
             self.add(ind, f"if _hp_skip(_hp_e, {x}, {self.counts}):")
             self.add(ind + 1, "continue")
             self.add(ind, "raise")
+
+    def line(self, j: int, ind: int, line: str, *, timed: bool) -> None:
+        """A line running stage *j*'s function, timed in the timed copy of the body."""
+        if timed:
+            self.timed_line(j, ind, line)
+        else:
+            self.add(ind, line, ("stage", j))
 
     def timed_line(self, j: int, ind: int, line: str) -> None:
         self.add(ind, "_hp_t = _hp_pc()")
@@ -339,10 +372,7 @@ class _Writer:
         op, tag = self.ops[j], ("stage", j)
         if op in ("map", "tap"):
             line = f"{x} = {self.call(j, x)}" if op == "map" else self.call(j, x)
-            if timed:
-                self.timed_line(j, ind, line)
-            else:
-                self.add(ind, line, tag)
+            self.line(j, ind, line, timed=timed)
         elif op == "filter":
             if timed:
                 self.timed_line(j, ind, f"_hp_ok = {self.call(j, x)}")
@@ -357,6 +387,26 @@ class _Writer:
             self.add(ind + 1, "continue")
         elif op == "enumerate":
             self.add(ind, f"{x} = (_hp_i{j}, {x}); _hp_i{j} += 1")
+        elif op == "scan":
+            self.line(j, ind, f"{x} = _hp_a{j} = {self.call(j, x)}", timed=timed)
+        elif op == "take_while":
+            self.line(j, ind, f"_hp_ok = {self.call(j, x)}", timed=timed)
+            self.add(ind, "if not _hp_ok:")
+            self.add(ind + 1, f"_hp_d{j} += 1")
+            self.add(ind + 1, f"raise _hp_Stop({j})")
+        elif op == "drop_while":
+            self.add(ind, f"if _hp_w{j}:")
+            self.line(j, ind + 1, f"_hp_ok = {self.call(j, x)}", timed=timed)
+            self.add(ind + 1, "if _hp_ok:")
+            self.add(ind + 2, f"_hp_d{j} += 1")
+            self.add(ind + 2, "continue")
+            self.add(ind + 1, f"_hp_w{j} = False")
+        elif op == "distinct":
+            self.line(j, ind, f"_hp_k = {self.call(j, x)}", timed=timed)
+            self.add(ind, f"if _hp_k in _hp_seen{j}:", ("stage", j))
+            self.add(ind + 1, f"_hp_d{j} += 1")
+            self.add(ind + 1, "continue")
+            self.add(ind, f"_hp_seen{j}.add(_hp_k)", ("stage", j))
         elif op not in ("observe", "catch"):  # markers run no code of their own
             raise AssertionError(f"not a fusable op: {op}")
 

@@ -21,7 +21,7 @@ from itertools import islice
 
 from hosepipe import _nodes
 from hosepipe._drive._fuse import (
-    FN_OPS,
+    INLINE_OPS,
     MAX_OPENERS,
     OPENER_OPS,
     Compiled,
@@ -145,6 +145,9 @@ class Run:
         return self._build(terminal, fn, init)()
 
     def stats(self) -> RunStats:
+        for pos, node in enumerate(self.nodes, start=1):
+            if isinstance(node, _nodes.Zip):  # it reads what its upstream gave
+                self.counters[pos].items_in = self.counters[pos - 1].items_out
         end = self.t_end if self.t_end is not None else _pc()
         wall = end - self.t_start if self.t_start else 0.0
         return RunStats(tuple(c.freeze() for c in self.counters), wall)
@@ -211,7 +214,7 @@ class Run:
         ops = tuple(n.OP for n in nodes)
         positions = tuple(range(first_pos, first_pos + len(nodes)))
         guarded = tuple(bool(self.guards[p]) for p in positions)
-        fns = tuple(getattr(n, "fn", None) for n in nodes)
+        fns = tuple(n.user_fn for n in nodes)
         inlined, globals_ = _inline_all(ops, fns)
         compiled = compile_segment(ops, guarded, reads_source, terminal, inlined)
         seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal, fn)
@@ -261,21 +264,13 @@ class Run:
                 run._finish(outer)
 
         def zip_() -> Iterator[Any]:
-            n_in = n_out = 0
+            n_out = 0
             try:
                 it = opener()
-                subs = [run._opened(iter(o)) for o in others]
-                nexts = [s.__next__ for s in subs]
-                for item in it:
-                    n_in += 1
-                    try:
-                        row = (item, *[nx() for nx in nexts])
-                    except StopIteration:
-                        return
+                for row in zip(it, *[run._opened(iter(o)) for o in others]):
                     n_out += 1
                     yield row
-            finally:
-                counter.items_in = n_in
+            finally:  # items in: the upstream's items out, filled in by Run.stats()
                 counter.items_out = n_out
                 run._finish(outer)
 
@@ -290,7 +285,9 @@ def _inline_all(
     inlined: list[str | None] = []
     for op, fn, level in zip(ops, fns, stage_levels(ops)):
         expr = None
-        if op in FN_OPS:
+        if op == "distinct" and fn is None:
+            expr = item_var(level)  # no key: the item itself
+        elif op in INLINE_OPS:
             fn_globals = getattr(fn, "__globals__", None)
             if globals_ is None or fn_globals is globals_:
                 expr = inline_expression(fn, item_var(level))

@@ -220,11 +220,14 @@ class Window(Generic[T]):
         self.done = False
 
     def push(self, item: T) -> Sequence[tuple[T, ...]]:
-        self.buf.append(item)
+        buf = self.buf
+        buf.append(item)
+        if self.step == 1:
+            return (tuple(buf),) if len(buf) == self.size else NOTHING
         self.seen += 1
         over = self.seen - self.size
         if over >= 0 and over % self.step == 0:
-            return (tuple(self.buf),)
+            return (tuple(buf),)
         return NOTHING
 
     def flush(self) -> Sequence[tuple[T, ...]]:
