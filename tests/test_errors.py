@@ -336,3 +336,47 @@ def test_pipeline_as_a_source_is_refused_with_advice() -> None:
 def test_factory_returning_a_non_iterable_is_reported() -> None:
     with pytest.raises(TypeError, match=r"the source factory <lambda>\(\) must return an iterable"):
         hp.Stream(lambda: 5).to_list()  # type: ignore[arg-type, return-value]
+
+
+@pytest.mark.parametrize(
+    ("build", "note"),
+    [
+        (
+            lambda s: s.take_while(lambda x: 10 // (x - 4)),
+            "stage 1 take_while(<lambda>), item index 4",
+        ),
+        (
+            lambda s: s.drop_while(lambda x: 10 // (x - 2)),
+            "stage 1 drop_while(<lambda>), item index 2",
+        ),
+        (
+            lambda s: s.distinct(key=lambda x: 10 // (x - 3)),
+            "stage 1 distinct(key=<lambda>), item index 3",
+        ),
+        (
+            lambda s: s.skip(1).scan(lambda a, x: a + 10 // (x - 5), 0),
+            "stage 2 scan(<lambda>), item index 4",
+        ),
+        (lambda s: s.group_by(lambda x: 10 // (x - 6)), "stage 1 group_by(<lambda>), item index 6"),
+        (
+            lambda s: s.batch(2).map(lambda b: 10 // (b[0] - 4)),
+            "stage 2 map(<lambda>), item index 2",
+        ),
+    ],
+)
+def test_notes_for_stateful_stages(build: Callable[[Any], Any], note: str) -> None:
+    with pytest.raises(ZeroDivisionError) as info:
+        build(hp.Stream(range(10))).to_list()
+    assert notes(info.value) == [f"hosepipe: in {note}"]
+
+
+def test_catch_guards_coded_stateful_stages() -> None:
+    def key(x: int) -> int:
+        return 10 // (x - 3)
+
+    bad: list[hp.DeadLetter] = []
+    got = hp.Stream(range(6)).distinct(key=key).catch(dead_letter=bad).to_list()
+    assert got == [0, 1, 2, 4, 5]
+    assert [(d.item, d.stage) for d in bad] == [(3, "distinct(key=key)")]
+    got = hp.Stream([1, 2, 0, 3]).take_while(lambda x: 6 // x).catch(ZeroDivisionError).to_list()
+    assert got == [1, 2, 3]
