@@ -114,7 +114,8 @@ class Compiled:
 
     ``counters`` names what each entry of the counts tuple counts: ``("in", -1)`` the items
     read from upstream, ``("drop", j)`` the items filter *j* dropped, ``("out", j)`` the
-    items flattening or stateful stage *j* yielded. ``timers[k]`` is the stage (-1: upstream) whose
+    items flattening or stateful stage *j* yielded. ``timers[k]`` is the stage (-1: upstream;
+    -2: an empty interval, the cost of the clock reads themselves) whose
     total time and sample count are ``times[2k]`` and ``times[2k + 1]``.
     """
 
@@ -202,6 +203,7 @@ class _Writer:
             ),
         )
         self.timers: tuple[int, ...] = (
+            -2,  # an empty interval, timed where the stages are: the clock's own cost
             *((-1,) if time_upstream else ()),
             *(j for j, op in enumerate(ops) if op in _TIMED_OPS),
         )
@@ -211,7 +213,7 @@ class _Writer:
     @staticmethod
     def tvars(j: int) -> str:
         """The total-time and sample-count variables of stage *j* (-1: the upstream)."""
-        k = "U" if j < 0 else j
+        k = "Z" if j == -2 else "U" if j == -1 else j
         return f"_hp_T{k}, _hp_S{k}"
 
     @staticmethod
@@ -255,6 +257,7 @@ class _Writer:
         ind = 4 if steps else 3
         self.add(ind, "_hp_it = _hp_open()", ("up",))
         self.add(ind, "while True:")
+        self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
             self.add(ind + 1, "_hp_t = _hp_pc()")
         self.add(ind + 1, "_hp_x0 = _hp_next(_hp_it, _hp_END)", ("up",))

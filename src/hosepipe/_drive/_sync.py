@@ -46,28 +46,14 @@ __all__ = ["END", "DeadLetter", "Run"]
 END: Any = object()  # "no item": what first() and reduce1 return for an empty stream
 _pc = time.perf_counter
 
-_overhead: list[float] = []
 
 
-def _timer_overhead() -> float:
-    """What one timed sample costs with nothing between the two clock reads (measured once)."""
-    if not _overhead:
-        samples = []
-        for _ in range(5):
-            spent = 0.0
-            for _ in range(200):
-                t = _pc()
-                spent += _pc() - t
-            samples.append(spent / 200)
-        _overhead.append(min(samples))
-    return _overhead[0]
-
-
-def _estimate(spent: float, samples: int, items: int) -> float:
-    """Total time of *items* from *samples* timed ones, less the timer's own cost."""
+def _estimate(timing: tuple[float, int], items: int, clock: float) -> float:
+    """Total time of *items* from timed samples, less the clock's own cost per sample."""
+    spent, samples = timing
     if not samples:
         return 0.0
-    return max(0.0, spent / samples - _timer_overhead()) * items
+    return max(0.0, spent / samples - clock) * items
 
 
 class DeadLetter:
@@ -472,14 +458,16 @@ class _Segment:
             timing: dict[int, tuple[float, int]] = dict(
                 zip(self.compiled.timers, zip(times[::2], times[1::2]))  # type: ignore[arg-type]
             )
+            empty, samples = timing[-2]
+            clock = empty / samples if samples else 0.0
             for j, (n_in, n_out) in enumerate(self.flows(counts)):
                 counter = run.counters[self.positions[j]]
                 counter.items_in = n_in
                 counter.items_out = n_out
-                counter.time = _estimate(*timing.get(j, (0.0, 0)), n_in)
+                counter.time = _estimate(timing.get(j, (0.0, 0)), n_in, clock)
             if self.reads_source:
                 source = run.counters[0]
                 source.items_out = counts[0]
-                source.time = _estimate(*timing.get(-1, (0.0, 0)), counts[0])
+                source.time = _estimate(timing.get(-1, (0.0, 0)), counts[0], clock)
         finally:
             self.run._finish(self.outer)
