@@ -304,7 +304,8 @@ def test_errors_in_handler_propagate() -> None:
         (
             lambda: hp.catch(dead_letter=5),
             TypeError,
-            "catch(): `dead_letter` must be a callable or have an append() method, got 5 (int)",
+            "catch(): `dead_letter` must be a sink, a callable or have an append() method, "
+            "got 5 (int)",
         ),
         (
             lambda: hp.Stream(5),
@@ -314,7 +315,11 @@ def test_errors_in_handler_propagate() -> None:
         ),
         (lambda: hp.Stream([1]).reduce(5), TypeError, "reduce(): `fn` must be callable, got 5"),
         (lambda: hp.Stream([1]).for_each(5), TypeError, "for_each(): `fn` must be callable, got 5"),
-        (lambda: hp.Stream([1]).to(5), TypeError, "to(): `sink` must be callable, got 5"),
+        (
+            lambda: hp.Stream([1]).to(5),
+            TypeError,
+            "to(): `sink` must be a Sink or a callable, got 5",
+        ),
     ],
 )
 def test_arguments_are_validated_when_the_stage_is_built(

@@ -39,6 +39,9 @@ from hosepipe._stream import Pipeline as Pipeline
 from hosepipe._stream import Stream as Stream
 from hosepipe.metrics import RunStats as RunStats
 from hosepipe.metrics import StageStats as StageStats
+from hosepipe.sinks import Sink as Sink
+from hosepipe.sources import Reader as Reader
+from hosepipe.sources import paginate as paginate
 
 __version__ = "0.1.0"
 
@@ -49,7 +52,9 @@ __all__ = [
     "HosepipeError",
     "Iteration",
     "Pipeline",
+    "Reader",
     "RunStats",
+    "Sink",
     "StageStats",
     "Stream",
     "StreamConsumedError",
@@ -66,6 +71,7 @@ __all__ = [
     "group_by",
     "map",
     "observe",
+    "paginate",
     "pipe",
     "scan",
     "skip",

@@ -195,11 +195,15 @@ class Catch(Node):
                 )
         if handler is not None:
             _check_callable(self.OP, "handler", handler)
+        from hosepipe.sinks._base import Sink
+
         if dead_letter is not None and not (
-            callable(dead_letter) or callable(getattr(dead_letter, "append", None))
+            callable(dead_letter)
+            or callable(getattr(dead_letter, "append", None))
+            or isinstance(dead_letter, Sink)
         ):
             raise TypeError(
-                "catch(): `dead_letter` must be a callable or have an append() method, "
+                "catch(): `dead_letter` must be a sink, a callable or have an append() method, "
                 f"got {dead_letter!r} ({type(dead_letter).__name__})"
             )
         self.exc_types = exc_types

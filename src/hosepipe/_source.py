@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from hosepipe._typing import TYPE_CHECKING
 
@@ -34,7 +34,11 @@ class Source:
     __slots__ = ("mode", "obj", "used")
 
     def __init__(self, obj: object) -> None:
-        if hasattr(obj, "__next__") and hasattr(obj, "__iter__"):
+        from hosepipe.sources._base import Reader
+
+        if isinstance(obj, Reader):
+            self.mode = "reader"
+        elif hasattr(obj, "__next__") and hasattr(obj, "__iter__"):
             self.mode = "iterator"
         elif hasattr(obj, "__iter__"):
             self.mode = "iterable"
@@ -50,6 +54,8 @@ class Source:
 
     @property
     def label(self) -> str:
+        if self.mode == "reader":
+            return str(self.obj.label)  # type: ignore[attr-defined]
         if self.mode == "factory":
             return f"{fn_name(self.obj)}()"
         name = getattr(self.obj, "__qualname__", None)
@@ -57,8 +63,10 @@ class Source:
             return f"<generator {name}>"
         return _repr.repr(self.obj)
 
-    def open(self) -> Iterator[Any]:
-        """An iterator over the source for one run."""
+    def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
+        """An iterator over the source for one run; *report* counts bad records it skipped."""
+        if self.mode == "reader":
+            return self.obj.open(report)  # type: ignore[attr-defined, no-any-return]
         if self.mode == "iterable":
             return iter(self.obj)  # type: ignore[call-overload, no-any-return]
         if self.mode == "factory":

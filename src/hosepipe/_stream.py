@@ -16,6 +16,7 @@ from hosepipe._errors import EmptyStreamError
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
+from hosepipe.sinks._base import Sink
 
 if TYPE_CHECKING:
     from typing import Any, Literal, TypeGuard
@@ -305,9 +306,15 @@ class Stream(Generic[T]):
             )
         return Stream._make(self._source, self._stages + pipeline._stages)
 
-    def __or__(self, pipeline: Pipeline[T, U]) -> Stream[U]:
-        if isinstance(pipeline, Pipeline):
-            return self.pipe(pipeline)
+    @overload
+    def __or__(self, other: Pipeline[T, U]) -> Stream[U]: ...
+    @overload
+    def __or__(self, other: Sink[T, R]) -> R: ...
+    def __or__(self, other: Any) -> Any:
+        if isinstance(other, Pipeline):
+            return self.pipe(other)
+        if isinstance(other, Sink):
+            return self.to(other)
         return NotImplemented
 
     # -- running ---------------------------------------------------------------------------
@@ -417,17 +424,32 @@ class Stream(Generic[T]):
             raise TypeError(f"for_each(): `fn` must be callable, got {fn!r}")
         self._run().execute("call", fn)
 
-    def to(self, sink: Callable[[Iterable[T]], R]) -> R:
-        """Hand the items to *sink*, any callable that consumes an iterable, and return its result.
+    @overload
+    def to(self, sink: Sink[T, R]) -> R: ...
+    @overload
+    def to(self, sink: Callable[[Iterable[T]], R]) -> R: ...
+    def to(self, sink: Any) -> Any:
+        """Run the stream into *sink* and return the sink's result (also: ``stream | sink``).
 
-        The stream is closed when *sink* returns or raises, even if it stopped early.
+        *sink* is a hosepipe ``Sink`` (``hp.write_jsonl(path)``, ``hp.to_sql(...)``), which
+        is committed when the stream ends and aborted, leaving its target untouched, when it
+        fails; or any callable that consumes an iterable (``list``, ``collections.Counter``).
+        Either way the stream is closed when the sink returns or raises.
 
         >>> from collections import Counter
         >>> Stream("abca").to(Counter)
         Counter({'a': 2, 'b': 1, 'c': 1})
         """
+        if isinstance(sink, Sink):
+            writer = sink.open()
+            try:
+                self._run().execute("call", writer.write, None, f"to({sink.label})")
+            except BaseException:
+                writer.abort()
+                raise
+            return writer.commit()
         if not callable(sink):
-            raise TypeError(f"to(): `sink` must be callable, got {sink!r}")
+            raise TypeError(f"to(): `sink` must be a Sink or a callable, got {sink!r}")
         with self.iterate() as it:
             return sink(it)
 

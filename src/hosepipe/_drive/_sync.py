@@ -35,6 +35,7 @@ from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.metrics._stats import RunStats, StageCounter
+from hosepipe.sinks._base import Sink
 
 if TYPE_CHECKING:
     from typing import Any
@@ -45,7 +46,6 @@ __all__ = ["END", "DeadLetter", "Run"]
 
 END: Any = object()  # "no item": what first() and reduce1 return for an empty stream
 _pc = time.perf_counter
-
 
 
 def _estimate(timing: tuple[float, int], items: int, clock: float) -> float:
@@ -102,7 +102,17 @@ class DeadLetter:
 class Run:
     """One run of a stream: its counters, the iterators it opened, and how to close them."""
 
-    __slots__ = ("_closables", "counters", "guards", "nodes", "source", "t_end", "t_start")
+    __slots__ = (
+        "_closables",
+        "_dead",
+        "counters",
+        "guards",
+        "nodes",
+        "source",
+        "t_end",
+        "t_start",
+        "term_label",
+    )
 
     def __init__(self, source: Source, nodes: tuple[_nodes.Node, ...]) -> None:
         self.source = source
@@ -112,6 +122,8 @@ class Run:
         ]
         self.guards = _guards(nodes)
         self._closables: list[Any] = []
+        self._dead: dict[int, Any] = {}  # id(sink) -> the open writer of a dead-letter sink
+        self.term_label: str | None = None
         self.t_start = 0.0
         self.t_end: float | None = None
 
@@ -121,13 +133,16 @@ class Run:
         """A generator over the stream's items; closing it closes the whole run."""
         return self._build(None, None, None)()  # type: ignore[no-any-return]
 
-    def execute(self, terminal: str, fn: Any = None, init: Any = None) -> Any:
+    def execute(
+        self, terminal: str, fn: Any = None, init: Any = None, label: str | None = None
+    ) -> Any:
         """Run the stream into a compiled terminal and return the terminal's value.
 
         Terminals: ``drain``, ``count`` (init 0), ``sum`` (init start), ``list``, ``call``
         (fn per item), ``reduce`` (fn, init), ``reduce1`` (fn; ``END`` if empty), ``first``
-        (``END`` if empty).
+        (``END`` if empty). *label* names the terminal in error notes.
         """
+        self.term_label = label
         return self._build(terminal, fn, init)()
 
     def stats(self) -> RunStats:
@@ -139,7 +154,10 @@ class Run:
         return RunStats(tuple(c.freeze() for c in self.counters), wall)
 
     def close(self) -> None:
-        """Close every iterator the run opened, downstream first; the first error wins."""
+        """Close every iterator the run opened, downstream first, then commit dead letters.
+
+        The first error wins, after everything else was closed.
+        """
         first: BaseException | None = None
         closables, self._closables = self._closables, []
         for it in reversed(closables):
@@ -149,6 +167,12 @@ class Run:
                     close()
                 except BaseException as e:  # re-raised below, after the rest are closed
                     first = first or e
+        dead, self._dead = self._dead, {}
+        for writer in dead.values():  # the bad records are kept however the run ended
+            try:
+                writer.commit()
+            except BaseException as e:
+                first = first or e
         if self.t_end is None:
             self.t_end = _pc()
         if first is not None:
@@ -162,7 +186,7 @@ class Run:
 
     def _open_source(self) -> Iterator[Any]:
         self.t_start = _pc()
-        return self._opened(self.source.open())
+        return self._opened(self.source.open(self.counters[0].count_error))
 
     def _build(self, terminal: str | None, fn: Any, init: Any) -> Callable[[], Any]:
         """Plan the runners and return the outermost one, not yet started."""
@@ -355,7 +379,13 @@ def _catch(run: Run, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception,
             run.counters[pos].count_error(exc)
             if node.handler is not None:
                 node.handler(exc, item)
-            if node.dead_letter is not None:
+            if isinstance(node.dead_letter, Sink):
+                record = DeadLetter(item, exc, run.counters[pos].label)
+                writer = run._dead.get(id(node.dead_letter))
+                if writer is None:
+                    writer = run._dead[id(node.dead_letter)] = node.dead_letter.open()
+                writer.write(record.to_dict())
+            elif node.dead_letter is not None:
                 record = DeadLetter(item, exc, run.counters[pos].label)
                 send: Callable[[DeadLetter], object] = getattr(
                     node.dead_letter, "append", node.dead_letter
@@ -449,7 +479,9 @@ class _Segment:
             n_in = flows[-1][1] if flows else counts[0]
             name = _TERMINAL_NAMES.get(self.terminal or "", self.terminal)
             fn = self.term_fn
-            label = f"{name}({_nodes.fn_name(fn)})" if fn is not None else f"{name}()"
+            label = self.run.term_label or (
+                f"{name}({_nodes.fn_name(fn)})" if fn is not None else f"{name}()"
+            )
             exc.add_note(f"hosepipe: in the terminal {label}, item index {n_in - 1}")
 
     def exit(self, counts: tuple[int, ...], times: tuple[float, ...]) -> None:
