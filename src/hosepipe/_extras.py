@@ -11,10 +11,10 @@ __all__ = ["MissingExtraError", "require"]
 class MissingExtraError(ImportError):
     """An optional integration was used without its extra installed.
 
-    >>> require("surely_not_installed_module", "nothing", "a doctest")
+    >>> require("not_installed", "nothing", "a doctest")
     Traceback (most recent call last):
     ...
-    hosepipe._extras.MissingExtraError: a doctest needs the surely_not_installed_module package: pip install 'hosepipe[nothing]'
+    hosepipe._extras.MissingExtraError: a doctest needs the not_installed package: ...
     """
 
 
