@@ -40,8 +40,15 @@ from hosepipe._stream import Stream as Stream
 from hosepipe.metrics import RunStats as RunStats
 from hosepipe.metrics import StageStats as StageStats
 from hosepipe.sinks import Sink as Sink
+from hosepipe.sinks import write_csv as write_csv
+from hosepipe.sinks import write_jsonl as write_jsonl
+from hosepipe.sinks import write_lines as write_lines
 from hosepipe.sources import Reader as Reader
 from hosepipe.sources import paginate as paginate
+from hosepipe.sources import read_bytes as read_bytes
+from hosepipe.sources import read_csv as read_csv
+from hosepipe.sources import read_jsonl as read_jsonl
+from hosepipe.sources import read_lines as read_lines
 
 __version__ = "0.1.0"
 
@@ -73,12 +80,19 @@ __all__ = [
     "observe",
     "paginate",
     "pipe",
+    "read_bytes",
+    "read_csv",
+    "read_jsonl",
+    "read_lines",
     "scan",
     "skip",
     "take",
     "take_while",
     "tap",
     "window",
+    "write_csv",
+    "write_jsonl",
+    "write_lines",
     "zip",
 ]
 

@@ -9,7 +9,8 @@ these light stand-ins take their place:
 * ``Generic`` and ``Protocol`` can be subscripted: as a base they give themselves, and a
   subclass subscripted by a user (``hp.Stream[int]``) gives a ``types.GenericAlias``;
 * ``TypeVar(name, ...)`` returns the name;
-* ``overload`` returns its function (the implementation defined last replaces it).
+* ``overload`` returns its function (the implementation defined last replaces it);
+* ``Any`` is ``object``, for base classes such as ``Reader[Any]``.
 
 Annotation-only names (``Any``, ``Literal``, ...) are imported from ``typing`` under
 ``if TYPE_CHECKING:`` in each module.
@@ -23,16 +24,18 @@ from __future__ import annotations
 
 import types
 
-__all__ = ["TYPE_CHECKING", "Generic", "Protocol", "TypeVar", "overload"]
+__all__ = ["TYPE_CHECKING", "Any", "Generic", "Protocol", "TypeVar", "overload"]
 
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any as Any
     from typing import Generic as Generic
     from typing import Protocol as Protocol
     from typing import TypeVar as TypeVar
     from typing import overload as overload
 else:
+    Any = object  # only ever a subscript of a base class at run time
 
     class Generic:
         """Run-time stand-in for ``typing.Generic``."""

@@ -2,5 +2,8 @@
 
 from hosepipe.sinks._base import Sink as Sink
 from hosepipe.sinks._base import SinkWriter as SinkWriter
+from hosepipe.sinks._files import write_csv as write_csv
+from hosepipe.sinks._files import write_jsonl as write_jsonl
+from hosepipe.sinks._files import write_lines as write_lines
 
-__all__ = ["Sink", "SinkWriter"]
+__all__ = ["Sink", "SinkWriter", "write_csv", "write_jsonl", "write_lines"]

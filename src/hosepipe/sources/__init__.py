@@ -1,6 +1,10 @@
 """Sources: where streams start (files, paged APIs, databases). Also exported as ``hp.<name>``."""
 
 from hosepipe.sources._base import Reader as Reader
+from hosepipe.sources._files import read_bytes as read_bytes
+from hosepipe.sources._files import read_csv as read_csv
+from hosepipe.sources._files import read_jsonl as read_jsonl
+from hosepipe.sources._files import read_lines as read_lines
 from hosepipe.sources._paginate import paginate as paginate
 
-__all__ = ["Reader", "paginate"]
+__all__ = ["Reader", "paginate", "read_bytes", "read_csv", "read_jsonl", "read_lines"]

@@ -1,0 +1,339 @@
+"""File sinks: lines, JSON Lines and CSV, written atomically, compressed by suffix.
+
+Each run writes to a temporary file in the target's folder (``.<name>.<random>.tmp``). When
+the stream ends the file is flushed, ``fsync``-ed and renamed over the target (and the
+folder entry is synced), so readers see the old file or the whole new one, never a part.
+When the stream fails or is stopped early, the temporary file is removed and the target is
+left as it was. ``.gz``, ``.bz2`` and ``.xz`` targets are compressed with the standard
+library, ``.zst`` with the ``zstandard`` package (extra ``zstd``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+
+from hosepipe._typing import TYPE_CHECKING, Any
+from hosepipe.sinks._base import Sink
+
+if TYPE_CHECKING:
+    PathLike = str | os.PathLike[str]
+
+__all__ = ["write_csv", "write_jsonl", "write_lines"]
+
+
+class _AtomicFile:
+    """One run's output: a temporary file, a compressor by suffix, a text layer; then
+    commit (rename over the target) or abort (remove)."""
+
+    def __init__(self, target: str, encoding: str | None) -> None:
+        folder = os.path.dirname(os.path.abspath(target))
+        fd, self.tmp = tempfile.mkstemp(
+            dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
+        )
+        self.target = target
+        self.raw = os.fdopen(fd, "wb")
+        self.compressed = _compressor(target, self.raw)
+        self.text: io.TextIOWrapper | None = None
+        if encoding is not None:
+            self.text = io.TextIOWrapper(
+                self.compressed,
+                encoding=encoding,
+                newline="",
+                write_through=False,
+            )
+        self.count = 0
+
+    def finish(self) -> None:
+        """Flush every layer down to the disk, without closing the file itself."""
+        if self.text is not None:
+            self.text.flush()
+            self.text.detach()
+            self.text = None
+        if self.compressed is not self.raw:
+            self.compressed.close()  # writes the trailer; the raw file stays open
+        self.raw.flush()
+        os.fsync(self.raw.fileno())
+
+    def commit(self) -> int:
+        self.finish()
+        self.raw.close()
+        os.replace(self.tmp, self.target)
+        _sync_folder(os.path.dirname(os.path.abspath(self.target)))
+        return self.count
+
+    def abort(self) -> None:
+        try:
+            if self.text is not None:
+                self.text.detach()
+                self.text = None
+            if self.compressed is not self.raw:
+                self.compressed.close()
+            self.raw.close()
+        except Exception:
+            pass
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.tmp)
+
+
+def _compressor(target: str, raw: Any) -> Any:
+    lower = target.lower()
+    if lower.endswith(".gz"):
+        import gzip
+
+        return gzip.GzipFile(filename=os.path.basename(target), mode="wb", fileobj=raw, mtime=0)
+    if lower.endswith(".bz2"):
+        import bz2
+
+        return bz2.BZ2File(raw, "wb")
+    if lower.endswith(".xz"):
+        import lzma
+
+        return lzma.LZMAFile(raw, "wb")
+    if lower.endswith(".zst"):
+        from hosepipe._extras import require
+
+        zstandard = require("zstandard", "zstd", "writing .zst files")
+        return zstandard.ZstdCompressor().stream_writer(raw, closefd=False)
+    return raw
+
+
+def _sync_folder(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _check_path(op: str, path: object) -> str:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{op}(): `path` must be a str or a path, got {path!r}")
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{op}(): the folder {folder!r} does not exist")
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"{op}(): {target!r} is a folder")
+    return str(target)
+
+
+class _FileSink(Sink[Any, int]):
+    """A file sink: subclasses say how one item becomes text (or bytes)."""
+
+    op = "file"
+    binary = False
+
+    def __init__(self, path: PathLike, encoding: str) -> None:
+        import codecs
+
+        self.path = _check_path(self.op, path)
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"{self.op}(): unknown `encoding` {encoding!r}") from None
+        self.encoding = encoding
+        self.label = f"{self.op}({self.path!r})"
+
+    def open(self) -> _Writer:
+        out = _AtomicFile(self.path, None if self.binary else self.encoding)
+        return _Writer(out, self._writer(out))
+
+    def _writer(self, out: _AtomicFile) -> Callable[[Any], None]:
+        raise NotImplementedError
+
+
+class _Writer:
+    __slots__ = ("_put", "_write", "out")
+
+    def __init__(self, out: _AtomicFile, put: Callable[[Any], None]) -> None:
+        self.out = out
+        self._put = put
+
+    def write(self, item: Any) -> None:
+        self._put(item)
+        self.out.count += 1
+
+    def commit(self) -> int:
+        return self.out.commit()
+
+    def abort(self) -> None:
+        self.out.abort()
+
+
+class _Lines(_FileSink):
+    op = "write_lines"
+
+    def _writer(self, out: _AtomicFile) -> Callable[[Any], None]:
+        assert out.text is not None
+        write = out.text.write
+
+        def put(item: Any) -> None:
+            if not isinstance(item, str):
+                raise TypeError(
+                    f"write_lines() writes str items, got {type(item).__name__} {item!r}; "
+                    "add .map(str) or format the items first"
+                )
+            write(item)
+            write("\n")
+
+        return put
+
+
+def write_lines(path: PathLike, *, encoding: str = "utf-8") -> Sink[str, int]:
+    """A sink writing each item (a ``str``) as a line of *path*, atomically; its result is
+    the number of lines written.
+
+    >>> import hosepipe as hp, tempfile, os
+    >>> name = os.path.join(tempfile.mkdtemp(), "out.txt.gz")
+    >>> hp.Stream(["a", "b"]).to(hp.write_lines(name))
+    2
+    >>> hp.read_lines(name).to_list()
+    ['a', 'b']
+    """
+    return _Lines(path, encoding)
+
+
+class _Jsonl(_FileSink):
+    op = "write_jsonl"
+    binary = True  # JSON Lines are UTF-8: bytes go straight to the (compressed) file
+
+    def __init__(self, path: PathLike, default: Callable[[Any], Any] | None) -> None:
+        super().__init__(path, "utf-8")
+        self.default = default
+
+    def _writer(self, out: _AtomicFile) -> Callable[[Any], None]:
+        write = out.compressed.write
+        default = self.default
+        try:
+            import orjson
+        except ImportError:
+            import json
+
+            encode = json.JSONEncoder(ensure_ascii=False, default=default).encode
+
+            def put(item: Any) -> None:
+                write((encode(item) + "\n").encode("utf-8"))
+
+            return put
+        dumps = orjson.dumps
+        options = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+        def put_fast(item: Any) -> None:
+            write(dumps(item, default=default, option=options))
+
+        return put_fast
+
+
+def write_jsonl(path: PathLike, *, default: Callable[[Any], Any] | None = None) -> Sink[Any, int]:
+    """A sink writing each item as one line of JSON (UTF-8) in *path*, atomically; its result
+    is the number of records. *default* converts values JSON cannot hold (as in
+    ``json.dumps``). Uses orjson when installed (extra ``fast``). It also makes a good
+    ``dead_letter`` for ``catch``.
+
+    >>> import hosepipe as hp, tempfile, os, json
+    >>> name = os.path.join(tempfile.mkdtemp(), "events.jsonl")
+    >>> hp.Stream([{"n": 1}, {"n": 2}]) | hp.write_jsonl(name)
+    2
+    >>> hp.read_lines(name).map(json.loads).to_list()
+    [{'n': 1}, {'n': 2}]
+    """
+    if default is not None and not callable(default):
+        raise TypeError(f"write_jsonl(): `default` must be callable, got {default!r}")
+    return _Jsonl(path, default)
+
+
+class _Csv(_FileSink):
+    op = "write_csv"
+
+    def __init__(
+        self,
+        path: PathLike,
+        encoding: str,
+        fieldnames: tuple[str, ...] | None,
+        header: bool,
+        fmt: dict[str, Any],
+    ) -> None:
+        super().__init__(path, encoding)
+        self.fieldnames = fieldnames
+        self.header = header
+        self.fmt = fmt
+
+    def _writer(self, out: _AtomicFile) -> Callable[[Any], None]:
+        import csv
+
+        assert out.text is not None
+        rows = csv.writer(out.text, **self.fmt)
+        fields = self.fieldnames
+        state: dict[str, Any] = {"fields": fields, "started": False}
+
+        def put(item: Any) -> None:
+            if isinstance(item, dict):
+                names = state["fields"]
+                if names is None:
+                    names = state["fields"] = tuple(item)
+                if not state["started"]:
+                    state["started"] = True
+                    if self.header:
+                        rows.writerow(names)
+                if len(item) != len(names) or any(k not in item for k in names):
+                    extra = sorted(map(str, set(item) - set(names)))
+                    missing = [k for k in names if k not in item]
+                    raise ValueError(
+                        f"write_csv(): the record's fields do not match the columns {names}: "
+                        f"missing {missing}, extra {extra}"
+                    )
+                rows.writerow([item[k] for k in names])
+            elif isinstance(item, Sequence) and not isinstance(item, str | bytes):
+                if not state["started"]:
+                    state["started"] = True
+                    if self.header and state["fields"] is not None:
+                        rows.writerow(state["fields"])
+                rows.writerow(item)
+            else:
+                raise TypeError(
+                    f"write_csv() writes dicts or sequences, got {type(item).__name__} {item!r}"
+                )
+
+        return put
+
+
+def write_csv(
+    path: PathLike,
+    *,
+    fieldnames: Sequence[str] | None = None,
+    header: bool = True,
+    delimiter: str = ",",
+    dialect: str = "excel",
+    encoding: str = "utf-8",
+) -> Sink[Any, int]:
+    """A sink writing dicts (or sequences) as CSV rows of *path*, atomically; its result is
+    the number of records (the header not counted).
+
+    For dicts, the columns are *fieldnames* or the first record's keys; a record with other
+    keys is an error rather than a silently misaligned row.
+
+    >>> import hosepipe as hp, tempfile, os
+    >>> name = os.path.join(tempfile.mkdtemp(), "out.csv")
+    >>> hp.Stream([{"id": 1, "ok": True}]).to(hp.write_csv(name))
+    1
+    >>> hp.read_lines(name).to_list()
+    ['id,ok', '1,True']
+    """
+    import csv
+
+    if dialect not in csv.list_dialects():
+        raise ValueError(f"write_csv(): unknown `dialect` {dialect!r}")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise ValueError(f"write_csv(): `delimiter` must be one character, got {delimiter!r}")
+    names = None if fieldnames is None else tuple(fieldnames)
+    return _Csv(path, encoding, names, bool(header), {"dialect": dialect, "delimiter": delimiter})

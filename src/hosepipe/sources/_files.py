@@ -1,0 +1,651 @@
+"""File sources: lines, bytes, JSON Lines and CSV, from one file, a list, a glob or a folder.
+
+Files are opened when a run starts and closed when it ends (however it ends), so a stream
+over a path runs again from the start. Compressed files are read by suffix: ``.gz``,
+``.bz2`` and ``.xz`` with the standard library, ``.zst`` with the ``zstandard`` package
+(extra ``zstd``). ``-`` reads standard input.
+
+Bad input never passes silently. A line that cannot be decoded, a truncated compressed
+file, invalid JSON or a CSV row with the wrong number of fields is a ``DataError`` naming
+the file, the 1-based line and the raw text; ``on_error`` says what to do with it:
+``"raise"`` (the default), ``"skip"`` (counted in the stats), or a callable that receives
+the error (and the record is skipped).
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import io
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import methodcaller
+from pathlib import Path
+
+from hosepipe._errors import DataError
+from hosepipe._typing import TYPE_CHECKING, Any, overload
+from hosepipe.sources._base import Reader, check_on_error, handle_bad
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    from hosepipe._stream import Stream
+    from hosepipe.sources._base import OnError
+
+    PathLike = str | os.PathLike[str]
+    Paths = PathLike | Sequence[PathLike]
+    Report = Callable[[BaseException], None]
+
+__all__ = ["read_bytes", "read_csv", "read_jsonl", "read_lines", "resolve_paths"]
+
+_STDIN = "-"
+_CODEC_MODULES = frozenset({"gzip", "zlib", "bz2", "_bz2", "lzma", "_lzma", "zstandard", "zstd"})
+_strip_newline = methodcaller("rstrip", "\n")
+
+
+# -- paths ------------------------------------------------------------------------------------
+
+
+def _check_paths(op: str, paths: object) -> tuple[str, ...]:
+    if isinstance(paths, str | os.PathLike):
+        return (os.fspath(paths),)
+    if isinstance(paths, list | tuple) and paths:
+        out = []
+        for p in paths:
+            if not isinstance(p, str | os.PathLike):
+                raise TypeError(f"{op}(): every path must be a str or a path, got {p!r}")
+            out.append(os.fspath(p))
+        return tuple(out)
+    raise TypeError(
+        f"{op}(): `path` must be a path, a glob, a folder or a non-empty list of them, "
+        f"got {paths!r}"
+    )
+
+
+def resolve_paths(specs: Iterable[str]) -> list[str]:
+    """The files *specs* name, in order: a file; ``-``; every file of a folder, sorted; or
+    the files a glob pattern matches, sorted (a pattern that matches nothing is an error)."""
+    files: list[str] = []
+    for spec in specs:
+        if spec == _STDIN or os.path.isfile(spec):
+            files.append(spec)
+        elif os.path.isdir(spec):
+            files.extend(
+                sorted(str(p) for p in Path(spec).iterdir() if p.is_file() and p.name[0] != ".")
+            )
+        elif _glob.has_magic(spec):
+            matched = sorted(p for p in _glob.glob(spec, recursive=True) if os.path.isfile(p))
+            if not matched:
+                raise FileNotFoundError(f"no file matches the pattern {spec!r}")
+            files.extend(matched)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {spec!r}")
+    return files
+
+
+def _corrupt(e: BaseException) -> bool:
+    """Whether *e* says a compressed file is truncated or corrupt (not that it is missing)."""
+    if isinstance(e, EOFError):
+        return True
+    return type(e).__module__.split(".")[0] in _CODEC_MODULES or type(e).__name__ in {
+        "BadGzipFile",
+        "ZstdError",
+    }
+
+
+def _label(op: str, paths: tuple[str, ...]) -> str:
+    shown = repr(paths[0]) if len(paths) == 1 else repr(list(paths))
+    return f"{op}({shown if len(shown) <= 60 else shown[:57] + '...'})"
+
+
+def open_binary(path: str) -> io.BufferedIOBase:
+    """*path* opened for reading bytes, decompressed by suffix (``-`` is standard input)."""
+    if path == _STDIN:
+        return _Unclosable(sys.stdin.buffer)
+    lower = path.lower()
+    if lower.endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rb")
+    if lower.endswith(".bz2"):
+        import bz2
+
+        return bz2.open(path, "rb")
+    if lower.endswith(".xz"):
+        import lzma
+
+        return lzma.open(path, "rb")
+    if lower.endswith(".zst"):
+        from hosepipe._extras import require
+
+        zstandard = require("zstandard", "zstd", "reading .zst files")
+        raw = open(path, "rb")  # noqa: SIM115 - closed with the reader (closefd)
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return io.BufferedReader(_ZstdCheck(reader, raw))
+    return open(path, "rb")
+
+
+class _Unclosable(io.BufferedIOBase):
+    """Standard input for one run: reading passes through, closing leaves it open."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return bytes(self._raw.read(-1 if size is None else size))
+
+    def read1(self, size: int = -1) -> bytes:
+        read = getattr(self._raw, "read1", self._raw.read)
+        return bytes(read(size))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return bytes(self._raw.readline(-1 if size is None else size))
+
+
+class _ZstdCheck(io.RawIOBase):
+    """A zstd stream that reports a truncated frame (zstandard returns a short read)."""
+
+    def __init__(self, reader: Any, raw: Any) -> None:
+        self._reader = reader
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._reader.read(len(buffer))
+        if not data:
+            # At the end: the input must end where a frame ends.
+            if self._raw.read(1) or not _zstd_complete(self._reader):
+                raise EOFError("zstd stream ended before the end of its frame")
+            return 0
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def close(self) -> None:
+        self._reader.close()
+        super().close()
+
+
+def _zstd_complete(reader: Any) -> bool:
+    # zstandard >= 0.22 raises ZstdError on a truncated frame when read_across_frames is off
+    # and the input ends mid-frame; some versions return b"" instead. Ask for one more byte:
+    # a complete stream answers b"" again, a truncated one raises.
+    try:
+        return bool(reader.read(1) == b"")
+    except Exception:
+        return False
+
+
+# -- lines --------------------------------------------------------------------------------------
+
+
+def _text_lines(
+    path: str,
+    encoding: str,
+    errors: str,
+    keep_ends: bool,
+    on_error: OnError,
+    report: Report,
+    located: bool,
+) -> Iterator[Any]:
+    """The lines of one file; with *located*, as ``(path, line, text)``.
+
+    The fast path reads through a text wrapper. A decoding error there only says that the
+    current 8 KB chunk is bad, so the file is then read again in binary from the last good
+    line, decoding line by line to find and report each bad one.
+    """
+    n = 0
+    try:
+        with open_binary(path) as binary:
+            text = io.TextIOWrapper(
+                binary,  # type: ignore[type-var]
+                encoding=encoding,
+                errors=errors,
+                newline=None,
+            )
+            try:
+                lines: Iterator[str] = text if keep_ends else map(_strip_newline, text)
+                if located:
+                    for line in lines:
+                        n += 1
+                        yield (path, n, line)
+                else:
+                    for line in lines:
+                        n += 1
+                        yield line
+                return
+            except UnicodeDecodeError:
+                pass  # find the bad line(s) below
+            finally:
+                if not binary.closed:
+                    text.detach()
+        yield from _binary_lines(path, n, encoding, errors, keep_ends, on_error, report, located)
+    except Exception as e:
+        if not _corrupt(e):
+            raise
+        bad = DataError(f"truncated or corrupt file: {e}", path=path, line=n + 1)
+        handle_bad(on_error, bad, report)  # skip: the rest of this file is unreadable
+
+
+def _binary_lines(
+    path: str,
+    good: int,
+    encoding: str,
+    errors: str,
+    keep_ends: bool,
+    on_error: OnError,
+    report: Report,
+    located: bool,
+) -> Iterator[Any]:
+    """Lines after the first *good* ones, decoded one by one (after a decoding error)."""
+    n = good
+    with open_binary(path) as binary:
+        for _ in range(good):
+            binary.readline()
+        for raw in binary:
+            n += 1
+            try:
+                line = raw.decode(encoding, errors)
+            except UnicodeDecodeError as e:
+                bad = DataError(
+                    f"cannot decode as {encoding}: {e.reason}", path=path, line=n, raw=raw
+                )
+                handle_bad(on_error, bad, report)
+                continue
+            line = line.replace("\r\n", "\n")
+            if not keep_ends:
+                line = line.rstrip("\n")
+            yield (path, n, line) if located else line
+
+
+class _Lines(Reader[Any]):
+    def __init__(
+        self,
+        op: str,
+        paths: tuple[str, ...],
+        encoding: str,
+        errors: str,
+        keep_ends: bool,
+        on_error: OnError,
+        located: bool,
+        skip_blank: bool = False,
+    ) -> None:
+        self.paths = paths
+        self.encoding = encoding
+        self.errors = errors
+        self.keep_ends = keep_ends
+        self.on_error = on_error
+        self.located = located
+        self.skip_blank = skip_blank
+        self.label = _label(op, paths)
+
+    def open(self, report: Report) -> Iterator[Any]:
+        for path in resolve_paths(self.paths):
+            lines = _text_lines(
+                path,
+                self.encoding,
+                self.errors,
+                self.keep_ends,
+                self.on_error,
+                report,
+                self.located,
+            )
+            if self.skip_blank:
+                yield from (rec for rec in lines if rec[2].strip())
+            else:
+                yield from lines
+
+
+def _check_text_options(op: str, encoding: object, errors: object) -> None:
+    import codecs
+
+    if not isinstance(encoding, str):
+        raise TypeError(f"{op}(): `encoding` must be a str, got {encoding!r}")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"{op}(): unknown `encoding` {encoding!r}") from None
+    if not isinstance(errors, str):
+        raise TypeError(f"{op}(): `errors` must be a str, got {errors!r}")
+    try:
+        codecs.lookup_error(errors)
+    except LookupError:
+        raise ValueError(f"{op}(): unknown `errors` handler {errors!r}") from None
+
+
+def read_lines(
+    path: Paths,
+    *,
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    keep_ends: bool = False,
+    on_error: OnError = "raise",
+) -> Stream[str]:
+    """A stream of the lines of *path*: a file, a list of files, a glob or a folder (sorted).
+
+    Line endings (``\\n``, ``\\r\\n``) are removed unless *keep_ends*; ``.gz``, ``.bz2``,
+    ``.xz`` and ``.zst`` files are decompressed; ``-`` is standard input. With
+    ``errors="strict"`` an undecodable line is a ``DataError`` (path, line, raw bytes)
+    handled by *on_error*.
+
+    >>> import hosepipe as hp, tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(os.path.join(folder, "a.log"), "w") as f:
+    ...     _ = f.write("GET /\\nPOST /form\\n")
+    >>> hp.read_lines(os.path.join(folder, "*.log")).map(str.split).to_list()
+    [['GET', '/'], ['POST', '/form']]
+    """
+    from hosepipe._stream import Stream
+
+    paths = _check_paths("read_lines", path)
+    _check_text_options("read_lines", encoding, errors)
+    check_on_error("read_lines", on_error)
+    lines = _Lines("read_lines", paths, encoding, errors, bool(keep_ends), on_error, located=False)
+    return Stream(lines)
+
+
+# -- bytes --------------------------------------------------------------------------------------
+
+
+class _Chunks(Reader[bytes]):
+    def __init__(self, paths: tuple[str, ...], chunk_size: int, on_error: OnError) -> None:
+        self.paths = paths
+        self.chunk_size = chunk_size
+        self.on_error = on_error
+        self.label = _label("read_bytes", paths)
+
+    def open(self, report: Report) -> Iterator[bytes]:
+        size = self.chunk_size
+        for path in resolve_paths(self.paths):
+            offset = 0
+            try:
+                with open_binary(path) as f:
+                    while chunk := f.read(size):
+                        offset += len(chunk)
+                        yield chunk
+            except Exception as e:
+                if not _corrupt(e):
+                    raise
+                bad = DataError(f"truncated or corrupt file at byte {offset}: {e}", path=path)
+                handle_bad(self.on_error, bad, report)
+
+
+def read_bytes(
+    path: Paths, *, chunk_size: int = 1 << 20, on_error: OnError = "raise"
+) -> Stream[bytes]:
+    """A stream of the bytes of *path* in chunks of *chunk_size* (decompressed by suffix).
+
+    >>> import hosepipe as hp, tempfile, os
+    >>> name = os.path.join(tempfile.mkdtemp(), "blob.bin")
+    >>> with open(name, "wb") as f:
+    ...     _ = f.write(b"x" * 10)
+    >>> hp.read_bytes(name, chunk_size=4).map(len).to_list()
+    [4, 4, 2]
+    """
+    from hosepipe._stream import Stream
+
+    paths = _check_paths("read_bytes", path)
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ValueError(f"read_bytes(): `chunk_size` must be an int >= 1, got {chunk_size!r}")
+    check_on_error("read_bytes", on_error)
+    return Stream(_Chunks(paths, chunk_size, on_error))
+
+
+# -- JSON Lines ---------------------------------------------------------------------------------
+
+
+class _ParseJsonl:
+    """The parsing stage of ``read_jsonl``: ``(path, line, text)`` to the decoded value."""
+
+    __name__ = "parse_jsonl"
+
+    def __init__(self) -> None:
+        try:
+            import orjson
+
+            self.loads: Callable[[str], Any] = orjson.loads
+        except ImportError:
+            import json
+
+            self.loads = json.loads
+
+    def __call__(self, record: tuple[str, int, str]) -> Any:
+        path, line, text = record
+        try:
+            return self.loads(text)
+        except ValueError as e:
+            raise DataError(f"invalid JSON: {e}", path=path, line=line, raw=text) from None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_ParseJsonl, ())
+
+
+class _OnError:
+    """``on_error=callable`` as a ``catch`` handler: it receives the error only."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[DataError], object]) -> None:
+        self.fn = fn
+
+    def __call__(self, exc: Exception, item: Any) -> None:
+        self.fn(exc)  # type: ignore[arg-type]
+
+
+def _with_on_error(stream: Stream[Any], on_error: OnError) -> Stream[Any]:
+    if on_error == "skip":
+        return stream.catch(DataError)
+    if callable(on_error):
+        return stream.catch(DataError, handler=_OnError(on_error))
+    return stream
+
+
+def read_jsonl(path: Paths, *, encoding: str = "utf-8", on_error: OnError = "raise") -> Stream[Any]:
+    """A stream of the JSON values of *path*, one per line; blank lines are skipped.
+
+    Parsing is the stream's first stage, ``map(parse_jsonl)``: invalid JSON raises a
+    ``DataError`` (path, line, raw) there, so *on_error*, or a ``catch`` after it with a
+    ``dead_letter``, handles it. Uses orjson when installed (extra ``fast``).
+
+    >>> import hosepipe as hp, tempfile, os
+    >>> name = os.path.join(tempfile.mkdtemp(), "events.jsonl")
+    >>> with open(name, "w") as f:
+    ...     _ = f.write('{"n": 1}\\n\\n{"n": 2}\\n')
+    >>> hp.read_jsonl(name).map(lambda e: e["n"]).to_list()
+    [1, 2]
+    """
+    from hosepipe._stream import Stream
+
+    paths = _check_paths("read_jsonl", path)
+    _check_text_options("read_jsonl", encoding, "strict")
+    check_on_error("read_jsonl", on_error)
+    lines = _Lines("read_jsonl", paths, encoding, "strict", False, on_error, True, True)
+    return _with_on_error(Stream(lines).map(_ParseJsonl()), on_error)
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+class _CsvRows(Reader[Any]):
+    """``(path, line, row, fields)`` per CSV record; *fields* is that file's header."""
+
+    def __init__(
+        self,
+        paths: tuple[str, ...],
+        encoding: str,
+        fmt: dict[str, Any],
+        header: bool,
+        fieldnames: tuple[str, ...] | None,
+        on_error: OnError,
+    ) -> None:
+        self.paths = paths
+        self.encoding = encoding
+        self.fmt = fmt
+        self.header = header
+        self.fieldnames = fieldnames
+        self.on_error = on_error
+        self.label = _label("read_csv", paths)
+
+    def open(self, report: Report) -> Iterator[Any]:
+        import csv
+
+        for path in resolve_paths(self.paths):
+            lines = _text_lines(path, self.encoding, "strict", True, self.on_error, report, False)
+            reader = csv.reader(lines, **self.fmt)
+            fields = self.fieldnames
+            header = self.header
+            previous = 0  # the line the last record ended on: the next one starts after it
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:
+                    bad = DataError(f"invalid CSV: {e}", path=path, line=previous + 1)
+                    previous = reader.line_num
+                    handle_bad(self.on_error, bad, report)
+                    continue
+                line, previous = previous + 1, reader.line_num
+                if not row:
+                    continue  # a blank line
+                if header:
+                    header = False
+                    if fields is None:
+                        fields = tuple(row)
+                    continue
+                yield (path, line, row, fields)
+
+
+class _ParseCsv:
+    """The parsing stage of ``read_csv``: a raw row to a dict (or tuple), typed and checked."""
+
+    __name__ = "parse_csv"
+
+    def __init__(
+        self, types: dict[Any, Callable[[str], Any]], strict: bool, delimiter: str
+    ) -> None:
+        self.types = types
+        self.strict = strict
+        self.delimiter = delimiter
+
+    def __call__(self, record: tuple[str, int, list[str], tuple[str, ...] | None]) -> Any:
+        path, line, row, fields = record
+        if fields is not None and len(row) != len(fields) and self.strict:
+            raise DataError(
+                f"expected {len(fields)} fields, got {len(row)}",
+                path=path,
+                line=line,
+                raw=self.delimiter.join(row),
+            )
+        values: list[Any] = list(row)
+        if fields is None:
+            keys: Sequence[Any] = range(len(row))
+        else:
+            keys = fields
+        for i, key in enumerate(keys):
+            convert = self.types.get(key)
+            if convert is not None and i < len(values):
+                try:
+                    values[i] = convert(values[i])
+                except (ValueError, TypeError) as e:
+                    raise DataError(
+                        f"column {key!r}: cannot convert {values[i]!r} with "
+                        f"{getattr(convert, '__name__', convert)}: {e}",
+                        path=path,
+                        line=line,
+                        raw=self.delimiter.join(row),
+                    ) from None
+        if fields is None:
+            return tuple(values)
+        record_dict: dict[Any, Any] = dict(zip(fields, values))
+        if len(values) < len(fields):
+            for key in fields[len(values) :]:
+                record_dict[key] = None
+        elif len(values) > len(fields):
+            record_dict[None] = values[len(fields) :]  # as csv.DictReader: nothing is lost
+        return record_dict
+
+
+@overload
+def read_csv(
+    path: Paths,
+    *,
+    header: Literal[True] = ...,
+    fieldnames: Sequence[str] | None = ...,
+    types: dict[str, Callable[[str], Any]] | None = ...,
+    strict: bool = ...,
+    delimiter: str = ...,
+    dialect: str = ...,
+    encoding: str = ...,
+    on_error: OnError = ...,
+) -> Stream[dict[str, Any]]: ...
+@overload
+def read_csv(
+    path: Paths,
+    *,
+    header: bool,
+    fieldnames: Sequence[str] | None = ...,
+    types: dict[Any, Callable[[str], Any]] | None = ...,
+    strict: bool = ...,
+    delimiter: str = ...,
+    dialect: str = ...,
+    encoding: str = ...,
+    on_error: OnError = ...,
+) -> Stream[Any]: ...
+def read_csv(
+    path: Paths,
+    *,
+    header: bool = True,
+    fieldnames: Sequence[str] | None = None,
+    types: dict[Any, Callable[[str], Any]] | None = None,
+    strict: bool = False,
+    delimiter: str = ",",
+    dialect: str = "excel",
+    encoding: str = "utf-8",
+    on_error: OnError = "raise",
+) -> Stream[Any]:
+    """A stream of the records of the CSV file(s) *path*: dicts, or tuples without a header.
+
+    With *header* the first row of each file names the fields (unless *fieldnames* is given,
+    which then replaces it); with ``header=False`` rows are tuples, or dicts when
+    *fieldnames* is given. *types* maps a field (or, for tuples, a column index) to a
+    converter such as ``int``. With *strict*, a row with the wrong number of fields is a
+    ``DataError``; without, missing fields are ``None`` and extra values go under the key
+    ``None``, as with ``csv.DictReader``. Parsing is the first stage, ``map(parse_csv)``,
+    so a ``catch`` after it can dead-letter bad rows with their path and line.
+
+    >>> import hosepipe as hp, tempfile, os
+    >>> name = os.path.join(tempfile.mkdtemp(), "orders.csv")
+    >>> with open(name, "w") as f:
+    ...     _ = f.write("id,amount\\n1,9.5\\n2,3\\n")
+    >>> hp.read_csv(name, types={"amount": float}).to_list()
+    [{'id': '1', 'amount': 9.5}, {'id': '2', 'amount': 3.0}]
+    """
+    import csv
+
+    from hosepipe._stream import Stream
+
+    paths = _check_paths("read_csv", path)
+    _check_text_options("read_csv", encoding, "strict")
+    check_on_error("read_csv", on_error)
+    if dialect not in csv.list_dialects():
+        raise ValueError(f"read_csv(): unknown `dialect` {dialect!r}")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise ValueError(f"read_csv(): `delimiter` must be one character, got {delimiter!r}")
+    names = None if fieldnames is None else tuple(fieldnames)
+    if names is not None and not all(isinstance(n, str) for n in names):
+        raise TypeError(f"read_csv(): `fieldnames` must be strings, got {fieldnames!r}")
+    for key, convert in (types or {}).items():
+        if not callable(convert):
+            raise TypeError(
+                f"read_csv(): the converter for {key!r} must be callable, got {convert!r}"
+            )
+    fmt = {"dialect": dialect, "delimiter": delimiter}
+    rows = _CsvRows(paths, encoding, fmt, bool(header), names, on_error)
+    parse = _ParseCsv(dict(types or {}), bool(strict), delimiter)
+    return _with_on_error(Stream(rows).map(parse), on_error)
