@@ -94,8 +94,9 @@ def _corrupt(e: BaseException) -> bool:
 
 
 def _label(op: str, paths: tuple[str, ...]) -> str:
-    shown = repr(paths[0]) if len(paths) == 1 else repr(list(paths))
-    return f"{op}({shown if len(shown) <= 60 else shown[:57] + '...'})"
+    if len(paths) == 1:
+        return f"{op}({paths[0]!r})"
+    return f"{op}([{paths[0]!r}, ... {len(paths)} paths])"
 
 
 def open_binary(path: str) -> io.BufferedIOBase:
@@ -119,9 +120,7 @@ def open_binary(path: str) -> io.BufferedIOBase:
         from hosepipe._extras import require
 
         zstandard = require("zstandard", "zstd", "reading .zst files")
-        raw = open(path, "rb")  # noqa: SIM115 - closed with the reader (closefd)
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(_ZstdCheck(reader, raw))
+        return io.BufferedReader(_Zstd(zstandard, open(path, "rb")))
     return open(path, "rb")
 
 
@@ -145,40 +144,41 @@ class _Unclosable(io.BufferedIOBase):
         return bytes(self._raw.readline(-1 if size is None else size))
 
 
-class _ZstdCheck(io.RawIOBase):
-    """A zstd stream that reports a truncated frame (zstandard returns a short read)."""
+class _Zstd(io.RawIOBase):
+    """Decompressed zstd frames, one after another; input that ends inside a frame is an
+    ``EOFError`` (zstandard's own stream reader returns a short read instead)."""
 
-    def __init__(self, reader: Any, raw: Any) -> None:
-        self._reader = reader
+    def __init__(self, zstandard: Any, raw: Any) -> None:
+        self._new = zstandard.ZstdDecompressor().decompressobj
         self._raw = raw
+        self._obj = self._new()
+        self._pending = b""
+        self._started = False  # input seen since the current frame began
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._reader.read(len(buffer))
-        if not data:
-            # At the end: the input must end where a frame ends.
-            if self._raw.read(1) or not _zstd_complete(self._reader):
-                raise EOFError("zstd stream ended before the end of its frame")
-            return 0
-        n = len(data)
-        buffer[:n] = data
+        while not self._pending:
+            chunk = self._raw.read(1 << 16)
+            if not chunk:
+                if self._started and not self._obj.eof:
+                    raise EOFError("zstd stream ended before the end of a frame")
+                return 0
+            while chunk:
+                if self._obj.eof:  # the previous frame ended: a new one starts here
+                    self._obj = self._new()
+                self._started = True
+                self._pending += self._obj.decompress(chunk)
+                chunk = self._obj.unused_data if self._obj.eof else b""
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
         return n
 
     def close(self) -> None:
-        self._reader.close()
+        self._raw.close()
         super().close()
-
-
-def _zstd_complete(reader: Any) -> bool:
-    # zstandard >= 0.22 raises ZstdError on a truncated frame when read_across_frames is off
-    # and the input ends mid-frame; some versions return b"" instead. Ask for one more byte:
-    # a complete stream answers b"" again, a truncated one raises.
-    try:
-        return bool(reader.read(1) == b"")
-    except Exception:
-        return False
 
 
 # -- lines --------------------------------------------------------------------------------------
