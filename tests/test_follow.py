@@ -1,0 +1,89 @@
+"""follow(): lines as a writer thread appends them."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import hosepipe as hp
+
+
+class Writer(threading.Thread):
+    """Appends ``line N`` every few milliseconds, sometimes in two parts, until stopped."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.halt = threading.Event()
+        self.written = 0
+
+    def run(self) -> None:
+        with open(self.path, "a") as f:
+            while not self.halt.is_set():
+                line = f"line {self.written}\n"
+                f.write(line[:3])  # a partial line first: follow must wait for the rest
+                f.flush()
+                time.sleep(0.001)
+                f.write(line[3:])
+                f.flush()
+                self.written += 1
+                time.sleep(0.003)
+
+
+def test_follow_yields_new_whole_lines(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_text("old 1\nold 2\n")
+    writer = Writer(path)
+    writer.start()
+    try:
+        got = hp.follow(path, poll=0.005).take(20).to_list()
+    finally:
+        writer.halt.set()
+        writer.join()
+    assert len(got) == 20
+    numbers = [int(line.split()[1]) for line in got]
+    assert all(line.startswith("line ") for line in got)  # not the old lines, no fragments
+    assert numbers == list(range(numbers[0], numbers[0] + 20))
+
+
+def test_follow_stops_on_event_and_closes_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_text("a\nb\n")
+    stop = threading.Event()
+    fds = len(os.listdir("/proc/self/fd"))
+    timer = threading.Timer(0.05, stop.set)
+    timer.start()
+    started = time.monotonic()
+    assert hp.follow(path, poll=0.01, stop=stop, from_start=True).to_list() == ["a", "b"]
+    assert time.monotonic() - started < 2
+    timer.join()
+    assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_follow_stop_callable_and_truncation(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_text("x\n")
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        if len(calls) == 2:
+            path.write_text("")  # truncated in place: now shorter than what was read
+        if len(calls) == 4:
+            path.write_text("y\n")
+        return len(calls) > 6
+
+    assert hp.follow(path, poll=0.001, stop=stop, from_start=True).to_list() == ["x", "y"]
+
+
+def test_follow_validation() -> None:
+    with pytest.raises(ValueError, match=r"^follow\(\): `poll` must be a number of seconds > 0"):
+        hp.follow("x", poll=0)
+    with pytest.raises(
+        TypeError, match=r"^follow\(\): `stop` must be None, an Event or a callable"
+    ):
+        hp.follow("x", stop=5)
