@@ -44,6 +44,7 @@ from hosepipe.sinks import write_csv as write_csv
 from hosepipe.sinks import write_jsonl as write_jsonl
 from hosepipe.sinks import write_lines as write_lines
 from hosepipe.sources import Reader as Reader
+from hosepipe.sources import follow as follow
 from hosepipe.sources import paginate as paginate
 from hosepipe.sources import read_bytes as read_bytes
 from hosepipe.sources import read_csv as read_csv
@@ -75,6 +76,7 @@ __all__ = [
     "filter",
     "flat_map",
     "flatten",
+    "follow",
     "group_by",
     "map",
     "observe",
@@ -100,3 +102,21 @@ __all__ = [
 for _name in __all__:
     globals()[_name].__module__ = "hosepipe"
 del _name
+
+# `hp.http` (the HTTP sources) is imported on first use, so `import hosepipe` stays light;
+# hosepipe.http imports httpx only when one of its functions is called.
+from hosepipe._typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from hosepipe import http as http
+else:
+
+    def __getattr__(name):
+        if name == "http":
+            import importlib
+
+            return importlib.import_module("hosepipe.http")
+        raise AttributeError(f"module 'hosepipe' has no attribute {name!r}")
+
+
+del TYPE_CHECKING
