@@ -12,7 +12,9 @@ The library's own errors form one tree::
           +-- EmptyStreamError          first() / reduce() of an empty stream, no default given
           |    (also a ValueError)
           +-- DataError                 a bad input record; carries path, line and raw
-               (also a ValueError)
+          |    (also a ValueError)
+          +-- hosepipe.http.HTTPError   a request that failed for good (after retries);
+                                        carries url, status and attempts
 
 ``except ValueError`` therefore still catches bad records and empty-stream errors, as code
 written against the standard library expects.
