@@ -40,6 +40,7 @@ from hosepipe._stream import Stream as Stream
 from hosepipe.metrics import RunStats as RunStats
 from hosepipe.metrics import StageStats as StageStats
 from hosepipe.sinks import Sink as Sink
+from hosepipe.sinks import to_sql as to_sql
 from hosepipe.sinks import write_csv as write_csv
 from hosepipe.sinks import write_jsonl as write_jsonl
 from hosepipe.sinks import write_lines as write_lines
@@ -50,6 +51,7 @@ from hosepipe.sources import read_bytes as read_bytes
 from hosepipe.sources import read_csv as read_csv
 from hosepipe.sources import read_jsonl as read_jsonl
 from hosepipe.sources import read_lines as read_lines
+from hosepipe.sources import read_sql as read_sql
 
 __version__ = "0.1.0"
 
@@ -86,11 +88,13 @@ __all__ = [
     "read_csv",
     "read_jsonl",
     "read_lines",
+    "read_sql",
     "scan",
     "skip",
     "take",
     "take_while",
     "tap",
+    "to_sql",
     "window",
     "write_csv",
     "write_jsonl",
