@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks [--quick] [--only W1|ops|import ...] [--rounds N]``."""
+"""Command line: ``python -m benchmarks [--quick] [--only W1|W2|W6|ops|import] [--rounds N]``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from benchmarks import import_cost, operators, w1_access_log
+from benchmarks import import_cost, operators, w1_access_log, w2_etl, w6_memory
 from benchmarks._harness import Report, environment, progress, publish
 
 # Workloads in the order they run; each module's run(quick=, rounds=) returns a Report.
 WORKLOADS: dict[str, Callable[..., Report]] = {
     "W1": w1_access_log.run,
+    "W2": w2_etl.run,
+    "W6": w6_memory.run,
     "ops": operators.run,
     "import": import_cost.run,
 }
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small inputs (W1 50 MB, ops 2*10**5 items): about a minute in all",
+        help="small inputs (W1 50 MB, W2 20 MB, W6 20 and 100 MB, ops 2*10**5 items)",
     )
     parser.add_argument(
         "--only",
@@ -53,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds",
         type=_positive,
-        help="timed rounds (runs, for import) instead of the mode's default",
+        help="timed rounds (fresh-interpreter runs, for import and W6) instead of the default",
     )
     args = parser.parse_args(argv)
     chosen = [name for name in WORKLOADS if name in (args.only or WORKLOADS)]

@@ -107,8 +107,9 @@ def write_orders_csv(out: TextIO, size_bytes: int, *, seed: int = 0) -> int:
     >>> buf = io.StringIO()
     >>> write_orders_csv(buf, 200)
     3
-    >>> buf.getvalue().splitlines()[:2]
-    ['id,name,email,status,amount', '1,Margaret Wirth,margaret.wirth1@corp.example,inactive,9629.38']
+    >>> buf.getvalue().splitlines()[:2]  # doctest: +NORMALIZE_WHITESPACE
+    ['id,name,email,status,amount',
+     '1,Margaret Wirth,margaret.wirth1@corp.example,inactive,9629.38']
     """
     rnd = random.Random(seed)
     header = "id,name,email,status,amount\n"

@@ -7,6 +7,9 @@ round run within seconds of each other, the ratio of two variants' times *in the
 round* cancels most of the drift of a shared, noisy machine; ``Timings.paired`` gives those
 per-round ratios and the reports quote their median (the "paired ratio").
 
+Memory is measured in fresh interpreters: ``run_python`` runs one and reads its own peak RSS
+(``VmHWM``), and ``measure_peak_rss`` runs several children interleaved, as ``measure`` does.
+
 A workload returns a ``Report``; ``publish`` prints it and saves it to
 ``benchmarks/results/<name>-<mode>.json`` and ``.md`` with the environment it ran in.
 """
@@ -18,6 +21,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +35,8 @@ from typing import Any
 
 __all__ = [
     "RESULTS_DIR",
+    "ROOT",
+    "ChildRun",
     "Report",
     "Timings",
     "Variant",
@@ -38,10 +44,13 @@ __all__ = [
     "environment",
     "fmt_ms",
     "fmt_ratio",
+    "fmt_mb",
     "markdown_table",
     "measure",
+    "measure_peak_rss",
     "progress",
     "publish",
+    "run_python",
     "time_call",
 ]
 
@@ -68,13 +77,15 @@ class Variant:
     """One contender: a zero-argument callable that does the whole job and returns its result.
 
     *name* is the short key used in JSON, *label* what tables show, *group* a free-form kind
-    ("baseline", "library", "limit", ...).
+    ("baseline", "library", "limit", ...). *cleanup*, if given, runs after every call, outside
+    the timed region (e.g. to remove the file the call wrote).
     """
 
     name: str
     fn: Callable[[], object]
     label: str = ""
     group: str = ""
+    cleanup: Callable[[], object] | None = None
 
     @property
     def title(self) -> str:
@@ -84,13 +95,18 @@ class Variant:
 
 @dataclass
 class Timings:
-    """Wall times of each variant, one per round (seconds), and each variant's result."""
+    """Wall times of each variant, one per round (seconds), and each variant's result.
+
+    *faults* holds the minor page faults of each timed call (``ru_minflt``): the cost a
+    call pays when memory it frees goes back to the OS and is faulted in again.
+    """
 
     variants: list[Variant]
     times: dict[str, list[float]]
     results: dict[str, object]
     rounds: int
     seed: int
+    faults: dict[str, list[int]] = field(default_factory=dict)
 
     def median(self, name: str) -> float:
         """The median time of *name* over the rounds."""
@@ -121,6 +137,7 @@ class Timings:
                 "times_s": self.times[v.name],
                 "median_s": self.median(v.name),
                 "min_s": self.min(v.name),
+                "minor_faults": self.faults.get(v.name, []),
             }
             for v in self.variants
         }
@@ -171,15 +188,18 @@ def measure(
     rng = random.Random(seed)
     results: dict[str, object] = {}
     times: dict[str, list[float]] = {v.name: [] for v in variants}
+    faults: dict[str, list[int]] = {v.name: [] for v in variants}
     for _ in range(warmup):
         for v in variants:
-            _, results[v.name] = time_call(v.fn)
+            _, results[v.name] = _call(v)
     for r in range(rounds):
         started = time.perf_counter()
         order = list(variants)
         rng.shuffle(order)
         for v in order:
-            elapsed, result = time_call(v.fn)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            elapsed, result = _call(v)
+            faults[v.name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
             if v.name in results and result != results[v.name]:
                 raise AssertionError(
                     f"{v.name}: round {r + 1} returned {result!r}, warm-up {results[v.name]!r}"
@@ -188,7 +208,101 @@ def measure(
             times[v.name].append(elapsed)
         spent = time.perf_counter() - started
         progress(f"  {label} round {r + 1}/{rounds} ({spent:.1f} s)")
-    return Timings(list(variants), times, results, rounds, seed)
+    return Timings(list(variants), times, results, rounds, seed, faults)
+
+
+def _call(v: Variant) -> tuple[float, object]:
+    """One timed call of *v*, then its (untimed) cleanup."""
+    try:
+        return time_call(v.fn)
+    finally:
+        if v.cleanup is not None:
+            v.cleanup()
+
+
+# -- peak memory of fresh interpreters --------------------------------------------------------
+
+# Appended to every child's code: print the process's own peak RSS if /proc has it.
+_PEAK_RSS_EPILOGUE = (
+    "\ntry:\n"
+    "    import sys\n"
+    "    with open('/proc/self/status') as _status:\n"
+    "        _hwm = [_l for _l in _status if _l.startswith('VmHWM:')]\n"
+    "    sys.stdout.write('\\n' + ''.join(_hwm))\n"
+    "except OSError:\n"
+    "    pass\n"
+)
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One fresh interpreter: its wall time (spawn to exit), own peak RSS and output."""
+
+    wall_s: float
+    peak_rss_kib: int
+    stdout: str
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """The peak RSS in MiB."""
+        return self.peak_rss_kib / 1024
+
+
+def run_python(code: str, *, cwd: str | os.PathLike[str]) -> ChildRun:
+    """Run ``python -c code`` in *cwd*; return its wall time, own peak RSS and stdout.
+
+    The peak RSS is the child's ``VmHWM`` from ``/proc/self/status``, printed by the child
+    as it ends: ``ru_maxrss`` from ``wait4``/``RUSAGE_CHILDREN`` would report this (large)
+    benchmark process's RSS, which Linux carries over the fork and exec. Where there is no
+    ``/proc``, ``ru_maxrss`` of the children is used anyway. A child that fails raises
+    ``RuntimeError`` with its stderr.
+    """
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code + _PEAK_RSS_EPILOGUE],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate()
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(f"python -c {code!r} exited with {proc.returncode}:\n{err}")
+    lines = out.splitlines()
+    if lines and lines[-1].startswith("VmHWM:"):
+        kib = int(lines[-1].split()[1])
+        lines = lines[:-1]
+    else:
+        kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return ChildRun(elapsed, kib, "\n".join(lines).strip())
+
+
+def measure_peak_rss(
+    children: dict[str, str],
+    *,
+    runs: int,
+    cwd: str | os.PathLike[str] = ROOT,
+    seed: int = 0,
+    label: str = "",
+) -> dict[str, list[ChildRun]]:
+    """Run each child's code *runs* times in fresh interpreters, interleaved as ``measure`` does.
+
+    *children* maps a name to the code of ``python -c``. In every run each child runs once,
+    in an order drawn from ``random.Random(seed)``. Returns every run of every child.
+    """
+    rng = random.Random(seed)
+    done: dict[str, list[ChildRun]] = {name: [] for name in children}
+    for r in range(runs):
+        started = time.perf_counter()
+        order = list(children)
+        rng.shuffle(order)
+        for name in order:
+            done[name].append(run_python(children[name], cwd=cwd))
+        spent = time.perf_counter() - started
+        progress(f"  {label} memory run {r + 1}/{runs} ({spent:.1f} s)")
+    return done
 
 
 # -- formatting ------------------------------------------------------------------------------
@@ -197,6 +311,11 @@ def measure(
 def fmt_ms(seconds: float) -> str:
     """Seconds as milliseconds, e.g. ``"123.4 ms"``."""
     return f"{seconds * 1e3:.1f} ms"
+
+
+def fmt_mb(kib: float) -> str:
+    """KiB as MiB, e.g. ``"12.3 MB"`` (MB meaning MiB, as ``free -m`` and ``/proc`` do)."""
+    return f"{kib / 1024:.1f} MB"
 
 
 def fmt_ratio(ratio: float | None) -> str:

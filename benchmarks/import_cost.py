@@ -4,10 +4,8 @@ Three kinds of fresh subprocess run interleaved, *runs* times each:
 
 * ``python -c pass`` and ``python -c "import hosepipe"``: wall time (spawn to exit) and peak
   RSS; the extra cost of the import is the median of the per-run differences. The peak RSS
-  is the child's ``VmHWM`` from ``/proc/self/status``, printed by the child as it ends (the
-  same one-line epilogue in both): ``ru_maxrss`` from ``wait4``/``RUSAGE_CHILDREN`` would
-  report this (large) benchmark process's RSS, which Linux carries over the fork and exec.
-  Where there is no ``/proc``, ``ru_maxrss`` of the child is used anyway.
+  is the child's own ``VmHWM``, printed by the child as it ends (the same epilogue in both;
+  see ``_harness.run_python``).
 * ``python -X importtime -c "import hosepipe"``: the cumulative time CPython reports for the
   ``hosepipe`` import itself (importtime adds its own overhead, so this reads high), and
   which modules it pulls in that a bare interpreter does not load.
@@ -17,50 +15,20 @@ The children run in a scratch directory so nothing from the working tree shadows
 
 from __future__ import annotations
 
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from typing import Any
 
-from benchmarks._harness import Report, Verdict, markdown_table, progress
+from benchmarks._harness import Report, Verdict, markdown_table, progress, run_python
 
 __all__ = ["run"]
 
 WALL_TARGET_MS = 30.0
 RSS_TARGET_MB = 3.0
 IMPORT = "import hosepipe"
-
-
-# Appended to both children's code: print the process's own peak RSS if /proc has it.
-_EPILOGUE = (
-    "\ntry:\n    import sys; sys.stdout.write(open('/proc/self/status').read())\n"
-    "except OSError:\n    pass"
-)
-
-
-def _spawn(code: str, cwd: str) -> tuple[float, int]:
-    """Run ``python -c code``; return its wall time (s) and its own peak RSS (KiB)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code + _EPILOGUE],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    out, _ = proc.communicate()
-    elapsed = time.perf_counter() - started
-    if proc.returncode:
-        raise RuntimeError(f"python -c {code!r} exited with {proc.returncode}")
-    for line in out.splitlines():
-        if line.startswith("VmHWM:"):
-            return elapsed, int(line.split()[1])
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
 def _importtime(code: str, cwd: str) -> dict[str, tuple[int, int]]:
@@ -91,13 +59,13 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
     cumulative: list[int] = []
     extra_self: dict[str, list[int]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as cwd:
-        _spawn(IMPORT, cwd)  # warm the OS caches and .pyc files
+        run_python(IMPORT, cwd=cwd)  # warm the OS caches and .pyc files
         bare = set(_importtime("pass", cwd))
         for _ in range(runs):
             for key, code in (("pass", "pass"), ("import", IMPORT)):
-                elapsed, maxrss = _spawn(code, cwd)
-                wall[key].append(elapsed)
-                rss[key].append(maxrss)
+                child = run_python(code, cwd=cwd)
+                wall[key].append(child.wall_s)
+                rss[key].append(child.peak_rss_kib)
             modules = _importtime(IMPORT, cwd)
             cumulative.append(modules["hosepipe"][1])
             for name, (self_us, _) in modules.items():
