@@ -39,19 +39,8 @@ from hosepipe._stream import Pipeline as Pipeline
 from hosepipe._stream import Stream as Stream
 from hosepipe.metrics import RunStats as RunStats
 from hosepipe.metrics import StageStats as StageStats
-from hosepipe.sinks import Sink as Sink
-from hosepipe.sinks import to_sql as to_sql
-from hosepipe.sinks import write_csv as write_csv
-from hosepipe.sinks import write_jsonl as write_jsonl
-from hosepipe.sinks import write_lines as write_lines
-from hosepipe.sources import Reader as Reader
-from hosepipe.sources import follow as follow
-from hosepipe.sources import paginate as paginate
-from hosepipe.sources import read_bytes as read_bytes
-from hosepipe.sources import read_csv as read_csv
-from hosepipe.sources import read_jsonl as read_jsonl
-from hosepipe.sources import read_lines as read_lines
-from hosepipe.sources import read_sql as read_sql
+from hosepipe.sinks._base import Sink as Sink
+from hosepipe.sources._base import Reader as Reader
 
 __version__ = "0.1.0"
 
@@ -102,25 +91,49 @@ __all__ = [
     "zip",
 ]
 
+# Sources, sinks and hp.http are imported on first use (PEP 562), so `import hosepipe`
+# loads only the core; hosepipe.http imports httpx only when one of its functions is called.
+_LAZY = {
+    "follow": "hosepipe.sources._follow",
+    "paginate": "hosepipe.sources._paginate",
+    "read_bytes": "hosepipe.sources._files",
+    "read_csv": "hosepipe.sources._files",
+    "read_jsonl": "hosepipe.sources._files",
+    "read_lines": "hosepipe.sources._files",
+    "read_sql": "hosepipe.sources._sql",
+    "to_sql": "hosepipe.sinks._sql",
+    "write_csv": "hosepipe.sinks._files",
+    "write_jsonl": "hosepipe.sinks._files",
+    "write_lines": "hosepipe.sinks._files",
+    "http": "hosepipe.http",
+}
+
 # Reprs, tracebacks and docs show hosepipe.Stream, not hosepipe._stream.Stream.
 for _name in __all__:
-    globals()[_name].__module__ = "hosepipe"
+    if _name not in _LAZY:
+        globals()[_name].__module__ = "hosepipe"
 del _name
 
-# `hp.http` (the HTTP sources) is imported on first use, so `import hosepipe` stays light;
-# hosepipe.http imports httpx only when one of its functions is called.
 from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from hosepipe import http as http
+    from hosepipe.sinks._files import write_csv as write_csv
+    from hosepipe.sinks._files import write_jsonl as write_jsonl
+    from hosepipe.sinks._files import write_lines as write_lines
+    from hosepipe.sinks._sql import to_sql as to_sql
+    from hosepipe.sources._files import read_bytes as read_bytes
+    from hosepipe.sources._files import read_csv as read_csv
+    from hosepipe.sources._files import read_jsonl as read_jsonl
+    from hosepipe.sources._files import read_lines as read_lines
+    from hosepipe.sources._follow import follow as follow
+    from hosepipe.sources._paginate import paginate as paginate
+    from hosepipe.sources._sql import read_sql as read_sql
 else:
+    from hosepipe._lazy import lazy_exports
 
-    def __getattr__(name):
-        if name == "http":
-            import importlib
-
-            return importlib.import_module("hosepipe.http")
-        raise AttributeError(f"module 'hosepipe' has no attribute {name!r}")
+    __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
+    del lazy_exports
 
 
 del TYPE_CHECKING

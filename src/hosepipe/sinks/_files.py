@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 
 from hosepipe._typing import TYPE_CHECKING, Any
@@ -30,6 +29,8 @@ class _AtomicFile:
     commit (rename over the target) or abort (remove)."""
 
     def __init__(self, target: str, encoding: str | None) -> None:
+        import tempfile
+
         folder = os.path.dirname(os.path.abspath(target))
         fd, self.tmp = tempfile.mkstemp(
             dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp"

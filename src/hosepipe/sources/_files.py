@@ -14,13 +14,11 @@ the error (and the record is skipped).
 
 from __future__ import annotations
 
-import glob as _glob
 import io
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import methodcaller
-from pathlib import Path
 
 from hosepipe._errors import DataError
 from hosepipe._typing import TYPE_CHECKING, Any, overload
@@ -65,6 +63,9 @@ def _check_paths(op: str, paths: object) -> tuple[str, ...]:
 def resolve_paths(specs: Iterable[str]) -> list[str]:
     """The files *specs* name, in order: a file; ``-``; every file of a folder, sorted; or
     the files a glob pattern matches, sorted (a pattern that matches nothing is an error)."""
+    import glob
+    from pathlib import Path
+
     files: list[str] = []
     for spec in specs:
         if spec == _STDIN or os.path.isfile(spec):
@@ -73,8 +74,8 @@ def resolve_paths(specs: Iterable[str]) -> list[str]:
             files.extend(
                 sorted(str(p) for p in Path(spec).iterdir() if p.is_file() and p.name[0] != ".")
             )
-        elif _glob.has_magic(spec):
-            matched = sorted(p for p in _glob.glob(spec, recursive=True) if os.path.isfile(p))
+        elif glob.has_magic(spec):
+            matched = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
             if not matched:
                 raise FileNotFoundError(f"no file matches the pattern {spec!r}")
             files.extend(matched)
