@@ -367,3 +367,14 @@ def test_every_input_line_is_in_the_output_or_the_dead_letter_once(
     assert written == stats.items_out == len(kept)
     assert stats.errors == stats.stages[1].errors == len(dead)
     assert stats.items_in == len(lines)
+
+
+def test_read_csv_undecodable_line_is_reported_and_skipped(tmp_path: Path) -> None:
+    rows = [f"{i},name {i}".encode() for i in range(3000)]
+    rows[2000] = b"2000,caf\xe9"
+    path = write(tmp_path / "o.csv", b"id,name\n" + b"\n".join(rows) + b"\n")
+    with pytest.raises(hp.DataError, match="cannot decode as utf-8") as info:
+        hp.read_csv(path).count()
+    assert info.value.line == 2002
+    got = hp.read_csv(path, on_error="skip", types={"id": int}).map(lambda r: r["id"]).to_list()
+    assert got == [i for i in range(3000) if i != 2000]

@@ -147,24 +147,50 @@ class _FileSink(Sink[Any, int]):
 
     def open(self) -> _Writer:
         out = _AtomicFile(self.path, None if self.binary else self.encoding)
-        return _Writer(out, self._writer(out))
+        return _Writer(out, *self._writer(out))
 
-    def _writer(self, out: _AtomicFile) -> Callable[[Any], None]:
+    def _writer(self, out: _AtomicFile) -> tuple[Callable[[Any], None], _Pieces]:
+        """The per-item function, and the buffer that counts and flushes what it wrote."""
         raise NotImplementedError
 
 
+class _Pieces:
+    """Encoded items gathered and written about a hundred at a time: one ``write`` call
+    per chunk, not per item (memory: at most ``LIMIT`` items' text)."""
+
+    LIMIT = 128
+    __slots__ = ("_write", "flushed", "joiner", "pieces", "tail")
+
+    def __init__(self, write: Callable[[Any], Any], joiner: Any, tail: Any) -> None:
+        self._write = write
+        self.pieces: list[Any] = []
+        self.joiner = joiner
+        self.tail = tail
+        self.flushed = 0
+
+    def flush(self) -> None:
+        if self.pieces:
+            self._write(self.joiner.join(self.pieces) + self.tail)
+            self.flushed += len(self.pieces)
+            self.pieces.clear()
+
+    def count(self) -> int:
+        return self.flushed + len(self.pieces)
+
+
 class _Writer:
-    __slots__ = ("_put", "_write", "out")
+    """One run's writer: ``write`` is the sink's own per-item function (no extra layer)."""
 
-    def __init__(self, out: _AtomicFile, put: Callable[[Any], None]) -> None:
+    __slots__ = ("out", "pieces", "write")
+
+    def __init__(self, out: _AtomicFile, put: Callable[[Any], None], pieces: _Pieces) -> None:
         self.out = out
-        self._put = put
-
-    def write(self, item: Any) -> None:
-        self._put(item)
-        self.out.count += 1
+        self.write = put
+        self.pieces = pieces
 
     def commit(self) -> int:
+        self.pieces.flush()
+        self.out.count = self.pieces.count()
         return self.out.commit()
 
     def abort(self) -> None:
@@ -174,9 +200,11 @@ class _Writer:
 class _Lines(_FileSink):
     op = "write_lines"
 
-    def _writer(self, out: _AtomicFile) -> Callable[[Any], None]:
+    def _writer(self, out: _AtomicFile) -> tuple[Callable[[Any], None], _Pieces]:
         assert out.text is not None
-        write = out.text.write
+        buffer = _Pieces(out.text.write, "\n", "\n")
+        append, flush, pieces = buffer.pieces.append, buffer.flush, buffer.pieces
+        limit = _Pieces.LIMIT
 
         def put(item: Any) -> None:
             if not isinstance(item, str):
@@ -184,10 +212,11 @@ class _Lines(_FileSink):
                     f"write_lines() writes str items, got {type(item).__name__} {item!r}; "
                     "add .map(str) or format the items first"
                 )
-            write(item)
-            write("\n")
+            append(item)
+            if len(pieces) >= limit:
+                flush()
 
-        return put
+        return put, buffer
 
 
 def write_lines(path: PathLike, *, encoding: str = "utf-8") -> Sink[str, int]:
@@ -212,27 +241,41 @@ class _Jsonl(_FileSink):
         super().__init__(path, "utf-8")
         self.default = default
 
-    def _writer(self, out: _AtomicFile) -> Callable[[Any], None]:
-        write = out.compressed.write
+    def _writer(self, out: _AtomicFile) -> tuple[Callable[[Any], None], _Pieces]:
+        buffer = _Pieces(out.compressed.write, b"\n", b"\n")
+        append, flush, pieces = buffer.pieces.append, buffer.flush, buffer.pieces
+        limit = _Pieces.LIMIT
         default = self.default
         try:
             import orjson
         except ImportError:
             import json
 
-            encode = json.JSONEncoder(ensure_ascii=False, default=default).encode
+            text = json.JSONEncoder(ensure_ascii=False, default=default).encode
 
-            def put(item: Any) -> None:
-                write((encode(item) + "\n").encode("utf-8"))
+            def put_json(item: Any) -> None:
+                append(text(item).encode("utf-8"))
+                if len(pieces) >= limit:
+                    flush()
 
-            return put
-        dumps = orjson.dumps
-        options = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+            return put_json, buffer
 
-        def put_fast(item: Any) -> None:
-            write(dumps(item, default=default, option=options))
+        dumps, options = orjson.dumps, orjson.OPT_NON_STR_KEYS
 
-        return put_fast
+        def put(item: Any) -> None:
+            try:
+                append(dumps(item))  # the fast call; options only when it refuses the item
+            except TypeError:
+                append(dumps(item, default=default, option=options))
+            if len(pieces) >= limit:
+                flush()
+
+        def put_with_default(item: Any) -> None:
+            append(dumps(item, default=default, option=options))
+            if len(pieces) >= limit:
+                flush()
+
+        return (put if default is None else put_with_default), buffer
 
 
 def write_jsonl(path: PathLike, *, default: Callable[[Any], Any] | None = None) -> Sink[Any, int]:
@@ -269,7 +312,7 @@ class _Csv(_FileSink):
         self.header = header
         self.fmt = fmt
 
-    def _writer(self, out: _AtomicFile) -> Callable[[Any], None]:
+    def _writer(self, out: _AtomicFile) -> tuple[Callable[[Any], None], _Pieces]:
         import csv
 
         assert out.text is not None
@@ -304,8 +347,10 @@ class _Csv(_FileSink):
                 raise TypeError(
                     f"write_csv() writes dicts or sequences, got {type(item).__name__} {item!r}"
                 )
+            buffer.flushed += 1  # rows go straight to the csv writer: only count them
 
-        return put
+        buffer = _Pieces(rows.writerow, "", "")
+        return put, buffer
 
 
 def write_csv(

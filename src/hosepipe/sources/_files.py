@@ -493,33 +493,59 @@ class _CsvRows(Reader[Any]):
         self.label = _label("read_csv", paths)
 
     def open(self, report: Report) -> Iterator[Any]:
+        for path in resolve_paths(self.paths):
+            yield from self._rows(path, report)
+
+    def _rows(self, path: str, report: Report) -> Iterator[Any]:
+        """One file's records. The csv reader reads the text wrapper directly (C speed);
+        after a decoding error it goes on over lines decoded one by one from the binary."""
         import csv
 
-        for path in resolve_paths(self.paths):
-            lines = _text_lines(path, self.encoding, "strict", True, self.on_error, report, False)
-            reader = csv.reader(lines, **self.fmt)
-            fields = self.fieldnames
-            header = self.header
-            previous = 0  # the line the last record ended on: the next one starts after it
-            while True:
+        fields, header = self.fieldnames, self.header
+        base = previous = 0  # lines before the current reader; the line the last record ended
+        try:
+            with open_binary(path) as binary:
+                text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")  # type: ignore[type-var]
+                reader = csv.reader(text, **self.fmt)
                 try:
-                    row = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as e:
-                    bad = DataError(f"invalid CSV: {e}", path=path, line=previous + 1)
-                    previous = reader.line_num
-                    handle_bad(self.on_error, bad, report)
-                    continue
-                line, previous = previous + 1, reader.line_num
-                if not row:
-                    continue  # a blank line
-                if header:
-                    header = False
-                    if fields is None:
-                        fields = tuple(row)
-                    continue
-                yield (path, line, row, fields)
+                    while True:
+                        try:
+                            for row in reader:
+                                line, previous = previous + 1, base + reader.line_num
+                                if not row:
+                                    continue  # a blank line
+                                if header:
+                                    header = False
+                                    if fields is None:
+                                        fields = tuple(row)
+                                    continue
+                                yield (path, line, row, fields)
+                            return
+                        except csv.Error as e:
+                            bad = DataError(f"invalid CSV: {e}", path=path, line=previous + 1)
+                            previous = base + reader.line_num
+                            handle_bad(self.on_error, bad, report)
+                        except UnicodeDecodeError:
+                            base = previous
+                            lines = _binary_lines(
+                                path,
+                                base,
+                                self.encoding,
+                                "strict",
+                                True,
+                                self.on_error,
+                                report,
+                                False,
+                            )
+                            reader = csv.reader(lines, **self.fmt)
+                finally:
+                    if not binary.closed:
+                        text.detach()
+        except Exception as e:
+            if not _corrupt(e):
+                raise
+            bad = DataError(f"truncated or corrupt file: {e}", path=path, line=previous + 1)
+            handle_bad(self.on_error, bad, report)
 
 
 class _ParseCsv:
@@ -533,9 +559,26 @@ class _ParseCsv:
         self.types = types
         self.strict = strict
         self.delimiter = delimiter
+        # (header, [(column index, name, converter)]) for the last header seen: converters
+        # are looked up once per file, not once per field per row
+        self._plan: tuple[Any, list[tuple[int, Any, Callable[[str], Any]]]] = (self, [])
+
+    def _converters(self, fields: tuple[str, ...] | None) -> list[tuple[int, Any, Any]]:
+        if self._plan[0] is not fields:
+            keys: Iterable[Any] = fields if fields is not None else self.types
+            plan = [
+                (i, key, self.types[key])
+                for i, key in (enumerate(fields) if fields is not None else ((k, k) for k in keys))
+                if key in self.types
+            ]
+            self._plan = (fields, plan)
+        return self._plan[1]
 
     def __call__(self, record: tuple[str, int, list[str], tuple[str, ...] | None]) -> Any:
         path, line, row, fields = record
+        converters = self._converters(fields) if self.types else ()
+        if fields is not None and len(row) == len(fields) and not converters:
+            return dict(zip(fields, row))  # the common case
         if fields is not None and len(row) != len(fields) and self.strict:
             raise DataError(
                 f"expected {len(fields)} fields, got {len(row)}",
@@ -543,24 +586,21 @@ class _ParseCsv:
                 line=line,
                 raw=self.delimiter.join(row),
             )
-        values: list[Any] = list(row)
-        if fields is None:
-            keys: Sequence[Any] = range(len(row))
-        else:
-            keys = fields
-        for i, key in enumerate(keys):
-            convert = self.types.get(key)
-            if convert is not None and i < len(values):
-                try:
-                    values[i] = convert(values[i])
-                except (ValueError, TypeError) as e:
-                    raise DataError(
-                        f"column {key!r}: cannot convert {values[i]!r} with "
-                        f"{getattr(convert, '__name__', convert)}: {e}",
-                        path=path,
-                        line=line,
-                        raw=self.delimiter.join(row),
-                    ) from None
+        values: list[Any] = row
+        if converters:
+            values = list(row)
+            for i, key, convert in converters:
+                if i < len(values):
+                    try:
+                        values[i] = convert(values[i])
+                    except (ValueError, TypeError) as e:
+                        raise DataError(
+                            f"column {key!r}: cannot convert {values[i]!r} with "
+                            f"{getattr(convert, '__name__', convert)}: {e}",
+                            path=path,
+                            line=line,
+                            raw=self.delimiter.join(row),
+                        ) from None
         if fields is None:
             return tuple(values)
         record_dict: dict[Any, Any] = dict(zip(fields, values))
@@ -570,6 +610,12 @@ class _ParseCsv:
         elif len(values) > len(fields):
             record_dict[None] = values[len(fields) :]  # as csv.DictReader: nothing is lost
         return record_dict
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"types": self.types, "strict": self.strict, "delimiter": self.delimiter}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["types"], state["strict"], state["delimiter"])  # type: ignore[misc]
 
 
 @overload
