@@ -39,7 +39,9 @@ from hosepipe._stream import Pipeline as Pipeline
 from hosepipe._stream import Stream as Stream
 from hosepipe.metrics import RunStats as RunStats
 from hosepipe.metrics import StageStats as StageStats
+from hosepipe.sinks import _LAZY as _sinks_lazy
 from hosepipe.sinks._base import Sink as Sink
+from hosepipe.sources import _LAZY as _sources_lazy
 from hosepipe.sources._base import Reader as Reader
 
 __version__ = "0.1.0"
@@ -93,20 +95,8 @@ __all__ = [
 
 # Sources, sinks and hp.http are imported on first use (PEP 562), so `import hosepipe`
 # loads only the core; hosepipe.http imports httpx only when one of its functions is called.
-_LAZY = {
-    "follow": "hosepipe.sources._follow",
-    "paginate": "hosepipe.sources._paginate",
-    "read_bytes": "hosepipe.sources._files",
-    "read_csv": "hosepipe.sources._files",
-    "read_jsonl": "hosepipe.sources._files",
-    "read_lines": "hosepipe.sources._files",
-    "read_sql": "hosepipe.sources._sql",
-    "to_sql": "hosepipe.sinks._sql",
-    "write_csv": "hosepipe.sinks._files",
-    "write_jsonl": "hosepipe.sinks._files",
-    "write_lines": "hosepipe.sinks._files",
-    "http": "hosepipe.http",
-}
+_LAZY = {**_sinks_lazy, **_sources_lazy, "http": "hosepipe.http"}
+del _sinks_lazy, _sources_lazy
 
 # Reprs, tracebacks and docs show hosepipe.Stream, not hosepipe._stream.Stream.
 for _name in __all__:

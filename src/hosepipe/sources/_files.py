@@ -185,117 +185,91 @@ class _Zstd(io.RawIOBase):
 # -- lines --------------------------------------------------------------------------------------
 
 
-def _text_lines(
-    path: str,
-    encoding: str,
-    errors: str,
-    keep_ends: bool,
-    on_error: OnError,
-    report: Report,
-    located: bool,
-) -> Iterator[Any]:
-    """The lines of one file; with *located*, as ``(path, line, text)``.
+class _Decoding:
+    """How a reader turns one file's bytes into lines, and what it does with bad ones."""
 
-    The fast path reads through a text wrapper. A decoding error there only says that the
-    current 8 KB chunk is bad, so the file is then read again in binary from the last good
-    line, decoding line by line to find and report each bad one.
-    """
-    n = 0
-    try:
-        with open_binary(path) as binary:
-            text = io.TextIOWrapper(
-                binary,  # type: ignore[type-var]
-                encoding=encoding,
-                errors=errors,
-                newline=None,
-            )
-            try:
-                lines: Iterator[str] = text if keep_ends else map(_strip_newline, text)
-                if located:
-                    for line in lines:
-                        n += 1
-                        yield (path, n, line)
-                else:
-                    for line in lines:
-                        n += 1
-                        yield line
-                return
-            except UnicodeDecodeError:
-                pass  # find the bad line(s) below
-            finally:
-                if not binary.closed:
-                    text.detach()
-        yield from _binary_lines(path, n, encoding, errors, keep_ends, on_error, report, located)
-    except Exception as e:
-        if not _corrupt(e):
-            raise
-        bad = DataError(f"truncated or corrupt file: {e}", path=path, line=n + 1)
-        handle_bad(on_error, bad, report)  # skip: the rest of this file is unreadable
+    __slots__ = ("encoding", "errors", "keep_ends", "located", "on_error")
 
-
-def _binary_lines(
-    path: str,
-    good: int,
-    encoding: str,
-    errors: str,
-    keep_ends: bool,
-    on_error: OnError,
-    report: Report,
-    located: bool,
-) -> Iterator[Any]:
-    """Lines after the first *good* ones, decoded one by one (after a decoding error)."""
-    n = good
-    with open_binary(path) as binary:
-        for _ in range(good):
-            binary.readline()
-        for raw in binary:
-            n += 1
-            try:
-                line = raw.decode(encoding, errors)
-            except UnicodeDecodeError as e:
-                bad = DataError(
-                    f"cannot decode as {encoding}: {e.reason}", path=path, line=n, raw=raw
-                )
-                handle_bad(on_error, bad, report)
-                continue
-            line = line.replace("\r\n", "\n")
-            if not keep_ends:
-                line = line.rstrip("\n")
-            yield (path, n, line) if located else line
-
-
-class _Lines(Reader[Any]):
     def __init__(
-        self,
-        op: str,
-        paths: tuple[str, ...],
-        encoding: str,
-        errors: str,
-        keep_ends: bool,
-        on_error: OnError,
-        located: bool,
-        skip_blank: bool = False,
+        self, encoding: str, errors: str, keep_ends: bool, on_error: OnError, located: bool
     ) -> None:
-        self.paths = paths
         self.encoding = encoding
         self.errors = errors
         self.keep_ends = keep_ends
         self.on_error = on_error
-        self.located = located
+        self.located = located  # yield (path, line, text) instead of text
+
+    def lines(self, path: str, report: Report) -> Iterator[Any]:
+        """The lines of *path*.
+
+        The fast path reads through a text wrapper. A decoding error there only says that
+        the current 8 KB chunk is bad, so the file is then read again in binary from the
+        last good line, decoding line by line to find and report each bad one.
+        """
+        n = 0
+        try:
+            with open_binary(path) as binary:
+                text = io.TextIOWrapper(
+                    binary,  # type: ignore[type-var]
+                    encoding=self.encoding,
+                    errors=self.errors,
+                    newline=None,
+                )
+                try:
+                    lines: Iterator[str] = text if self.keep_ends else map(_strip_newline, text)
+                    if self.located:
+                        for line in lines:
+                            n += 1
+                            yield (path, n, line)
+                    else:
+                        for line in lines:
+                            n += 1
+                            yield line
+                    return
+                except UnicodeDecodeError:
+                    pass  # find the bad line(s) below
+                finally:
+                    if not binary.closed:
+                        text.detach()
+            yield from self.after(path, n, report)
+        except Exception as e:
+            if not _corrupt(e):
+                raise
+            bad = DataError(f"truncated or corrupt file: {e}", path=path, line=n + 1)
+            handle_bad(self.on_error, bad, report)  # skip: the rest of this file is unreadable
+
+    def after(self, path: str, good: int, report: Report) -> Iterator[Any]:
+        """The lines after the first *good* ones, decoded one by one (after a decoding error)."""
+        n = good
+        with open_binary(path) as binary:
+            for _ in range(good):
+                binary.readline()
+            for raw in binary:
+                n += 1
+                try:
+                    line = raw.decode(self.encoding, self.errors)
+                except UnicodeDecodeError as e:
+                    reason = f"cannot decode as {self.encoding}: {e.reason}"
+                    handle_bad(self.on_error, DataError(reason, path=path, line=n, raw=raw), report)
+                    continue
+                line = line.replace("\r\n", "\n")
+                if not self.keep_ends:
+                    line = line.rstrip("\n")
+                yield (path, n, line) if self.located else line
+
+
+class _Lines(Reader[Any]):
+    def __init__(
+        self, op: str, paths: tuple[str, ...], decoding: _Decoding, skip_blank: bool = False
+    ) -> None:
+        self.paths = paths
+        self.decoding = decoding
         self.skip_blank = skip_blank
         self.label = _label(op, paths)
 
     def open(self, report: Report) -> Iterator[Any]:
         for path in resolve_paths(self.paths):
-            lines = _text_lines(
-                path,
-                self.encoding,
-                self.errors,
-                self.keep_ends,
-                self.on_error,
-                report,
-                self.located,
-            )
+            lines = self.decoding.lines(path, report)
             if self.skip_blank:
                 yield from (rec for rec in lines if rec[2].strip())
             else:
@@ -346,7 +320,8 @@ def read_lines(
     paths = _check_paths("read_lines", path)
     _check_text_options("read_lines", encoding, errors)
     check_on_error("read_lines", on_error)
-    lines = _Lines("read_lines", paths, encoding, errors, bool(keep_ends), on_error, located=False)
+    decoding = _Decoding(encoding, errors, bool(keep_ends), on_error, located=False)
+    lines = _Lines("read_lines", paths, decoding)
     return Stream(lines)
 
 
@@ -465,7 +440,8 @@ def read_jsonl(path: Paths, *, encoding: str = "utf-8", on_error: OnError = "rai
     paths = _check_paths("read_jsonl", path)
     _check_text_options("read_jsonl", encoding, "strict")
     check_on_error("read_jsonl", on_error)
-    lines = _Lines("read_jsonl", paths, encoding, "strict", False, on_error, True, True)
+    decoding = _Decoding(encoding, "strict", False, on_error, located=True)
+    lines = _Lines("read_jsonl", paths, decoding, skip_blank=True)
     return _with_on_error(Stream(lines).map(_ParseJsonl()), on_error)
 
 
@@ -527,16 +503,10 @@ class _CsvRows(Reader[Any]):
                             handle_bad(self.on_error, bad, report)
                         except UnicodeDecodeError:
                             base = previous
-                            lines = _binary_lines(
-                                path,
-                                base,
-                                self.encoding,
-                                "strict",
-                                True,
-                                self.on_error,
-                                report,
-                                False,
+                            decoding = _Decoding(
+                                self.encoding, "strict", True, self.on_error, False
                             )
+                            lines = decoding.after(path, base, report)
                             reader = csv.reader(lines, **self.fmt)
                 finally:
                     if not binary.closed:
