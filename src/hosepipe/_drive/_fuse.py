@@ -62,21 +62,22 @@ INLINE_OPS = FN_OPS | {"take_while", "drop_while", "distinct"}
 # Stateful stages run their step object in the loop: ``push`` outputs open a nested loop.
 STEP_OPS = frozenset(
     {"take", "skip", "take_while", "drop_while", "batch", "window", "group_by", "distinct"}
-    | {"enumerate", "scan"}
+    | {"enumerate", "scan", "window1"}  # window1: a window with step 1
 )
 # Steps that pass or drop one item at a time are written straight into the loop instead of
 # calling push(), following their _steps classes exactly (the step object supplies the
 # arguments and the state): skip, take_while, drop_while and distinct drop like a filter,
 # enumerate and scan rewrite the item like a map, take is a one-item inner loop and a stop
-# check. batch, window and group_by call push() and loop over what it returns.
+# check; a window with step 1 appends to its deque and drops until the window is full.
+# batch, window (other steps) and group_by call push() and loop over what it returns.
 CODED_STEPS = frozenset(
-    {"take", "skip", "enumerate", "scan", "take_while", "drop_while", "distinct"}
+    {"take", "skip", "enumerate", "scan", "take_while", "drop_while", "distinct", "window1"}
 )
 PUSH_STEPS = STEP_OPS - CODED_STEPS
 STOP_OPS = frozenset({"take", "take_while"})  # steps that can say they want no more input
-DROP_OPS = frozenset({"filter", "skip", "take_while", "drop_while", "distinct"})
+DROP_OPS = frozenset({"filter", "skip", "take_while", "drop_while", "distinct", "window1"})
 OPENER_OPS = frozenset({"flat_map", "flatten", "take"}) | PUSH_STEPS
-_TIMED_OPS = (INLINE_OPS | STEP_OPS) - {"take", "skip", "enumerate"}
+_TIMED_OPS = (INLINE_OPS | STEP_OPS) - {"take", "skip", "enumerate", "window1"}
 MAX_OPENERS = 5  # nested loops per segment; CPython allows 20 statically nested blocks
 _CACHE_SIZE = 512
 
@@ -95,7 +96,7 @@ _TERMINAL_LINES = {
 
 _PARAMS = (
     "_hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
-    "_hp_init, _hp_next, _hp_Exception, _hp_Stop"
+    "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple"
 )
 
 
@@ -233,8 +234,8 @@ class _Writer:
 
     def compile(self) -> Compiled:
         ops, n = self.ops, len(self.ops)
-        steps = [j for j in range(n) if ops[j] in STEP_OPS - {"skip", "enumerate", "scan"}]
-        steps = [j for j in steps if ops[j] not in ("drop_while", "distinct")]
+        # steps that can stop the loop or hold items back need the Stop handler and a flush
+        steps = [j for j in range(n) if ops[j] in STOP_OPS | PUSH_STEPS]
         self.add(0, f"def _hp_factory({_PARAMS}):")
         self.add(1, "def _hp_segment():")
         for j in range(n):
@@ -304,6 +305,8 @@ class _Writer:
             self.add(2, f"_hp_N{j} = {k}.n")
         elif op == "enumerate":
             self.add(2, f"_hp_i{j} = {k}.i")
+        elif op == "window1":
+            self.add(2, f"_hp_q{j} = {k}.buf; _hp_N{j} = {k}.size")
         elif op == "scan":
             self.add(2, f"_hp_F{j} = {k}.fn; _hp_a{j} = {k}.acc")
         elif op in ("take_while", "drop_while"):
@@ -390,6 +393,12 @@ class _Writer:
             self.add(ind + 1, "continue")
         elif op == "enumerate":
             self.add(ind, f"{x} = (_hp_i{j}, {x}); _hp_i{j} += 1")
+        elif op == "window1":
+            self.add(ind, f"_hp_q{j}.append({x})")
+            self.add(ind, f"if len(_hp_q{j}) < _hp_N{j}:")
+            self.add(ind + 1, f"_hp_d{j} += 1")
+            self.add(ind + 1, "continue")
+            self.add(ind, f"{x} = _hp_tuple(_hp_q{j})")
         elif op == "scan":
             self.line(j, ind, f"{x} = _hp_a{j} = {self.call(j, x)}", timed=timed)
         elif op == "take_while":

@@ -103,6 +103,7 @@ class Run:
     """One run of a stream: its counters, the iterators it opened, and how to close them."""
 
     __slots__ = (
+        "_appended",
         "_closables",
         "_dead",
         "counters",
@@ -123,6 +124,7 @@ class Run:
         self.guards = _guards(nodes)
         self._closables: list[Any] = []
         self._dead: dict[int, Any] = {}  # id(sink) -> the open writer of a dead-letter sink
+        self._appended: dict[int, int] = {}  # chain position -> items it added after upstream
         self.term_label: str | None = None
         self.t_start = 0.0
         self.t_end: float | None = None
@@ -147,8 +149,11 @@ class Run:
 
     def stats(self) -> RunStats:
         for pos, node in enumerate(self.nodes, start=1):
-            if isinstance(node, _nodes.Zip):  # it reads what its upstream gave
-                self.counters[pos].items_in = self.counters[pos - 1].items_out
+            if isinstance(node, _nodes._JoinNode):  # it reads what its upstream gave
+                counter = self.counters[pos]
+                counter.items_in = self.counters[pos - 1].items_out
+                if isinstance(node, _nodes.Chain):
+                    counter.items_out = counter.items_in + self._appended.get(pos, 0)
         end = self.t_end if self.t_end is not None else _pc()
         wall = end - self.t_start if self.t_start else 0.0
         return RunStats(tuple(c.freeze() for c in self.counters), wall)
@@ -221,7 +226,7 @@ class Run:
         fn: Any,
         init: Any,
     ) -> Callable[[], Any]:
-        ops = tuple(n.OP for n in nodes)
+        ops = tuple(_op(n) for n in nodes)
         positions = tuple(range(first_pos, first_pos + len(nodes)))
         guarded = tuple(bool(self.guards[p]) for p in positions)
         fns = tuple(n.user_fn for n in nodes)
@@ -247,6 +252,7 @@ class Run:
             next,
             Exception,
             Stop,
+            tuple,
         )
 
     def _join_runner(
@@ -258,19 +264,15 @@ class Run:
         others = node.others
 
         def chain() -> Iterator[Any]:
-            n_in = n_out = 0
+            appended = 0
             try:
-                for item in opener():
-                    n_in += 1
-                    n_out += 1
-                    yield item
+                yield from opener()  # items in: the upstream's items out, as for zip
                 for other in others:
                     for item in run._opened(iter(other)):
-                        n_out += 1
+                        appended += 1
                         yield item
             finally:
-                counter.items_in = n_in
-                counter.items_out = n_out
+                run._appended[pos] = appended
                 run._finish(outer)
 
         def zip_() -> Iterator[Any]:
@@ -285,6 +287,13 @@ class Run:
                 run._finish(outer)
 
         return chain if isinstance(node, _nodes.Chain) else zip_
+
+
+def _op(node: _nodes.Node) -> str:
+    """The op the code generator knows *node* by (a window with step 1 has its own)."""
+    if isinstance(node, _nodes.Window) and node.step == 1:
+        return "window1"
+    return node.OP
 
 
 def _inline_all(
