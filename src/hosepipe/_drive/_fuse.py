@@ -67,8 +67,8 @@ STEP_OPS = frozenset(
 # Steps that pass or drop one item at a time are written straight into the loop instead of
 # calling push(), following their _steps classes exactly (the step object supplies the
 # arguments and the state): skip, take_while, drop_while and distinct drop like a filter,
-# enumerate and scan rewrite the item like a map, take is a one-item inner loop and a stop
-# check; a window with step 1 appends to its deque and drops until the window is full.
+# enumerate and scan rewrite the item like a map, take counts and stops after its n-th item
+# (see opens()); a window with step 1 appends to its deque and drops until it is full.
 # batch, window (other steps) and group_by call push() and loop over what it returns.
 CODED_STEPS = frozenset(
     {"take", "skip", "enumerate", "scan", "take_while", "drop_while", "distinct", "window1"}
@@ -169,12 +169,21 @@ def item_var(level: int) -> str:
     return f"_hp_x{level}"
 
 
+def opens(ops: tuple[str, ...]) -> list[bool]:
+    """Which stages open a nested loop. The last ``take`` of a segment does not: it only
+    counts, and runs the rest of the body for its *n*-th item inside a one-item loop before
+    stopping, so its other items pay one increment and one compare. Earlier takes keep the
+    one-item loop for every item (duplicating the rest for each would grow exponentially)."""
+    last_take = max((j for j, op in enumerate(ops) if op == "take"), default=-1)
+    return [op in OPENER_OPS and j != last_take for j, op in enumerate(ops)]
+
+
 def stage_levels(ops: tuple[str, ...]) -> list[int]:
     """The nesting level each stage runs at (an opener opens the next level)."""
     levels, level = [], 0
-    for op in ops:
+    for opener in opens(ops):
         levels.append(level)
-        if op in OPENER_OPS:
+        if opener:
             level += 1
     return levels
 
@@ -194,6 +203,7 @@ class _Writer:
         self.terminal = terminal
         self.inlined = inlined
         self.levels = stage_levels(ops)
+        self.opens = opens(ops)
         self.lines: list[tuple[str, Tag | None]] = []
         self.counters: tuple[tuple[str, int], ...] = (
             ("in", -1),
@@ -338,14 +348,21 @@ class _Writer:
         """Emit stages from *j0* at nesting level *lvl*: up to and including the next opener."""
         ops, n, x = self.ops, len(self.ops), item_var(lvl)
         end = j0
-        while end < n and ops[end] not in OPENER_OPS:
+        while end < n and not self.opens[end]:
             end += 1
         use_try = any(self.guarded[j0 : min(end + 1, n)])
         if use_try:
             self.add(ind, "try:")
             ind += 1
         for j in range(j0, end):
-            self.stage(j, x, ind, timed=timed)
+            if ops[j] == "take":  # the last take: see opens()
+                self.add(ind, f"_hp_o{j} += 1")
+                self.add(ind, f"if _hp_o{j} >= _hp_N{j}:")
+                self.add(ind + 1, f"for {x} in ({x},):")
+                self.level(j + 1, lvl, ind + 2, timed=timed)
+                self.add(ind + 1, f"raise _hp_Stop({j})")
+            else:
+                self.stage(j, x, ind, timed=timed)
         if end < n:
             self.opener(end, lvl, ind, timed=timed)
             self.add(ind + 1, f"_hp_o{end} += 1")
