@@ -1,0 +1,194 @@
+"""A bounded channel between threads: the one queue under every concurrent stage.
+
+A ``Channel`` holds at most *capacity* items. ``send`` waits while it is full (that wait is
+the backpressure a fast producer feels), ``receive`` waits while it is empty. The close
+rules are explicit, one per side:
+
+* the producer calls ``close_send()`` when it has no more items, or ``close_send(error)``
+  when it failed: the consumer receives what is buffered, then ``EndOfChannel`` (or the
+  error, re-raised as it was);
+* the consumer calls ``close_receive()`` when it wants no more items: the buffer is dropped
+  and every ``send`` from then on, including one already waiting, raises
+  ``ChannelClosed``, so producers stop at once instead of filling a queue no one reads.
+
+``statistics()`` returns a frozen snapshot (depth, peak depth, counts, time producers
+waited on a full channel) that metrics read while the channel is in use.
+
+>>> ch = Channel(2)
+>>> ch.send("a"); ch.send("b")
+>>> ch.statistics().depth
+2
+>>> ch.close_send()
+>>> list(ch)
+['a', 'b']
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+
+from hosepipe._errors import HosepipeError
+from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["Channel", "ChannelClosed", "ChannelStats", "EndOfChannel"]
+
+T = TypeVar("T")
+
+
+class ChannelClosed(HosepipeError):
+    """``send`` on a channel whose consumer has gone (``close_receive``), or after
+    ``close_send``: the producer should stop."""
+
+
+class EndOfChannel(Exception):
+    """``receive`` on a channel whose producer closed it and that is empty."""
+
+
+class ChannelStats:
+    """A snapshot of a channel: *depth* now, *peak* depth so far, *capacity*, items *sent*
+    and *received*, and *send_wait* (seconds producers spent waiting on a full channel)."""
+
+    __slots__ = ("capacity", "depth", "peak", "received", "send_wait", "sent")
+
+    def __init__(
+        self, capacity: int, depth: int, peak: int, sent: int, received: int, send_wait: float
+    ) -> None:
+        self.capacity = capacity
+        self.depth = depth
+        self.peak = peak
+        self.sent = sent
+        self.received = received
+        self.send_wait = send_wait
+
+    def __repr__(self) -> str:
+        return (
+            f"ChannelStats(depth={self.depth}/{self.capacity}, peak={self.peak}, "
+            f"sent={self.sent}, received={self.received}, send_wait={self.send_wait:.6f})"
+        )
+
+
+class Channel(Generic[T]):
+    """A bounded FIFO channel between threads (see the module documentation)."""
+
+    def __init__(self, capacity: int) -> None:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"Channel(): `capacity` must be an int >= 1, got {capacity!r}")
+        self.capacity = capacity
+        self._items: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._not_full = threading.Condition(self._lock)
+        self._not_empty = threading.Condition(self._lock)
+        self._send_closed = False
+        self._receive_closed = False
+        self._error: BaseException | None = None
+        self._peak = 0
+        self._sent = 0
+        self._received = 0
+        self._send_wait = 0.0
+
+    # -- the producer's side -----------------------------------------------------------
+
+    def send(self, item: T, timeout: float | None = None) -> None:
+        """Put *item* in, waiting while the channel is full.
+
+        Raises ``ChannelClosed`` if the consumer has gone (also while waiting) or the
+        producer side was closed, and ``TimeoutError`` after *timeout* seconds.
+        """
+        with self._lock:
+            if len(self._items) >= self.capacity and not self._closed_for_send():
+                started = time.perf_counter()
+                try:
+                    ok = self._not_full.wait_for(
+                        lambda: len(self._items) < self.capacity or self._closed_for_send(),
+                        timeout,
+                    )
+                finally:
+                    self._send_wait += time.perf_counter() - started
+                if not ok:
+                    raise TimeoutError(f"send() waited {timeout} s on a full channel")
+            if self._receive_closed:
+                raise ChannelClosed("the channel's consumer has closed it: stop sending")
+            if self._send_closed:
+                raise ChannelClosed("send() after close_send()")
+            self._items.append(item)
+            self._sent += 1
+            if len(self._items) > self._peak:
+                self._peak = len(self._items)
+            self._not_empty.notify()
+
+    def close_send(self, error: BaseException | None = None) -> None:
+        """No more items will come; with *error*, the producer failed with it."""
+        with self._lock:
+            if self._send_closed:
+                return
+            self._send_closed = True
+            self._error = error
+            self._not_empty.notify_all()
+            self._not_full.notify_all()
+
+    # -- the consumer's side -----------------------------------------------------------
+
+    def receive(self, timeout: float | None = None) -> T:
+        """Take the oldest item, waiting while the channel is empty.
+
+        When the producer has closed the channel and it is empty: raises ``EndOfChannel``,
+        or re-raises the producer's error. Raises ``TimeoutError`` after *timeout* seconds.
+        """
+        with self._lock:
+            if self._receive_closed:
+                raise EndOfChannel("receive() after close_receive()")
+            if not self._items and not self._send_closed:
+                ok = self._not_empty.wait_for(lambda: self._items or self._send_closed, timeout)
+                if not ok:
+                    raise TimeoutError(f"receive() waited {timeout} s on an empty channel")
+            if self._items:
+                item = self._items.popleft()
+                self._received += 1
+                self._not_full.notify()
+                return item  # type: ignore[no-any-return]
+            if self._error is not None:
+                raise self._error
+            raise EndOfChannel("the channel was closed by its producer")
+
+    def close_receive(self) -> None:
+        """The consumer wants no more items: drop the buffer and stop every producer."""
+        with self._lock:
+            self._receive_closed = True
+            self._items.clear()
+            self._not_full.notify_all()
+            self._not_empty.notify_all()
+
+    def __iter__(self) -> Iterator[T]:
+        """Receive until the end of the channel (re-raising the producer's error)."""
+        while True:
+            try:
+                yield self.receive()
+            except EndOfChannel:
+                return
+
+    # -- both --------------------------------------------------------------------------
+
+    def _closed_for_send(self) -> bool:
+        return self._receive_closed or self._send_closed
+
+    def statistics(self) -> ChannelStats:
+        """A consistent snapshot of the channel's counters."""
+        with self._lock:
+            return ChannelStats(
+                self.capacity,
+                len(self._items),
+                self._peak,
+                self._sent,
+                self._received,
+                self._send_wait,
+            )
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return f"Channel(capacity={s.capacity}, depth={s.depth})"

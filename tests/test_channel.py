@@ -1,0 +1,123 @@
+"""The bounded channel: bounds, close rules, error propagation, statistics, real threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hosepipe._channel import Channel, ChannelClosed, EndOfChannel
+from hosepipe.testing import assert_no_leaks
+
+
+def run(target: object, *args: object) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+    thread.start()
+    return thread
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(), max_size=300), st.integers(min_value=1, max_value=8))
+def test_items_arrive_in_order_and_the_bound_holds(items: list[int], capacity: int) -> None:
+    ch: Channel[int] = Channel(capacity)
+
+    def produce() -> None:
+        for item in items:
+            ch.send(item)
+        ch.close_send()
+
+    with assert_no_leaks():
+        producer = run(produce)
+        got = list(ch)
+        producer.join(5)
+    assert got == items
+    stats = ch.statistics()
+    assert stats.peak <= capacity
+    assert (stats.sent, stats.received, stats.depth) == (len(items), len(items), 0)
+
+
+def test_a_full_channel_makes_the_producer_wait() -> None:
+    ch: Channel[int] = Channel(2)
+    ch.send(1)
+    ch.send(2)
+    with pytest.raises(TimeoutError, match=r"^send\(\) waited 0.05 s on a full channel$"):
+        ch.send(3, timeout=0.05)
+    assert ch.statistics().send_wait >= 0.04
+    assert ch.receive() == 1
+    ch.send(3, timeout=1)
+    assert [ch.receive(), ch.receive()] == [2, 3]
+    with pytest.raises(TimeoutError, match=r"^receive\(\) waited 0.01 s on an empty channel$"):
+        ch.receive(timeout=0.01)
+
+
+def test_close_send_drains_then_ends() -> None:
+    ch: Channel[str] = Channel(3)
+    ch.send("a")
+    ch.close_send()
+    assert ch.receive() == "a"
+    with pytest.raises(EndOfChannel):
+        ch.receive()
+    with pytest.raises(ChannelClosed, match=r"^send\(\) after close_send\(\)$"):
+        ch.send("b")
+
+
+def test_a_producer_error_reaches_the_consumer_after_the_buffered_items() -> None:
+    ch: Channel[int] = Channel(3)
+    boom = ValueError("producer failed")
+    ch.send(1)
+    ch.close_send(boom)
+    assert ch.receive() == 1
+    with pytest.raises(ValueError, match="producer failed") as info:
+        ch.receive()
+    assert info.value is boom
+
+
+def test_close_receive_stops_a_waiting_producer_at_once() -> None:
+    ch: Channel[int] = Channel(1)
+    ch.send(0)
+    outcome: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            ch.send(1)  # waits: the channel is full
+        except BaseException as e:
+            outcome.append(e)
+
+    with assert_no_leaks():
+        producer = run(produce)
+        # Give it time to start waiting; the outcome is the same if it has not yet sent.
+        threading.Event().wait(0.05)
+        ch.close_receive()
+        producer.join(5)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ChannelClosed)
+    assert str(outcome[0]) == "the channel's consumer has closed it: stop sending"
+    assert ch.statistics().depth == 0
+    with pytest.raises(EndOfChannel):
+        ch.receive()
+
+
+def test_close_send_wakes_a_waiting_consumer() -> None:
+    ch: Channel[int] = Channel(1)
+    got: list[object] = []
+
+    def consume() -> None:
+        got.extend(ch)
+
+    with assert_no_leaks():
+        consumer = run(consume)
+        ch.send(7)
+        ch.close_send()
+        consumer.join(5)
+    assert got == [7]
+
+
+def test_validation_and_repr() -> None:
+    with pytest.raises(ValueError, match=r"^Channel\(\): `capacity` must be an int >= 1, got 0$"):
+        Channel(0)
+    ch: Channel[int] = Channel(4)
+    ch.send(1)
+    assert repr(ch) == "Channel(capacity=4, depth=1)"
+    assert repr(ch.statistics()).startswith("ChannelStats(depth=1/4, peak=1, sent=1")
