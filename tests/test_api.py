@@ -14,6 +14,7 @@ import hosepipe as hp
 OPERATORS = [
     "map", "filter", "flat_map", "flatten", "tap", "take", "skip", "take_while", "drop_while",
     "batch", "window", "group_by", "distinct", "enumerate", "scan", "chain", "zip", "catch",
+    "buffer",
     "observe",
 ]  # fmt: skip
 TERMINALS = ["to_list", "first", "reduce", "count", "sum", "for_each", "to", "run"]
@@ -70,7 +71,7 @@ def test_no_operator_is_missing_from_either_spelling() -> None:
 def test_factory_and_method_build_equal_pipelines(name: str) -> None:
     args: dict[str, tuple[object, ...]] = {
         "take": (2,), "skip": (1,), "batch": (2,), "window": (2,), "enumerate": (1,),
-        "observe": ("x",), "scan": (max, ""), "chain": ([9],), "zip": ([7, 8, 9],),
+        "buffer": (2,), "observe": ("x",), "scan": (max, ""), "chain": ([9],), "zip": ([7, 8, 9],),
         "catch": (ValueError,), "flatten": (), "distinct": (),
     }  # fmt: skip
     a = args.get(name, (str,))

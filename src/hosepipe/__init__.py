@@ -16,6 +16,7 @@ from hosepipe._errors import StreamConsumedError as StreamConsumedError
 from hosepipe._functions import compose as compose
 from hosepipe._functions import pipe as pipe
 from hosepipe._operators import batch as batch
+from hosepipe._operators import buffer as buffer
 from hosepipe._operators import catch as catch
 from hosepipe._operators import chain as chain
 from hosepipe._operators import distinct as distinct
@@ -60,6 +61,7 @@ __all__ = [
     "Stream",
     "StreamConsumedError",
     "batch",
+    "buffer",
     "catch",
     "chain",
     "compose",

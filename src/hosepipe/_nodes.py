@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch",
+    "Buffer",
     "Catch",
     "Chain",
     "Distinct",
@@ -404,6 +405,25 @@ class Scan(_StepNode):
 
     def make_step(self) -> _steps.Step[Any, Any]:
         return _steps.Scan(self.fn, self.initial)
+
+
+# -- stages that run their upstream in a thread of their own -------------------------------
+
+
+class Buffer(Node):
+    """Run everything upstream in a background thread, at most *size* items ahead."""
+
+    __slots__ = ("size",)
+    OP = "buffer"
+    KIND = "thread"
+
+    def __init__(self, size: int) -> None:
+        _check_int(self.OP, "size", size, 1)
+        self.size = size
+
+    @property
+    def label(self) -> str:
+        return f"buffer({self.size})"
 
 
 # -- stages that read other iterables too --------------------------------------------------

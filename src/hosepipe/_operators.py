@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "batch",
+    "buffer",
     "catch",
     "chain",
     "distinct",
@@ -223,6 +224,16 @@ def scan(fn: Callable[[A, T], A], initial: A) -> Pipeline[T, A]:
     [11, 13, 16]
     """
     return Pipeline._of(_nodes.Scan(fn, initial))
+
+
+def buffer(size: int) -> Pipeline[T, T]:
+    """A stage running everything before it in a background thread, *size* items ahead.
+
+    >>> import hosepipe as hp
+    >>> list(range(3) | hp.buffer(2))
+    [0, 1, 2]
+    """
+    return Pipeline._of(_nodes.Buffer(size))
 
 
 def chain(*others: Iterable[U]) -> Pipeline[T, T | U]:

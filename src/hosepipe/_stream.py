@@ -262,6 +262,18 @@ class Stream(Generic[T]):
         """
         return self._then(_nodes.Scan(fn, initial))
 
+    def buffer(self, size: int) -> Stream[T]:
+        """Run everything before this point in a background thread, up to *size* items ahead.
+
+        A slow source and a slow stage then work at the same time. The upstream reads at
+        most *size* + 1 items ahead of what was taken; closing the stream stops and joins
+        the thread, and an upstream error is raised here with its type and note.
+
+        >>> Stream(range(5)).map(lambda x: x * 10).buffer(2).to_list()
+        [0, 10, 20, 30, 40]
+        """
+        return self._then(_nodes.Buffer(size))
+
     def chain(self, *others: Iterable[U]) -> Stream[T | U]:
         """This stream's items, then each of *others*' in turn.
 
@@ -653,6 +665,10 @@ class Pipeline(Generic[In, T]):
     def scan(self, fn: Callable[[A, T], A], initial: A) -> Pipeline[In, A]:
         """Pipeline form of ``Stream.scan``."""
         return self._then(_nodes.Scan(fn, initial))
+
+    def buffer(self, size: int) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.buffer``."""
+        return self._then(_nodes.Buffer(size))
 
     def chain(self, *others: Iterable[U]) -> Pipeline[In, T | U]:
         """Pipeline form of ``Stream.chain``."""

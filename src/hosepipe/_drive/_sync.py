@@ -15,11 +15,13 @@ the source, downstream first, at once (it does not wait for garbage collection).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from itertools import islice
 
 from hosepipe import _nodes
+from hosepipe._channel import Channel, ChannelClosed
 from hosepipe._drive._fuse import (
     INLINE_OPS,
     MAX_OPENERS,
@@ -149,7 +151,7 @@ class Run:
 
     def stats(self) -> RunStats:
         for pos, node in enumerate(self.nodes, start=1):
-            if isinstance(node, _nodes._JoinNode):  # it reads what its upstream gave
+            if isinstance(node, _nodes._JoinNode | _nodes.Buffer):  # reads what upstream gave
                 counter = self.counters[pos]
                 counter.items_in = self.counters[pos - 1].items_out
                 if isinstance(node, _nodes.Chain):
@@ -161,11 +163,15 @@ class Run:
     def close(self) -> None:
         """Close every iterator the run opened, downstream first, then commit dead letters.
 
-        The first error wins, after everything else was closed.
+        Iterators register as they are opened, and each runner opens its upstream, so the
+        order of registration is downstream first. That order matters for a runner whose
+        upstream runs in a thread of its own (``buffer``): closing it stops and joins that
+        thread before anything upstream is touched. The first error wins, after everything
+        else was closed.
         """
         first: BaseException | None = None
         closables, self._closables = self._closables, []
-        for it in reversed(closables):
+        for it in closables:
             close = getattr(it, "close", None)
             if close is not None:
                 try:
@@ -204,6 +210,8 @@ class Run:
                 make = self._segment(
                     first_pos, nodes, opener, k == 0, outer, terminal if outer else None, fn, init
                 )
+            elif kind == "thread":
+                make = self._buffer_runner(first_pos, nodes[0], opener, outer)
             else:
                 make = self._join_runner(first_pos, nodes[0], opener, outer)
             if outer:
@@ -254,6 +262,58 @@ class Run:
             Stop,
             tuple,
         )
+
+    def _buffer_runner(
+        self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
+    ) -> Callable[[], Iterator[Any]]:
+        """``buffer(size)``: a thread runs the upstream into a bounded channel.
+
+        The thread starts at the first item asked for. The consumer takes items from the
+        channel; an upstream error reaches it after the items already buffered, with its
+        original type and note. When the consumer stops (end, error, close), the channel is
+        closed for receiving, so the producer's next ``send`` fails; the producer then
+        closes its upstream in its own thread and ends, and the consumer joins it before
+        anything else is closed. An upstream blocked in a read delays that until it returns.
+        """
+        assert isinstance(node, _nodes.Buffer)
+        counter = self.counters[pos]
+        run = self
+        size = node.size
+
+        def produce(channel: Channel[Any]) -> None:
+            upstream = None
+            try:
+                upstream = opener()
+                for item in upstream:
+                    channel.send(item)
+                channel.close_send()
+            except ChannelClosed:
+                pass  # the consumer has gone
+            except BaseException as e:  # handed to the consumer, which re-raises it
+                channel.close_send(e)
+            finally:
+                close = getattr(upstream, "close", None)
+                if close is not None:
+                    close()
+
+        def runner() -> Iterator[Any]:
+            channel: Channel[Any] = Channel(size)
+            thread = threading.Thread(
+                target=produce, args=(channel,), name=f"hosepipe buffer({size})", daemon=True
+            )
+            n_out = 0
+            try:
+                thread.start()
+                for item in channel:
+                    n_out += 1
+                    yield item
+            finally:
+                channel.close_receive()
+                thread.join()
+                counter.items_out = n_out  # items in: the upstream's items out (stats())
+                run._finish(outer)
+
+        return runner
 
     def _join_runner(
         self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
@@ -336,7 +396,7 @@ def _plan(
     group_pos = 1
     openers = 0
     for pos, node in enumerate(nodes, start=1):
-        if node.KIND != "join":
+        if node.KIND in ("fuse", "step"):
             if node.OP in OPENER_OPS:
                 if openers == MAX_OPENERS:
                     plan.append(("fuse", group_pos, tuple(group)))
