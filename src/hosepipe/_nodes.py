@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Batch",
     "Buffer",
+    "TimedBatch",
+    "batch_node",
     "Catch",
     "Chain",
     "Distinct",
@@ -306,6 +308,31 @@ class Batch(_StepNode):
 
     def make_step(self) -> _steps.Step[Any, Any]:
         return _steps.Batch(self.size)
+
+
+class TimedBatch(Node):
+    """``batch(size, timeout=...)``: its upstream runs in a thread so that a partial batch
+    can be flushed when no item came for *timeout* seconds."""
+
+    __slots__ = ("size", "timeout")
+    OP = "batch"
+    KIND = "thread"
+
+    def __init__(self, size: int, timeout: float) -> None:
+        _check_int(self.OP, "size", size, 1)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"batch(): `timeout` must be None or seconds > 0, got {timeout!r}")
+        self.size = size
+        self.timeout = float(timeout)
+
+    @property
+    def label(self) -> str:
+        return f"batch({self.size}, timeout={self.timeout:g})"
+
+
+def batch_node(size: int, timeout: float | None) -> Node:
+    """The node for ``batch``: a plain step, or a timed batch when *timeout* is given."""
+    return Batch(size) if timeout is None else TimedBatch(size, timeout)
 
 
 class Window(_StepNode):

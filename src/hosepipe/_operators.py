@@ -166,14 +166,14 @@ def drop_while(pred: Callable[[T], object]) -> Pipeline[T, T]:
     return Pipeline._of(_nodes.DropWhile(pred))
 
 
-def batch(size: int) -> Pipeline[T, list[T]]:
-    """A stage grouping items into lists of *size*.
+def batch(size: int, *, timeout: float | None = None) -> Pipeline[T, list[T]]:
+    """A stage grouping items into lists of *size* (see ``Stream.batch`` for *timeout*).
 
     >>> import hosepipe as hp
     >>> list(range(3) | hp.batch(2))
     [[0, 1], [2]]
     """
-    return Pipeline._of(_nodes.Batch(size))
+    return Pipeline._of(_nodes.batch_node(size, timeout))
 
 
 def window(size: int, *, step: int = 1) -> Pipeline[T, tuple[T, ...]]:

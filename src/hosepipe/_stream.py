@@ -208,13 +208,19 @@ class Stream(Generic[T]):
         """
         return self._then(_nodes.DropWhile(pred))
 
-    def batch(self, size: int) -> Stream[list[T]]:
+    def batch(self, size: int, *, timeout: float | None = None) -> Stream[list[T]]:
         """Lists of *size* items; the last may be shorter.
+
+        With *timeout*, a partial batch is also emitted when no new item came for *timeout*
+        seconds (for sources that trickle); the upstream then runs in a background thread,
+        at most *size* items ahead.
 
         >>> Stream(range(5)).batch(2).to_list()
         [[0, 1], [2, 3], [4]]
+        >>> Stream(range(5)).batch(2, timeout=1.0).to_list()
+        [[0, 1], [2, 3], [4]]
         """
-        return self._then(_nodes.Batch(size))
+        return self._then(_nodes.batch_node(size, timeout))
 
     def window(self, size: int, *, step: int = 1) -> Stream[tuple[T, ...]]:
         """Full sliding windows of *size* items as tuples, one every *step* items.
@@ -642,9 +648,9 @@ class Pipeline(Generic[In, T]):
         """Pipeline form of ``Stream.drop_while``."""
         return self._then(_nodes.DropWhile(pred))
 
-    def batch(self, size: int) -> Pipeline[In, list[T]]:
+    def batch(self, size: int, *, timeout: float | None = None) -> Pipeline[In, list[T]]:
         """Pipeline form of ``Stream.batch``."""
-        return self._then(_nodes.Batch(size))
+        return self._then(_nodes.batch_node(size, timeout))
 
     def window(self, size: int, *, step: int = 1) -> Pipeline[In, tuple[T, ...]]:
         """Pipeline form of ``Stream.window``."""

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from itertools import islice
 
-from hosepipe import _nodes
-from hosepipe._channel import Channel, ChannelClosed
+from hosepipe import _nodes, _steps
+from hosepipe._channel import Channel, ChannelClosed, EndOfChannel
 from hosepipe._drive._fuse import (
     INLINE_OPS,
     MAX_OPENERS,
@@ -151,7 +151,7 @@ class Run:
 
     def stats(self) -> RunStats:
         for pos, node in enumerate(self.nodes, start=1):
-            if isinstance(node, _nodes._JoinNode | _nodes.Buffer):  # reads what upstream gave
+            if node.KIND in ("join", "thread"):  # it reads what its upstream gave
                 counter = self.counters[pos]
                 counter.items_in = self.counters[pos - 1].items_out
                 if isinstance(node, _nodes.Chain):
@@ -266,50 +266,35 @@ class Run:
     def _buffer_runner(
         self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
     ) -> Callable[[], Iterator[Any]]:
-        """``buffer(size)``: a thread runs the upstream into a bounded channel.
+        """``buffer(size)`` and ``batch(size, timeout=...)``: the upstream runs in a thread.
 
-        The thread starts at the first item asked for. The consumer takes items from the
-        channel; an upstream error reaches it after the items already buffered, with its
-        original type and note. When the consumer stops (end, error, close), the channel is
-        closed for receiving, so the producer's next ``send`` fails; the producer then
-        closes its upstream in its own thread and ends, and the consumer joins it before
-        anything else is closed. An upstream blocked in a read delays that until it returns.
+        The thread starts at the first item asked for (``_Background``). For ``buffer`` the
+        consumer yields what arrives; for a timed ``batch`` it also flushes the partial batch
+        when no item arrived for ``timeout`` seconds. An upstream error reaches the consumer
+        after the items already sent, with its original type and note.
         """
-        assert isinstance(node, _nodes.Buffer)
         counter = self.counters[pos]
         run = self
-        size = node.size
-
-        def produce(channel: Channel[Any]) -> None:
-            upstream = None
-            try:
-                upstream = opener()
-                for item in upstream:
-                    channel.send(item)
-                channel.close_send()
-            except ChannelClosed:
-                pass  # the consumer has gone
-            except BaseException as e:  # handed to the consumer, which re-raises it
-                channel.close_send(e)
-            finally:
-                close = getattr(upstream, "close", None)
-                if close is not None:
-                    close()
+        if isinstance(node, _nodes.TimedBatch):
+            size, timeout = node.size, node.timeout
+        else:
+            assert isinstance(node, _nodes.Buffer)
+            size, timeout = node.size, None
 
         def runner() -> Iterator[Any]:
-            channel: Channel[Any] = Channel(size)
-            thread = threading.Thread(
-                target=produce, args=(channel,), name=f"hosepipe buffer({size})", daemon=True
-            )
+            background = _Background(opener, size, f"hosepipe {node.label}")
             n_out = 0
             try:
-                thread.start()
-                for item in channel:
+                if timeout is None:
+                    for item in background.channel_started():
+                        n_out += 1
+                        yield item
+                    return
+                for batch in _timed_batches(background.channel_started(), size, timeout):
                     n_out += 1
-                    yield item
+                    yield batch
             finally:
-                channel.close_receive()
-                thread.join()
+                background.stop()
                 counter.items_out = n_out  # items in: the upstream's items out (stats())
                 run._finish(outer)
 
@@ -347,6 +332,67 @@ class Run:
                 run._finish(outer)
 
         return chain if isinstance(node, _nodes.Chain) else zip_
+
+
+class _Background:
+    """A runner's upstream, run by a thread of its own into a bounded ``Channel``.
+
+    When the consumer stops (``stop``), the channel is closed for receiving, so the
+    producer's next ``send`` fails; the producer then closes its upstream in its own thread
+    and ends, and ``stop`` joins it. An upstream blocked in a read delays that until the
+    read returns.
+    """
+
+    __slots__ = ("channel", "opener", "thread")
+
+    def __init__(self, opener: Opener, capacity: int, name: str) -> None:
+        self.opener = opener
+        self.channel: Channel[Any] = Channel(capacity)
+        self.thread = threading.Thread(target=self._produce, name=name, daemon=True)
+
+    def channel_started(self) -> Channel[Any]:
+        self.thread.start()
+        return self.channel
+
+    def _produce(self) -> None:
+        upstream = None
+        try:
+            upstream = self.opener()
+            send = self.channel.send
+            for item in upstream:
+                send(item)
+            self.channel.close_send()
+        except ChannelClosed:
+            pass  # the consumer has gone
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            self.channel.close_send(e)
+        finally:
+            close = getattr(upstream, "close", None)
+            if close is not None:
+                close()
+
+    def stop(self) -> None:
+        self.channel.close_receive()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def _timed_batches(channel: Channel[Any], size: int, timeout: float) -> Iterator[list[Any]]:
+    """Batches of *size* from *channel*; a partial one when no item came for *timeout* s."""
+    step: _steps.Batch[Any] = _steps.Batch(size)
+    last = 0.0
+    while True:
+        wait = None if not step.buf else max(0.0, last + timeout - time.monotonic())
+        try:
+            item = channel.receive(timeout=wait)
+        except TimeoutError:
+            yield from step.flush()
+            continue
+        except EndOfChannel:
+            break
+        last = time.monotonic()
+        yield from step.push(item)
+    yield from step.flush()
 
 
 def _op(node: _nodes.Node) -> str:
