@@ -31,6 +31,7 @@ __all__ = [
     "batch_node",
     "Catch",
     "Chain",
+    "ConcurrentMap",
     "Distinct",
     "DropWhile",
     "Enumerate",
@@ -49,6 +50,7 @@ __all__ = [
     "Window",
     "Zip",
     "fn_name",
+    "map_node",
 ]
 
 
@@ -435,6 +437,55 @@ class Scan(_StepNode):
 
 
 # -- stages that run their upstream in a thread of their own -------------------------------
+
+
+VIAS = (None, "thread")
+
+
+class ConcurrentMap(Node):
+    """``map`` / ``flat_map`` with ``concurrency`` > 1 (or a ``via``): calls run on a pool."""
+
+    __slots__ = ("concurrency", "flat", "fn", "ordered", "via")
+    KIND = "thread"
+
+    def __init__(
+        self, fn: Callable[..., Any], concurrency: int, ordered: bool, via: str | None, flat: bool
+    ) -> None:
+        self.fn = fn
+        self.concurrency = concurrency
+        self.ordered = ordered
+        self.via = via
+        self.flat = flat
+
+    @property
+    def OP(self) -> str:  # type: ignore[override]
+        return "flat_map" if self.flat else "map"
+
+    @property
+    def label(self) -> str:
+        options = f", concurrency={self.concurrency}"
+        if not self.ordered:
+            options += ", ordered=False"
+        return f"{self.OP}({fn_name(self.fn)}{options})"
+
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        return self.fn
+
+
+def map_node(
+    op: str, fn: Callable[..., Any], concurrency: int, ordered: bool, via: str | None
+) -> Node:
+    """The node for ``map``/``flat_map``: fused when sequential, else a ``ConcurrentMap``."""
+    _check_callable(op, "fn", fn)
+    _check_int(op, "concurrency", concurrency, 1)
+    if not isinstance(ordered, bool):
+        raise TypeError(f"{op}(): `ordered` must be True or False, got {ordered!r}")
+    if via not in VIAS:
+        raise ValueError(f"{op}(): `via` must be None or 'thread', got {via!r}")
+    if concurrency == 1 and via is None:
+        return Map(fn) if op == "map" else FlatMap(fn)
+    return ConcurrentMap(fn, concurrency, ordered, via, op == "flat_map")
 
 
 class Buffer(Node):

@@ -47,14 +47,16 @@ K = TypeVar("K")
 A = TypeVar("A")
 
 
-def map(fn: Callable[[T], U]) -> Pipeline[T, U]:
-    """A stage applying *fn* to each item.
+def map(
+    fn: Callable[[T], U], *, concurrency: int = 1, ordered: bool = True, via: str | None = None
+) -> Pipeline[T, U]:
+    """A stage applying *fn* to each item (see ``Stream.map`` for the concurrency options).
 
     >>> import hosepipe as hp
     >>> list([1, 2] | hp.map(str))
     ['1', '2']
     """
-    return Pipeline._of(_nodes.Map(fn))
+    return Pipeline._of(_nodes.map_node("map", fn, concurrency, ordered, via))
 
 
 @overload
@@ -71,14 +73,20 @@ def filter(pred: Callable[[T], object]) -> Pipeline[T, Any]:
     return Pipeline._of(_nodes.Filter(pred))
 
 
-def flat_map(fn: Callable[[T], Iterable[U]]) -> Pipeline[T, U]:
-    """A stage yielding every item of ``fn(item)``.
+def flat_map(
+    fn: Callable[[T], Iterable[U]],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+    via: str | None = None,
+) -> Pipeline[T, U]:
+    """A stage yielding every item of ``fn(item)`` (concurrency options as for ``map``).
 
     >>> import hosepipe as hp
     >>> list(["a b", "c"] | hp.flat_map(str.split))
     ['a', 'b', 'c']
     """
-    return Pipeline._of(_nodes.FlatMap(fn))
+    return Pipeline._of(_nodes.map_node("flat_map", fn, concurrency, ordered, via))
 
 
 def flatten() -> Pipeline[Iterable[T], T]:

@@ -98,13 +98,27 @@ class Stream(Generic[T]):
 
     # -- element-wise stages ---------------------------------------------------------------
 
-    def map(self, fn: Callable[[T], U]) -> Stream[U]:
+    def map(
+        self,
+        fn: Callable[[T], U],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+    ) -> Stream[U]:
         """Apply *fn* to each item.
+
+        With ``concurrency=N`` (> 1) up to *N* calls run at once on a thread pool (``via``
+        ``"thread"``, the default then); the source is read at most *N* items ahead. Results
+        keep the input order unless ``ordered=False`` (then they come as calls finish). A
+        failing call is raised at once with its note, or skipped by a ``catch`` after it.
 
         >>> Stream([1, 2, 3]).map(str).to_list()
         ['1', '2', '3']
+        >>> Stream(range(6)).map(lambda x: x * x, concurrency=3).to_list()
+        [0, 1, 4, 9, 16, 25]
         """
-        return self._then(_nodes.Map(fn))
+        return self._then(_nodes.map_node("map", fn, concurrency, ordered, via))
 
     @overload
     def filter(self, pred: Callable[[T], TypeGuard[U]]) -> Stream[U]: ...
@@ -118,13 +132,23 @@ class Stream(Generic[T]):
         """
         return self._then(_nodes.Filter(pred))
 
-    def flat_map(self, fn: Callable[[T], Iterable[U]]) -> Stream[U]:
+    def flat_map(
+        self,
+        fn: Callable[[T], Iterable[U]],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+    ) -> Stream[U]:
         """Apply *fn* to each item and yield every item of the iterable it returns.
+
+        *concurrency*, *ordered* and *via* as for ``map``; concurrent calls build their
+        iterable in the worker.
 
         >>> Stream(["a b", "c"]).flat_map(str.split).to_list()
         ['a', 'b', 'c']
         """
-        return self._then(_nodes.FlatMap(fn))
+        return self._then(_nodes.map_node("flat_map", fn, concurrency, ordered, via))
 
     def flatten(self: Stream[Iterable[U]]) -> Stream[U]:
         """Yield the items of each item (one level).
@@ -595,9 +619,16 @@ class Pipeline(Generic[In, T]):
 
     # The same operators as Stream's, returning pipelines (see the Stream methods' docs).
 
-    def map(self, fn: Callable[[T], U]) -> Pipeline[In, U]:
+    def map(
+        self,
+        fn: Callable[[T], U],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+    ) -> Pipeline[In, U]:
         """Pipeline form of ``Stream.map``."""
-        return self._then(_nodes.Map(fn))
+        return self._then(_nodes.map_node("map", fn, concurrency, ordered, via))
 
     @overload
     def filter(self, pred: Callable[[T], TypeGuard[U]]) -> Pipeline[In, U]: ...
@@ -607,9 +638,16 @@ class Pipeline(Generic[In, T]):
         """Pipeline form of ``Stream.filter``."""
         return self._then(_nodes.Filter(pred))
 
-    def flat_map(self, fn: Callable[[T], Iterable[U]]) -> Pipeline[In, U]:
+    def flat_map(
+        self,
+        fn: Callable[[T], Iterable[U]],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+    ) -> Pipeline[In, U]:
         """Pipeline form of ``Stream.flat_map``."""
-        return self._then(_nodes.FlatMap(fn))
+        return self._then(_nodes.map_node("flat_map", fn, concurrency, ordered, via))
 
     def flatten(self: Pipeline[In, Iterable[U]]) -> Pipeline[In, U]:
         """Pipeline form of ``Stream.flatten``."""

@@ -33,6 +33,7 @@ from hosepipe._drive._fuse import (
     stage_levels,
 )
 from hosepipe._drive._inline import inline_expression
+from hosepipe._drive._pool import concurrent_map
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING
@@ -151,7 +152,7 @@ class Run:
 
     def stats(self) -> RunStats:
         for pos, node in enumerate(self.nodes, start=1):
-            if node.KIND in ("join", "thread"):  # it reads what its upstream gave
+            if node.KIND == "join" or isinstance(node, _nodes.Buffer | _nodes.TimedBatch):
                 counter = self.counters[pos]
                 counter.items_in = self.counters[pos - 1].items_out
                 if isinstance(node, _nodes.Chain):
@@ -210,6 +211,8 @@ class Run:
                 make = self._segment(
                     first_pos, nodes, opener, k == 0, outer, terminal if outer else None, fn, init
                 )
+            elif kind == "thread" and isinstance(nodes[0], _nodes.ConcurrentMap):
+                make = self._pool_runner(first_pos, nodes[0], opener, outer)
             elif kind == "thread":
                 make = self._buffer_runner(first_pos, nodes[0], opener, outer)
             else:
@@ -262,6 +265,39 @@ class Run:
             Stop,
             tuple,
         )
+
+    def _pool_runner(
+        self, pos: int, node: _nodes.ConcurrentMap, opener: Opener, outer: bool
+    ) -> Callable[[], Iterator[Any]]:
+        """``map(fn, concurrency=N)``: calls on a thread pool (``_pool.concurrent_map``)."""
+        counter = self.counters[pos]
+        guards = self.guards[pos]
+        run = self
+
+        def on_error(exc: BaseException, item: Any, index: int) -> bool:
+            if guards and isinstance(exc, Exception) and _catch(run, guards, pos, exc, item):
+                return True
+            add_stage_note(exc, pos, node.label, index)
+            return False
+
+        def runner() -> Iterator[Any]:
+            counts = [0, 0]
+            try:
+                yield from concurrent_map(
+                    opener(),
+                    node.fn,
+                    concurrency=node.concurrency,
+                    ordered=node.ordered,
+                    flat=node.flat,
+                    name=f"hosepipe {node.label}",
+                    on_error=on_error,
+                    counts=counts,
+                )
+            finally:
+                counter.items_in, counter.items_out = counts
+                run._finish(outer)
+
+        return runner
 
     def _buffer_runner(
         self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
