@@ -182,6 +182,9 @@ def test_catch_skips_counts_and_dead_letters() -> None:
         "item": "x",
         "stage": "map(parse)",
         "error": "ValueError: invalid literal for int() with base 10: 'x'",
+        "path": None,
+        "line": None,
+        "raw": None,
     }
 
 

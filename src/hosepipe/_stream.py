@@ -486,8 +486,11 @@ class Stream(Generic[T]):
             writer = sink.open()
             try:
                 self._run().execute("call", writer.write, None, f"to({sink.label})")
-            except BaseException:
-                writer.abort()
+            except BaseException as exc:
+                try:
+                    writer.abort()
+                except Exception as also:  # the stream's own error is the one to see
+                    exc.add_note(f"hosepipe: aborting {sink.label} failed too: {also!r}")
                 raise
             return writer.commit()
         if not callable(sink):

@@ -15,6 +15,8 @@ the source, downstream first, at once (it does not wait for garbage collection).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -90,12 +92,9 @@ class DeadLetter:
             "stage": self.stage,
             "error": f"{type(self.error).__name__}: {self.error}",
         }
-        for attr in ("path", "line", "raw"):
+        for attr in ("path", "line", "raw"):  # always the same keys: tabular sinks need them
             value = getattr(self.error, attr, None)
-            if value is not None:
-                d[attr] = (
-                    value if not isinstance(value, bytes) else value.decode("utf-8", "replace")
-                )
+            d[attr] = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
         return d
 
     def __repr__(self) -> str:
@@ -184,11 +183,22 @@ class Run:
             try:
                 writer.commit()
             except BaseException as e:
+                with contextlib.suppress(Exception):
+                    writer.abort()
                 first = first or e
         if self.t_end is None:
             self.t_end = _pc()
-        if first is not None:
-            raise first
+        if first is None:
+            return
+        in_flight = sys.exc_info()[1]  # closing while an error propagates: keep that one
+        if (
+            in_flight is not None
+            and in_flight is not first
+            and not isinstance(in_flight, GeneratorExit)
+        ):
+            in_flight.add_note(f"hosepipe: closing the run failed too: {first!r}")
+            return
+        raise first
 
     # -- assembly ------------------------------------------------------------------------
 
@@ -198,6 +208,13 @@ class Run:
 
     def _open_source(self) -> Iterator[Any]:
         self.t_start = _pc()
+        # Dead-letter sinks open with the run, so a run with no bad item still replaces
+        # what an earlier run left there.
+        for guards in self.guards:
+            for node in guards:
+                sink = node.dead_letter
+                if isinstance(sink, Sink) and id(sink) not in self._dead:
+                    self._dead[id(sink)] = sink.open()
         return self._opened(self.source.open(self.counters[0].count_error))
 
     def _build(self, terminal: str | None, fn: Any, init: Any) -> Callable[[], Any]:
@@ -532,10 +549,7 @@ def _catch(run: Run, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception,
                 node.handler(exc, item)
             if isinstance(node.dead_letter, Sink):
                 record = DeadLetter(item, exc, run.counters[pos].label)
-                writer = run._dead.get(id(node.dead_letter))
-                if writer is None:
-                    writer = run._dead[id(node.dead_letter)] = node.dead_letter.open()
-                writer.write(record.to_dict())
+                run._dead[id(node.dead_letter)].write(record.to_dict())
             elif node.dead_letter is not None:
                 record = DeadLetter(item, exc, run.counters[pos].label)
                 send: Callable[[DeadLetter], object] = getattr(

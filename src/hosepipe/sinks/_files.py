@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 from collections.abc import Callable, Sequence
 
 from hosepipe._typing import TYPE_CHECKING, Any
@@ -37,16 +38,21 @@ class _AtomicFile:
         )
         self.target = target
         self.raw = os.fdopen(fd, "wb")
-        self.compressed = _compressor(target, self.raw)
+        self.compressed: Any = self.raw
         self.text: io.TextIOWrapper | None = None
-        if encoding is not None:
-            self.text = io.TextIOWrapper(
-                self.compressed,
-                encoding=encoding,
-                newline="",
-                write_through=False,
-            )
         self.count = 0
+        try:
+            # the target keeps its permissions; a new one gets the usual 0666 less the umask
+            # (mkstemp makes 0600)
+            os.fchmod(fd, _mode_for(target))
+            self.compressed = _compressor(target, self.raw)
+            if encoding is not None:
+                self.text = io.TextIOWrapper(
+                    self.compressed, encoding=encoding, newline="", write_through=False
+                )
+        except BaseException:
+            self.abort()
+            raise
 
     def finish(self) -> None:
         """Flush every layer down to the disk, without closing the file itself."""
@@ -60,25 +66,50 @@ class _AtomicFile:
         os.fsync(self.raw.fileno())
 
     def commit(self) -> int:
-        self.finish()
-        self.raw.close()
-        os.replace(self.tmp, self.target)
+        try:
+            self.finish()
+            self.raw.close()
+            os.replace(self.tmp, self.target)
+        except BaseException:
+            self.abort()  # nothing half-written stays behind
+            raise
         _sync_folder(os.path.dirname(os.path.abspath(self.target)))
         return self.count
 
     def abort(self) -> None:
-        try:
-            if self.text is not None:
-                self.text.detach()
-                self.text = None
-            if self.compressed is not self.raw:
-                self.compressed.close()
-            self.raw.close()
-        except Exception:
-            pass
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.tmp)
+        """Close every layer and remove the temporary file; safe to call more than once."""
+        for close in (
+            getattr(self.text, "detach", None),
+            None if self.compressed is self.raw else self.compressed.close,
+            self.raw.close,
+        ):
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+        self.text = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+
+def _mode_for(target: str) -> int:
+    """The permission bits the finished file should have."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for a moment, process-wide)
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:  # pragma: no cover - other systems
+        pass
+    mask = os.umask(0o022)  # pragma: no cover
+    os.umask(mask)  # pragma: no cover
+    return mask  # pragma: no cover
 
 
 def _compressor(target: str, raw: Any) -> Any:
@@ -147,7 +178,11 @@ class _FileSink(Sink[Any, int]):
 
     def open(self) -> _Writer:
         out = _AtomicFile(self.path, None if self.binary else self.encoding)
-        return _Writer(out, *self._writer(out))
+        try:
+            return _Writer(out, *self._writer(out))
+        except BaseException:
+            out.abort()
+            raise
 
     def _writer(self, out: _AtomicFile) -> tuple[Callable[[Any], None], _Pieces]:
         """The per-item function, and the buffer that counts and flushes what it wrote."""
@@ -199,10 +234,11 @@ class _Writer:
 
 class _Lines(_FileSink):
     op = "write_lines"
+    binary = True  # each line is encoded when it arrives, so an error names its item
 
     def _writer(self, out: _AtomicFile) -> tuple[Callable[[Any], None], _Pieces]:
-        assert out.text is not None
-        buffer = _Pieces(out.text.write, "\n", "\n")
+        encoding = self.encoding
+        buffer = _Pieces(out.compressed.write, b"\n", b"\n")
         append, flush, pieces = buffer.pieces.append, buffer.flush, buffer.pieces
         limit = _Pieces.LIMIT
 
@@ -212,7 +248,7 @@ class _Lines(_FileSink):
                     f"write_lines() writes str items, got {type(item).__name__} {item!r}; "
                     "add .map(str) or format the items first"
                 )
-            append(item)
+            append(item.encode(encoding))
             if len(pieces) >= limit:
                 flush()
 

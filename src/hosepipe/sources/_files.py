@@ -153,7 +153,7 @@ class _Zstd(io.RawIOBase):
         self._new = zstandard.ZstdDecompressor().decompressobj
         self._raw = raw
         self._obj = self._new()
-        self._pending = b""
+        self._pending = bytearray()  # deleting from its front is cheap, unlike bytes slicing
         self._started = False  # input seen since the current frame began
 
     def readable(self) -> bool:
@@ -161,7 +161,7 @@ class _Zstd(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self._pending:
-            chunk = self._raw.read(1 << 16)
+            chunk = self._raw.read(1 << 14)  # small reads: bounded output per step
             if not chunk:
                 if self._started and not self._obj.eof:
                     raise EOFError("zstd stream ended before the end of a frame")
@@ -174,7 +174,7 @@ class _Zstd(io.RawIOBase):
                 chunk = self._obj.unused_data if self._obj.eof else b""
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+        del self._pending[:n]
         return n
 
     def close(self) -> None:
@@ -207,6 +207,9 @@ class _Decoding:
         last good line, decoding line by line to find and report each bad one.
         """
         n = 0
+        if path == _STDIN:  # it cannot be read again: decode line by line from the start
+            yield from self.after(path, 0, report)
+            return
         try:
             with open_binary(path) as binary:
                 text = io.TextIOWrapper(
@@ -483,6 +486,9 @@ class _CsvRows(Reader[Any]):
             with open_binary(path) as binary:
                 text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")  # type: ignore[type-var]
                 reader = csv.reader(text, **self.fmt)
+                if path == _STDIN:  # it cannot be read again: decode line by line
+                    decoding = _Decoding(self.encoding, "strict", True, self.on_error, False)
+                    reader = csv.reader(decoding.after(path, 0, report), **self.fmt)
                 try:
                     while True:
                         try:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from hosepipe._errors import DataError
-from hosepipe._typing import TYPE_CHECKING
+from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.sources._base import Reader, check_on_error, handle_bad
 
 if TYPE_CHECKING:
@@ -49,10 +49,12 @@ class _Follow(Reader[str]):
         self.label = f"follow({path!r})"
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[str]:
-        with open(self.path, "rb") as f:
+        f = open(self.path, "rb")  # noqa: SIM115 - replaced on rotation, closed in finally
+        try:
             if not self.from_start:
                 f.seek(0, os.SEEK_END)
             partial = b""
+            stopping = False
             while True:
                 chunk = f.readline()
                 if chunk:
@@ -71,12 +73,30 @@ class _Follow(Reader[str]):
                         )
                         handle_bad(self.on_error, bad, report)
                     continue
-                if self.stopped():
+                if stopping:  # read to the end once more after being told to stop
                     return
-                if os.stat(self.path).st_size < f.tell():  # truncated (rotated in place)
-                    f.seek(0)
-                    partial = b""
+                if self.stopped():
+                    stopping = True
+                    continue
+                f, partial = self._after_end(f, partial)
                 time.sleep(self.poll)
+        finally:
+            f.close()
+
+    def _after_end(self, f: Any, partial: bytes) -> tuple[Any, bytes]:
+        """At the end of the file: notice truncation and rotation (a new file at the path)."""
+        if os.fstat(f.fileno()).st_size < f.tell():  # truncated in place
+            f.seek(0)
+            return f, b""
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            return f, partial  # rotated, and the new file is not there yet
+        opened = os.fstat(f.fileno())
+        if (current.st_ino, current.st_dev) != (opened.st_ino, opened.st_dev):
+            f.close()  # the old file was read to its end: go on with the new one
+            return open(self.path, "rb"), b""
+        return f, partial
 
 
 def follow(
