@@ -66,8 +66,11 @@ class _Handler(BaseHTTPRequestHandler):
     /page?page=&size=&n=      {"items": [...]}, empty past the end; the page number is read
                               from the parameter named by pp= (default page); with
                               missing_from=N, pages from N on are 404
-    /flaky?key=&fails=&status=&retry_after=   fails `fails` times per key, then [1, 2, 3]
+    /flaky?run=&fails=&status=&retry_after=   fails `fails` times per run, then [1, 2, 3]
     /missing                  404;  /notjson: an HTML page;  /slow?delay=: waits, then []
+    /cycle?page=              [page]; page 1 links to page 2, page 2 back to page 1
+    /cursorcycle?cursor=      {"data": [...], "next": ...}: none -> "a" -> "b" -> "a"
+    /redirect                 a 302 to itself;  /badgzip: a "gzip" body that is not gzip
     """
 
     protocol_version = "HTTP/1.1"  # keep-alive: the connection lives as long as the client's
@@ -137,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, {"items": _page_of(query, (page - 1) * size)})
         elif route == "/flaky":
-            key = query["key"]
+            key = query["run"]
             with state.lock:
                 failed = state.failures.get(key, 0)
                 state.failures[key] = failed + 1
@@ -146,6 +149,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(int(query["status"]), {"error": "try later"}, extra)
             else:
                 self._send(200, [1, 2, 3])
+        elif route == "/cycle":
+            page = int(query.get("page", 1))
+            self._send(200, [page], {"Link": f'</cycle?page={3 - page}>; rel="next"'})
+        elif route == "/cursorcycle":
+            cursor = query.get("cursor")
+            after = {None: "a", "a": "b", "b": "a"}[cursor]
+            self._send(200, {"data": [cursor], "next": after})
+        elif route == "/redirect":
+            self._send(302, b"", {"Location": self.path})
+        elif route == "/badgzip":
+            self._send(200, b"not gzip at all", {"Content-Encoding": "gzip"})
         elif route == "/notjson":
             self._send(200, b"<html>oops</html>")
         elif route == "/slow":
@@ -292,6 +306,40 @@ def test_a_next_link_to_the_same_page_raises_instead_of_looping(server: Server) 
     assert len(server.requests) == 1
 
 
+def test_a_next_link_back_to_an_earlier_page_raises_instead_of_looping(server: Server) -> None:
+    s = paginate(server.url("/cycle?page=1"))
+    got: list[int] = []
+    with pytest.raises(hp.DataError) as info:
+        s.for_each(got.append)
+    assert str(info.value).startswith(
+        f"the response's next link {server.url('/cycle?page=1')!r} is a page this run fetched "
+        f"already: paginate() would fetch the same pages forever ({server.url('/cycle?page=2')}"
+    )
+    assert got == [1]  # the page that points back raises instead of giving its records
+    assert server.requests == ["/cycle?page=1", "/cycle?page=2"]
+    # /cycle is not spelt as the links spell page 1: page 1 is fetched again, then it stops
+    with pytest.raises(hp.DataError, match=r"next link '.*/cycle\?page=2' is a page this run"):
+        paginate(server.url("/cycle")).to_list()
+    # each run starts afresh
+    s = paginate(server.url("/cycle?page=2"), max_pages=2)
+    assert (s.to_list(), s.to_list()) == ([2, 1], [2, 1])
+
+
+def test_a_cursor_seen_earlier_in_the_run_raises_instead_of_looping(server: Server) -> None:
+    s = paginate(server.url("/cursorcycle"), style="cursor", items="data")
+    got: list[Any] = []
+    with pytest.raises(hp.DataError) as info:
+        s.for_each(got.append)
+    assert str(info.value).startswith(
+        "the response's next cursor 'a' was sent as 'cursor' by an earlier request of this "
+        "run: paginate() would fetch the same pages forever "
+        f"({server.url('/cursorcycle?cursor=b')}: "
+    )
+    assert got == [None, "a"]  # the page that points back raises instead of giving its records
+    assert server.requests == ["/cursorcycle", "/cursorcycle?cursor=a", "/cursorcycle?cursor=b"]
+    assert s.take(2).to_list() == [None, "a"]  # a new run: the cursors seen start empty
+
+
 def test_page_style_counts_pages_until_an_empty_one(server: Server) -> None:
     s = paginate(server.url("/page?size=4"), style="page", items="items")
     assert s.to_list() == list(range(10))
@@ -360,7 +408,7 @@ def test_repr_and_stats_name_the_url(server: Server) -> None:
 
 def test_429_is_retried_as_retry_after_says(server: Server, slept: list[float]) -> None:
     key = _key()
-    s = paginate(server.url("/flaky"), params={"key": key, "fails": 2, "status": 429,
+    s = paginate(server.url("/flaky"), params={"run": key, "fails": 2, "status": 429,
                                                "retry_after": 7})  # fmt: skip
     assert s.to_list() == [1, 2, 3]
     assert slept == [7.0, 7.0]
@@ -373,7 +421,7 @@ def test_retry_after_as_an_http_date_is_capped_by_the_backoff_max(
     later = email.utils.formatdate(time.time() + 3600, usegmt=True)
     s = paginate(
         server.url("/flaky"),
-        params={"key": _key(), "fails": 1, "status": 503, "retry_after": later},
+        params={"run": _key(), "fails": 1, "status": 503, "retry_after": later},
         backoff=Exponential(base=0.1, max=2.0),
     )
     assert s.to_list() == [1, 2, 3]
@@ -382,7 +430,7 @@ def test_retry_after_as_an_http_date_is_capped_by_the_backoff_max(
 
 def test_a_retry_after_date_in_the_past_means_now(server: Server, slept: list[float]) -> None:
     earlier = email.utils.formatdate(time.time() - 60, usegmt=True)
-    s = paginate(server.url("/flaky"), params={"key": _key(), "fails": 1, "status": 429,
+    s = paginate(server.url("/flaky"), params={"run": _key(), "fails": 1, "status": 429,
                                                "retry_after": earlier})  # fmt: skip
     assert s.to_list() == [1, 2, 3]
     assert slept == [0.0]
@@ -393,7 +441,7 @@ def test_5xx_without_retry_after_backs_off_exponentially(
 ) -> None:
     s = paginate(
         server.url("/flaky"),
-        params={"key": _key(), "fails": 3, "status": 503},
+        params={"run": _key(), "fails": 3, "status": 503},
         backoff=Exponential(base=0.1, max=0.3, jitter=False),
     )
     assert s.to_list() == [1, 2, 3]
@@ -401,7 +449,7 @@ def test_5xx_without_retry_after_backs_off_exponentially(
 
 
 def test_default_backoff_has_jitter_within_bounds(server: Server, slept: list[float]) -> None:
-    s = paginate(server.url("/flaky"), params={"key": _key(), "fails": 3, "status": 500})
+    s = paginate(server.url("/flaky"), params={"run": _key(), "fails": 3, "status": 500})
     assert s.to_list() == [1, 2, 3]
     assert [0.25 <= slept[0] <= 0.5, 0.5 <= slept[1] <= 1.0, 1.0 <= slept[2] <= 2.0] == [True] * 3
 
@@ -410,9 +458,9 @@ def test_gives_up_after_the_retries_with_url_status_and_attempts(
     server: Server, slept: list[float]
 ) -> None:
     key = _key()
-    s = paginate(server.url("/flaky"), params={"key": key, "fails": 100, "status": 503},
+    s = paginate(server.url("/flaky"), params={"run": key, "fails": 100, "status": 503},
                  retries=2)  # fmt: skip
-    url = server.url(f"/flaky?key={key}&fails=100&status=503")
+    url = server.url(f"/flaky?run={key}&fails=100&status=503")
     with pytest.raises(HTTPError) as info:
         s.to_list()
     assert str(info.value) == (
@@ -428,7 +476,7 @@ def test_gives_up_after_the_retries_with_url_status_and_attempts(
 
 
 def test_no_retries(server: Server, slept: list[float]) -> None:
-    s = paginate(server.url("/flaky"), params={"key": _key(), "fails": 1, "status": 429},
+    s = paginate(server.url("/flaky"), params={"run": _key(), "fails": 1, "status": 429},
                  retries=0)  # fmt: skip
     with pytest.raises(
         HTTPError, match=r"failed after 1 attempt \(retries=0\): status 429 Too Many"
@@ -460,7 +508,7 @@ def test_an_error_on_a_later_page_comes_after_the_earlier_records(server: Server
 def test_retries_really_sleep(server: Server) -> None:
     s = paginate(
         server.url("/flaky"),
-        params={"key": _key(), "fails": 2, "status": 502},
+        params={"run": _key(), "fails": 2, "status": 502},
         backoff=Exponential(base=0.02, max=0.05, jitter=False),
     )
     start = time.perf_counter()
@@ -492,6 +540,102 @@ def test_a_refused_connection_is_retried_then_raises(slept: list[float]) -> None
     ):
         paginate(url, retries=2).to_list()
     assert len(slept) == 2
+
+
+def test_too_many_redirects_raises_http_error(server: Server, slept: list[float]) -> None:
+    url = server.url("/redirect?token=TOPSECRET")
+    with httpx.Client(max_redirects=2) as client, pytest.raises(HTTPError) as info:
+        paginate(url, client=client, retries=3).to_list()
+    shown = server.url("/redirect?token=***")
+    assert str(info.value) == (
+        f"GET {shown} failed: TooManyRedirects: Exceeded maximum allowed redirects. (not retried)"
+    )
+    assert (info.value.url, info.value.status, info.value.attempts) == (shown, None, 1)
+    assert isinstance(info.value.__cause__, httpx.TooManyRedirects)
+    assert slept == []
+    assert len(server.requests) == 3
+
+
+def test_a_body_that_cannot_be_decoded_raises_http_error(server: Server) -> None:
+    with pytest.raises(HTTPError, match=r"^GET .*/badgzip failed: DecodingError: ") as info:
+        paginate(server.url("/badgzip")).to_list()
+    assert (info.value.status, info.value.attempts) == (None, 1)
+    assert isinstance(info.value.__cause__, httpx.DecodingError)
+
+
+@pytest.mark.parametrize(
+    "error", [httpx.ProxyError, httpx.UnsupportedProtocol, httpx.LocalProtocolError]
+)
+def test_other_httpx_errors_raise_http_error_at_once(
+    error: type[httpx.HTTPError], slept: list[float]
+) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error("it broke", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(fail))
+    with client, pytest.raises(HTTPError) as info:
+        paginate("http://127.0.0.1:9/items", client=client).to_list()
+    assert str(info.value) == (
+        f"GET http://127.0.0.1:9/items failed: {error.__name__}: it broke (not retried)"
+    )
+    assert (info.value.status, info.value.attempts) == (None, 1)
+    assert type(info.value.__cause__) is error
+    assert slept == []
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+
+def test_urls_are_shown_without_passwords_or_secret_query_values(
+    server: Server, slept: list[float]
+) -> None:
+    port = server.base.rsplit(":", 1)[1]
+    secret = f"http://app:s3cret@127.0.0.1:{port}"
+    shown = f"http://app:***@127.0.0.1:{port}"
+    s = paginate(f"{secret}/missing?api_key=TOPSECRET&Token=T2&page=3")
+    assert repr(s) == f"Stream(http.paginate('{shown}/missing?api_key=***&Token=***&page=3'))"
+    with pytest.raises(HTTPError) as info:
+        s.to_list()
+    message = str(info.value)
+    assert message == (
+        f"GET {shown}/missing?api_key=***&Token=***&page=3 failed: status 404 Not Found "
+        "(a client error other than 429: not retried)"
+    )
+    assert info.value.url == f"{shown}/missing?api_key=***&Token=***&page=3"
+    assert "s3cret" not in repr(pickle.loads(pickle.dumps(info.value)).url)
+    # the request itself used the real URL and credentials
+    assert server.requests == ["/missing?api_key=TOPSECRET&Token=T2&page=3"]
+    assert server.state.headers[0]["Authorization"] == "Basic YXBwOnMzY3JldA=="
+
+    stats = paginate(f"{secret}/link?n=2&sig=SIG").run()
+    assert stats.stages[0].label == f"http.paginate('{shown}/link?n=2&sig=***')"
+
+    with pytest.raises(hp.DataError) as data_info:
+        paginate(f"{secret}/notjson", params={"access_token": "TOPSECRET"}).to_list()
+    assert data_info.value.path == f"{shown}/notjson?access_token=***"
+    assert "TOPSECRET" not in str(data_info.value)
+    assert "s3cret" not in str(data_info.value)
+
+    with pytest.raises(ValueError) as bad:
+        paginate("ftp://app:s3cret@127.0.0.1/x?key=TOPSECRET")
+    assert str(bad.value) == (
+        "paginate(): `url` must be an absolute http:// or https:// URL, "
+        "got 'ftp://app:***@127.0.0.1/x?key=***'"
+    )
+
+
+def test_a_refused_connection_does_not_show_the_password(slept: list[float]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(HTTPError) as info:
+        paginate(f"http://u:s3cret@127.0.0.1:{port}/x?password=p4ss", retries=0).to_list()
+    assert str(info.value).startswith(
+        f"GET http://u:***@127.0.0.1:{port}/x?password=*** failed after 1 attempt"
+    )
+    assert "s3cret" not in str(info.value)
+    assert "p4ss" not in str(info.value)
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
 
 
 # -- bad bodies -----------------------------------------------------------------------------

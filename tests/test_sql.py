@@ -262,6 +262,46 @@ def test_labels_and_messages_hide_passwords() -> None:
     assert "s3cret" not in str(e.value)
 
 
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("postgresql://app:p@ss@db/prod", "postgresql://app:***@db/prod"),
+        ("postgresql://app:a@b:c@db:5432/prod?x=1", "postgresql://app:***@db:5432/prod?x=1"),
+        ("postgresql://app@db/prod", "postgresql://app@db/prod"),
+        ("postgresql://db/prod?PassWord=x&sslpassword=y", "postgresql://db/prod?PassWord=***&sslpassword=***"),
+        ("host=db user=app password=s3cret", "host=db user=app password=***"),
+        ("host=db password = 's3 cr\\'et' port=5432", "host=db password = *** port=5432"),
+        ("password=s3cret dbname=prod", "password=*** dbname=prod"),
+        ("https://api.test/x?api_key=1&apikey=2&Key=3&sig=4&signature=5&keys=6",
+         "https://api.test/x?api_key=***&apikey=***&Key=***&sig=***&signature=***&keys=6"),
+        ("https://api.test/x?pwd=1&passwd=2&secret=3&token=4&access_token=5&client_secret=6",
+         "https://api.test/x?pwd=***&passwd=***&secret=***&token=***&access_token=***"
+         "&client_secret=***"),
+        ("sqlite:///data/events.db", "sqlite:///data/events.db"),
+    ],
+)  # fmt: skip
+def test_hide_password(given: str, shown: str) -> None:
+    assert hp_hide(given) == shown
+
+
+def test_a_libpq_conninfo_string_is_refused_without_showing_its_password() -> None:
+    for make in (lambda c: read_sql(c, "SELECT 1"), lambda c: to_sql(c, "events")):
+        with pytest.raises(ValueError) as e:
+            make("host=db user=app password=s3cret")
+        assert "s3cret" not in str(e.value)
+        assert "'host=db user=app password=***'" in str(e.value)
+        assert "write a 'postgresql://user:password@host:port/dbname' URL" in str(e.value)
+
+
+def test_a_raw_at_sign_in_a_url_password_is_hidden() -> None:
+    pytest.importorskip("psycopg")
+    url = "postgresql://app:p@ss@db.internal/prod"
+    assert repr(read_sql(url, "SELECT 1")) == (
+        "Stream(read_sql('postgresql://app:***@db.internal/prod', 'SELECT 1'))"
+    )
+    assert repr(to_sql(url, "t")) == "to_sql('postgresql://app:***@db.internal/prod', 't')"
+
+
 def test_postgres_url_without_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
     with pytest.raises(ImportError) as e:
@@ -418,6 +458,17 @@ class TestWriteSqlite:
         )
         got = read_sql(conn, "SELECT id, kind FROM events ORDER BY id", rows="tuple").to_list()
         assert got == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+
+    def test_a_list_the_producer_reuses_is_copied(self, conn: sqlite3.Connection) -> None:
+        def reusing() -> Iterator[list[Any]]:
+            row: list[Any] = [None, None]
+            for i in range(5):
+                row[0], row[1] = i, f"k{i}"
+                yield row  # the same list each time, changed after the sink took it
+
+        assert hp.Stream(reusing()) | to_sql(conn, "events", columns=["id", "kind"]) == 5
+        got = conn.execute("SELECT id, kind FROM events ORDER BY id").fetchall()
+        assert got == [(i, f"k{i}") for i in range(5)]
 
     def test_some_columns(self, conn: sqlite3.Connection) -> None:
         assert hp.Stream([{"id": 7}]) | to_sql(conn, "events") == 1
@@ -702,6 +753,16 @@ class TestPostgres:
         assert read_sql(pg.conn, q).to_list() == [{"n": n, "s": sum(range(n)), "k": 3}]
         streamed = read_sql(pg.url, f"SELECT id, kind FROM {pg.events} ORDER BY id", batch_size=999)
         assert streamed.map(lambda r: r["id"]).to_list() == list(range(n))
+
+    def test_a_list_the_producer_reuses_is_copied(self, pg: PG) -> None:
+        def reusing() -> Iterator[list[Any]]:
+            row: list[Any] = [None, None]
+            for i in range(5):
+                row[0], row[1] = i, f"k{i}"
+                yield row
+
+        assert hp.Stream(reusing()) | to_sql(pg.url, pg.events, columns=["id", "kind"]) == 5
+        assert pg.rows() == [(i, f"k{i}") for i in range(5)]
 
     def test_copy_types_nulls_and_quoted_names(self, pg: PG) -> None:
         table = f'{pg.schema}."Odd ""Table"""'

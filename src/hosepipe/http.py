@@ -10,15 +10,19 @@ hosepipe as hp`` alone.
 What it raises, besides ``MissingExtraError`` when httpx is not installed::
 
     HosepipeError
-     +-- HTTPError          a request failed: a 4xx status (at once), or a 429, a 5xx, a
-     |                      timeout or a connection error still failing after `retries`
-     |                      retries; carries url, status (None without a response), attempts
+     +-- HTTPError          a request failed: a 4xx status or any other httpx error (too
+     |                      many redirects, a proxy error, an unsupported protocol, a body
+     |                      that cannot be decoded) at once, or a 429, a 5xx, a timeout or
+     |                      a connection error still failing after `retries` retries;
+     |                      carries url, status (None without a response), attempts
      +-- DataError          a response that is not JSON, JSON without the records or the
-          (also ValueError) cursor where they were expected, or a next page that is the page
-                            just fetched (it would loop); path is the URL, raw the body
+          (also ValueError) cursor where they were expected, or a next page already
+                            fetched in this run (it would loop); path is the URL, raw the body
 
 An ``HTTPError`` caused by an httpx exception (a timeout, a refused connection) has it as
-``__cause__``.
+``__cause__``. No label, message, ``HTTPError.url`` or ``DataError.path`` shows a URL's
+password or the value of a query parameter whose name says it is secret (``api_key``,
+``token``, ``password``, ``sig``...): they read ``***``. The requests use the real URL.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from hosepipe._nodes import _check_int, fn_name
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.sources._base import Reader
 from hosepipe.sources._paginate import _Pages
+from hosepipe.sources._sql import hide_password
 
 if TYPE_CHECKING:
     from typing import Any, Literal
@@ -58,7 +63,8 @@ _sleep: Callable[[float], object] = time.sleep
 class HTTPError(HosepipeError):
     """A request of an HTTP source failed, after the retries it was allowed.
 
-    *url* is the URL requested (with its query), *status* the last response's status code
+    *url* is the URL requested (with its query; a password and the values of secret query
+    parameters read ``***``), *status* the last response's status code
     (``None`` when no response came: a timeout or a connection error) and *attempts* the
     number of requests made for it.
 
@@ -186,7 +192,7 @@ class _HTTPPages(Reader[object]):
         self.backoff = backoff
         self.client = client
         self.max_pages = max_pages
-        self.label = f"http.paginate({url!r})"
+        self.label = f"http.paginate({hide_password(url)!r})"
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
         require("httpx", "http", "hosepipe.http.paginate()")
@@ -198,7 +204,8 @@ class _HTTPPages(Reader[object]):
             client = httpx.Client(headers={"Accept": "application/json"})
         try:
             # Cursor None asks for the first page; _Pages stops after a page whose next is None.
-            pages = _Pages(functools.partial(self._page, client), None, self.max_pages)
+            run = _Run()
+            pages = _Pages(functools.partial(self._page, client, run), None, self.max_pages)
             yield from pages.open(report)
         finally:
             if own:
@@ -206,29 +213,51 @@ class _HTTPPages(Reader[object]):
 
     # -- one page --------------------------------------------------------------------------
 
-    def _page(self, client: httpx.Client, cursor: Any) -> tuple[list[Any], Any]:
-        """Fetch the page at *cursor* and return its records and the next page's cursor."""
+    def _page(self, client: httpx.Client, run: _Run, cursor: Any) -> tuple[list[Any], Any]:
+        """Fetch the page at *cursor* and return its records and the next page's cursor.
+
+        A next link or cursor that *run* fetched already is a loop, unless this page is the
+        last one `max_pages` allows (the next page will not be fetched).
+        """
+        run.pages += 1
+        seen = run.seen
+        last = self.max_pages is not None and run.pages >= self.max_pages
         if self.style == "link":
             url, params = (self.url, self.params) if cursor is None else (cursor, {})
             response = self._get(client, url, params)
+            seen.update((str(response.request.url), str(response.url)))
             records, link = self._records(_json(response), response), _next_link(response)
-            if link == str(response.url):
+            if link == str(response.url) and not last:
                 raise _data_error(
                     "the response's next link is the URL just requested: paginate() would "
                     "fetch the same page forever",
+                    response,
+                )
+            if link is not None and link in seen and not last:
+                raise _data_error(
+                    f"the response's next link {hide_password(link)!r} is a page this run "
+                    f"fetched already: paginate() would fetch the same pages forever",
                     response,
                 )
             return records, link
         if self.style == "cursor":
             params = self.params if cursor is None else {**self.params, self.cursor_param: cursor}
             response = self._get(client, self.url, params)
+            seen.add(cursor)
             body = _json(response)
             records, after = self._records(body, response), self._next_cursor(body, response)
-            if after is not None and after == cursor:
+            if after is not None and after == cursor and not last:
                 raise _data_error(
                     f"the response's next cursor {after!r} is the one this request sent as "
                     f"{self.cursor_param!r}: paginate() would fetch the same page forever "
                     "(does the API read its cursor from a parameter other than `cursor_param`?)",
+                    response,
+                )
+            if after is not None and after in seen and not last:
+                raise _data_error(
+                    f"the response's next cursor {after!r} was sent as {self.cursor_param!r} "
+                    "by an earlier request of this run: paginate() would fetch the same pages "
+                    "forever",
                     response,
                 )
             return records, after
@@ -244,7 +273,8 @@ class _HTTPPages(Reader[object]):
         # httpx's params= would replace the URL's query; merge them into it instead.
         full = httpx.URL(url).copy_merge_params(params) if params else url
         request = client.build_request("GET", full, headers=self.headers, timeout=self.timeout)
-        where = f"GET {request.url}"
+        shown = hide_password(str(request.url))
+        where = f"GET {shown}"
         attempt = 0
         while True:
             attempt += 1
@@ -255,11 +285,18 @@ class _HTTPPages(Reader[object]):
                 if attempt > self.retries:
                     raise HTTPError(
                         f"{where} failed {tried}: {type(e).__name__}: {e}",
-                        url=str(request.url),
+                        url=shown,
                         status=None,
                         attempts=attempt,
                     ) from e
                 wait = self.backoff.delay(attempt)
+            except httpx.HTTPError as e:  # too many redirects, a proxy error, ...: not retried
+                raise HTTPError(
+                    f"{where} failed: {type(e).__name__}: {e} (not retried)",
+                    url=shown,
+                    status=None,
+                    attempts=attempt,
+                ) from e
             else:
                 status = response.status_code
                 if 200 <= status < 300:
@@ -269,14 +306,14 @@ class _HTTPPages(Reader[object]):
                     why = "a client error other than 429" if status >= 400 else "not a success"
                     raise HTTPError(
                         f"{where} failed: {what} ({why}: not retried)",
-                        url=str(request.url),
+                        url=shown,
                         status=status,
                         attempts=attempt,
                     )
                 if attempt > self.retries:
                     raise HTTPError(
                         f"{where} failed {tried}: {what}",
-                        url=str(request.url),
+                        url=shown,
                         status=status,
                         attempts=attempt,
                     )
@@ -339,8 +376,19 @@ class _HTTPPages(Reader[object]):
         return value
 
 
+class _Run:
+    """What one run of an HTTP source has fetched: pages, and the URLs (link style) or
+    cursors (cursor style) requested, to catch a next page that would loop."""
+
+    __slots__ = ("pages", "seen")
+
+    def __init__(self) -> None:
+        self.pages = 0
+        self.seen: set[Any] = set()
+
+
 def _data_error(message: str, response: httpx.Response) -> DataError:
-    return DataError(message, path=str(response.url), raw=response.text)
+    return DataError(message, path=hide_password(str(response.url)), raw=response.text)
 
 
 def _json(response: httpx.Response) -> Any:
@@ -427,9 +475,12 @@ def paginate(
     waiting as *backoff* says, or as the response's ``Retry-After`` header says (seconds or
     an HTTP date), capped by ``backoff.max``; then the stream raises ``HTTPError`` with the
     URL, the last status and the number of attempts. Any other 4xx raises ``HTTPError`` at
-    once. A body that is not JSON, has no records where *items* says, or points to the page
-    just fetched as the next one (which would loop forever) raises ``hp.DataError`` naming
-    the URL. *max_pages* stops after that many pages.
+    once, as does any other httpx error (too many redirects, a proxy error, a body that
+    cannot be decoded). A body that is not JSON, has no records where *items* says, or
+    points to a page this run fetched already as the next one (a next link or cursor seen
+    before, which would loop forever) raises ``hp.DataError`` naming the URL. *max_pages*
+    stops after that many pages. No label or error shows the password of *url* or the
+    value of a secret query parameter (``api_key``, ``token``, ...): they read ``***``.
 
     Each run opens its own ``httpx.Client`` and closes it when the run ends, however it
     ends (exhausted, an error, ``close()`` after a ``break``). A *client* you pass (for
@@ -474,10 +525,14 @@ def paginate(
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as e:
-        raise ValueError(f"{_OP}: `url` is not a valid URL ({e}), got {str(url)!r}") from e
+        raise ValueError(
+            f"{_OP}: `url` is not a valid URL ({hide_password(str(e))}), "
+            f"got {hide_password(str(url))!r}"
+        ) from e
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValueError(
-            f"{_OP}: `url` must be an absolute http:// or https:// URL, got {str(url)!r}"
+            f"{_OP}: `url` must be an absolute http:// or https:// URL, "
+            f"got {hide_password(str(url))!r}"
         )
     if params is None:
         params = {}

@@ -173,7 +173,7 @@ class _Writer:
                     f"to_sql(): item {index} has {len(item)} values for the "
                     f"{len(self.columns)} columns {self.columns!r}"
                 )
-            row = item
+            row = tuple(item)  # a copy: the producer may reuse and change its list
         else:
             raise TypeError(
                 f"to_sql(): item {index} must be a dict (or other mapping), a tuple or a "
@@ -351,7 +351,6 @@ def to_sql(
     rolled back when the run fails or is interrupted, so the table is left as it was.
 
     >>> import sqlite3
-    >>> import hosepipe as hp
     >>> import hosepipe as hp
     >>> conn = sqlite3.connect(":memory:")
     >>> _ = conn.execute("CREATE TABLE events (id INTEGER, kind TEXT)")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -61,18 +62,79 @@ def _loaded(module: str, cls: str) -> type | None:
     return found if isinstance(found, type) else None
 
 
+# Names of query parameters (and libpq keys) whose values are secret, compared lowercased
+# with "-" read as "_"; a name ending in one of _SECRET_SUFFIXES is secret too.
+_SECRET_NAMES = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "signature",
+        "sig",
+    }
+)
+_SECRET_SUFFIXES = (
+    "password",
+    "passwd",
+    "secret",
+    "_api_key",
+    "_apikey",
+    "access_token",
+    "refresh_token",
+    "auth_token",
+    "id_token",
+    "_signature",
+)
+# scheme://user:password@ : the userinfo ends at the last "@" before the path, query or
+# fragment, so a raw "@" in the password is hidden with the rest of it.
+_URL_SCHEME = re.compile(r"^[a-zA-Z][\w+.-]*://")
+_URL_PASSWORD = re.compile(r"^([a-zA-Z][\w+.-]*://[^:/?#@]*):[^/?#]*@")
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#]*)=([^&;#]*)")
+# libpq conninfo: key = value, the value bare or in single quotes with backslash escapes
+_CONNINFO_PARAM = re.compile(r"(?<![^\s])([A-Za-z_][\w.-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s']*)")
+
+
+def _secret_name(name: str) -> bool:
+    from urllib.parse import unquote_plus
+
+    name = unquote_plus(name).strip().lower().replace("-", "_")
+    return name in _SECRET_NAMES or name.endswith(_SECRET_SUFFIXES)
+
+
 def hide_password(url: str) -> str:
-    """*url* with any password replaced by ``***``, for labels, reprs and messages.
+    """*url* with its secrets replaced by ``***``, for labels, reprs and messages.
+
+    What is hidden: the password of a URL's userinfo (``user:***@``), the values of query
+    parameters whose name says they are secret (``password``, ``passwd``, ``pwd``,
+    ``secret``, ``token``, ``access_token``, ``api_key``, ``apikey``, ``key``,
+    ``signature``, ``sig``, any case, and names ending in ``password``, ``secret``,
+    ``_api_key``, ``access_token`` and the like) and, in a libpq ``key=value`` connection
+    string, the values of such keys (``password=***``). Used by every label and message
+    of hosepipe that shows a database URL or an HTTP URL.
 
     >>> hide_password("postgresql://app:s3cret@db:5432/prod?sslmode=require&password=x")
     'postgresql://app:***@db:5432/prod?sslmode=require&password=***'
     >>> hide_password("postgres://db/prod")
     'postgres://db/prod'
+    >>> hide_password("postgresql://app:p@ss@db/prod")
+    'postgresql://app:***@db/prod'
+    >>> hide_password("https://api.test/items?page=2&API_KEY=abc&sig=def")
+    'https://api.test/items?page=2&API_KEY=***&sig=***'
+    >>> hide_password("host=db user=app password='s3 cret' sslpassword=x")
+    'host=db user=app password=*** sslpassword=***'
     """
-    import re
-
-    url = re.sub(r"^([a-zA-Z][\w+.-]*://[^:/?#@]*):[^@/?#]*@", r"\1:***@", url)
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
+    hidden, userinfo = _URL_PASSWORD.subn(r"\1:***@", url, count=1)
+    if userinfo or _URL_SCHEME.match(url):
+        return _QUERY_PARAM.sub(
+            lambda m: f"{m[1]}{m[2]}=***" if _secret_name(m[2]) else m[0], hidden
+        )
+    return _CONNINFO_PARAM.sub(lambda m: f"{m[1]}{m[2]}***" if _secret_name(m[1]) else m[0], url)
 
 
 class Target:
@@ -110,7 +172,12 @@ class Target:
                 return cls("postgres", None, conn_or_url, repr(hide_password(conn_or_url)))
             shown = hide_password(conn_or_url)
             hint = ""
-            if "://" not in conn_or_url:
+            if "://" not in conn_or_url and "=" in conn_or_url:
+                hint = (
+                    " (libpq 'key=value' connection strings are not accepted: write a "
+                    "'postgresql://user:password@host:port/dbname' URL)"
+                )
+            elif "://" not in conn_or_url:
                 hint = f" (for a SQLite file, write 'sqlite:///{shown}' or pass a pathlib.Path)"
             raise ValueError(
                 f"{op}(): `conn_or_url` must be a 'sqlite:///path' or 'postgresql://...' URL, "
