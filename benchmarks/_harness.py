@@ -124,6 +124,17 @@ class Timings:
         """The median of the per-round ratios: the figure the reports quote."""
         return statistics.median(self.paired(name, baseline))
 
+    def time_cells(self, title: str, name: str, baseline: str) -> tuple[str, ...]:
+        """The leading cells of a timing row: title, median, min, paired ratio, range."""
+        ratios = sorted(self.paired(name, baseline))
+        return (
+            title,
+            fmt_ms(self.median(name)),
+            fmt_ms(self.min(name)),
+            fmt_ratio(self.paired_median(name, baseline)),
+            f"{ratios[0]:.2f}-{ratios[-1]:.2f}",
+        )
+
     def paired_diff(self, name: str, baseline: str) -> list[float]:
         """Per-round differences ``time(name) - time(baseline)`` (seconds)."""
         return [a - b for a, b in zip(self.times[name], self.times[baseline], strict=True)]

@@ -29,7 +29,6 @@ from benchmarks._harness import (
     Timings,
     Variant,
     Verdict,
-    fmt_ms,
     fmt_ratio,
     markdown_table,
     measure,
@@ -191,14 +190,9 @@ def variants(path: str) -> list[Variant]:
 def _table(t: Timings) -> str:
     rows = []
     for v in t.variants:
-        ratios = sorted(t.paired(v.name, BASELINE))
         rows.append(
             (
-                v.title,
-                fmt_ms(t.median(v.name)),
-                fmt_ms(t.min(v.name)),
-                fmt_ratio(t.paired_median(v.name, BASELINE)),
-                f"{ratios[0]:.2f}-{ratios[-1]:.2f}",
+                *t.time_cells(v.title, v.name, BASELINE),
                 fmt_ratio(t.paired_median(v.name, FLOOR)),
                 fmt_ratio(t.paired_median(v.name, "loop")),
             )

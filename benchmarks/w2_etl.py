@@ -321,14 +321,9 @@ def check_outputs(path: str) -> tuple[int, str, int]:
 def _time_table(t: Timings) -> str:
     rows = []
     for v in t.variants:
-        ratios = sorted(t.paired(v.name, BASELINE))
         rows.append(
             (
-                v.title,
-                fmt_ms(t.median(v.name)),
-                fmt_ms(t.min(v.name)),
-                fmt_ratio(t.paired_median(v.name, BASELINE)),
-                f"{ratios[0]:.2f}-{ratios[-1]:.2f}",
+                *t.time_cells(v.title, v.name, BASELINE),
                 fmt_ratio(t.paired_median(v.name, PER_RECORD)),
                 fmt_ratio(t.paired_median(v.name, ATOMIC)),
                 f"{statistics.median(t.faults[v.name]):,.0f}",
