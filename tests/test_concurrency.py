@@ -144,7 +144,9 @@ def test_labels_and_validation() -> None:
     assert hp.map(str, concurrency=1) == hp.map(str)  # sequential: the fused map
     with pytest.raises(ValueError, match=r"^map\(\): `concurrency` must be >= 1, got 0$"):
         hp.map(str, concurrency=0)
-    with pytest.raises(ValueError, match=r"^flat_map\(\): `via` must be None or 'thread'"):
+    with pytest.raises(
+        ValueError, match=r"^flat_map\(\): `via` must be None, 'thread' or 'process'"
+    ):
         hp.flat_map(str.split, via="carrier pigeon")
     with pytest.raises(TypeError, match=r"^map\(\): `ordered` must be True or False, got 1$"):
         hp.map(str, concurrency=2, ordered=1)  # type: ignore[arg-type]

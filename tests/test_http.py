@@ -1,5 +1,5 @@
 """hosepipe.http.paginate against a real HTTP server on 127.0.0.1: styles, laziness, retries,
-errors, cleanup and argument checks. Backoff policies (hosepipe._backoff) too.
+errors, cleanup and argument checks. Backoff policies (hosepipe.backoff) too.
 
 The server is a ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive, so a client that
 is not closed keeps its connection open and the server sees when it is closed.
@@ -26,8 +26,8 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.http
-from hosepipe._backoff import Exponential
 from hosepipe._extras import MissingExtraError
+from hosepipe.backoff import Exponential
 from hosepipe.http import HTTPError, paginate
 
 # -- the server -----------------------------------------------------------------------------

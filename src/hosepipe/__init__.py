@@ -8,6 +8,7 @@
 True
 """
 
+from hosepipe import backoff as backoff
 from hosepipe._drive._sync import DeadLetter as DeadLetter
 from hosepipe._errors import DataError as DataError
 from hosepipe._errors import EmptyStreamError as EmptyStreamError
@@ -28,11 +29,13 @@ from hosepipe._operators import flatten as flatten
 from hosepipe._operators import group_by as group_by
 from hosepipe._operators import map as map
 from hosepipe._operators import observe as observe
+from hosepipe._operators import retry as retry
 from hosepipe._operators import scan as scan
 from hosepipe._operators import skip as skip
 from hosepipe._operators import take as take
 from hosepipe._operators import take_while as take_while
 from hosepipe._operators import tap as tap
+from hosepipe._operators import throttle as throttle
 from hosepipe._operators import window as window
 from hosepipe._operators import zip as zip
 from hosepipe._stream import Iteration as Iteration
@@ -60,6 +63,7 @@ __all__ = [
     "StageStats",
     "Stream",
     "StreamConsumedError",
+    "backoff",
     "batch",
     "buffer",
     "catch",
@@ -82,11 +86,13 @@ __all__ = [
     "read_jsonl",
     "read_lines",
     "read_sql",
+    "retry",
     "scan",
     "skip",
     "take",
     "take_while",
     "tap",
+    "throttle",
     "to_sql",
     "window",
     "write_csv",
@@ -102,7 +108,7 @@ del _sinks_lazy, _sources_lazy
 
 # Reprs, tracebacks and docs show hosepipe.Stream, not hosepipe._stream.Stream.
 for _name in __all__:
-    if _name not in _LAZY:
+    if _name not in _LAZY and _name != "backoff":
         globals()[_name].__module__ = "hosepipe"
 del _name
 

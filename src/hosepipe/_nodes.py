@@ -10,7 +10,13 @@ shipped to worker processes.
 * ``"fuse"``: an element-wise stage that the sync driver compiles into one generated loop
   with its neighbours (map, filter, tap, flat_map, flatten, observe, catch);
 * ``"step"``: a stateful stage run through an I/O-free step object from ``_steps``;
-* ``"join"``: a stage that reads other iterables as well (chain, zip).
+* ``"join"``: a stage that reads other iterables as well (chain, zip);
+* ``"thread"``: a stage with threads or processes of its own (concurrent map, buffer,
+  batch with a timeout);
+* ``"pace"``: a stage that waits (throttle).
+
+``retry`` is not a stage: ``append`` folds a ``Retry`` node into the stage before it,
+whose function becomes a ``_retry.Retrying`` wrapper.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import functools
 from collections.abc import Callable, Iterable
 
 from hosepipe import _steps
+from hosepipe._retry import Retrying
 from hosepipe._typing import TYPE_CHECKING
+from hosepipe.backoff import Exponential, check_backoff
 
 if TYPE_CHECKING:
     from typing import Any, ClassVar
@@ -42,13 +50,16 @@ __all__ = [
     "Map",
     "Node",
     "Observe",
+    "Retry",
     "Scan",
     "Skip",
     "Take",
     "TakeWhile",
     "Tap",
+    "Throttle",
     "Window",
     "Zip",
+    "append",
     "fn_name",
     "map_node",
 ]
@@ -127,11 +138,15 @@ class _FnNode(Node):
 
     @property
     def label(self) -> str:
-        return f"{self.OP}({fn_name(self.fn)})"
+        return f"{self.OP}({fn_name(self.fn)})" + _retry_label(self.fn)
 
     @property
     def user_fn(self) -> Callable[..., Any] | None:
         return self.fn
+
+
+def _retry_label(fn: object) -> str:
+    return fn.label if isinstance(fn, Retrying) else ""
 
 
 class Map(_FnNode):
@@ -439,23 +454,30 @@ class Scan(_StepNode):
 # -- stages that run their upstream in a thread of their own -------------------------------
 
 
-VIAS = (None, "thread")
+VIAS = (None, "thread", "process")
 
 
 class ConcurrentMap(Node):
     """``map`` / ``flat_map`` with ``concurrency`` > 1 (or a ``via``): calls run on a pool."""
 
-    __slots__ = ("concurrency", "flat", "fn", "ordered", "via")
+    __slots__ = ("concurrency", "flat", "fn", "initializer", "ordered", "via")
     KIND = "thread"
 
     def __init__(
-        self, fn: Callable[..., Any], concurrency: int, ordered: bool, via: str | None, flat: bool
+        self,
+        fn: Callable[..., Any],
+        concurrency: int,
+        ordered: bool,
+        via: str | None,
+        flat: bool,
+        initializer: Callable[[], object] | None = None,
     ) -> None:
         self.fn = fn
         self.concurrency = concurrency
         self.ordered = ordered
         self.via = via
         self.flat = flat
+        self.initializer = initializer
 
     @property
     def OP(self) -> str:  # type: ignore[override]
@@ -466,7 +488,9 @@ class ConcurrentMap(Node):
         options = f", concurrency={self.concurrency}"
         if not self.ordered:
             options += ", ordered=False"
-        return f"{self.OP}({fn_name(self.fn)}{options})"
+        if self.via == "process":
+            options += ", via='process'"
+        return f"{self.OP}({fn_name(self.fn)}{options})" + _retry_label(self.fn)
 
     @property
     def user_fn(self) -> Callable[..., Any] | None:
@@ -474,7 +498,12 @@ class ConcurrentMap(Node):
 
 
 def map_node(
-    op: str, fn: Callable[..., Any], concurrency: int, ordered: bool, via: str | None
+    op: str,
+    fn: Callable[..., Any],
+    concurrency: int,
+    ordered: bool,
+    via: str | None,
+    initializer: Callable[[], object] | None = None,
 ) -> Node:
     """The node for ``map``/``flat_map``: fused when sequential, else a ``ConcurrentMap``."""
     _check_callable(op, "fn", fn)
@@ -482,10 +511,17 @@ def map_node(
     if not isinstance(ordered, bool):
         raise TypeError(f"{op}(): `ordered` must be True or False, got {ordered!r}")
     if via not in VIAS:
-        raise ValueError(f"{op}(): `via` must be None or 'thread', got {via!r}")
+        raise ValueError(f"{op}(): `via` must be None, 'thread' or 'process', got {via!r}")
+    if initializer is not None:
+        _check_callable(op, "initializer", initializer)
     if concurrency == 1 and via is None:
+        if initializer is not None:
+            raise ValueError(
+                f"{op}(): `initializer` runs once in each pool worker; give `concurrency` > 1 "
+                "or `via`"
+            )
         return Map(fn) if op == "map" else FlatMap(fn)
-    return ConcurrentMap(fn, concurrency, ordered, via, op == "flat_map")
+    return ConcurrentMap(fn, concurrency, ordered, via, op == "flat_map", initializer)
 
 
 class Buffer(Node):
@@ -502,6 +538,100 @@ class Buffer(Node):
     @property
     def label(self) -> str:
         return f"buffer({self.size})"
+
+
+class Throttle(Node):
+    """Let at most *rate* items through per *per* seconds, evenly spaced."""
+
+    __slots__ = ("per", "rate")
+    OP = "throttle"
+    KIND = "pace"
+
+    def __init__(self, rate: float, per: float) -> None:
+        for name, value in (("rate", rate), ("per", per)):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise TypeError(f"throttle(): `{name}` must be a number, got {value!r}")
+            if not 0 < value < float("inf"):
+                raise ValueError(f"throttle(): `{name}` must be > 0 and finite, got {value!r}")
+        self.rate = rate
+        self.per = per
+
+    @property
+    def label(self) -> str:
+        per = "" if self.per == 1.0 else f", per={self.per!r}"
+        return f"throttle({self.rate!r}{per})"
+
+    def make_step(self) -> _steps.Throttle:
+        return _steps.Throttle(self.rate, self.per)
+
+
+class Retry(Node):
+    """Not a stage: ``append`` makes the stage before it retry its function (``_retry``)."""
+
+    __slots__ = ("attempts", "backoff", "exc_types")
+    OP = "retry"
+    KIND = "retry"
+
+    def __init__(
+        self, exc_types: tuple[type[BaseException], ...], attempts: int, backoff: Any
+    ) -> None:
+        if not exc_types:
+            exc_types = (Exception,)
+        for t in exc_types:
+            if not (isinstance(t, type) and issubclass(t, Exception)):
+                raise TypeError(
+                    f"retry(): every exception type must be a subclass of Exception, got {t!r}"
+                )
+        _check_int(self.OP, "attempts", attempts, 1)
+        if backoff is None:
+            backoff = Exponential()
+        check_backoff("retry()", backoff)
+        self.exc_types = exc_types
+        self.attempts = attempts
+        self.backoff = backoff
+
+    @property
+    def label(self) -> str:
+        names = ", ".join(t.__name__ for t in self.exc_types)
+        return f"retry({names}, attempts={self.attempts})"
+
+    def apply(self, node: Node) -> Node:
+        """*node* with its function wrapped to retry; an error if it calls no function."""
+        if isinstance(node, Retry):
+            raise TypeError("retry(): cannot follow another retry()")
+        if not isinstance(node, _FnNode | ConcurrentMap):
+            what = (
+                "calls no function of yours"
+                if node.user_fn is None
+                else "is not one that retry() can repeat"
+            )
+            raise TypeError(
+                f"retry(): must follow map, flat_map, filter or tap (the stage whose function "
+                f"it calls again); the stage before it, {node.label}, {what}"
+            )
+        if isinstance(node.fn, Retrying):
+            raise TypeError(f"retry(): the stage before it, {node.label}, retries already")
+        flat = isinstance(node, FlatMap) or (isinstance(node, ConcurrentMap) and node.flat)
+        import copy
+
+        new = copy.copy(node)
+        new.fn = Retrying(node.fn, self.exc_types, self.attempts, self.backoff, flat)
+        return new
+
+
+def append(stages: tuple[Node, ...], more: tuple[Node, ...]) -> tuple[Node, ...]:
+    """*stages* followed by *more*, each ``Retry`` folded into the stage before it.
+
+    A ``Retry`` with nothing before it stays (a pipeline that starts with ``retry`` is
+    applied later); a stream refuses one when it is built (``Stream``).
+    """
+    out = list(stages)
+    for node in more:
+        if isinstance(node, Retry) and out and not isinstance(out[-1], Retry):
+            out[-1] = node.apply(out[-1])
+        else:
+            out.append(node)
+    return tuple(out)
 
 
 # -- stages that read other iterables too --------------------------------------------------

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeGuard
 
     from hosepipe._stream import DeadLetterTarget
+    from hosepipe.backoff import Backoff
 
 __all__ = [
     "batch",
@@ -31,11 +32,13 @@ __all__ = [
     "group_by",
     "map",
     "observe",
+    "retry",
     "scan",
     "skip",
     "take",
     "take_while",
     "tap",
+    "throttle",
     "window",
     "zip",
 ]
@@ -48,7 +51,12 @@ A = TypeVar("A")
 
 
 def map(
-    fn: Callable[[T], U], *, concurrency: int = 1, ordered: bool = True, via: str | None = None
+    fn: Callable[[T], U],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+    via: str | None = None,
+    initializer: Callable[[], object] | None = None,
 ) -> Pipeline[T, U]:
     """A stage applying *fn* to each item (see ``Stream.map`` for the concurrency options).
 
@@ -56,7 +64,7 @@ def map(
     >>> list([1, 2] | hp.map(str))
     ['1', '2']
     """
-    return Pipeline._of(_nodes.map_node("map", fn, concurrency, ordered, via))
+    return Pipeline._of(_nodes.map_node("map", fn, concurrency, ordered, via, initializer))
 
 
 @overload
@@ -79,6 +87,7 @@ def flat_map(
     concurrency: int = 1,
     ordered: bool = True,
     via: str | None = None,
+    initializer: Callable[[], object] | None = None,
 ) -> Pipeline[T, U]:
     """A stage yielding every item of ``fn(item)`` (concurrency options as for ``map``).
 
@@ -86,7 +95,7 @@ def flat_map(
     >>> list(["a b", "c"] | hp.flat_map(str.split))
     ['a', 'b', 'c']
     """
-    return Pipeline._of(_nodes.map_node("flat_map", fn, concurrency, ordered, via))
+    return Pipeline._of(_nodes.map_node("flat_map", fn, concurrency, ordered, via, initializer))
 
 
 def flatten() -> Pipeline[Iterable[T], T]:
@@ -242,6 +251,34 @@ def buffer(size: int) -> Pipeline[T, T]:
     [0, 1, 2]
     """
     return Pipeline._of(_nodes.Buffer(size))
+
+
+def throttle(rate: float, *, per: float = 1.0) -> Pipeline[T, T]:
+    """A stage letting at most *rate* items through per *per* seconds (``Stream.throttle``).
+
+    >>> import hosepipe as hp
+    >>> list(range(3) | hp.throttle(100))
+    [0, 1, 2]
+    """
+    return Pipeline._of(_nodes.Throttle(rate, per))
+
+
+def retry(
+    *exc_types: type[Exception], attempts: int = 3, backoff: Backoff | None = None
+) -> Pipeline[T, T]:
+    """Make the stage before it call its function again on failure (``Stream.retry``).
+
+    >>> import hosepipe as hp
+    >>> seen = []
+    >>> def once_bad(x):
+    ...     seen.append(x)
+    ...     if len(seen) == 1:
+    ...         raise TimeoutError
+    ...     return x
+    >>> list([7] | hp.map(once_bad) | hp.retry(TimeoutError, backoff=hp.backoff.none()))
+    [7]
+    """
+    return Pipeline._of(_nodes.Retry(exc_types, attempts, backoff))
 
 
 def chain(*others: Iterable[U]) -> Pipeline[T, T | U]:

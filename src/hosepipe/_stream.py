@@ -21,6 +21,8 @@ from hosepipe.sinks._base import Sink
 if TYPE_CHECKING:
     from typing import Any, Literal, TypeGuard
 
+    from hosepipe.backoff import Backoff
+
     DeadLetterTarget = Callable[[DeadLetter], object] | Any
 
 __all__ = ["Iteration", "Pipeline", "Stream"]
@@ -46,6 +48,18 @@ def _as_stream(obj: object, op: str) -> Stream[Any]:
     if not hasattr(obj, "__iter__"):
         raise TypeError(f"{op}(): every argument must be iterable, got {obj!r}")
     return Stream(obj)
+
+
+def _stream_stages(
+    stages: tuple[_nodes.Node, ...], more: tuple[_nodes.Node, ...]
+) -> tuple[_nodes.Node, ...]:
+    out = _nodes.append(stages, more)
+    if out and isinstance(out[0], _nodes.Retry):
+        raise TypeError(
+            "retry(): must follow map, flat_map, filter or tap (the stage whose function it "
+            "calls again); here no stage comes before it"
+        )
+    return out
 
 
 class Stream(Generic[T]):
@@ -91,7 +105,7 @@ class Stream(Generic[T]):
         return s
 
     def _then(self, node: _nodes.Node) -> Stream[Any]:
-        return Stream._make(self._source, (*self._stages, node))
+        return Stream._make(self._source, _stream_stages(self._stages, (node,)))
 
     def __repr__(self) -> str:
         return f"Stream({self._source.label})" + "".join(f".{n.label}" for n in self._stages)
@@ -105,20 +119,28 @@ class Stream(Generic[T]):
         concurrency: int = 1,
         ordered: bool = True,
         via: str | None = None,
+        initializer: Callable[[], object] | None = None,
     ) -> Stream[U]:
         """Apply *fn* to each item.
 
         With ``concurrency=N`` (> 1) up to *N* calls run at once on a thread pool (``via``
-        ``"thread"``, the default then); the source is read at most *N* items ahead. Results
-        keep the input order unless ``ordered=False`` (then they come as calls finish). A
-        failing call is raised at once with its note, or skipped by a ``catch`` after it.
+        ``"thread"``, the default then); the source is read at most *N* items ahead. With
+        ``via="process"``, *N* worker processes (started at the first item, stopped when the
+        run ends) take the items in chunks sized to about 10 ms of work each, at most
+        ``2 * N`` chunks in flight; *fn* must be picklable (lambdas and closures need the
+        ``process`` extra). Results keep the input order unless ``ordered=False`` (then they
+        come as calls finish). A failing call is raised at once with its note, or skipped by
+        a ``catch`` after it. *initializer* runs once in each worker, before its first call
+        (open a connection, load a model into a module global).
 
         >>> Stream([1, 2, 3]).map(str).to_list()
         ['1', '2', '3']
         >>> Stream(range(6)).map(lambda x: x * x, concurrency=3).to_list()
         [0, 1, 4, 9, 16, 25]
+        >>> Stream(range(6)).map(abs, concurrency=2, via="process").to_list()
+        [0, 1, 2, 3, 4, 5]
         """
-        return self._then(_nodes.map_node("map", fn, concurrency, ordered, via))
+        return self._then(_nodes.map_node("map", fn, concurrency, ordered, via, initializer))
 
     @overload
     def filter(self, pred: Callable[[T], TypeGuard[U]]) -> Stream[U]: ...
@@ -139,16 +161,17 @@ class Stream(Generic[T]):
         concurrency: int = 1,
         ordered: bool = True,
         via: str | None = None,
+        initializer: Callable[[], object] | None = None,
     ) -> Stream[U]:
         """Apply *fn* to each item and yield every item of the iterable it returns.
 
-        *concurrency*, *ordered* and *via* as for ``map``; concurrent calls build their
-        iterable in the worker.
+        *concurrency*, *ordered*, *via* and *initializer* as for ``map``; concurrent calls
+        build their iterable in the worker.
 
         >>> Stream(["a b", "c"]).flat_map(str.split).to_list()
         ['a', 'b', 'c']
         """
-        return self._then(_nodes.map_node("flat_map", fn, concurrency, ordered, via))
+        return self._then(_nodes.map_node("flat_map", fn, concurrency, ordered, via, initializer))
 
     def flatten(self: Stream[Iterable[U]]) -> Stream[U]:
         """Yield the items of each item (one level).
@@ -304,6 +327,52 @@ class Stream(Generic[T]):
         """
         return self._then(_nodes.Buffer(size))
 
+    def throttle(self, rate: float, *, per: float = 1.0) -> Stream[T]:
+        """Let at most *rate* items through per *per* seconds.
+
+        Items leave evenly spaced, at least ``per / rate`` seconds apart (a token bucket of
+        one token), so no window of *per* seconds holds more than *rate*; the stage waits
+        in the consumer's thread, before passing the item on.
+
+        >>> import time
+        >>> start = time.monotonic()
+        >>> Stream(range(3)).throttle(20).to_list()
+        [0, 1, 2]
+        >>> time.monotonic() - start >= 0.1   # two waits of 1/20 s
+        True
+        """
+        return self._then(_nodes.Throttle(rate, per))
+
+    def retry(
+        self,
+        *exc_types: type[Exception],
+        attempts: int = 3,
+        backoff: Backoff | None = None,
+    ) -> Stream[T]:
+        """Call the previous stage's function again when it raises one of *exc_types*.
+
+        ``retry`` adds no stage: it changes the one before it (``map``, ``flat_map``,
+        ``filter`` or ``tap``, sequential or concurrent), whose function is called up to
+        *attempts* times on the same item, in the same worker, waiting
+        ``backoff.delay(k)`` before retry *k* (default ``hp.backoff.exponential()``). The
+        last failure propagates as usual (or goes to a ``catch``); retries are counted in
+        that stage's ``RunStats`` row. With no *exc_types*, any ``Exception`` is retried.
+
+        >>> import hosepipe as hp
+        >>> tries = []
+        >>> def fetch(x):
+        ...     tries.append(x)
+        ...     if tries.count(x) < 2:
+        ...         raise ConnectionError(x)
+        ...     return x * 10
+        >>> s = Stream([1, 2]).map(fetch).retry(ConnectionError, backoff=hp.backoff.none())
+        >>> s.to_list(), tries
+        ([10, 20], [1, 1, 2, 2])
+        >>> s
+        Stream([1, 2]).map(fetch).retry(ConnectionError, attempts=3)
+        """
+        return self._then(_nodes.Retry(exc_types, attempts, backoff))
+
     def chain(self, *others: Iterable[U]) -> Stream[T | U]:
         """This stream's items, then each of *others*' in turn.
 
@@ -346,7 +415,7 @@ class Stream(Generic[T]):
                 f"pipe(): `pipeline` must be a hosepipe Pipeline, got {pipeline!r}; "
                 "build one with operators such as hp.map(f) | hp.filter(p)"
             )
-        return Stream._make(self._source, self._stages + pipeline._stages)
+        return Stream._make(self._source, _stream_stages(self._stages, pipeline._stages))
 
     @overload
     def __or__(self, other: Pipeline[T, U]) -> Stream[U]: ...
@@ -586,7 +655,7 @@ class Pipeline(Generic[In, T]):
 
     def _then(self, node: _nodes.Node) -> Pipeline[In, Any]:
         p: Pipeline[In, Any] = object.__new__(Pipeline)
-        p._stages = (*self._stages, node)
+        p._stages = _nodes.append(self._stages, (node,))
         return p
 
     def __repr__(self) -> str:
@@ -607,7 +676,7 @@ class Pipeline(Generic[In, T]):
     def __or__(self, other: Pipeline[T, U]) -> Pipeline[In, U]:
         if isinstance(other, Pipeline):
             p: Pipeline[In, U] = object.__new__(Pipeline)
-            p._stages = self._stages + other._stages
+            p._stages = _nodes.append(self._stages, other._stages)
             return p
         return NotImplemented
 
@@ -629,9 +698,10 @@ class Pipeline(Generic[In, T]):
         concurrency: int = 1,
         ordered: bool = True,
         via: str | None = None,
+        initializer: Callable[[], object] | None = None,
     ) -> Pipeline[In, U]:
         """Pipeline form of ``Stream.map``."""
-        return self._then(_nodes.map_node("map", fn, concurrency, ordered, via))
+        return self._then(_nodes.map_node("map", fn, concurrency, ordered, via, initializer))
 
     @overload
     def filter(self, pred: Callable[[T], TypeGuard[U]]) -> Pipeline[In, U]: ...
@@ -648,9 +718,10 @@ class Pipeline(Generic[In, T]):
         concurrency: int = 1,
         ordered: bool = True,
         via: str | None = None,
+        initializer: Callable[[], object] | None = None,
     ) -> Pipeline[In, U]:
         """Pipeline form of ``Stream.flat_map``."""
-        return self._then(_nodes.map_node("flat_map", fn, concurrency, ordered, via))
+        return self._then(_nodes.map_node("flat_map", fn, concurrency, ordered, via, initializer))
 
     def flatten(self: Pipeline[In, Iterable[U]]) -> Pipeline[In, U]:
         """Pipeline form of ``Stream.flatten``."""
@@ -716,6 +787,19 @@ class Pipeline(Generic[In, T]):
     def buffer(self, size: int) -> Pipeline[In, T]:
         """Pipeline form of ``Stream.buffer``."""
         return self._then(_nodes.Buffer(size))
+
+    def throttle(self, rate: float, *, per: float = 1.0) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.throttle``."""
+        return self._then(_nodes.Throttle(rate, per))
+
+    def retry(
+        self,
+        *exc_types: type[Exception],
+        attempts: int = 3,
+        backoff: Backoff | None = None,
+    ) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.retry``."""
+        return self._then(_nodes.Retry(exc_types, attempts, backoff))
 
     def chain(self, *others: Iterable[U]) -> Pipeline[In, T | U]:
         """Pipeline form of ``Stream.chain``."""

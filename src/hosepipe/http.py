@@ -31,11 +31,11 @@ import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from hosepipe._backoff import Backoff, Exponential, check_backoff
 from hosepipe._errors import DataError, HosepipeError
 from hosepipe._extras import require
 from hosepipe._nodes import _check_int, fn_name
 from hosepipe._typing import TYPE_CHECKING
+from hosepipe.backoff import Backoff, Exponential, check_backoff
 from hosepipe.sources._base import Reader
 from hosepipe.sources._paginate import _Pages
 from hosepipe.sources._sql import hide_password

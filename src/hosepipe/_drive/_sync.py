@@ -6,7 +6,12 @@ A run is split into *runners*, each an iterator over the one before it:
   loop; the first runner is always a segment (it reads, counts and times the source) and,
   when a terminal such as ``sum()`` is run, so is the last (the terminal is compiled into its
   loop);
-* a **join runner**: ``chain`` or ``zip``, which read other streams too.
+* a **join runner**: ``chain`` or ``zip``, which read other streams too;
+* a **pool runner**: ``map``/``flat_map`` with ``concurrency`` or ``via``, on threads
+  (``_pool``) or worker processes (``_procpool``, imported at the first such run);
+* a **background runner**: ``buffer`` and ``batch(timeout=)``, whose upstream runs in a
+  thread of its own;
+* a **throttle runner**, which waits before letting each item go.
 
 Nothing is opened until the first item is pulled. The outermost runner owns the run: when it
 finishes, fails or is closed, it closes every other runner, the other streams it joined and
@@ -37,6 +42,7 @@ from hosepipe._drive._fuse import (
 from hosepipe._drive._inline import inline_expression
 from hosepipe._drive._pool import concurrent_map
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
+from hosepipe._retry import Retrying
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.metrics._stats import RunStats, StageCounter
@@ -108,6 +114,7 @@ class Run:
         "_appended",
         "_closables",
         "_dead",
+        "_retrying",
         "counters",
         "guards",
         "nodes",
@@ -127,6 +134,7 @@ class Run:
         self._closables: list[Any] = []
         self._dead: dict[int, Any] = {}  # id(sink) -> the open writer of a dead-letter sink
         self._appended: dict[int, int] = {}  # chain position -> items it added after upstream
+        self._retrying: dict[int, Retrying] = {}  # position -> this run's retry wrapper
         self.term_label: str | None = None
         self.t_start = 0.0
         self.t_end: float | None = None
@@ -151,11 +159,13 @@ class Run:
 
     def stats(self) -> RunStats:
         for pos, node in enumerate(self.nodes, start=1):
-            if node.KIND == "join" or isinstance(node, _nodes.Buffer | _nodes.TimedBatch):
+            if node.KIND in ("join", "pace") or isinstance(node, _nodes.Buffer | _nodes.TimedBatch):
                 counter = self.counters[pos]
                 counter.items_in = self.counters[pos - 1].items_out
                 if isinstance(node, _nodes.Chain):
                     counter.items_out = counter.items_in + self._appended.get(pos, 0)
+        for pos, wrapper in self._retrying.items():
+            self.counters[pos].retries = wrapper.retries
         end = self.t_end if self.t_end is not None else _pc()
         wall = end - self.t_start if self.t_start else 0.0
         return RunStats(tuple(c.freeze() for c in self.counters), wall)
@@ -230,6 +240,8 @@ class Run:
                 )
             elif kind == "thread" and isinstance(nodes[0], _nodes.ConcurrentMap):
                 make = self._pool_runner(first_pos, nodes[0], opener, outer)
+            elif kind == "pace":
+                make = self._throttle_runner(first_pos, nodes[0], opener, outer)
             elif kind == "thread":
                 make = self._buffer_runner(first_pos, nodes[0], opener, outer)
             else:
@@ -257,7 +269,7 @@ class Run:
         ops = tuple(_op(n) for n in nodes)
         positions = tuple(range(first_pos, first_pos + len(nodes)))
         guarded = tuple(bool(self.guards[p]) for p in positions)
-        fns = tuple(n.user_fn for n in nodes)
+        fns = tuple(self._bind(p, n.user_fn) for p, n in zip(positions, nodes))
         inlined, globals_ = _inline_all(ops, fns)
         compiled = compile_segment(ops, guarded, reads_source, terminal, inlined)
         seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal, fn)
@@ -286,7 +298,8 @@ class Run:
     def _pool_runner(
         self, pos: int, node: _nodes.ConcurrentMap, opener: Opener, outer: bool
     ) -> Callable[[], Iterator[Any]]:
-        """``map(fn, concurrency=N)``: calls on a thread pool (``_pool.concurrent_map``)."""
+        """``map(fn, concurrency=N)`` on a thread pool (``_pool``) or worker processes
+        (``_procpool``)."""
         counter = self.counters[pos]
         guards = self.guards[pos]
         run = self
@@ -297,24 +310,80 @@ class Run:
             add_stage_note(exc, pos, node.label, index)
             return False
 
+        def note(exc: BaseException, index: int) -> None:
+            add_stage_note(exc, pos, node.label, index)
+
         def runner() -> Iterator[Any]:
-            counts = [0, 0]
+            counts = [0, 0, 0]
+            fn = run._bind(pos, node.fn)
             try:
+                if node.via == "process":
+                    from hosepipe._drive._procpool import process_map  # multiprocessing: heavy
+
+                    yield from process_map(
+                        opener(),
+                        node.fn,
+                        concurrency=node.concurrency,
+                        ordered=node.ordered,
+                        flat=node.flat,
+                        label=node.label,
+                        initializer=node.initializer,
+                        guarded=bool(guards),
+                        on_error=on_error,
+                        note=note,
+                        counts=counts,
+                    )
+                    return
                 yield from concurrent_map(
                     opener(),
-                    node.fn,
+                    fn,
                     concurrency=node.concurrency,
                     ordered=node.ordered,
                     flat=node.flat,
                     name=f"hosepipe {node.label}",
+                    initializer=node.initializer,
                     on_error=on_error,
+                    on_stop=getattr(fn, "stop", None),
                     counts=counts,
                 )
             finally:
-                counter.items_in, counter.items_out = counts
+                counter.items_in, counter.items_out = counts[0], counts[1]
+                counter.retries += counts[2]
                 run._finish(outer)
 
         return runner
+
+    def _throttle_runner(
+        self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
+    ) -> Callable[[], Iterator[Any]]:
+        """``throttle(rate, per=)``: each item waits for its turn (``_steps.Throttle``)."""
+        assert isinstance(node, _nodes.Throttle)
+        counter = self.counters[pos]
+        run = self
+
+        def runner() -> Iterator[Any]:
+            step = node.make_step()
+            clock, sleep = time.monotonic, time.sleep
+            n = 0
+            try:
+                for item in opener():
+                    wait = step.wait(clock())
+                    if wait:
+                        sleep(wait)
+                    step.passed(clock())
+                    n += 1
+                    yield item
+            finally:  # items in: the upstream's items out (stats())
+                counter.items_out = n
+                run._finish(outer)
+
+        return runner
+
+    def _bind(self, pos: int, fn: Any) -> Any:
+        """*fn*, or for a retried stage a wrapper of this run's own (its retries counted)."""
+        if isinstance(fn, Retrying):
+            fn = self._retrying[pos] = fn.bound()
+        return fn
 
     def _buffer_runner(
         self, pos: int, node: _nodes.Node, opener: Opener, outer: bool

@@ -33,6 +33,7 @@ __all__ = [
     "Step",
     "Take",
     "TakeWhile",
+    "Throttle",
     "Window",
 ]
 
@@ -264,3 +265,37 @@ class GroupBy(Generic[T, K]):
         out = ((self.current, self.group),)
         self.current, self.group = self._EMPTY, []
         return out
+
+
+class Throttle:
+    """The pace of ``throttle(rate, per=)``: how long the next item must wait.
+
+    Items leave at least ``per / rate`` seconds apart (a token bucket that holds one
+    token), so any window of *per* seconds sees at most *rate* of them, and a stream that
+    was held up does not then burst. The step only computes; the driver sleeps, with the
+    clock it reads (``time.monotonic`` in the sync driver, the loop's in the async one).
+
+    >>> t = Throttle(rate=4, per=1.0)
+    >>> t.wait(10.0)            # the first item goes at once
+    0.0
+    >>> t.passed(10.0); t.wait(10.1)   # the next one no sooner than 0.25 s later
+    0.15
+    >>> t.passed(10.25); t.wait(11.0)  # a slow upstream: no wait, and no burst after it
+    0.0
+    """
+
+    __slots__ = ("_next", "interval")
+
+    def __init__(self, rate: float, per: float) -> None:
+        self.interval = per / rate
+        self._next: float | None = None
+
+    def wait(self, now: float) -> float:
+        """Seconds from *now* until the next item may leave."""
+        if self._next is None or now >= self._next:
+            return 0.0
+        return round(self._next - now, 9)
+
+    def passed(self, now: float) -> None:
+        """An item left at *now*."""
+        self._next = now + self.interval

@@ -13,7 +13,16 @@ __all__ = ["RunStats", "StageCounter", "StageStats"]
 class StageCounter:
     """The live, mutable counters of one stage during one run (drivers write them)."""
 
-    __slots__ = ("errors", "errors_by_type", "items_in", "items_out", "label", "position", "time")
+    __slots__ = (
+        "errors",
+        "errors_by_type",
+        "items_in",
+        "items_out",
+        "label",
+        "position",
+        "retries",
+        "time",
+    )
 
     def __init__(self, position: int, label: str) -> None:
         self.position = position
@@ -23,6 +32,7 @@ class StageCounter:
         self.errors = 0
         self.errors_by_type: dict[str, int] = {}
         self.time = 0.0
+        self.retries = 0
 
     def count_error(self, exc: BaseException) -> None:
         self.errors += 1
@@ -38,6 +48,7 @@ class StageCounter:
             self.errors,
             self.time,
             dict(self.errors_by_type),
+            self.retries,
         )
 
 
@@ -54,7 +65,16 @@ class StageStats:
     ('filter(<lambda>)', 10, 4, 6)
     """
 
-    __slots__ = ("errors", "errors_by_type", "items_in", "items_out", "label", "position", "time")
+    __slots__ = (
+        "errors",
+        "errors_by_type",
+        "items_in",
+        "items_out",
+        "label",
+        "position",
+        "retries",
+        "time",
+    )
 
     def __init__(
         self,
@@ -65,6 +85,7 @@ class StageStats:
         errors: int,
         time: float,
         errors_by_type: dict[str, int] | None = None,
+        retries: int = 0,
     ) -> None:
         self.position = position
         self.label = label
@@ -73,6 +94,7 @@ class StageStats:
         self.errors = errors
         self.time = time
         self.errors_by_type = errors_by_type or {}
+        self.retries = retries
 
     @property
     def dropped(self) -> int:
@@ -88,6 +110,7 @@ class StageStats:
             "items_out": self.items_out,
             "errors": self.errors,
             "errors_by_type": dict(self.errors_by_type),
+            "retries": self.retries,
             "time": self.time,
         }
 
@@ -153,7 +176,8 @@ class RunStats:
         }
 
     def __str__(self) -> str:
-        rows = [("stage", "in", "out", "errors", "time")]
+        retries = any(s.retries for s in self.stages)  # a column only when a stage retried
+        rows = [("stage", "in", "out", "errors", *(("retries",) if retries else ()), "time")]
         for s in self.stages:
             name = f"{s.position} {'source ' if s.position == 0 else ''}{s.label}"
             if len(name) > 48:
@@ -164,11 +188,12 @@ class RunStats:
                     "-" if s.position == 0 else f"{s.items_in:,}",
                     f"{s.items_out:,}",
                     f"{s.errors:,}",
+                    *((f"{s.retries:,}",) if retries else ()),
                     _fmt_time(s.time),
                 )
             )
         width = max(len(r[0]) for r in rows)
-        nums = [max(len(r[i]) for r in rows) for i in range(1, 5)]
+        nums = [max(len(r[i]) for r in rows) for i in range(1, len(rows[0]))]
         lines = [
             f"{r[0]:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(r[1:], nums)) for r in rows
         ]

@@ -1,4 +1,10 @@
-"""How long to wait before trying again: backoff policies for retries.
+"""How long to wait before trying again: backoff policies for ``retry`` and HTTP sources.
+
+>>> import hosepipe as hp
+>>> hp.backoff.exponential(base=0.1, max=1.0, jitter=False).delay(3)
+0.4
+>>> hp.backoff.constant(2.0).delay(5), hp.backoff.none().delay(1)
+(2.0, 0.0)
 
 A policy is a small immutable object with a ``delay(attempt)`` method (attempt 1 is the
 first retry) and a ``max`` (the longest it ever waits, which also caps a server's
@@ -14,7 +20,7 @@ from hosepipe._typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Backoff", "Exponential", "check_backoff"]
+__all__ = ["Backoff", "Exponential", "constant", "exponential", "none"]
 
 
 class Backoff(Protocol):
@@ -115,6 +121,35 @@ class Exponential:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Exponential, (self._base, self._max, self._jitter))
+
+
+def exponential(base: float = 0.5, max: float = 30.0, *, jitter: bool = True) -> Exponential:
+    """Wait *base* seconds, then twice as long each time, never more than *max*.
+
+    With *jitter* each delay is drawn between half and all of that (see ``Exponential``).
+
+    >>> exponential(1.0, 5.0, jitter=False)
+    Exponential(base=1.0, max=5.0, jitter=False)
+    """
+    return Exponential(base, max, jitter)
+
+
+def constant(seconds: float) -> Exponential:
+    """Wait the same *seconds* before every retry.
+
+    >>> [constant(0.25).delay(k) for k in (1, 2, 3)]
+    [0.25, 0.25, 0.25]
+    """
+    return Exponential(seconds, seconds, jitter=False)
+
+
+def none() -> Exponential:
+    """Retry at once, without waiting (tests, or calls that fail at random).
+
+    >>> none().delay(7)
+    0.0
+    """
+    return Exponential(0.0, 0.0, jitter=False)
 
 
 def check_backoff(op: str, backoff: object) -> None:
