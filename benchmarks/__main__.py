@@ -1,4 +1,7 @@
-"""Command line: ``python -m benchmarks [--quick] [--only W1|W2|W6|ops|import] [--rounds N]``."""
+"""Command line: ``python -m benchmarks [--quick] [--only NAME] [--rounds N]``.
+
+NAME is one of W1, W2, W3, W4, W6, ops, import; repeat ``--only`` for several.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,23 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from benchmarks import import_cost, operators, w1_access_log, w2_etl, w6_memory
+from benchmarks import (
+    import_cost,
+    operators,
+    w1_access_log,
+    w2_etl,
+    w3_threads,
+    w4_processes,
+    w6_memory,
+)
 from benchmarks._harness import Report, environment, progress, publish
 
 # Workloads in the order they run; each module's run(quick=, rounds=) returns a Report.
 WORKLOADS: dict[str, Callable[..., Report]] = {
     "W1": w1_access_log.run,
     "W2": w2_etl.run,
+    "W3": w3_threads.run,
+    "W4": w4_processes.run,
     "W6": w6_memory.run,
     "ops": operators.run,
     "import": import_cost.run,
@@ -43,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small inputs (W1 50 MB, W2 20 MB, W6 20 and 100 MB, ops 2*10**5 items)",
+        help="small inputs (W1 50 MB, W2 20 MB, W4 100 x 5 ms and 5,000 x 0.1 ms, "
+        "W6 20 and 100 MB, ops 2*10**5 items; W3 keeps its 2,000 items, fewer rounds)",
     )
     parser.add_argument(
         "--only",

@@ -1,0 +1,403 @@
+"""W4: CPU-bound work on processes (seed 000: ProcessPoolExecutor, chunksize).
+
+A pure-Python CPU task, ``spin(iterations, x)``, runs over a list of items on every core:
+(a) 200 items of about 5 ms each, (b) 20,000 items of about 0.1 ms each (quick mode: 100
+and 5,000). The iteration counts that give 5 ms and 0.1 ms are calibrated once, at the
+start of the run, and recorded in the report. The plain loop ``[task(x) for x in items]``
+is the reference: each variant's *speedup* is the loop's time over its own.
+
+Every variant gets the same task object, ``functools.partial(spin, iterations)`` (a
+module-level function, so plain ``pickle`` takes it), and must return the loop's list, in
+order. Every variant creates its pool inside the timed call and shuts it down before
+returning: that is what one run of a user's program pays (hosepipe starts its pool lazily,
+per run), so process start-up is part of every parallel variant's time.
+
+Each variant is called once first under ``w3_threads.screen``'s watchdog: one that fails,
+or has not returned after a time limit, is reported as ``failed: <reason>``; one whose
+first call takes more than ``SLOW_LIMIT`` times the loop's is reported with that one call
+and not timed in rounds (pypeln's process stage is that slow on (b)).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import pypeln as pl
+from mpire.pool import WorkerPool
+
+import hosepipe as hp
+from benchmarks._harness import (
+    Report,
+    Timings,
+    Variant,
+    Verdict,
+    fmt_ms,
+    fmt_ratio,
+    markdown_table,
+    measure,
+    progress,
+)
+from benchmarks.w3_threads import Screened, peer_versions, screen
+
+__all__ = ["WORKERS", "calibrate", "run", "spin", "variants"]
+
+WORKERS = os.cpu_count() or 1
+LOOP = "loop"  # the reference: the plain loop in this process
+PPE_ONE = "ppe-1"  # ProcessPoolExecutor.map, chunksize=1
+PPE_TUNED = "ppe-tuned"  # ProcessPoolExecutor.map, chunksize=ceil(n / (4 * workers))
+SLOW_LIMIT = 5.0  # a first call slower than this many loops is not timed in rounds
+TIMEOUT_LOOPS = 20.0  # a first call must return within this many loops (and >= 60 s)
+
+# name -> (items, seconds per item) of each part, per mode.
+PARTS = {
+    "quick": {"a": (100, 5e-3), "b": (5_000, 1e-4)},
+    "full": {"a": (200, 5e-3), "b": (20_000, 1e-4)},
+}
+TARGETS = {"a": 1.8, "b": 1.5}  # hosepipe's speedup over the loop, at least
+
+
+def spin(iterations: int, x: int) -> int:
+    """The CPU-bound task: *iterations* steps of integer arithmetic seeded by *x*."""
+    acc = x
+    for i in range(iterations):
+        acc = (acc * 31 + i) % 1_000_003
+    return acc
+
+
+# -- calibration -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How many iterations give one call of *target_s*, and what one call then took."""
+
+    target_s: float
+    iterations: int
+    measured_s: float
+
+
+def _per_call(iterations: int, calls: int) -> float:
+    started = time.perf_counter()
+    for x in range(calls):
+        spin(iterations, x)
+    return (time.perf_counter() - started) / calls
+
+
+def calibrate(targets: list[float]) -> list[Calibration]:
+    """Iteration counts for calls of each target duration, from the fastest of 7 probes.
+
+    The fastest probe is the machine's speed with the least interference from other
+    tenants; each count is then checked with a median over about 0.1 s of calls.
+    """
+    probe = 20_000
+    per_iteration = min(_per_call(probe, 3) for _ in range(7)) / probe
+    out = []
+    for target in targets:
+        iterations = max(1, round(target / per_iteration))
+        calls = max(1, round(0.02 / target))
+        measured = statistics.median(_per_call(iterations, calls) for _ in range(5))
+        out.append(Calibration(target, iterations, measured))
+    return out
+
+
+# -- the contenders ----------------------------------------------------------------------------
+
+Task = Callable[[int], int]
+
+
+def tuned_chunksize(n: int) -> int:
+    """``ceil(n / (4 * workers))``: what ``multiprocessing.Pool.map`` picks by default."""
+    return max(1, math.ceil(n / (4 * WORKERS)))
+
+
+def plain_loop(task: Task, items: list[int]) -> list[int]:
+    """The reference: a list comprehension in this process."""
+    return [task(x) for x in items]
+
+
+def hosepipe_process(task: Task, items: list[int]) -> list[int]:
+    """hosepipe: ``map(task, concurrency=cpu_count, via="process")`` (ordered), ``to_list()``."""
+    return hp.Stream(items).map(task, concurrency=WORKERS, via="process").to_list()
+
+
+def ppe_map(task: Task, items: list[int], chunksize: int) -> list[int]:
+    """``ProcessPoolExecutor(cpu_count).map(task, items, chunksize=...)``, pool shut down."""
+    with ProcessPoolExecutor(max_workers=WORKERS) as ex:
+        return list(ex.map(task, items, chunksize=chunksize))
+
+
+def ppe_tuned(task: Task, items: list[int]) -> list[int]:
+    """``ProcessPoolExecutor.map`` with ``chunksize=ceil(n / (4 * workers))``."""
+    return ppe_map(task, items, tuned_chunksize(len(items)))
+
+
+def mpire_map(task: Task, items: list[int]) -> list[int]:
+    """mpire: ``WorkerPool(n_jobs=cpu_count).map(task, items)`` (its default chunking)."""
+    with WorkerPool(n_jobs=WORKERS) as pool:
+        return pool.map(task, items)  # type: ignore[no-any-return]
+
+
+def pypeln_process(task: Task, items: list[int]) -> list[int]:
+    """pypeln: ``pl.process.map(task, items, workers=cpu_count)``, put back in order.
+
+    Sorting the indexed elements (``return_index=True``) in this process is cheaper than
+    pypeln's ``ordered`` stage, which is one more process for every element to pass through.
+    """
+    stage = pl.process.map(task, items, workers=WORKERS)
+    elements = pl.process.to_iterable(stage, return_index=True)
+    return [e.value for e in sorted(elements, key=lambda e: e.index)]
+
+
+def variants(task: Task, items: list[int]) -> list[Variant]:
+    """Every W4 contender over *items*; the loop first."""
+    chunk = tuned_chunksize(len(items))
+    spec: list[tuple[str, Callable[[Task, list[int]], list[int]], str, str]] = [
+        (LOOP, plain_loop, "plain loop (one process)", "baseline"),
+        ("hosepipe", hosepipe_process, "hosepipe map(via='process')", "hosepipe"),
+        (PPE_ONE, partial(ppe_map, chunksize=1), "ProcessPoolExecutor.map, chunksize=1", "pool"),
+        (PPE_TUNED, ppe_tuned, f"ProcessPoolExecutor.map, chunksize={chunk}", "pool"),
+        ("mpire", mpire_map, "mpire WorkerPool.map (default chunks)", "library"),
+        ("pypeln", pypeln_process, "pypeln process.map, sorted", "library"),
+    ]
+    return [
+        Variant(name, partial(fn, task, items), label, group) for name, fn, label, group in spec
+    ]
+
+
+# -- one part ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Part:
+    """One part's outcome: its size, the screening and the timed rounds."""
+
+    key: str
+    items: int
+    calibration: Calibration
+    variants: list[Variant]
+    screened: Screened
+    timings: Timings | None
+
+    def timed(self, name: str) -> bool:
+        """Whether *name* ran in the timed rounds."""
+        return self.timings is not None and name in self.timings.times
+
+    def speedups(self, name: str) -> list[float]:
+        """Per-round ``time(loop) / time(name)``."""
+        assert self.timings is not None
+        return self.timings.paired(LOOP, name)
+
+    def speedup(self, name: str) -> float:
+        """The median per-round speedup of *name* over the loop."""
+        return statistics.median(self.speedups(name))
+
+
+def _run_part(key: str, n: int, cal: Calibration, *, rounds: int, seed: int, label: str) -> Part:
+    task = partial(spin, cal.iterations)
+    items = list(range(n))
+    all_variants = variants(task, items)
+    progress(f"{label}: {n:,} items x {cal.measured_s * 1e3:.2f} ms, {WORKERS} workers")
+    first = screen(all_variants[:1], timeout_s=600.0, label=label)
+    if LOOP not in first.results:
+        raise RuntimeError(f"{label}: the plain loop failed: {first.failed[LOOP]}")
+    expected = first.results[LOOP]
+    loop_s = first.seconds[LOOP]
+    rest = screen(
+        all_variants[1:],
+        timeout_s=max(60.0, TIMEOUT_LOOPS * loop_s),
+        too_slow_s=SLOW_LIMIT * loop_s,
+        label=label,
+    )
+    s = Screened(
+        kept=first.kept + rest.kept,
+        results={**first.results, **rest.results},
+        seconds={**first.seconds, **rest.seconds},
+        failed=rest.failed,
+        too_slow=rest.too_slow,
+    )
+    for name, result in s.results.items():
+        if result != expected:
+            raise AssertionError(f"{label} {name} returned another list than the loop")
+    t = measure(s.kept, rounds=rounds, seed=seed, warmup=0, label=label)
+    for name, result in t.results.items():
+        if result != expected:
+            raise AssertionError(f"{label} {name}: a timed call returned another list")
+    return Part(key, n, cal, all_variants, s, t)
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def _vs(p: Part, name: str, ref: str) -> str:
+    if not (p.timed(name) and p.timed(ref)):
+        return "-"
+    assert p.timings is not None
+    return fmt_ratio(p.timings.paired_median(name, ref))
+
+
+def _table(p: Part) -> str:
+    rows: list[tuple[str, ...]] = []
+    loop_first = p.screened.seconds[LOOP]
+    for v in p.variants:
+        if v.name in p.screened.failed:
+            rows.append((v.title, p.screened.failed[v.name], "-", "-", "-", "-", "-"))
+        elif not p.timed(v.name):
+            one = p.screened.seconds[v.name]
+            speedup = f"{loop_first / one:.2f}x (one call)"
+            rows.append((v.title, f"one call: {one:.2f} s", "-", speedup, "-", "-", "-"))
+        else:
+            assert p.timings is not None
+            speedups = sorted(p.speedups(v.name))
+            rows.append(
+                (
+                    v.title,
+                    fmt_ms(p.timings.median(v.name)),
+                    fmt_ms(p.timings.min(v.name)),
+                    f"{p.speedup(v.name):.2f}x",
+                    f"{speedups[0]:.2f}-{speedups[-1]:.2f}",
+                    _vs(p, v.name, PPE_ONE),
+                    _vs(p, v.name, PPE_TUNED),
+                )
+            )
+    headers = (
+        "variant",
+        "median",
+        "min",
+        "speedup vs loop",
+        "(range)",
+        "vs PPE chunksize=1",
+        "vs PPE tuned",
+    )
+    return markdown_table(headers, rows)
+
+
+def _verdicts(p: Part) -> list[Verdict]:
+    what = f"({p.key}) {p.items:,} x {p.calibration.target_s * 1e3:g} ms"
+    target = TARGETS[p.key]
+    speed_target = f"{what}: hosepipe >= {target:.1f}x the loop"
+    ppe_target = f"{what}: hosepipe ahead of ProcessPoolExecutor.map (chunksize 1 and tuned)"
+    if not p.timed("hosepipe"):
+        reason = p.screened.failed.get("hosepipe", "not timed in rounds")
+        return [Verdict(speed_target, reason, False), Verdict(ppe_target, reason, False)]
+    assert p.timings is not None
+    t = p.timings
+    speedup = p.speedup("hosepipe")
+    vs_ppe = {ref: t.paired_median("hosepipe", ref) for ref in (PPE_ONE, PPE_TUNED) if p.timed(ref)}
+    measured = " / ".join(f"{fmt_ratio(r)} vs {ref}" for ref, r in vs_ppe.items()) or "no PPE"
+    verdicts = [
+        Verdict(speed_target, f"{speedup:.2f}x", speedup >= target),
+        Verdict(ppe_target, measured, len(vs_ppe) == 2 and max(vs_ppe.values()) < 1.0),
+    ]
+    if vs_ppe:
+        best = min(vs_ppe, key=lambda ref: t.median(ref))
+        verdicts.append(
+            Verdict(
+                f"{what}: hosepipe vs the faster PPE ({best})",
+                fmt_ratio(vs_ppe[best]),
+                None,
+            )
+        )
+    for name in ("mpire", "pypeln"):
+        if p.timed(name):
+            verdicts.append(Verdict(f"{what}: hosepipe vs {name}", _vs(p, "hosepipe", name), None))
+    return verdicts
+
+
+def _part_json(p: Part) -> dict[str, Any]:
+    t = p.timings
+    refs = [r for r in (LOOP, PPE_ONE, PPE_TUNED) if p.timed(r)]
+    return {
+        "items": p.items,
+        "target_s_per_item": p.calibration.target_s,
+        "iterations": p.calibration.iterations,
+        "calibrated_s_per_item": p.calibration.measured_s,
+        "tuned_chunksize": tuned_chunksize(p.items),
+        "failed": p.screened.failed,
+        "too_slow": p.screened.too_slow,
+        "first_call_s": p.screened.seconds,
+        "variants": t.as_json() if t else {},
+        "speedup_vs_loop": {v.name: p.speedups(v.name) for v in t.variants} if t else {},
+        "paired_ratios": {ref: {v.name: t.paired(v.name, ref) for v in t.variants} for ref in refs}
+        if t
+        else {},
+        "paired_median": {
+            ref: {v.name: t.paired_median(v.name, ref) for v in t.variants} for ref in refs
+        }
+        if t
+        else {},
+    }
+
+
+def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
+    """Run W4 ((a) 200 x 5 ms and (b) 20,000 x 0.1 ms; quick: 100 and 5,000) and report."""
+    mode = "quick" if quick else "full"
+    rounds = rounds or (5 if quick else 7)
+    parts = PARTS[mode]
+    progress(f"W4: calibrating the task ({WORKERS} CPUs)")
+    cals = dict(zip(parts, calibrate([secs for _, secs in parts.values()]), strict=True))
+    done = [
+        _run_part(key, n, cals[key], rounds=rounds, seed=seed, label=f"W4{key}")
+        for key, (n, _) in parts.items()
+    ]
+
+    report = Report("w4", mode, "W4: CPU-bound work on processes")
+    cal_text = "; ".join(
+        f"({p.key}) {p.calibration.iterations:,} iterations = "
+        f"{p.calibration.measured_s * 1e3:.3f} ms a call "
+        f"(target {p.calibration.target_s * 1e3:g} ms)"
+        for p in done
+    )
+    in_loop = "; ".join(
+        f"({p.key}) {p.timings.median(LOOP) / p.items * 1e3:.3f} ms"
+        for p in done
+        if p.timings is not None
+    )
+    report.notes = [
+        f"task: `partial(spin, iterations)`, a pure-Python loop of integer arithmetic; "
+        f"calibrated at start-up: {cal_text}; per item inside the timed loop: {in_loop}",
+        f"{WORKERS} worker processes for every parallel variant (os.cpu_count()); every "
+        "variant creates its pool inside the timed call and shuts it down before returning, "
+        "so process start-up and shutdown are in the times",
+        "chunks: PPE tuned uses chunksize = ceil(n / (4 x workers)) (multiprocessing.Pool's "
+        f"default rule): {', '.join(f'({p.key}) {tuned_chunksize(p.items)}' for p in done)}; "
+        "mpire's default is n / (64 x workers) items a chunk, at least 1: "
+        f"{', '.join(f'({p.key}) {max(1.0, p.items / (64 * WORKERS)):.3g}' for p in done)}; "
+        "hosepipe sizes its chunks itself (one item at first, then about 10 ms of work "
+        "a chunk from the measured time per item)",
+        "every variant must return the loop's list, in order (checked); pypeln's results "
+        "are sorted by their source index in the parent",
+        f"one guarded first call of each variant (the warm-up; a variant that fails or hangs "
+        f"is reported as failed, one slower than {SLOW_LIMIT:g}x the loop's first call is "
+        f"reported with that one call and not timed), then {rounds} interleaved rounds "
+        f"(order shuffled per round, seed {seed}); GC paused in the parent during each call",
+        "`speedup vs loop`: median over rounds of the per-round loop time / variant time "
+        "(paired), `(range)`: lowest-highest; `vs PPE ...`: median per-round ratio variant "
+        "time / ProcessPoolExecutor time (below 1.00x: faster than PPE)",
+        f"peers: {peer_versions('mpire', 'pypeln')}; process start method: "
+        f"{multiprocessing.get_start_method()} (the default, for every pool)",
+    ]
+    report.sections = [
+        (
+            f"({p.key}) {p.items:,} items x {p.calibration.target_s * 1e3:g} ms",
+            _table(p),
+        )
+        for p in done
+    ]
+    report.verdicts = [v for p in done for v in _verdicts(p)]
+    report.data = {
+        "workers": WORKERS,
+        "rounds": rounds,
+        "seed": seed,
+        "slow_limit": SLOW_LIMIT,
+        "parts": {p.key: _part_json(p) for p in done},
+    }
+    return report
