@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -173,6 +174,53 @@ def variants(task: Task, items: list[int]) -> list[Variant]:
     ]
 
 
+# -- how busy the machine was ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU time used during an interval, in CPUs on average (2.0: both cores all along).
+
+    *machine* is every process's CPU time (``/proc/stat``), *own* this process's and its
+    reaped children's (``getrusage``): the difference is what other tenants used. *steal*
+    is time the hypervisor gave to other virtual machines.
+    """
+
+    machine: float
+    own: float
+    steal: float
+
+    @property
+    def others(self) -> float:
+        """CPUs used by processes other than the benchmark's (at least 0)."""
+        return max(0.0, self.machine - self.own)
+
+
+def _cpu_snapshot() -> tuple[float, float, float, float]:
+    """(wall time, machine busy seconds, steal seconds, own CPU seconds) now."""
+    busy = steal = 0.0
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        tick = os.sysconf("SC_CLK_TCK")
+        # user nice system idle iowait irq softirq steal ...
+        busy = (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / tick
+        steal = fields[7] / tick if len(fields) > 7 else 0.0
+    except (OSError, ValueError, IndexError):
+        pass
+    own = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        own += usage.ru_utime + usage.ru_stime
+    return time.perf_counter(), busy, steal, own
+
+
+def _cpu_use(before: tuple[float, float, float, float]) -> CpuUse:
+    after = _cpu_snapshot()
+    wall, busy, steal, own = (a - b for a, b in zip(after, before, strict=True))
+    return CpuUse(machine=busy / wall, own=own / wall, steal=steal / wall)
+
+
 # -- one part ----------------------------------------------------------------------------------
 
 
@@ -186,6 +234,7 @@ class Part:
     variants: list[Variant]
     screened: Screened
     timings: Timings | None
+    cpu: CpuUse
 
     def timed(self, name: str) -> bool:
         """Whether *name* ran in the timed rounds."""
@@ -227,11 +276,13 @@ def _run_part(key: str, n: int, cal: Calibration, *, rounds: int, seed: int, lab
     for name, result in s.results.items():
         if result != expected:
             raise AssertionError(f"{label} {name} returned another list than the loop")
+    before = _cpu_snapshot()
     t = measure(s.kept, rounds=rounds, seed=seed, warmup=0, label=label)
+    cpu = _cpu_use(before)
     for name, result in t.results.items():
         if result != expected:
             raise AssertionError(f"{label} {name}: a timed call returned another list")
-    return Part(key, n, cal, all_variants, s, t)
+    return Part(key, n, cal, all_variants, s, t, cpu)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -321,6 +372,12 @@ def _part_json(p: Part) -> dict[str, Any]:
         "iterations": p.calibration.iterations,
         "calibrated_s_per_item": p.calibration.measured_s,
         "tuned_chunksize": tuned_chunksize(p.items),
+        "cpu_use": {
+            "own": p.cpu.own,
+            "others": p.cpu.others,
+            "machine": p.cpu.machine,
+            "steal": p.cpu.steal,
+        },
         "failed": p.screened.failed,
         "too_slow": p.screened.too_slow,
         "first_call_s": p.screened.seconds,
@@ -384,6 +441,15 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         "time / ProcessPoolExecutor time (below 1.00x: faster than PPE)",
         f"peers: {peer_versions('mpire', 'pypeln')}; process start method: "
         f"{multiprocessing.get_start_method()} (the default, for every pool)",
+        "CPU use during the timed rounds, in CPUs on average out of "
+        f"{os.cpu_count()}: "
+        + "; ".join(
+            f"({p.key}) this benchmark {p.cpu.own:.2f}, other processes {p.cpu.others:.2f}, "
+            f"steal {p.cpu.steal:.2f}"
+            for p in done
+        )
+        + " (other processes compete with the workers for the cores: the speedups "
+        "only mean something when that figure is small)",
     ]
     report.sections = [
         (
