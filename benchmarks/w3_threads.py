@@ -16,12 +16,13 @@ as ``failed: <reason>`` and left out of the rounds instead of stopping the bench
 
 from __future__ import annotations
 
+import resource
 import signal
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -215,8 +216,27 @@ def static_threads(n: int) -> list[int]:
     return out
 
 
-def variants(n: int) -> list[Variant]:
-    """Every W3 contender over *n* items."""
+def _cpu_seconds() -> float:
+    """CPU time of this process so far, all threads, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _metered(fn: Callable[[], object], into: list[float]) -> Callable[[], object]:
+    """*fn*, appending the CPU time of each call to *into* (two ``getrusage`` calls)."""
+
+    def call() -> object:
+        started = _cpu_seconds()
+        try:
+            return fn()
+        finally:
+            into.append(_cpu_seconds() - started)
+
+    return call
+
+
+def variants(n: int, cpu: dict[str, list[float]] | None = None) -> list[Variant]:
+    """Every W3 contender over *n* items; with *cpu*, each call's CPU time goes there."""
     spec = [
         ("tpe", thread_pool_map, "ThreadPoolExecutor(50).map", "baseline"),
         ("hosepipe", hosepipe_list, "hosepipe map(concurrency=50).to_list()", "hosepipe"),
@@ -225,7 +245,13 @@ def variants(n: int) -> list[Variant]:
         ("streamable", streamable_map, "streamable 2.0 map(concurrency=50)", "library"),
         ("limit", static_threads, "limit: 50 threads, static split", "limit"),
     ]
-    return [Variant(name, partial(fn, n), label, group) for name, fn, label, group in spec]
+    out = []
+    for name, fn, label, group in spec:
+        call: Callable[[], object] = partial(fn, n)
+        if cpu is not None:
+            call = _metered(call, cpu.setdefault(name, []))
+        out.append(Variant(name, call, label, group))
+    return out
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -252,15 +278,30 @@ def sleep_cost(samples: int = 50) -> float:
     return statistics.median(times)
 
 
-def _table(t: Timings | None, s: Screened, variants: list[Variant], ideal: float) -> str:
+def _table(
+    t: Timings | None,
+    s: Screened,
+    variants: list[Variant],
+    ideal: float,
+    cpu: dict[str, list[float]],
+) -> str:
     rows: list[tuple[str, ...]] = []
     for v in variants:
+        cpu_ms = fmt_ms(statistics.median(cpu[v.name])) if cpu.get(v.name) else "-"
         if v.name in s.failed:
-            rows.append((v.title, s.failed[v.name], "-", "-", "-", "-"))
+            rows.append((v.title, s.failed[v.name], "-", "-", "-", "-", cpu_ms))
         elif t is None or v.name not in t.times or BASELINE not in t.times:
             one = s.seconds[v.name]
             rows.append(
-                (v.title, f"one call: {fmt_ms(one)}", "-", fmt_ratio(one / ideal), "-", "-")
+                (
+                    v.title,
+                    f"one call: {fmt_ms(one)}",
+                    "-",
+                    fmt_ratio(one / ideal),
+                    "-",
+                    "-",
+                    cpu_ms,
+                )
             )
         else:
             ratios = sorted(t.paired(v.name, BASELINE))
@@ -272,9 +313,18 @@ def _table(t: Timings | None, s: Screened, variants: list[Variant], ideal: float
                     fmt_ratio(t.median(v.name) / ideal),
                     fmt_ratio(t.paired_median(v.name, BASELINE)),
                     f"{ratios[0]:.2f}-{ratios[-1]:.2f}",
+                    cpu_ms,
                 )
             )
-    headers = ("variant", "median", "min", "vs ideal", "vs ThreadPoolExecutor", "(range)")
+    headers = (
+        "variant",
+        "median",
+        "min",
+        "vs ideal",
+        "vs ThreadPoolExecutor",
+        "(range)",
+        "CPU time",
+    )
     return markdown_table(headers, rows)
 
 
@@ -312,13 +362,16 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
     slept = sleep_cost()
     progress(f"W3: {n:,} items x time.sleep({SLEEP_S}), concurrency {CONCURRENCY}")
 
-    all_variants = variants(n)
+    cpu: dict[str, list[float]] = {}
+    all_variants = variants(n, cpu)
     s = screen(all_variants, timeout_s=TIMEOUT_S, label="W3")
     for name, result in s.results.items():
         want: object = sum(expected) if name == "hosepipe-sum" else expected
         if result != want:
             raise AssertionError(f"W3 {name} returned a wrong result ({str(result)[:80]}...)")
     t = None
+    for times in cpu.values():  # keep the timed rounds' CPU times only
+        times.clear()
     if s.kept:
         t = measure(s.kept, rounds=rounds, seed=seed, warmup=0, label="W3")
         for name, result in t.results.items():
@@ -341,11 +394,13 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         f"warm-up), then {rounds} interleaved rounds (order shuffled per round, seed {seed}); "
         "GC paused during each call",
         "`vs ideal`: median / ideal; `vs ThreadPoolExecutor`: median over rounds of the "
-        "per-round ratio (paired), `(range)`: lowest-highest per-round ratio",
+        "per-round ratio (paired), `(range)`: lowest-highest per-round ratio; `CPU time`: "
+        "median CPU time of a call, all threads of the process, user + system (sleeping "
+        "threads use none: the rest is the runner's own work)",
         f"peers: {peer_versions('pypeln', 'streamable')}; "
         f"sys.getswitchinterval() = {sys.getswitchinterval() * 1e3:g} ms",
     ]
-    report.sections = [("Results", _table(t, s, all_variants, ideal))]
+    report.sections = [("Results", _table(t, s, all_variants, ideal, cpu))]
     report.verdicts = _verdicts(t, s, ideal)
     report.data = {
         "items": n,
@@ -358,6 +413,7 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         "baseline": BASELINE,
         "failed": s.failed,
         "first_call_s": s.seconds,
+        "cpu_s": cpu,
         "variants": t.as_json() if t else {},
         "paired_ratios": {v.name: t.paired(v.name, BASELINE) for v in t.variants}
         if t and BASELINE in t.times
