@@ -338,7 +338,7 @@ def _verdicts(t: Timings | None, s: Screened, ideal: float) -> list[Verdict]:
     vs_tpe = t.paired_median("hosepipe", BASELINE)
     verdicts = [
         Verdict(ideal_target, fmt_ratio(vs_ideal), vs_ideal <= IDEAL_TARGET),
-        Verdict(tpe_target, fmt_ratio(vs_tpe), vs_tpe <= 1.0),
+        Verdict(tpe_target, f"{vs_tpe:.3f}x", vs_tpe <= 1.0),
     ]
     for name in ("hosepipe-sum", "pypeln", "streamable"):
         if name in t.times:
