@@ -150,3 +150,25 @@ def test_labels_and_validation() -> None:
         hp.flat_map(str.split, via="carrier pigeon")
     with pytest.raises(TypeError, match=r"^map\(\): `ordered` must be True or False, got 1$"):
         hp.map(str, concurrency=2, ordered=1)  # type: ignore[arg-type]
+
+
+def test_a_slow_head_is_waited_for_without_spinning(monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures as cf
+
+    waits = []
+    real_wait = cf.wait
+
+    def counting_wait(*args: object, **kwargs: object) -> object:
+        waits.append(1)
+        return real_wait(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cf, "wait", counting_wait)
+
+    def head_slow(x: int) -> int:
+        time.sleep(0.3 if x == 0 else 0.001)
+        return x
+
+    assert hp.Stream(range(8)).map(head_slow, concurrency=4).to_list() == list(range(8))
+    # one wait per finished call at most; waiting on calls already done would loop
+    # thousands of times while the head runs
+    assert len(waits) <= 8

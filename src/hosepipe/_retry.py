@@ -95,14 +95,14 @@ class Retrying:
             except self.types as e:
                 if attempt >= self.attempts or self._stop.is_set():
                     e.add_note(
-                        f"hosepipe: {self.__name__} failed {attempt} time(s) on this item "
+                        f"hosepipe retry: {self.__name__} failed {attempt} time(s) on this item "
                         f"(retry attempts={self.attempts})"
                     )
                     raise
                 with self._lock:
                     self.retries += 1
                 if self._stop.wait(self.backoff.delay(attempt)):
-                    e.add_note("hosepipe: the run ended while waiting to retry")
+                    e.add_note("hosepipe retry: the run ended while waiting to retry")
                     raise
                 attempt += 1
 

@@ -72,7 +72,12 @@ def concurrent_map(
                 counts[0] += 1
             if not inflight:
                 return
-            cf.wait([f for f, _, _ in inflight], return_when=cf.FIRST_COMPLETED)
+            # Wait, unless the head is done, for a call still running: ordered, the finished
+            # calls behind a running head stay, and waiting on them too would return at
+            # once, a busy loop.
+            if not inflight[0][0].done():
+                running = [f for f, _, _ in inflight if not f.done()]
+                cf.wait(running, return_when=cf.FIRST_COMPLETED)
             if ordered:  # the finished head, in order, as a sequential map would give it
                 while inflight and inflight[0][0].done():
                     yield from _finish(inflight.popleft(), flat, counts, on_error)

@@ -172,6 +172,7 @@ def process_map(
         max_workers=concurrency, initializer=_init_worker, initargs=(payload,)
     )
     inflight: deque[tuple[cf.Future[Any], list[Any], int]] = deque()
+    unchecked: set[cf.Future[Any]] = set()  # in flight, and not yet seen done
     max_tasks = TASKS_PER_WORKER * concurrency
     size = 1
     exhausted = False
@@ -184,22 +185,24 @@ def process_map(
                     exhausted = True
                 if not items:
                     break
-                inflight.append((pool.submit(_run_chunk, items, guarded), items, counts[0]))
+                try:
+                    future = pool.submit(_run_chunk, items, guarded)
+                except BrokenProcessPool as e:  # a worker died since the last check
+                    raise _died(label, note, counts[0]) from e
+                inflight.append((future, items, counts[0]))
+                unchecked.add(future)
                 counts[0] += len(items)
             if not inflight:
                 finished = True
                 return
-            cf.wait([f for f, _, _ in inflight], return_when=cf.FIRST_COMPLETED)
-            done = [e for e in inflight if e[0].done()]
-            for future, items, index in done:
+            if unchecked:
+                cf.wait(unchecked, return_when=cf.FIRST_COMPLETED)
+            done = [e for e in inflight if e[0] in unchecked and e[0].done()]
+            for future, items, index in done:  # each finished chunk is checked once
+                unchecked.discard(future)
                 exc = future.exception()
                 if isinstance(exc, BrokenProcessPool):
-                    err = HosepipeError(
-                        f"{label}: a worker process died while running the stage (killed by "
-                        f"a signal, out of memory, or os._exit); the run was stopped"
-                    )
-                    note(err, index)
-                    raise err from exc
+                    raise _died(label, note, index) from exc
                 if exc is not None:  # the task itself failed: its result could not be sent
                     note(exc, index)
                     raise exc
@@ -210,7 +213,7 @@ def process_map(
                     offset = min(errors)
                     _raise(errors[offset], items, offset, index, on_error)
             if ordered:
-                while inflight and inflight[0][0].done():
+                while inflight and inflight[0][0].done() and inflight[0][0] not in unchecked:
                     yield from _finish(inflight.popleft(), flat, counts, on_error)
             else:
                 for entry in done:
@@ -222,6 +225,15 @@ def process_map(
         if not finished and any(not f.done() for f, _, _ in inflight):
             _terminate(pool)  # an early end does not wait for running calls
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _died(label: str, note: Callable[[BaseException, int], None], index: int) -> HosepipeError:
+    err = HosepipeError(
+        f"{label}: a worker process died while running the stage (killed by a signal, out "
+        f"of memory, or os._exit); the run was stopped"
+    )
+    note(err, index)
+    return err
 
 
 def _raise(

@@ -314,8 +314,7 @@ class Run:
             add_stage_note(exc, pos, node.label, index)
 
         def runner() -> Iterator[Any]:
-            counts = [0, 0, 0]
-            fn = run._bind(pos, node.fn)
+            counts = [0, 0, 0]  # in, out, retries (in processes; threads share the wrapper)
             try:
                 if node.via == "process":
                     from hosepipe._drive._procpool import process_map  # multiprocessing: heavy
@@ -334,6 +333,7 @@ class Run:
                         counts=counts,
                     )
                     return
+                fn = run._bind(pos, node.fn)
                 yield from concurrent_map(
                     opener(),
                     fn,

@@ -1,0 +1,389 @@
+"""map/flat_map(via="process"): real worker processes, chunked, bounded, cleaned up."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hosepipe as hp
+from hosepipe._drive import _procpool
+from hosepipe._drive._procpool import RemoteTraceback, chunk_size
+from hosepipe.testing import CountingSource, assert_no_leaks
+
+# -- functions the workers run (module level, so plain pickle sends them) ---------------------
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def jitter(x: int) -> int:
+    time.sleep((x % 3) * 0.0005)  # calls finish out of order
+    return x * 10
+
+
+def repeat(x: int) -> list[int]:
+    return [x] * (x % 3)
+
+
+def pid_of(_: object) -> int:
+    return os.getpid()
+
+
+def fail_on_5(x: int) -> int:
+    if x == 5:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def slow_unless_0(x: int) -> int:
+    if x == 0:
+        raise KeyError("first")
+    time.sleep(0.05)
+    return x
+
+
+def sleep_long_after_1(x: int) -> int:
+    if x > 1:
+        time.sleep(1000)  # only ends if the run terminates the worker
+    return x
+
+
+def kill_myself_on_3(x: int) -> int:
+    if x == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.01)
+    return x
+
+
+def unpicklable_result(x: int) -> object:
+    return threading.Lock()
+
+
+class Unpicklable(Exception):
+    def __init__(self, lock: object) -> None:
+        super().__init__("holds a lock")
+        self.lock = lock
+
+
+def raise_unpicklable(x: int) -> int:
+    raise Unpicklable(threading.Lock())
+
+
+_STATE: dict[str, int] = {}
+
+
+def setup_worker() -> None:
+    _STATE["inits"] = _STATE.get("inits", 0) + 1
+    _STATE["pid"] = os.getpid()
+
+
+def use_state(x: int) -> tuple[int, int, int]:
+    return (x, _STATE["inits"], _STATE["pid"])
+
+
+_ATTEMPTS: Counter[int] = Counter()
+
+
+def fail_first_attempt(x: int) -> int:
+    _ATTEMPTS[x] += 1  # per worker: the retry runs in the same worker
+    if _ATTEMPTS[x] == 1:
+        raise ConnectionError(f"flaky {x}")
+    return x * 2
+
+
+def slow(x: int) -> int:
+    time.sleep(0.02)
+    return x
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=1000), max_size=60),
+    st.integers(min_value=1, max_value=16),
+    st.booleans(),
+)
+def test_process_map_equals_the_sequential_one(
+    xs: list[int], concurrency: int, ordered: bool
+) -> None:
+    with assert_no_leaks():
+        got = hp.Stream(xs).map(jitter, concurrency=concurrency, ordered=ordered, via="process")
+        result = got.to_list()
+    expected = [jitter(x) for x in xs]
+    if ordered:
+        assert result == expected
+    else:
+        assert Counter(result) == Counter(expected)
+
+
+def test_process_flat_map_and_pipeline_spelling() -> None:
+    expected = [y for x in range(30) for y in repeat(x)]
+    with assert_no_leaks():
+        assert hp.Stream(range(30)).flat_map(repeat, concurrency=3, via="process").to_list() == (
+            expected
+        )
+        assert list(range(30) | hp.flat_map(repeat, concurrency=3, via="process")) == expected
+
+
+def test_work_is_spread_over_the_workers() -> None:
+    pids = hp.Stream(range(40)).map(slow, concurrency=2, via="process").map(lambda _: 0)
+    assert pids.count() == 40
+    seen = set(hp.Stream(range(40)).map(pid_of, concurrency=2, via="process").to_list())
+    assert len(seen) <= 2
+    assert os.getpid() not in seen  # the calls ran in other processes
+
+
+def test_lambdas_and_closures_go_by_cloudpickle() -> None:
+    offset = 7
+    got = hp.Stream(range(5)).map(lambda x: x + offset, concurrency=2, via="process").to_list()
+    assert got == [7, 8, 9, 10, 11]
+
+
+def test_without_cloudpickle_a_lambda_is_refused_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)  # import now fails
+    s = hp.Stream(range(5)).map(lambda x: x, concurrency=2, via="process")
+    with assert_no_leaks(), pytest.raises(hp.HosepipeError, match=r"hosepipe\[process\]"):
+        s.to_list()
+    assert s.map(str).count  # the stream itself is still usable
+    assert hp.Stream(range(3)).map(square, concurrency=2, via="process").to_list() == [0, 1, 4]
+
+
+def test_initializer_runs_once_per_worker_before_its_calls() -> None:
+    rows = (
+        hp.Stream(range(50))
+        .map(use_state, concurrency=3, via="process", initializer=setup_worker)
+        .to_list()
+    )
+    assert [x for x, _, _ in rows] == list(range(50))
+    assert {inits for _, inits, _ in rows} == {1}  # each worker ran it exactly once
+    assert all(pid != os.getpid() for _, _, pid in rows)
+    assert "inits" not in _STATE  # and not in this process
+
+
+def test_initializer_on_threads_runs_in_each_pool_thread() -> None:
+    names: list[str] = []
+    lock = threading.Lock()
+
+    def init() -> None:
+        with lock:
+            names.append(threading.current_thread().name)
+
+    hp.Stream(range(20)).map(slow, concurrency=3, initializer=init).to_list()
+    assert 1 <= len(names) <= 3
+    assert len(set(names)) == len(names)
+
+
+def test_initializer_needs_a_pool() -> None:
+    with pytest.raises(ValueError, match=r"`initializer` runs once in each pool worker"):
+        hp.map(square, initializer=setup_worker)
+    with pytest.raises(TypeError, match=r"`initializer` must be callable"):
+        hp.map(square, concurrency=2, initializer=3)  # type: ignore[arg-type]
+
+
+# -- bounds -----------------------------------------------------------------------------------
+
+
+def test_slow_tasks_go_one_by_one_and_the_source_is_read_at_most_two_chunks_per_worker() -> None:
+    src = CountingSource(range(200))
+    with assert_no_leaks():
+        it = hp.Stream(src).map(slow, concurrency=2, via="process").iterate()
+        with it:
+            for taken, _ in enumerate(it, start=1):
+                # 20 ms a task: chunks stay at one item, 2 per worker in flight
+                assert src.reads <= taken + 2 * 2
+                if taken == 12:
+                    break
+    assert src.active == 0
+
+
+def test_chunk_size_rule() -> None:
+    assert chunk_size(0.005) == 2  # 5 ms tasks: 10 ms of work a chunk
+    assert chunk_size(0.0001) == 100
+    assert chunk_size(1e-9) == _procpool.MAX_CHUNK
+    assert chunk_size(0.5) == 1
+    assert chunk_size(0.0) == _procpool.MAX_CHUNK
+
+
+def test_tiny_tasks_are_chunked() -> None:
+    src = CountingSource(range(20_000))
+    with hp.Stream(src).map(square, concurrency=2, via="process").iterate() as it:
+        for _ in zip(range(5000), it):
+            pass
+        # chunks grew past one item: far more was read ahead than 2 per worker
+        assert src.reads > 5000 + 2 * 2
+        assert src.reads <= 5000 + 2 * 2 * _procpool.MAX_CHUNK
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def test_a_worker_error_keeps_its_type_note_and_remote_traceback() -> None:
+    with assert_no_leaks(), pytest.raises(ValueError, match="bad item 5") as info:
+        hp.Stream(range(20)).map(fail_on_5, concurrency=2, via="process").to_list()
+    notes = "\n".join(info.value.__notes__)
+    assert "stage 1 map(fail_on_5, concurrency=2, via='process'), item index 5" in notes
+    assert isinstance(info.value.__cause__, RemoteTraceback)
+    assert "fail_on_5" in str(info.value.__cause__)
+    assert "in worker process" in str(info.value.__cause__)
+
+
+def test_a_worker_error_is_raised_promptly() -> None:
+    src = CountingSource(range(10_000))
+    with assert_no_leaks(), pytest.raises(KeyError):
+        hp.Stream(src).map(slow_unless_0, concurrency=2, via="process").to_list()
+    assert src.reads <= 2 * 2  # it did not go on through the input
+    assert src.active == 0
+
+
+def test_catch_skips_failed_items_in_workers() -> None:
+    dead: list[hp.DeadLetter] = []
+    s = hp.Stream(range(12)).map(fail_on_5, concurrency=3, via="process").catch(dead_letter=dead)
+    assert s.to_list() == [x for x in range(12) if x != 5]
+    assert [d.item for d in dead] == [5]
+    stats = s.run()
+    assert (stats.stages[1].items_in, stats.stages[1].items_out, stats.stages[1].errors) == (
+        12,
+        11,
+        1,
+    )
+
+
+def test_an_unpicklable_result_is_reported_with_the_stage() -> None:
+    with assert_no_leaks(), pytest.raises(Exception, match="pickle") as info:
+        hp.Stream(range(3)).map(unpicklable_result, concurrency=2, via="process").to_list()
+    assert any("map(unpicklable_result" in n for n in info.value.__notes__)
+
+
+def test_an_unpicklable_exception_arrives_as_a_hosepipe_error() -> None:
+    with assert_no_leaks(), pytest.raises(hp.HosepipeError, match=r"Unpicklable: holds a lock"):
+        hp.Stream(range(3)).map(raise_unpicklable, concurrency=2, via="process").to_list()
+
+
+def test_a_killed_worker_raises_a_hosepipe_error_naming_the_stage() -> None:
+    s = hp.Stream(range(50)).map(kill_myself_on_3, concurrency=2, via="process")
+    with assert_no_leaks(), pytest.raises(hp.HosepipeError, match="a worker process died") as e:
+        s.to_list()
+    assert "map(kill_myself_on_3, concurrency=2, via='process')" in str(e.value)
+    assert any("stage 1" in n for n in e.value.__notes__)
+
+
+def test_an_outside_sigkill_does_not_hang_the_stream() -> None:
+    before = {p.pid for p in multiprocessing.active_children()}
+    killed = []
+
+    def consume() -> None:
+        for x in hp.Stream(range(10_000)).map(slow, concurrency=2, via="process"):
+            if x == 3:
+                workers = [p for p in multiprocessing.active_children() if p.pid not in before]
+                os.kill(workers[0].pid, signal.SIGKILL)  # type: ignore[arg-type]
+                killed.append(workers[0].pid)
+
+    with assert_no_leaks(), pytest.raises(hp.HosepipeError, match="a worker process died"):
+        consume()
+    assert len(killed) == 1
+
+
+# -- cleanup ----------------------------------------------------------------------------------
+
+
+def test_early_break_terminates_busy_workers() -> None:
+    src = CountingSource(range(100))
+    s = hp.Stream(src).map(sleep_long_after_1, concurrency=2, via="process")
+    with assert_no_leaks(), s.iterate() as it:
+        assert next(it) == 0
+        assert next(it) == 1
+        assert multiprocessing.active_children()  # the pool is up, two workers asleep
+    # leaving the block closed the run: the sleeping workers were stopped, not awaited
+    assert src.active == 0
+
+
+def test_keyboard_interrupt_in_the_consumer_stops_the_workers() -> None:
+    def consume() -> None:
+        for x in hp.Stream(range(100)).map(sleep_long_after_1, concurrency=2, via="process"):
+            if x == 1:
+                raise KeyboardInterrupt
+
+    with assert_no_leaks(), pytest.raises(KeyboardInterrupt):
+        consume()
+
+
+def test_the_pool_starts_at_the_first_item_and_ends_with_the_run() -> None:
+    before = set(multiprocessing.active_children())
+    s = hp.Stream(range(10)).map(square, concurrency=2, via="process")
+    it = iter(s)
+    assert set(multiprocessing.active_children()) == before  # nothing started yet
+    assert next(it) == 0
+    assert set(multiprocessing.active_children()) - before  # started
+    assert list(it) == [square(x) for x in range(1, 10)]
+    assert set(multiprocessing.active_children()) == before  # shut down at the end
+
+
+# -- retry ------------------------------------------------------------------------------------
+
+
+def test_retry_recalls_the_function_inside_the_worker_and_counts() -> None:
+    _ATTEMPTS.clear()
+    s = (
+        hp.Stream(range(10))
+        .map(fail_first_attempt, concurrency=2, via="process")
+        .retry(ConnectionError, backoff=hp.backoff.none())
+    )
+    assert s.to_list() == [x * 2 for x in range(10)]
+    stats = s.run()
+    assert stats.stages[1].retries == 10
+    assert stats.stages[1].label.endswith(".retry(ConnectionError, attempts=3)")
+    assert not _ATTEMPTS  # the attempts were counted in the workers, not here
+
+
+def slow_head_then_flaky(x: int) -> int:
+    if x == 0:
+        time.sleep(0.3)  # the head chunk finishes last: later chunks wait, done, in order
+        return 0
+    return fail_first_attempt(x)
+
+
+def test_retries_of_chunks_that_finish_before_the_head_are_counted_once() -> None:
+    _ATTEMPTS.clear()
+    s = (
+        hp.Stream(range(8))
+        .map(slow_head_then_flaky, concurrency=2, via="process")
+        .retry(ConnectionError, backoff=hp.backoff.none())
+    )
+    stats = s.run()
+    assert (stats.stages[1].items_out, stats.stages[1].retries) == (8, 7)
+
+
+def head_slow(x: int) -> int:
+    time.sleep(0.3 if x == 0 else 0.001)
+    return x
+
+
+def test_a_slow_head_chunk_is_waited_for_without_spinning(monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures as cf
+
+    waits = []
+    real_wait = cf.wait
+
+    def counting_wait(*args: object, **kwargs: object) -> object:
+        waits.append(1)
+        return real_wait(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cf, "wait", counting_wait)
+    assert hp.Stream(range(8)).map(head_slow, concurrency=2, via="process").to_list() == list(
+        range(8)
+    )
+    assert len(waits) <= 8
