@@ -28,6 +28,7 @@ from hosepipe._operators import flat_map as flat_map
 from hosepipe._operators import flatten as flatten
 from hosepipe._operators import group_by as group_by
 from hosepipe._operators import map as map
+from hosepipe._operators import merge as merge
 from hosepipe._operators import observe as observe
 from hosepipe._operators import retry as retry
 from hosepipe._operators import scan as scan
@@ -78,6 +79,7 @@ __all__ = [
     "follow",
     "group_by",
     "map",
+    "merge",
     "observe",
     "paginate",
     "pipe",

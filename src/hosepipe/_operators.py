@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 
 from hosepipe import _nodes
-from hosepipe._stream import Pipeline, _as_stream
+from hosepipe._stream import Pipeline, Stream, _as_stream
 from hosepipe._typing import TYPE_CHECKING, TypeVar, overload
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = [
     "flatten",
     "group_by",
     "map",
+    "merge",
     "observe",
     "retry",
     "scan",
@@ -305,3 +306,22 @@ def zip(*others: Iterable[Any]) -> Pipeline[Any, Any]:
     [('a', 1), ('b', 2)]
     """
     return Pipeline._of(_nodes.Zip(tuple(_as_stream(o, "zip") for o in others)))
+
+
+def merge(*streams: Iterable[T], buffer: int = 100) -> Stream[T]:
+    """Interleave several streams, each run in a thread of its own, items as they arrive.
+
+    The producers share one channel of *buffer* items (a producer waits while it is full);
+    the merged stream ends when all of them have ended. An error in one is raised here
+    (after the items that came before it) and stops the others; closing the merged stream
+    stops and joins every producer. Order between streams is arrival order; within one
+    stream it is kept. ``zip`` is the lock-step alternative.
+
+    >>> import hosepipe as hp
+    >>> sorted(hp.merge(range(3), hp.Stream(["a", "b"]).map(str.upper)).to_list(), key=str)
+    [0, 1, 2, 'A', 'B']
+    """
+    from hosepipe._fanout import Merge
+
+    merged: Stream[Any] = Stream(Merge(streams, buffer))
+    return merged

@@ -373,6 +373,35 @@ class Stream(Generic[T]):
         """
         return self._then(_nodes.Retry(exc_types, attempts, backoff))
 
+    def broadcast(self, n: int, *, buffer: int = 100) -> tuple[Stream[T], ...]:
+        """*n* streams that each get every item of one run of this stream.
+
+        The run happens once, in a thread of its own, when the first consumer asks for an
+        item; each consumer has a channel of *buffer* items, so the fastest is at most
+        ``buffer + 1`` items ahead of the slowest (then it waits for it) and memory holds
+        at most ``n * buffer + 1`` items. Read the consumers at the same time, each in its own
+        thread or interleaved (``zip``): reading one to its end before starting another
+        waits for ever once it is *buffer* items ahead (when both are read by one thread
+        this is detected and raised as a ``HosepipeError``). Closing a consumer detaches it;
+        the others go on. An error in the run reaches every consumer still reading.
+
+        >>> import threading
+        >>> evens, squares = Stream(range(6)).broadcast(2, buffer=2)
+        >>> out = {}
+        >>> def read_squares():
+        ...     out["sq"] = squares.map(lambda x: x * x).to_list()
+        >>> t = threading.Thread(target=read_squares)
+        >>> t.start()
+        >>> evens.filter(lambda x: x % 2 == 0).to_list()
+        [0, 2, 4]
+        >>> t.join(); out["sq"]
+        [0, 1, 4, 9, 16, 25]
+        """
+        from hosepipe._fanout import Hub
+
+        hub = Hub(self, n, buffer)
+        return tuple(Stream(hub.consumer(k)) for k in range(n))
+
     def chain(self, *others: Iterable[U]) -> Stream[T | U]:
         """This stream's items, then each of *others*' in turn.
 

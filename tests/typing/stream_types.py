@@ -85,3 +85,14 @@ hp.Stream(["a"]).pipe(hp.map(to_len).map(to_len))  # type: ignore[arg-type]
 ints.take("3")  # type: ignore[arg-type]
 _: hp.Stream[str] = ints  # type: ignore[assignment]
 unused: Any = None
+
+# concurrency, fan-out and fan-in
+words = hp.Stream(["a", "bc"])
+assert_type(words.map(to_len, concurrency=4, via="process", initializer=print), hp.Stream[int])
+assert_type(words.map(to_len).retry(ValueError, attempts=2), hp.Stream[int])
+assert_type(words.throttle(10, per=2.0), hp.Stream[str])
+assert_type(hp.map(to_len) | hp.retry(ConnectionError), hp.Pipeline[str, int])
+assert_type(words.broadcast(2), tuple[hp.Stream[str], ...])
+assert_type(hp.merge(words, ["x"]), hp.Stream[str])
+assert_type(hp.backoff.exponential(0.1, 2.0), hp.backoff.Exponential)
+words.retry(KeyboardInterrupt)  # type: ignore[arg-type]
