@@ -36,7 +36,7 @@ from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Channel", "ChannelClosed", "ChannelStats", "EndOfChannel"]
+__all__ = ["Channel", "ChannelClosed", "ChannelStats", "EndOfChannel", "Window"]
 
 T = TypeVar("T")
 
@@ -65,6 +65,17 @@ class ChannelStats:
         self.sent = sent
         self.received = received
         self.send_wait = send_wait
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the snapshot."""
+        return {
+            "capacity": self.capacity,
+            "depth": self.depth,
+            "peak": self.peak,
+            "sent": self.sent,
+            "received": self.received,
+            "send_wait": self.send_wait,
+        }
 
     def __repr__(self) -> str:
         return (
@@ -144,9 +155,13 @@ class Channel(Generic[T]):
             if self._receive_closed:
                 raise EndOfChannel("receive() after close_receive()")
             if not self._items and not self._send_closed:
-                ok = self._not_empty.wait_for(lambda: self._items or self._send_closed, timeout)
+                ok = self._not_empty.wait_for(
+                    lambda: self._items or self._send_closed or self._receive_closed, timeout
+                )
                 if not ok:
                     raise TimeoutError(f"receive() waited {timeout} s on an empty channel")
+                if self._receive_closed:  # closed while waiting (by another receiver)
+                    raise EndOfChannel("the channel was closed for receiving")
             if self._items:
                 item = self._items.popleft()
                 self._received += 1
@@ -192,3 +207,45 @@ class Channel(Generic[T]):
     def __repr__(self) -> str:
         s = self.statistics()
         return f"Channel(capacity={s.capacity}, depth={s.depth})"
+
+
+class Window:
+    """The items a concurrent stage holds (sent to workers and not yet passed on), counted
+    in channel terms, so its depth shows in metrics like a channel's.
+
+    A concurrent ``map`` keeps at most *capacity* items in flight: it reads the next item
+    only when one has left. ``enter``/``leave`` count items in and out; ``waited`` adds the
+    time the stage waited with the window full (its backpressure on the upstream). The
+    counters are written by the stage's one consumer thread and read by anyone.
+
+    >>> w = Window(4)
+    >>> w.enter(); w.enter(); w.leave()
+    >>> w.statistics()
+    ChannelStats(depth=1/4, peak=2, sent=2, received=1, send_wait=0.000000)
+    """
+
+    __slots__ = ("capacity", "peak", "received", "sent", "wait")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.sent = 0
+        self.received = 0
+        self.peak = 0
+        self.wait = 0.0
+
+    def enter(self, n: int = 1) -> None:
+        self.sent += n
+        depth = self.sent - self.received
+        if depth > self.peak:
+            self.peak = depth
+
+    def leave(self, n: int = 1) -> None:
+        self.received += n
+
+    def waited(self, seconds: float) -> None:
+        self.wait += seconds
+
+    def statistics(self) -> ChannelStats:
+        """A snapshot, like ``Channel.statistics()``."""
+        sent, received = self.sent, self.received
+        return ChannelStats(self.capacity, sent - received, self.peak, sent, received, self.wait)

@@ -1,26 +1,34 @@
 """Concurrent ``map`` / ``flat_map`` on threads: bounded, streaming, ordered or not.
 
 The runner reads its upstream in the consumer's thread and keeps at most *concurrency*
-calls in flight on a thread pool of that size: the source is never read further ahead than
-that. Ordered output is yielded as soon as the oldest call is done (not at the end);
-unordered output as calls finish. A call that fails is raised at once, before the results
-of calls still running, with its original type and the stage note (or skipped, counted and
-dead-lettered when a ``catch`` guards the stage). However the run ends, calls not yet
-started are cancelled and the pool is shut down and joined before the runner returns.
+items in flight (sent to the workers and not yet passed on, a ``Window``): the source is
+never read further ahead than that. Worker threads (started as the window fills, at most
+*concurrency*) take items from a ``tasks`` channel and put outcomes on a ``results``
+channel; both hold at most *concurrency* entries, so neither ever blocks a sender.
+
+Ordered output is yielded as soon as the oldest item is done (not at the end); unordered
+output as calls finish. A call that fails is raised at once, before the results of calls
+still running, with its original type and the stage note (or skipped, counted and
+dead-lettered when a ``catch`` guards the stage). However the run ends, items not yet
+started are dropped and every worker is joined before the runner returns (a call already
+running is waited for).
 """
 
 from __future__ import annotations
 
-from collections import deque
+import threading
+import time
 from collections.abc import Callable, Iterator
 
+from hosepipe._channel import Channel, ChannelClosed, EndOfChannel, Window
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import concurrent.futures as cf
     from typing import Any
 
 __all__ = ["concurrent_map"]
+
+_SKIPPED: Any = object()  # an ordered slot whose item a catch skipped
 
 
 def _flat(fn: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
@@ -28,6 +36,32 @@ def _flat(fn: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
         return list(fn(item))  # the iterable is consumed in the worker
 
     return call
+
+
+def _work(
+    call: Callable[[Any], Any],
+    initializer: Callable[[], object] | None,
+    tasks: Channel[tuple[int, Any]],
+    results: Channel[tuple[int, bool, Any]],
+) -> None:
+    try:
+        if initializer is not None:
+            initializer()
+    except BaseException as e:
+        e.add_note("hosepipe: raised by the `initializer` of a concurrent map's worker")
+        results.send((-1, False, e))
+        return
+    receive, send = tasks.receive, results.send
+    try:
+        while True:
+            index, item = receive()
+            try:
+                outcome = (index, True, call(item))
+            except BaseException as e:  # the consumer raises it, with the stage note
+                outcome = (index, False, e)
+            send(outcome)
+    except (EndOfChannel, ChannelClosed):
+        return  # no more tasks, or the consumer has gone
 
 
 def concurrent_map(
@@ -42,76 +76,88 @@ def concurrent_map(
     on_error: Callable[[BaseException, Any, int], bool],
     on_stop: Callable[[], None] | None = None,
     counts: list[int],
+    window: Window | None = None,
 ) -> Iterator[Any]:
     """Yield ``fn(item)`` (or its items, when *flat*) for each upstream item.
 
     *on_error(exc, item, index)* says whether a failed call is skipped (a ``catch``); if it
     is not, it has added the stage note and the error is raised. *initializer* runs once in
-    each pool thread. *on_stop* is called first when the runner ends (a retrying function
-    then stops waiting between attempts). *counts* receives [items in, items out, ...].
+    each worker thread. *on_stop* is called first when the runner ends (a retrying function
+    then stops waiting between attempts). *counts* receives [items in, items out, ...];
+    *window* (if given) the items in flight.
     """
-    import concurrent.futures as cf  # with logging: 20 ms that `import hosepipe` need not pay
-
     call = _flat(fn) if flat else fn
-    pool = cf.ThreadPoolExecutor(
-        max_workers=concurrency,
-        thread_name_prefix=name,
-        initializer=initializer,
-    )
-    inflight: deque[tuple[cf.Future[Any], Any, int]] = deque()
+    window = window or Window(concurrency)
+    tasks: Channel[tuple[int, Any]] = Channel(concurrency)
+    results: Channel[tuple[int, bool, Any]] = Channel(concurrency + 1)  # + an initializer's
+    workers: list[threading.Thread] = []
+    held: dict[int, Any] = {}  # index -> item, for the items in flight (error reports)
+    done: dict[int, Any] = {}  # ordered: results waiting for an older one
+    next_out = 0  # ordered: the index to yield next
     exhausted = False
+    clock = time.perf_counter
     try:
         while True:
-            while not exhausted and len(inflight) < concurrency:
+            while not exhausted and len(held) + len(done) < concurrency:
                 try:
                     item = next(upstream)
                 except StopIteration:
                     exhausted = True
                     break
-                inflight.append((pool.submit(call, item), item, counts[0]))
+                index = counts[0]
                 counts[0] += 1
-            if not inflight:
+                held[index] = item
+                window.enter()
+                if len(workers) < len(held):  # one more worker, up to `concurrency`
+                    t = threading.Thread(
+                        target=_work,
+                        args=(call, initializer, tasks, results),
+                        name=f"{name}_{len(workers)}",
+                        daemon=True,
+                    )
+                    t.start()
+                    workers.append(t)
+                tasks.send((index, item))
+            if not held:
                 return
-            # Wait, unless the head is done, for a call still running: ordered, the finished
-            # calls behind a running head stay, and waiting on them too would return at
-            # once, a busy loop.
-            if not inflight[0][0].done():
-                running = [f for f, _, _ in inflight if not f.done()]
-                cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            if ordered:  # the finished head, in order, as a sequential map would give it
-                while inflight and inflight[0][0].done():
-                    yield from _finish(inflight.popleft(), flat, counts, on_error)
-            # then a failure anywhere is raised at once (or skipped), and, unordered, every
-            # finished result leaves
-            for entry in [e for e in inflight if e[0].done()]:
-                if ordered and not entry[0].exception():
-                    continue
-                inflight.remove(entry)
-                yield from _finish(entry, flat, counts, on_error)
+            full = len(held) + len(done) >= concurrency and not exhausted
+            started = clock() if full else 0.0
+            index, ok, value = results.receive()
+            if full:
+                window.waited(clock() - started)
+            if index < 0:  # an initializer failed
+                raise value
+            item = held.pop(index)
+            if not ok:
+                if not on_error(value, item, index):
+                    raise value
+                value = _SKIPPED
+            if not ordered:
+                window.leave()
+                if value is not _SKIPPED:
+                    yield from _out(value, flat, counts)
+                continue
+            done[index] = value
+            while next_out in done:
+                value = done.pop(next_out)
+                next_out += 1
+                window.leave()
+                if value is not _SKIPPED:
+                    yield from _out(value, flat, counts)
     finally:
         if on_stop is not None:
             on_stop()
-        for future, _, _ in inflight:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        tasks.close_receive()  # items not yet started are dropped; idle workers end
+        tasks.close_send()
+        results.close_receive()  # a worker finishing a call ends at its send
+        for t in workers:
+            t.join()
 
 
-def _finish(
-    entry: tuple[cf.Future[Any], Any, int],
-    flat: bool,
-    counts: list[int],
-    on_error: Callable[[BaseException, Any, int], bool],
-) -> Iterator[Any]:
-    future, item, index = entry
-    exc = future.exception()
-    if exc is not None:
-        if on_error(exc, item, index):
-            return  # skipped by a catch
-        raise exc
-    result = future.result()
+def _out(value: Any, flat: bool, counts: list[int]) -> Iterator[Any]:
     if flat:
-        counts[1] += len(result)
-        yield from result
+        counts[1] += len(value)
+        yield from value
     else:
         counts[1] += 1
-        yield result
+        yield value

@@ -21,19 +21,19 @@ whatever the task size; slow tasks still go one at a time.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 
+from hosepipe._channel import Window
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import concurrent.futures as cf
     from typing import Any
 
 __all__ = ["MAX_CHUNK", "TARGET_SECONDS", "chunk_size", "process_map"]
@@ -159,14 +159,20 @@ def process_map(
     on_error: Callable[[BaseException, Any, int], bool],
     note: Callable[[BaseException, int], None],
     counts: list[int],
+    window: Window | None = None,
 ) -> Iterator[Any]:
     """Yield ``fn(item)`` (or its items, when *flat*) for each upstream item.
 
     *on_error(exc, item, index)* says whether a failed call is skipped (a ``catch``; only
     when *guarded*); if not, it has added the stage note and the error is raised. Errors of
     the stage itself (a worker died, a result could not be sent back) get their note from
-    ``note(exc, index)``. *counts* receives [items in, items out, retries].
+    ``note(exc, index)``. *counts* receives [items in, items out, retries]; *window* (if
+    given) the items in flight.
     """
+    import concurrent.futures as cf  # multiprocessing: imported by the first process map
+    from concurrent.futures.process import BrokenProcessPool
+
+    window = window or Window(concurrency * TASKS_PER_WORKER * MAX_CHUNK)
     payload = dumps_for_workers((fn, flat, initializer), label)
     pool = cf.ProcessPoolExecutor(
         max_workers=concurrency, initializer=_init_worker, initargs=(payload,)
@@ -192,11 +198,15 @@ def process_map(
                 inflight.append((future, items, counts[0]))
                 unchecked.add(future)
                 counts[0] += len(items)
+                window.enter(len(items))
             if not inflight:
                 finished = True
                 return
             if unchecked:
+                started = time.perf_counter()
                 cf.wait(unchecked, return_when=cf.FIRST_COMPLETED)
+                if len(inflight) >= max_tasks:  # the reader waited for a free slot
+                    window.waited(time.perf_counter() - started)
             done = [e for e in inflight if e[0] in unchecked and e[0].done()]
             for future, items, index in done:  # each finished chunk is checked once
                 unchecked.discard(future)
@@ -214,10 +224,13 @@ def process_map(
                     _raise(errors[offset], items, offset, index, on_error)
             if ordered:
                 while inflight and inflight[0][0].done() and inflight[0][0] not in unchecked:
-                    yield from _finish(inflight.popleft(), flat, counts, on_error)
+                    entry = inflight.popleft()
+                    window.leave(len(entry[1]))
+                    yield from _finish(entry, flat, counts, on_error)
             else:
                 for entry in done:
                     inflight.remove(entry)
+                    window.leave(len(entry[1]))
                     yield from _finish(entry, flat, counts, on_error)
     finally:
         for future, _, _ in inflight:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 
 from hosepipe import _nodes, _steps
-from hosepipe._channel import Channel, ChannelClosed, EndOfChannel
+from hosepipe._channel import Channel, ChannelClosed, EndOfChannel, Window
 from hosepipe._drive._fuse import (
     INLINE_OPS,
     MAX_OPENERS,
@@ -41,6 +41,7 @@ from hosepipe._drive._fuse import (
 )
 from hosepipe._drive._inline import inline_expression
 from hosepipe._drive._pool import concurrent_map
+from hosepipe._drive._procpool import MAX_CHUNK, TASKS_PER_WORKER, process_map
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._retry import Retrying
 from hosepipe._source import Source
@@ -315,10 +316,14 @@ class Run:
 
         def runner() -> Iterator[Any]:
             counts = [0, 0, 0]  # in, out, retries (in processes; threads share the wrapper)
+            window = Window(
+                node.concurrency
+                if node.via != "process"
+                else node.concurrency * TASKS_PER_WORKER * MAX_CHUNK
+            )
             try:
                 if node.via == "process":
-                    from hosepipe._drive._procpool import process_map  # multiprocessing: heavy
-
+                    counter.queue = window.statistics
                     yield from process_map(
                         opener(),
                         node.fn,
@@ -331,9 +336,11 @@ class Run:
                         on_error=on_error,
                         note=note,
                         counts=counts,
+                        window=window,
                     )
                     return
                 fn = run._bind(pos, node.fn)
+                counter.queue = window.statistics
                 yield from concurrent_map(
                     opener(),
                     fn,
@@ -345,6 +352,7 @@ class Run:
                     on_error=on_error,
                     on_stop=getattr(fn, "stop", None),
                     counts=counts,
+                    window=window,
                 )
             finally:
                 counter.items_in, counter.items_out = counts[0], counts[1]
@@ -405,6 +413,7 @@ class Run:
 
         def runner() -> Iterator[Any]:
             background = _Background(opener, size, f"hosepipe {node.label}")
+            counter.queue = background.channel.statistics
             n_out = 0
             try:
                 if timeout is None:

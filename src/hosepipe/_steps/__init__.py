@@ -278,7 +278,7 @@ class Throttle:
     >>> t = Throttle(rate=4, per=1.0)
     >>> t.wait(10.0)            # the first item goes at once
     0.0
-    >>> t.passed(10.0); t.wait(10.1)   # the next one no sooner than 0.25 s later
+    >>> t.passed(10.0); round(t.wait(10.1), 6)   # the next one no sooner than 0.25 s later
     0.15
     >>> t.passed(10.25); t.wait(11.0)  # a slow upstream: no wait, and no burst after it
     0.0
@@ -294,7 +294,7 @@ class Throttle:
         """Seconds from *now* until the next item may leave."""
         if self._next is None or now >= self._next:
             return 0.0
-        return round(self._next - now, 9)
+        return self._next - now
 
     def passed(self, now: float) -> None:
         """An item left at *now*."""

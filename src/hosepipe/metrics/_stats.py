@@ -5,7 +5,10 @@ from __future__ import annotations
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from hosepipe._channel import ChannelStats
 
 __all__ = ["RunStats", "StageCounter", "StageStats"]
 
@@ -20,6 +23,7 @@ class StageCounter:
         "items_out",
         "label",
         "position",
+        "queue",
         "retries",
         "time",
     )
@@ -33,6 +37,8 @@ class StageCounter:
         self.errors_by_type: dict[str, int] = {}
         self.time = 0.0
         self.retries = 0
+        # a concurrent stage's queue: a function giving a ChannelStats snapshot
+        self.queue: Callable[[], ChannelStats] | None = None
 
     def count_error(self, exc: BaseException) -> None:
         self.errors += 1
@@ -49,6 +55,7 @@ class StageCounter:
             self.time,
             dict(self.errors_by_type),
             self.retries,
+            self.queue() if self.queue is not None else None,
         )
 
 
@@ -56,7 +63,11 @@ class StageStats:
     """What one stage did in a run: items in and out, errors skipped, time spent.
 
     *time* is the stage's own time in seconds (its function calls, or for the source its
-    reads), estimated from a timed sample of one item in every 256.
+    reads), estimated from a timed sample of one item in every 256. *retries* counts the
+    calls made again by a ``retry``. *queue* is, for a stage with a queue of its own
+    (``buffer``, ``batch(timeout=)``, a concurrent ``map``), a ``ChannelStats``: items held
+    now (``depth``) and at most (``peak``), its ``capacity``, and ``send_wait``, the seconds
+    its producer waited on a full queue (backpressure); ``None`` for other stages.
 
     >>> import hosepipe as hp
     >>> stats = hp.Stream(range(10)).filter(lambda x: x % 3 == 0).run()
@@ -72,6 +83,7 @@ class StageStats:
         "items_out",
         "label",
         "position",
+        "queue",
         "retries",
         "time",
     )
@@ -86,6 +98,7 @@ class StageStats:
         time: float,
         errors_by_type: dict[str, int] | None = None,
         retries: int = 0,
+        queue: ChannelStats | None = None,
     ) -> None:
         self.position = position
         self.label = label
@@ -95,6 +108,7 @@ class StageStats:
         self.time = time
         self.errors_by_type = errors_by_type or {}
         self.retries = retries
+        self.queue = queue
 
     @property
     def dropped(self) -> int:
@@ -112,6 +126,7 @@ class StageStats:
             "errors_by_type": dict(self.errors_by_type),
             "retries": self.retries,
             "time": self.time,
+            "queue": None if self.queue is None else self.queue.to_dict(),
         }
 
     def __repr__(self) -> str:
