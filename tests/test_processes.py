@@ -387,3 +387,16 @@ def test_a_slow_head_chunk_is_waited_for_without_spinning(monkeypatch: pytest.Mo
         range(8)
     )
     assert len(waits) <= 8
+
+
+def broken_setup() -> None:
+    raise RuntimeError("no model file")
+
+
+@pytest.mark.parametrize("via", ["thread", "process"])
+def test_a_failing_initializer_is_raised_with_its_type_and_notes(via: str) -> None:
+    s = hp.Stream(range(10)).map(square, concurrency=2, via=via, initializer=broken_setup)
+    with assert_no_leaks(), pytest.raises(RuntimeError, match="no model file") as info:
+        s.to_list()
+    notes = "\n".join(info.value.__notes__)
+    assert "raised by the `initializer`" in notes

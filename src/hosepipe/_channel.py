@@ -92,7 +92,9 @@ class Channel(Generic[T]):
             raise ValueError(f"Channel(): `capacity` must be an int >= 1, got {capacity!r}")
         self.capacity = capacity
         self._items: deque[Any] = deque()
-        self._lock = threading.Lock()
+        # an RLock: Condition.notify() checks ownership in C with one (with a plain Lock it
+        # probes by acquiring), and notify runs on every send and receive
+        self._lock = threading.RLock()
         self._not_full = threading.Condition(self._lock)
         self._not_empty = threading.Condition(self._lock)
         self._send_closed = False

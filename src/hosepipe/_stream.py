@@ -383,7 +383,9 @@ class Stream(Generic[T]):
         thread or interleaved (``zip``): reading one to its end before starting another
         waits for ever once it is *buffer* items ahead (when both are read by one thread
         this is detected and raised as a ``HosepipeError``). Closing a consumer detaches it;
-        the others go on. An error in the run reaches every consumer still reading.
+        the others go on. A consumer that is never read holds the others back once they are
+        *buffer* items ahead, so start every one (it may then be closed at once). An error
+        in the run reaches every consumer still reading.
 
         >>> import threading
         >>> evens, squares = Stream(range(6)).broadcast(2, buffer=2)

@@ -16,6 +16,7 @@ running is waited for).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,7 +50,8 @@ def _work(
             initializer()
     except BaseException as e:
         e.add_note("hosepipe: raised by the `initializer` of a concurrent map's worker")
-        results.send((-1, False, e))
+        with contextlib.suppress(ChannelClosed):  # unless the run has ended already
+            results.send((-1, False, e))
         return
     receive, send = tasks.receive, results.send
     try:

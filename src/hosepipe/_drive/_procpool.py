@@ -71,12 +71,22 @@ class RemoteTraceback(Exception):
         return self.tb
 
 
+_worker_init_error: BaseException | None = None
+
+
 def _init_worker(payload: bytes) -> None:
-    global _worker_fn, _worker_flat
+    """Unpickle the function and run the user's initializer. Its failure is kept and raised
+    by the worker's first task (an initializer that raises would otherwise break the pool
+    and be reported as a dead worker)."""
+    global _worker_fn, _worker_flat, _worker_init_error
     fn, flat, initializer = pickle.loads(payload)
     _worker_fn, _worker_flat = fn, flat
     if initializer is not None:
-        initializer()
+        try:
+            initializer()
+        except Exception as e:
+            e.add_note(f"hosepipe: raised by the `initializer` in worker process {os.getpid()}")
+            _worker_init_error = _portable(e)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -100,6 +110,8 @@ def _run_chunk(
     """
     import traceback
 
+    if _worker_init_error is not None:
+        raise _worker_init_error
     fn, flat = _worker_fn, _worker_flat
     assert fn is not None, "the worker was not initialised"
     results: list[Any] = []
