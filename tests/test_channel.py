@@ -121,3 +121,39 @@ def test_validation_and_repr() -> None:
     ch.send(1)
     assert repr(ch) == "Channel(capacity=4, depth=1)"
     assert repr(ch.statistics()).startswith("ChannelStats(depth=1/4, peak=1, sent=1")
+
+
+def test_handoff_close_rules() -> None:
+    import threading
+
+    from hosepipe._channel import ChannelClosed, EndOfChannel, Handoff
+
+    h: Handoff[int] = Handoff()
+    for i in range(3):
+        h.send(i)
+    h.close_send()
+    assert [h.receive() for _ in range(3)] == [0, 1, 2]
+    for _ in range(2):  # every receiver sees the end, again and again
+        with pytest.raises(EndOfChannel):
+            h.receive()
+    with pytest.raises(ChannelClosed):
+        h.send(9)
+
+    h2: Handoff[int] = Handoff()
+    ended: list[str] = []
+
+    def receiver() -> None:
+        try:
+            h2.receive()
+        except EndOfChannel:
+            ended.append("end")
+
+    threads = [threading.Thread(target=receiver) for _ in range(3)]
+    for t in threads:
+        t.start()
+    h2.close_receive()  # wakes every waiting receiver
+    for t in threads:
+        t.join(10)
+    assert ended == ["end"] * 3
+    with pytest.raises(ChannelClosed, match="consumer has closed"):
+        h2.send(1)

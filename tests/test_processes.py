@@ -197,7 +197,10 @@ def test_initializer_needs_a_pool() -> None:
 # -- bounds -----------------------------------------------------------------------------------
 
 
-def test_slow_tasks_go_one_by_one_and_the_source_is_read_at_most_two_chunks_per_worker() -> None:
+def test_slow_tasks_go_one_by_one_and_the_source_is_read_at_most_two_chunks_per_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_procpool, "TARGET_SECONDS", 0.01)  # 20 ms tasks: one a chunk
     src = CountingSource(range(200))
     with assert_no_leaks():
         it = hp.Stream(src).map(slow, concurrency=2, via="process").iterate()
@@ -211,8 +214,8 @@ def test_slow_tasks_go_one_by_one_and_the_source_is_read_at_most_two_chunks_per_
 
 
 def test_chunk_size_rule() -> None:
-    assert chunk_size(0.005) == 2  # 5 ms tasks: 10 ms of work a chunk
-    assert chunk_size(0.0001) == 100
+    assert chunk_size(0.005) == 20  # 5 ms tasks: 0.1 s of work a chunk
+    assert chunk_size(0.0005) == 200
     assert chunk_size(1e-9) == _procpool.MAX_CHUNK
     assert chunk_size(0.5) == 1
     assert chunk_size(0.0) == _procpool.MAX_CHUNK

@@ -126,7 +126,7 @@ class Stream(Generic[T]):
         With ``concurrency=N`` (> 1) up to *N* calls run at once on a thread pool (``via``
         ``"thread"``, the default then); the source is read at most *N* items ahead. With
         ``via="process"``, *N* worker processes (started at the first item, stopped when the
-        run ends) take the items in chunks sized to about 10 ms of work each, at most
+        run ends) take the items in chunks sized to about 0.1 s of work each, at most
         ``2 * N`` chunks in flight; *fn* must be picklable (lambdas and closures need the
         ``process`` extra). Results keep the input order unless ``ordered=False`` (then they
         come as calls finish). A failing call is raised at once with its note, or skipped by

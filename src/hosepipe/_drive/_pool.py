@@ -3,8 +3,9 @@
 The runner reads its upstream in the consumer's thread and keeps at most *concurrency*
 items in flight (sent to the workers and not yet passed on, a ``Window``): the source is
 never read further ahead than that. Worker threads (started as the window fills, at most
-*concurrency*) take items from a ``tasks`` channel and put outcomes on a ``results``
-channel; both hold at most *concurrency* entries, so neither ever blocks a sender.
+*concurrency*) take items from a ``tasks`` hand-off and put outcomes on a ``results``
+hand-off (``_channel.Handoff``: the channel rules at C speed, with no bound of their own
+because the window already keeps both under *concurrency* entries).
 
 Ordered output is yielded as soon as the oldest item is done (not at the end); unordered
 output as calls finish. A call that fails is raised at once, before the results of calls
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from hosepipe._channel import Channel, ChannelClosed, EndOfChannel, Window
+from hosepipe._channel import ChannelClosed, EndOfChannel, Handoff, Window
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,8 +43,8 @@ def _flat(fn: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
 def _work(
     call: Callable[[Any], Any],
     initializer: Callable[[], object] | None,
-    tasks: Channel[tuple[int, Any]],
-    results: Channel[tuple[int, bool, Any]],
+    tasks: Handoff[tuple[int, Any]],
+    results: Handoff[tuple[int, bool, Any]],
 ) -> None:
     try:
         if initializer is not None:
@@ -90,8 +91,8 @@ def concurrent_map(
     """
     call = _flat(fn) if flat else fn
     window = window or Window(concurrency)
-    tasks: Channel[tuple[int, Any]] = Channel(concurrency)
-    results: Channel[tuple[int, bool, Any]] = Channel(concurrency + 1)  # + an initializer's
+    tasks: Handoff[tuple[int, Any]] = Handoff()  # bounded by the window
+    results: Handoff[tuple[int, bool, Any]] = Handoff()
     workers: list[threading.Thread] = []
     held: dict[int, Any] = {}  # index -> item, for the items in flight (error reports)
     done: dict[int, Any] = {}  # ordered: results waiting for an older one
@@ -150,7 +151,6 @@ def concurrent_map(
         if on_stop is not None:
             on_stop()
         tasks.close_receive()  # items not yet started are dropped; idle workers end
-        tasks.close_send()
         results.close_receive()  # a worker finishing a call ends at its send
         for t in workers:
             t.join()
