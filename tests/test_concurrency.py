@@ -55,6 +55,29 @@ def test_concurrent_map_equals_the_sequential_one(
         assert Counter(got) == Counter(expected)
 
 
+def spread(x: int) -> list[int]:
+    time.sleep((x % 3) * 0.0005)
+    return [x] * (x % 4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=1000), max_size=60),
+    st.integers(min_value=1, max_value=16),
+    st.booleans(),
+)
+def test_concurrent_flat_map_equals_the_sequential_one(
+    xs: list[int], concurrency: int, ordered: bool
+) -> None:
+    with assert_no_leaks():
+        got = hp.Stream(xs).flat_map(spread, concurrency=concurrency, ordered=ordered).to_list()
+    expected = [y for x in xs for y in spread(x)]
+    if ordered:
+        assert got == expected
+    else:
+        assert Counter(got) == Counter(expected)
+
+
 def test_concurrent_flat_map() -> None:
     with assert_no_leaks():
         s = hp.Stream(range(20)).flat_map(lambda x: [x] * (x % 3), concurrency=4)
