@@ -39,14 +39,14 @@ def test_a_million_items_through_a_process_map_stay_within_the_window() -> None:
     assert (queue.sent, queue.received, queue.depth) == (1_000_000, 1_000_000, 0)
 
 
-def test_a_thread_map_with_a_slow_consumer_keeps_at_most_concurrency_items() -> None:
-    src = CountingSource(range(100_000))
+def test_a_thread_map_with_a_slow_consumer_keeps_at_most_twice_concurrency_items() -> None:
+    src = CountingSource(range(1_000_000))
     s = hp.Stream(src).map(ident, concurrency=4)
     with assert_no_leaks(), s.iterate() as it:
-        assert slow_consumer(it, src, 4) == 100_000
+        assert slow_consumer(it, src, 2 * 4) == 1_000_000
         queue = it.stats().stages[1].queue
     assert queue is not None
-    assert queue.peak == queue.capacity == 4  # the window filled, and never went past it
+    assert queue.peak == queue.capacity == 2 * 4  # the window filled, and never went past it
     assert queue.send_wait > 0  # the reader waited on a full window: backpressure
 
 
@@ -67,7 +67,7 @@ def test_queue_statistics_in_run_stats_and_to_dict() -> None:
     assert queue.sent == 50
     assert stats.stages[2].queue is None  # a fused stage has no queue
     d = stats.to_dict()["stages"][1]["queue"]
-    assert d["capacity"] == 3
+    assert d["capacity"] == 2 * 3  # 3 running, 3 queued
     assert d["sent"] == d["received"] == 50
     assert set(d) == {"capacity", "depth", "peak", "sent", "received", "send_wait"}
 

@@ -257,7 +257,7 @@ class Handoff(Generic[T]):
     """A channel's send/receive/close rules with no bound of its own, at C speed.
 
     For the hand-off queues inside a stage whose ``Window`` already bounds what it holds (a
-    concurrent ``map`` never has more than *concurrency* items between its tasks and its
+    concurrent ``map`` never has more than ``2 * concurrency`` items between its tasks and its
     results, so a bound here could never be reached). Built on ``queue.SimpleQueue``, whose
     blocking ``get`` is written in C: a thread map moves an item through two of these for
     a third less CPU than through two ``Channel`` objects, whose waits are Python

@@ -124,7 +124,8 @@ class Stream(Generic[T]):
         """Apply *fn* to each item.
 
         With ``concurrency=N`` (> 1) up to *N* calls run at once on a thread pool (``via``
-        ``"thread"``, the default then); the source is read at most *N* items ahead. With
+        ``"thread"``, the default then) and *N* more wait for a free worker: the stage holds
+        at most ``2 * N`` items, and the source is read no further ahead than that. With
         ``via="process"``, *N* worker processes (started at the first item, stopped when the
         run ends) take the items in chunks sized to about 0.1 s of work each, at most
         ``2 * N`` chunks in flight; *fn* must be picklable (lambdas and closures need the

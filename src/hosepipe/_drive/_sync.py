@@ -40,7 +40,7 @@ from hosepipe._drive._fuse import (
     stage_levels,
 )
 from hosepipe._drive._inline import inline_expression
-from hosepipe._drive._pool import concurrent_map
+from hosepipe._drive._pool import concurrent_map, window_size
 from hosepipe._drive._procpool import MAX_CHUNK, TASKS_PER_WORKER, process_map
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._retry import Retrying
@@ -317,7 +317,7 @@ class Run:
         def runner() -> Iterator[Any]:
             counts = [0, 0, 0]  # in, out, retries (in processes; threads share the wrapper)
             window = Window(
-                node.concurrency
+                window_size(node.concurrency)
                 if node.via != "process"
                 else node.concurrency * TASKS_PER_WORKER * MAX_CHUNK
             )
