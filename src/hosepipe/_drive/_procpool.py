@@ -26,7 +26,6 @@ and the last chunks can leave a worker idle for up to 0.1 s.
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -83,6 +82,8 @@ def _init_worker(payload: bytes) -> None:
     by the worker's first task (an initializer that raises would otherwise break the pool
     and be reported as a dead worker)."""
     global _worker_fn, _worker_flat, _worker_init_error
+    import pickle
+
     fn, flat, initializer = pickle.loads(payload)
     _worker_fn, _worker_flat = fn, flat
     if initializer is not None:
@@ -95,6 +96,8 @@ def _init_worker(payload: bytes) -> None:
 
 def _portable(exc: BaseException) -> BaseException:
     """*exc* if it survives pickling, else a HosepipeError that describes it."""
+    import pickle
+
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception as e:
@@ -141,6 +144,8 @@ def _run_chunk(
 
 def dumps_for_workers(obj: object, label: str) -> bytes:
     """Pickle *obj* for the workers: plain pickle, else cloudpickle, else a clear error."""
+    import pickle  # here, not at the top: `import hosepipe` need not load it
+
     try:
         return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError) as e:
