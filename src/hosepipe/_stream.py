@@ -11,6 +11,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from types import TracebackType
 
 from hosepipe import _nodes
+from hosepipe._astream import AsyncStream
+from hosepipe._push import PushPipeline, PushStream
 from hosepipe._drive._sync import END, DeadLetter, Run
 from hosepipe._errors import EmptyStreamError
 from hosepipe._source import Source
@@ -62,7 +64,7 @@ def _stream_stages(
     return out
 
 
-class Stream(Generic[T]):
+class Stream(AsyncStream, PushStream, Generic[T]):
     """A lazy, re-runnable sequence of items: a source and a chain of stages.
 
     The *source* is an iterable (run again from the start on each iteration), a
@@ -657,7 +659,7 @@ class Iteration(Generic[T]):
         self.close()
 
 
-class Pipeline(Generic[In, T]):
+class Pipeline(PushPipeline, Generic[In, T]):
     """A chain of stages without a source: ``Pipeline[In, Out]`` turns ``In`` items into ``Out``.
 
     Build one from the operator functions and ``|``; apply it with ``pipeline(source)``,
