@@ -12,9 +12,9 @@ from types import TracebackType
 
 from hosepipe import _nodes
 from hosepipe._astream import AsyncStream
-from hosepipe._push import PushPipeline, PushStream
 from hosepipe._drive._sync import END, DeadLetter, Run
 from hosepipe._errors import EmptyStreamError
+from hosepipe._push import PushPipeline, PushStream
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
