@@ -18,6 +18,7 @@ OPERATORS = [
     "observe",
 ]  # fmt: skip
 TERMINALS = ["to_list", "first", "reduce", "count", "sum", "for_each", "to", "run"]
+ASYNC_TERMINALS = ["ato_list", "afirst", "areduce", "acount", "afor_each", "arun"]
 
 
 def test_all_lists_each_public_name_once_and_sorted() -> None:
@@ -63,7 +64,8 @@ def test_every_operator_has_both_spellings_with_the_same_parameters(name: str) -
 
 def test_no_operator_is_missing_from_either_spelling() -> None:
     stream_ops = {n for n in vars(hp.Stream) if not n.startswith("_")} - set(TERMINALS)
-    stream_ops -= {"pipe", "iterate", "broadcast"}  # broadcast gives streams, not one
+    stream_ops -= {"pipe", "iterate", "aiterate", *ASYNC_TERMINALS}
+    stream_ops -= {"broadcast"}  # broadcast gives streams, not one
     assert stream_ops == set(OPERATORS)
     pipeline_ops = {n for n in vars(hp.Pipeline) if not n.startswith("_")}
     assert pipeline_ops == set(OPERATORS)
@@ -96,7 +98,7 @@ def _public_functions() -> list[tuple[str, object]]:
         obj = getattr(hp, name)
         if inspect.isfunction(obj):
             found.append((name, obj))
-    for name in OPERATORS + TERMINALS + ["pipe", "iterate"]:
+    for name in OPERATORS + TERMINALS + ASYNC_TERMINALS + ["pipe", "iterate", "aiterate"]:
         found.append((f"Stream.{name}", getattr(hp.Stream, name)))
     return found
 

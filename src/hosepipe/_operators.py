@@ -6,7 +6,7 @@ nodes; ``tests/test_api.py`` keeps the two spellings in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 
 from hosepipe import _nodes
 from hosepipe._stream import Pipeline, Stream, _as_stream
@@ -51,6 +51,16 @@ K = TypeVar("K")
 A = TypeVar("A")
 
 
+@overload
+def map(
+    fn: Callable[[T], Awaitable[U]],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+    via: str | None = None,
+    initializer: Callable[[], object] | None = None,
+) -> Pipeline[T, U]: ...
+@overload
 def map(
     fn: Callable[[T], U],
     *,
@@ -58,7 +68,15 @@ def map(
     ordered: bool = True,
     via: str | None = None,
     initializer: Callable[[], object] | None = None,
-) -> Pipeline[T, U]:
+) -> Pipeline[T, U]: ...
+def map(
+    fn: Callable[[T], Any],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+    via: str | None = None,
+    initializer: Callable[[], object] | None = None,
+) -> Pipeline[T, Any]:
     """A stage applying *fn* to each item (see ``Stream.map`` for the concurrency options).
 
     >>> import hosepipe as hp

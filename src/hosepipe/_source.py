@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from hosepipe._typing import TYPE_CHECKING
 
@@ -42,6 +42,10 @@ class Source:
             self.mode = "iterator"
         elif hasattr(obj, "__iter__"):
             self.mode = "iterable"
+        elif hasattr(obj, "__anext__") and hasattr(obj, "__aiter__"):
+            self.mode = "aiterator"  # an async generator: one run
+        elif hasattr(obj, "__aiter__"):
+            self.mode = "aiterable"
         elif callable(obj):
             self.mode = "factory"
         else:
@@ -61,6 +65,8 @@ class Source:
         name = getattr(self.obj, "__qualname__", None)
         if self.mode == "iterator" and isinstance(name, str):  # a generator object
             return f"<generator {name}>"
+        if self.mode == "aiterator" and isinstance(name, str):
+            return f"<async_generator {name}>"
         return _repr.repr(self.obj)
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
@@ -83,6 +89,29 @@ class Source:
                 "that an earlier run has already consumed; to run a stream more than once, "
                 "give it a list, a range or a zero-argument function that returns a fresh "
                 "iterator (for example `hp.Stream(lambda: open(path))`)"
+            )
+        self.used = True
+        return self.obj  # type: ignore[return-value]
+
+    def aopen(self) -> AsyncIterator[Any] | None:
+        """An async iterator over an async source for one run; None for a sync source.
+
+        An async generator function (a factory) is called on every run; an async iterable
+        is iterated afresh; an async iterator (an async generator object) runs once.
+        """
+        from hosepipe._drive._async import is_async_source
+
+        if self.mode == "factory" and is_async_source(self.obj):
+            return self.obj().__aiter__()  # type: ignore[operator, no-any-return]
+        if self.mode == "aiterable":
+            return self.obj.__aiter__()  # type: ignore[attr-defined, no-any-return]
+        if self.mode != "aiterator":
+            return None
+        if self.used:
+            raise StreamConsumedError(
+                f"this stream's source is a one-shot async iterator ({type(self.obj).__name__}) "
+                "that an earlier run has already consumed; to run it again, give the async "
+                "generator function itself: `hp.Stream(agen_fn)`, not `hp.Stream(agen_fn())`"
             )
         self.used = True
         return self.obj  # type: ignore[return-value]

@@ -7,11 +7,18 @@ terminal is called, and then a driver (``_drive``) interprets the nodes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+    Iterator,
+)
 from types import TracebackType
 
-from hosepipe import _nodes
-from hosepipe._astream import AsyncStream
+from hosepipe import _astream, _nodes
 from hosepipe._drive._sync import END, DeadLetter, Run
 from hosepipe._errors import EmptyStreamError
 from hosepipe._push import PushPipeline, PushStream
@@ -64,7 +71,7 @@ def _stream_stages(
     return out
 
 
-class Stream(AsyncStream, PushStream, Generic[T]):
+class Stream(PushStream, Generic[T]):
     """A lazy, re-runnable sequence of items: a source and a chain of stages.
 
     The *source* is an iterable (run again from the start on each iteration), a
@@ -89,7 +96,13 @@ class Stream(AsyncStream, PushStream, Generic[T]):
     _source: Source
     _stages: tuple[_nodes.Node, ...]
 
-    def __init__(self, source: Iterable[T] | Callable[[], Iterable[T]]) -> None:
+    def __init__(
+        self,
+        source: Iterable[T]
+        | AsyncIterable[T]
+        | Callable[[], Iterable[T]]
+        | Callable[[], AsyncIterable[T]],
+    ) -> None:
         if isinstance(source, Stream):
             self._source, self._stages = source._source, source._stages
         elif isinstance(source, Pipeline):
@@ -114,6 +127,17 @@ class Stream(AsyncStream, PushStream, Generic[T]):
 
     # -- element-wise stages ---------------------------------------------------------------
 
+    @overload
+    def map(
+        self,
+        fn: Callable[[T], Awaitable[U]],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+        initializer: Callable[[], object] | None = None,
+    ) -> Stream[U]: ...
+    @overload
     def map(
         self,
         fn: Callable[[T], U],
@@ -122,8 +146,17 @@ class Stream(AsyncStream, PushStream, Generic[T]):
         ordered: bool = True,
         via: str | None = None,
         initializer: Callable[[], object] | None = None,
-    ) -> Stream[U]:
-        """Apply *fn* to each item.
+    ) -> Stream[U]: ...
+    def map(
+        self,
+        fn: Callable[[T], Any],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+        initializer: Callable[[], object] | None = None,
+    ) -> Stream[Any]:
+        """Apply *fn* (a plain or ``async def`` function) to each item.
 
         With ``concurrency=N`` (> 1) up to *N* calls run at once on a thread pool (``via``
         ``"thread"``, the default then) and *N* more wait for a free worker: the stage holds
@@ -464,7 +497,14 @@ class Stream(AsyncStream, PushStream, Generic[T]):
 
     # -- running ---------------------------------------------------------------------------
 
+    def _is_async(self) -> bool:
+        return _astream.is_async(self)
+
     def _run(self) -> Run:
+        if self._is_async():  # async stages or source, read from sync code
+            from hosepipe._drive._async import BridgeRun
+
+            return BridgeRun(self._source, self._stages)
         return Run(self._source, self._stages)
 
     def __iter__(self) -> Iterator[T]:
@@ -612,6 +652,116 @@ class Stream(AsyncStream, PushStream, Generic[T]):
         run.execute("drain")
         return run.stats()
 
+    # -- async ----------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """``async for item in stream``: the stages run on the event loop.
+
+        ``async def`` stages are awaited; plain stages (and a plain source) run inline.
+        Closing the async iterator (``aclose()``) closes the run and cancels its tasks.
+        """
+        return _astream.aiter_of(self)
+
+    def aiterate(self) -> _astream.AIteration[T]:
+        """An async iterator to use in ``async with``: leaving the block closes the run.
+
+        >>> import asyncio
+        >>> async def main():
+        ...     async with Stream(range(10)).aiterate() as it:
+        ...         return [x async for x in it if x < 3]
+        >>> asyncio.run(main())
+        [0, 1, 2]
+        """
+        return _astream.AIteration(self)
+
+    async def ato_list(self) -> list[T]:
+        """The items in a list (the async ``to_list``).
+
+        >>> import asyncio
+        >>> async def numbers():
+        ...     for i in range(3):
+        ...         yield i
+        >>> async def double(x):
+        ...     return x * 2
+        >>> asyncio.run(Stream(numbers).map(double).ato_list())
+        [0, 2, 4]
+        """
+        return await _astream.aexecute(self, "list", None, [])  # type: ignore[no-any-return]
+
+    async def arun(self) -> RunStats:
+        """Run to the end, discarding the items, and return the ``RunStats`` (async ``run``).
+
+        >>> import asyncio
+        >>> asyncio.run(Stream(range(4)).arun()).items_out
+        4
+        """
+        return await _astream.arun_stats(self)
+
+    async def acount(self) -> int:
+        """The number of items (the async ``count``).
+
+        >>> import asyncio
+        >>> asyncio.run(Stream(range(7)).filter(lambda x: x % 2).acount())
+        3
+        """
+        return await _astream.aexecute(self, "count", None, 0)  # type: ignore[no-any-return]
+
+    @overload
+    async def afirst(self) -> T: ...
+    @overload
+    async def afirst(self, default: D) -> T | D: ...
+    async def afirst(self, default: Any = _MISSING) -> Any:
+        """The first item, reading nothing more; *default* if empty (the async ``first``).
+
+        >>> import asyncio
+        >>> asyncio.run(Stream(range(5, 9)).afirst())
+        5
+        >>> asyncio.run(Stream([]).afirst(None)) is None
+        True
+        """
+        got = await _astream.aexecute(self, "first", None, END)
+        if got is END:
+            if default is _MISSING:
+                raise EmptyStreamError(
+                    "afirst() was called on an empty stream, and no default value was provided"
+                )
+            return default
+        return got
+
+    @overload
+    async def areduce(self, fn: Callable[[T, T], T]) -> T: ...
+    @overload
+    async def areduce(self, fn: Callable[[A, T], A], initial: A) -> A: ...
+    async def areduce(self, fn: Callable[[Any, T], Any], initial: Any = _MISSING) -> Any:
+        """Fold the items with ``acc = fn(acc, item)`` (the async ``reduce``).
+
+        >>> import asyncio, operator
+        >>> asyncio.run(Stream([1, 2, 3, 4]).areduce(operator.mul))
+        24
+        """
+        if not callable(fn):
+            raise TypeError(f"areduce(): `fn` must be callable, got {fn!r}")
+        if initial is not _MISSING:
+            return await _astream.aexecute(self, "reduce", fn, initial)
+        got = await _astream.aexecute(self, "reduce1", fn, END)
+        if got is END:
+            raise EmptyStreamError(
+                "areduce() was called on an empty stream, and no initial value was provided"
+            )
+        return got
+
+    async def afor_each(self, fn: Callable[[T], object]) -> None:
+        """Call *fn*, a plain or ``async def`` function, on each item (async ``for_each``).
+
+        >>> import asyncio
+        >>> asyncio.run(Stream("ab").afor_each(print))
+        a
+        b
+        """
+        if not callable(fn):
+            raise TypeError(f"afor_each(): `fn` must be callable, got {fn!r}")
+        await _astream.aexecute(self, "call", fn, None)
+
 
 class Iteration(Generic[T]):
     """An open iteration of a stream: iterate it, ``close()`` it or leave its ``with`` block.
@@ -725,6 +875,17 @@ class Pipeline(PushPipeline, Generic[In, T]):
 
     # The same operators as Stream's, returning pipelines (see the Stream methods' docs).
 
+    @overload
+    def map(
+        self,
+        fn: Callable[[T], Awaitable[U]],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+        initializer: Callable[[], object] | None = None,
+    ) -> Pipeline[In, U]: ...
+    @overload
     def map(
         self,
         fn: Callable[[T], U],
@@ -733,7 +894,16 @@ class Pipeline(PushPipeline, Generic[In, T]):
         ordered: bool = True,
         via: str | None = None,
         initializer: Callable[[], object] | None = None,
-    ) -> Pipeline[In, U]:
+    ) -> Pipeline[In, U]: ...
+    def map(
+        self,
+        fn: Callable[[T], Any],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+        initializer: Callable[[], object] | None = None,
+    ) -> Pipeline[In, Any]:
         """Pipeline form of ``Stream.map``."""
         return self._then(_nodes.map_node("map", fn, concurrency, ordered, via, initializer))
 

@@ -7,7 +7,7 @@ Lines marked ``# type: ignore[...]`` must stay errors: mypy reports an unused ig
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, TypeGuard, assert_type
 
 import hosepipe as hp
@@ -96,3 +96,30 @@ assert_type(words.broadcast(2), tuple[hp.Stream[str], ...])
 assert_type(hp.merge(words, ["x"]), hp.Stream[str])
 assert_type(hp.backoff.exponential(0.1, 2.0), hp.backoff.Exponential)
 words.retry(KeyboardInterrupt)  # type: ignore[arg-type]
+
+
+# async
+async def alen(s: str) -> int:
+    return len(s)
+
+
+async def agen_words() -> AsyncIterator[str]:
+    yield "a"
+
+
+assert_type(words.map(alen), hp.Stream[int])
+assert_type(hp.map(alen), hp.Pipeline[str, int])
+assert_type(hp.Stream(agen_words), hp.Stream[str])
+assert_type(hp.Stream(agen_words()).map(to_len), hp.Stream[int])
+
+
+async def consume() -> None:
+    assert_type(await words.ato_list(), list[str])
+    assert_type(await words.acount(), int)
+    assert_type(await words.afirst(), str)
+    assert_type(await words.afirst(None), str | None)
+    async for w in words:
+        assert_type(w, str)
+    async with words.aiterate() as it:
+        async for w2 in it:
+            assert_type(w2, str)

@@ -1,0 +1,581 @@
+"""The async driver: a stream with an async source or ``async def`` stages, run on asyncio.
+
+``ARun`` interprets the same nodes as the sync driver, one async generator per stage (no
+code generation: an ``await`` per stage is the cost of async anyway). Element-wise stages
+call plain functions directly and await ``async def`` ones; stateful stages drive the same
+I/O-free step objects (``_steps``) as the sync driver; ``throttle`` sleeps with
+``asyncio.sleep``; ``map(async_fn, concurrency=N)`` keeps at most N tasks in flight, owned
+by the iteration: a failure cancels the others and is raised with its own type (an
+``ExceptionGroup`` only when several failed at once), and closing the iteration cancels and
+awaits every task, so no task outlives it. Sync functions with ``concurrency`` run in
+threads (``asyncio.to_thread``).
+
+``BridgeRun`` runs an ``ARun`` from synchronous code (``for``, ``to_list()``) on an event
+loop of its own; inside a running loop it refuses with a message that says what to use.
+
+Counting is per stage and per item (each stage's generator counts what it takes and
+gives); errors get the same notes as in the sync driver. Closing (``aclose``) closes every
+stage's generator and the source, downstream first, then does what ``Run.close`` does.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+
+from hosepipe import _nodes
+from hosepipe._drive._sync import END, Run, _catch
+from hosepipe._errors import HosepipeError, add_stage_note, has_note
+from hosepipe._retry import Retrying
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
+    from typing import Any
+
+__all__ = ["ARun", "BridgeRun", "is_async_fn", "is_async_source", "is_async_stream"]
+
+_CO_COROUTINE = 0x80
+_CO_ASYNC_GENERATOR = 0x200
+
+
+def _code_flags(fn: object) -> int:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if isinstance(fn, Retrying):
+        fn = fn.fn
+    code = getattr(fn, "__code__", None)
+    if code is None:  # a callable object: its __call__
+        call = vars(type(fn)).get("__call__") if isinstance(fn, object) else None
+        code = getattr(call, "__code__", None)
+    return int(getattr(code, "co_flags", 0))
+
+
+def is_async_fn(fn: object) -> bool:
+    """Whether *fn* is an ``async def`` function (or a partial of one, or an object whose
+    ``__call__`` is one). Checked from the code flags: no ``inspect`` import."""
+    return bool(_code_flags(fn) & _CO_COROUTINE)
+
+
+def is_async_source(obj: object) -> bool:
+    """An async iterable that is not also a sync one, or an async generator function."""
+    if hasattr(obj, "__aiter__") and not hasattr(obj, "__iter__"):
+        return True
+    return callable(obj) and bool(_code_flags(obj) & _CO_ASYNC_GENERATOR)
+
+
+def is_async_stream(source: object, nodes: tuple[_nodes.Node, ...]) -> bool:
+    """Whether a stream needs the async driver: an async source or an async stage."""
+    if is_async_source(source):
+        return True
+    for node in nodes:
+        fn = getattr(node, "fn", None)
+        if fn is not None and is_async_fn(fn):
+            return True
+        for other in getattr(node, "others", ()):
+            if is_async_source(getattr(getattr(other, "_source", None), "obj", other)):
+                return True
+    return False
+
+
+class ARun(Run):
+    """One run of a stream on asyncio (see the module documentation)."""
+
+    __slots__ = ()
+
+    # -- iteration ------------------------------------------------------------------------
+
+    def aiterator(self) -> AsyncIterator[Any]:
+        """An async generator over the items; ``aclose()`` it to release everything."""
+        for pos, node in enumerate(self.nodes, start=1):
+            if isinstance(node, _nodes.Buffer | _nodes.TimedBatch) or (
+                isinstance(node, _nodes.ConcurrentMap) and node.via == "process"
+            ):
+                raise HosepipeError(
+                    f"stage {pos} {node.label}: not available in async streams yet; run it in "
+                    "a sync stream (its items can then be read with `async for`)"
+                )
+            if isinstance(node, _nodes._StepNode) and is_async_fn(node.user_fn):
+                raise HosepipeError(
+                    f"stage {pos} {node.label}: an `async def` function is accepted by map, "
+                    "filter, flat_map and tap (and a concurrent map); here it must be a plain "
+                    "function"
+                )
+        up: AsyncIterator[Any] = self._opened_async(self._source_layer())
+        for pos, node in enumerate(self.nodes, start=1):
+            up = self._opened_async(self._layer(pos, node, up))
+        return self._outer(up)
+
+    async def aexecute(
+        self, terminal: str, fn: Any = None, init: Any = None, label: str | None = None
+    ) -> Any:
+        """Run into a terminal, as ``Run.execute`` does (same terminal names)."""
+        self.term_label = label
+        acc: Any = [] if terminal == "list" else 0 if terminal == "count" else init
+        index = -1
+        it = self.aiterator()
+        try:
+            async for item in it:
+                index += 1
+                if terminal == "drain":
+                    continue
+                if terminal == "first":
+                    return item
+                try:
+                    if terminal == "count":
+                        acc += 1
+                    elif terminal == "sum":
+                        acc = acc + item
+                    elif terminal == "list":
+                        acc.append(item)
+                    elif terminal == "call":
+                        got = fn(item)
+                        if is_async_fn(fn):
+                            await got
+                    elif terminal == "reduce":
+                        acc = fn(acc, item)
+                    elif terminal == "reduce1":
+                        acc = item if acc is END else fn(acc, item)
+                except Exception as e:
+                    if not has_note(e):
+                        name = label or f"{terminal}({_nodes.fn_name(fn) if fn else ''})"
+                        e.add_note(f"hosepipe: in the terminal {name}, item index {index}")
+                    raise
+            return acc
+        finally:
+            await it.aclose()  # type: ignore[attr-defined]
+
+    # -- closing --------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close every async generator the run opened (downstream first), then the rest."""
+        first: BaseException | None = None
+        closables, self._closables = self._closables, []
+        rest = []
+        for it in reversed(closables):  # registered as opened: upstream first
+            aclose = getattr(it, "aclose", None)
+            if aclose is None:
+                rest.append(it)
+                continue
+            try:
+                await aclose()
+            except BaseException as e:
+                first = first or e
+        self._closables = rest[::-1]
+        try:
+            self.close()
+        except BaseException as e:
+            first = first or e
+        if first is not None:
+            in_flight = sys.exc_info()[1]
+            if in_flight is not None and in_flight is not first:
+                in_flight.add_note(f"hosepipe: closing the run failed too: {first!r}")
+                return
+            raise first
+
+    # -- assembly -------------------------------------------------------------------------
+
+    def _opened_async(self, it: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        self._closables.append(it)
+        return it
+
+    async def _outer(self, up: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        try:
+            async for item in up:
+                yield item
+        finally:
+            await self.aclose()
+
+    async def _source_layer(self) -> AsyncIterator[Any]:
+        counter = self.counters[0]
+        made = self.source.aopen()
+        if made is not None:
+            it = made.__aiter__()
+            self._opened_async(it)
+            self.t_start = _now()
+            n = 0
+            while True:
+                try:
+                    item = await it.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as e:
+                    add_stage_note(e, 0, counter.label, n)
+                    raise
+                n += 1
+                counter.items_out = n
+                yield item
+            return
+        sync_it = self._open_source()  # a sync source, read inline
+        n = 0
+        while True:
+            try:
+                item = next(sync_it)
+            except StopIteration:
+                break
+            except Exception as e:
+                add_stage_note(e, 0, counter.label, n)
+                raise
+            n += 1
+            counter.items_out = n
+            yield item
+
+    def _layer(self, pos: int, node: _nodes.Node, up: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        if isinstance(node, _nodes.ConcurrentMap):
+            return self._concurrent(pos, node, up)
+        if isinstance(node, _nodes.Throttle):
+            return self._throttle(pos, node, up)
+        if isinstance(node, _nodes.Chain | _nodes.Zip):
+            return self._join(pos, node, up)
+        if isinstance(node, _nodes._StepNode):
+            return self._step(pos, node, up)
+        return self._element(pos, node, up)
+
+    def _fail(self, pos: int, exc: Exception, item: Any, index: int) -> bool:
+        """True if a catch skips *exc*; else it gets the stage note (to be raised)."""
+        guards = self.guards[pos]
+        if guards and _catch(self, guards, pos, exc, item):
+            return True
+        add_stage_note(exc, pos, self.counters[pos].label, index)
+        return False
+
+    async def _element(
+        self, pos: int, node: _nodes.Node, up: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        counter = self.counters[pos]
+        fn = self._bind(pos, getattr(node, "fn", None))
+        is_async = fn is not None and is_async_fn(fn)
+        call = _async_retry(fn) if is_async and isinstance(fn, Retrying) else fn
+        op = node.OP
+        n_in = n_out = 0
+        try:
+            async for item in up:
+                n_in += 1
+                if op in ("observe", "catch"):
+                    n_out += 1
+                    yield item
+                    continue
+                try:
+                    if op == "flatten":
+                        got = item
+                    else:
+                        got = call(item)
+                        if is_async:
+                            got = await got
+                    if op == "flat_map" or op == "flatten":
+                        got = [x async for x in got] if hasattr(got, "__aiter__") else got
+                        got = list(got)
+                except Exception as e:
+                    if self._fail(pos, e, item, n_in - 1):
+                        continue
+                    raise
+                if op == "map":
+                    n_out += 1
+                    yield got
+                elif op == "filter":
+                    if got:
+                        n_out += 1
+                        yield item
+                elif op == "tap":
+                    n_out += 1
+                    yield item
+                else:  # flat_map, flatten
+                    for x in got:
+                        n_out += 1
+                        yield x
+        finally:
+            counter.items_in, counter.items_out = n_in, n_out
+
+    async def _step(
+        self, pos: int, node: _nodes._StepNode, up: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        counter = self.counters[pos]
+        step = node.make_step()
+        n_in = n_out = 0
+        try:
+            async for item in up:
+                n_in += 1
+                try:
+                    outs = step.push(item)
+                except Exception as e:
+                    if self._fail(pos, e, item, n_in - 1):
+                        continue
+                    raise
+                for out in outs:
+                    n_out += 1
+                    yield out
+                if step.done:
+                    break
+            for out in step.flush():
+                n_out += 1
+                yield out
+        finally:
+            counter.items_in, counter.items_out = n_in, n_out
+
+    async def _throttle(
+        self, pos: int, node: _nodes.Throttle, up: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        import asyncio
+
+        counter = self.counters[pos]
+        step = node.make_step()
+        clock = asyncio.get_running_loop().time
+        n = 0
+        try:
+            async for item in up:
+                wait = step.wait(clock())
+                if wait:
+                    await asyncio.sleep(wait)
+                step.passed(clock())
+                n += 1
+                yield item
+        finally:
+            counter.items_in = counter.items_out = n
+
+    async def _join(
+        self, pos: int, node: _nodes._JoinNode, up: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        counter = self.counters[pos]
+        others = [self._open_other(o) for o in node.others]
+        n_in = n_out = 0
+        try:
+            if isinstance(node, _nodes.Chain):
+                async for item in up:
+                    n_in += 1
+                    n_out += 1
+                    yield item
+                for other in others:
+                    async for item in other:
+                        n_out += 1
+                        yield item
+                return
+            while True:
+                try:
+                    row = [await up.__anext__()]
+                    n_in += 1
+                    for other in others:
+                        row.append(await other.__anext__())
+                except StopAsyncIteration:
+                    return
+                n_out += 1
+                yield tuple(row)
+        finally:
+            counter.items_in, counter.items_out = n_in, n_out
+
+    def _open_other(self, other: object) -> AsyncIterator[Any]:
+        """An async iterator over another stream or iterable, registered for closing."""
+        aiter_ = getattr(other, "__aiter__", None)
+        if aiter_ is not None:
+            return self._opened_async(aiter_())
+        return self._opened_async(_from_sync(self, iter(other)))  # type: ignore[call-overload]
+
+    async def _concurrent(
+        self, pos: int, node: _nodes.ConcurrentMap, up: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        import asyncio
+
+        from hosepipe._channel import Window
+
+        counter = self.counters[pos]
+        fn = self._bind(pos, node.fn)
+        limit = node.concurrency
+        window = Window(limit)
+        counter.queue = window.statistics
+        if is_async_fn(fn):
+            call = _async_retry(fn) if isinstance(fn, Retrying) else fn
+        else:
+
+            def call(item: Any) -> Any:  # a sync function: in a thread of the default pool
+                return asyncio.to_thread(fn, item)
+
+        flat = node.flat
+
+        async def one(item: Any) -> Any:
+            got = await call(item)
+            if flat:
+                got = [x async for x in got] if hasattr(got, "__aiter__") else list(got)
+            return got
+
+        # in flight, in input order: task -> (item, index); finished tasks also queue up in
+        # `finished` (a done callback), so a wake-up costs O(1), not a scan of every task
+        tasks: dict[asyncio.Task[Any], tuple[Any, int]] = {}
+        finished: deque[asyncio.Task[Any]] = deque()
+        wake = asyncio.Event()
+
+        def on_done(task: asyncio.Task[Any]) -> None:
+            finished.append(task)
+            wake.set()
+
+        n_in = n_out = 0
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(tasks) < limit:
+                    try:
+                        item = await up.__anext__()
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    task = asyncio.ensure_future(one(item))
+                    task.add_done_callback(on_done)
+                    tasks[task] = (item, n_in)
+                    n_in += 1
+                    window.enter()
+                if not tasks:
+                    return
+                head = next(iter(tasks))
+                if not finished and not (node.ordered and head.done()):
+                    wake.clear()
+                    await wake.wait()
+                errors = []
+                ready = []
+                while finished:
+                    task = finished.popleft()
+                    if task not in tasks:
+                        continue
+                    exc = task.exception()
+                    if exc is None:
+                        ready.append(task)
+                        continue
+                    item, index = tasks.pop(task)
+                    window.leave()
+                    if isinstance(exc, Exception) and self._fail(pos, exc, item, index):
+                        continue  # skipped by a catch
+                    add_stage_note(exc, pos, counter.label, index)
+                    errors.append(exc)
+                if len(errors) == 1:
+                    raise errors[0]
+                if errors:
+                    raise BaseExceptionGroup(
+                        f"{len(errors)} calls of stage {pos} {counter.label} failed at once",
+                        errors,
+                    )
+                if node.ordered:  # the finished head, in input order
+                    while tasks:
+                        head = next(iter(tasks))
+                        if not head.done():
+                            break
+                        if head.exception() is not None:  # done, its callback not run yet
+                            finished.appendleft(head)
+                            break
+                        del tasks[head]
+                        window.leave()
+                        got = head.result()
+                        for out in got if flat else (got,):
+                            n_out += 1
+                            yield out
+                    continue
+                for task in ready:  # unordered: as they finished
+                    del tasks[task]
+                    window.leave()
+                    got = task.result()
+                    for out in got if flat else (got,):
+                        n_out += 1
+                        yield out
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:  # no task outlives the iteration
+                await asyncio.gather(*tasks, return_exceptions=True)
+            counter.items_in, counter.items_out = n_in, n_out
+
+
+async def _from_sync(run: ARun, it: Iterator[Any]) -> AsyncIterator[Any]:
+    try:
+        for item in it:
+            yield item
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+def _async_retry(wrapper: Retrying) -> Callable[[Any], Any]:
+    """The async form of a ``Retrying`` wrapper around an ``async def`` function."""
+
+    async def call(item: Any) -> Any:
+        import asyncio
+
+        attempt = 1
+        while True:
+            try:
+                return await wrapper.fn(item)
+            except wrapper.types as e:
+                if attempt >= wrapper.attempts:
+                    e.add_note(
+                        f"hosepipe retry: {wrapper.__name__} failed {attempt} time(s) on this "
+                        f"item (retry attempts={wrapper.attempts})"
+                    )
+                    raise
+                with wrapper._lock:
+                    wrapper.retries += 1
+                await asyncio.sleep(wrapper.backoff.delay(attempt))
+                attempt += 1
+
+    return call
+
+
+def _now() -> float:
+    import time
+
+    return time.perf_counter()
+
+
+class BridgeRun(ARun):
+    """An ``ARun`` driven from synchronous code, on an event loop of its own."""
+
+    __slots__ = ()
+
+    def iterator(self) -> Iterator[Any]:
+        loop = _private_loop()
+        agen = self.aiterator()
+        return _drive(loop, agen)
+
+    def execute(
+        self, terminal: str, fn: Any = None, init: Any = None, label: str | None = None
+    ) -> Any:
+        loop = _private_loop()
+        try:
+            return loop.run_until_complete(self.aexecute(terminal, fn, init, label))
+        finally:
+            _close_loop(loop)
+
+
+def _private_loop() -> asyncio.AbstractEventLoop:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.new_event_loop()
+    raise HosepipeError(
+        "this stream has async stages or an async source, and a synchronous `for` or "
+        "terminal would need an event loop of its own, but one is already running in this "
+        "thread: use `async for item in stream`, `async with stream.aiterate()` or the async "
+        "terminals (`await stream.ato_list()`, `await stream.arun()`, ...)"
+    )
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
+def _drive(loop: asyncio.AbstractEventLoop, agen: AsyncIterator[Any]) -> Iterator[Any]:
+    """A sync generator over *agen*, each step run on *loop*; closing it closes both."""
+    try:
+        while True:
+            try:
+                item = loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        try:
+            loop.run_until_complete(agen.aclose())  # type: ignore[attr-defined]
+        finally:
+            _close_loop(loop)

@@ -1,0 +1,399 @@
+"""Async streams: async sources and stages, async terminals, bridges, concurrency, cleanup.
+
+Warnings are errors (pytest config), so a task destroyed while pending or a coroutine
+never awaited fails the test that caused it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import operator
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hosepipe as hp
+from hosepipe.testing import CountingSource, assert_no_leaks
+
+
+async def agen(xs: list[int], reads: list[int] | None = None) -> AsyncIterator[int]:
+    for x in xs:
+        await asyncio.sleep(0)
+        if reads is not None:
+            reads.append(x)
+        yield x
+
+
+async def adouble(x: int) -> int:
+    await asyncio.sleep(0)
+    return x * 2
+
+
+async def is_odd(x: int) -> bool:
+    await asyncio.sleep(0)
+    return x % 2 == 1
+
+
+async def arepeat(x: int) -> list[int]:
+    await asyncio.sleep(0)
+    return [x] * (x % 3)
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+# -- the same operators over async sources and async functions --------------------------------
+
+CHAINS = {
+    "map": lambda s: s.map(lambda x: x + 1),
+    "amap": lambda s: s.map(adouble),
+    "afilter": lambda s: s.filter(is_odd),
+    "aflat_map": lambda s: s.flat_map(arepeat),
+    "tap": lambda s: s.tap(lambda x: None),
+    "take": lambda s: s.take(3),
+    "skip": lambda s: s.skip(2),
+    "batch": lambda s: s.batch(2),
+    "window": lambda s: s.window(2),
+    "enumerate": lambda s: s.enumerate(),
+    "scan": lambda s: s.scan(operator.add, 0),
+    "distinct": lambda s: s.map(lambda x: x % 3).distinct(),
+    "take_while": lambda s: s.take_while(lambda x: x < 5),
+    "drop_while": lambda s: s.drop_while(lambda x: x < 5),
+    "group_by": lambda s: s.group_by(lambda x: x // 3),
+    "chain": lambda s: s.chain([100, 101]),
+    "zip": lambda s: s.zip(range(100, 200)),
+    "amap_concurrent": lambda s: s.map(adouble, concurrency=3),
+}
+
+
+def sync_equivalent(name: str, xs: list[int]) -> list[object]:
+    """The same chain with plain functions over a list: the reference."""
+    plain = {
+        "amap": lambda s: s.map(lambda x: x * 2),
+        "afilter": lambda s: s.filter(lambda x: x % 2 == 1),
+        "aflat_map": lambda s: s.flat_map(lambda x: [x] * (x % 3)),
+        "amap_concurrent": lambda s: s.map(lambda x: x * 2),
+    }
+    return plain.get(name, CHAINS[name])(hp.Stream(xs)).to_list()  # type: ignore[no-any-return]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=20), max_size=15))
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_async_source_gives_what_the_sync_stream_gives(name: str, xs: list[int]) -> None:
+    s = CHAINS[name](hp.Stream(functools.partial(agen, xs)))
+    assert run(s.ato_list()) == sync_equivalent(name, xs)
+    assert s.to_list() == sync_equivalent(name, xs)  # the bridge: an event loop of its own
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=50), max_size=40),
+    st.integers(min_value=1, max_value=16),
+    st.booleans(),
+)
+def test_async_concurrent_map_equals_the_sequential_one(
+    xs: list[int], concurrency: int, ordered: bool
+) -> None:
+    async def jitter(x: int) -> int:
+        await asyncio.sleep((x % 3) * 0.0005)
+        return x * 10
+
+    got = run(hp.Stream(xs).map(jitter, concurrency=concurrency, ordered=ordered).ato_list())
+    expected = [x * 10 for x in xs]
+    if ordered:
+        assert got == expected
+    else:
+        assert Counter(got) == Counter(expected)  # type: ignore[arg-type]
+
+
+def test_at_most_concurrency_awaits_at_once_and_read_ahead_is_bounded() -> None:
+    now = peak = 0
+    reads: list[int] = []
+
+    async def probe(x: int) -> int:
+        nonlocal now, peak
+        now += 1
+        peak = max(peak, now)
+        await asyncio.sleep(0.001)
+        now -= 1
+        return x
+
+    async def main() -> list[int]:
+        out = []
+        async for x in hp.Stream(functools.partial(agen, list(range(100)), reads)).map(
+            probe, concurrency=5
+        ):
+            out.append(x)
+            assert len(reads) <= len(out) + 5
+        return out
+
+    assert run(main()) == list(range(100))
+    assert peak == 5
+
+
+# -- terminals and bridges ---------------------------------------------------------------------
+
+
+def test_async_terminals() -> None:
+    s = hp.Stream(functools.partial(agen, [1, 2, 3, 4])).map(adouble)
+    assert run(s.ato_list()) == [2, 4, 6, 8]
+    assert run(s.acount()) == 4
+    assert run(s.afirst()) == 2
+    assert run(hp.Stream(functools.partial(agen, [])).afirst("none")) == "none"
+    with pytest.raises(hp.EmptyStreamError):
+        run(hp.Stream(functools.partial(agen, [])).afirst())
+    assert run(s.areduce(operator.add)) == 20
+    assert run(s.areduce(operator.add, 100)) == 120
+    seen: list[int] = []
+
+    async def record(x: int) -> None:
+        seen.append(x)
+
+    run(s.afor_each(record))
+    run(hp.Stream([5]).afor_each(record))  # an async terminal function over a sync stream
+    assert seen == [2, 4, 6, 8, 5]
+    stats = run(s.arun())
+    assert isinstance(stats, hp.RunStats)
+    assert [(st.items_in, st.items_out) for st in stats.stages[1:]] == [(4, 4)]
+    assert stats.stages[0].label == "agen()" or "partial" in stats.stages[0].label
+
+
+def test_async_for_over_a_sync_stream_runs_its_stages_inline() -> None:
+    src = CountingSource(range(10))
+
+    async def main() -> list[int]:
+        out = []
+        async for x in hp.Stream(src).map(lambda x: x * 3):
+            out.append(x)
+            if len(out) == 3:
+                break
+        return out
+
+    assert run(main()) == [0, 3, 6]
+    assert src.active == 0  # closed when the async for loop's iterator was dropped...
+
+
+def test_aiterate_closes_at_the_end_of_the_block() -> None:
+    src = CountingSource(range(10))
+
+    async def main() -> tuple[list[int], int]:
+        async with hp.Stream(src).map(adouble).aiterate() as it:
+            got = [await it.__anext__(), await it.__anext__()]
+        return got, it.stats().stages[1].items_out
+
+    assert run(main()) == ([0, 2], 2)
+    assert src.active == 0
+
+
+def test_sync_for_over_an_async_stream_refuses_inside_a_running_loop() -> None:
+    s = hp.Stream(functools.partial(agen, [1, 2]))
+
+    async def main() -> None:
+        with pytest.raises(hp.HosepipeError, match=r"use `async for item in stream`"):
+            s.to_list()
+        with pytest.raises(hp.HosepipeError, match="already running"):
+            list(s)
+
+    run(main())
+    assert list(s) == [1, 2]  # outside a loop: fine
+
+
+def test_a_one_shot_async_generator_runs_once() -> None:
+    s = hp.Stream(agen([1, 2]))
+    assert s.to_list() == [1, 2]
+    with pytest.raises(hp.StreamConsumedError, match="give the async generator function"):
+        s.to_list()
+    assert repr(s).startswith("Stream(<async_generator agen>")
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_an_async_stage_error_keeps_its_type_and_note() -> None:
+    async def fail_on_3(x: int) -> int:
+        if x == 3:
+            raise ValueError("bad 3")
+        return x
+
+    s = hp.Stream(functools.partial(agen, list(range(6)))).map(fail_on_3)
+    with pytest.raises(ValueError, match="bad 3") as info:
+        run(s.ato_list())
+    assert info.value.__notes__ == ["hosepipe: in stage 1 map(fail_on_3), item index 3"]
+
+
+def test_catch_skips_async_failures_and_counts_them() -> None:
+    async def fail_odd(x: int) -> int:
+        if x % 2:
+            raise KeyError(x)
+        return x
+
+    dead: list[hp.DeadLetter] = []
+    for concurrency in (1, 4):
+        dead.clear()
+        s = (
+            hp.Stream(functools.partial(agen, list(range(8))))
+            .map(fail_odd, concurrency=concurrency)
+            .catch(KeyError, dead_letter=dead)
+        )
+        assert sorted(run(s.ato_list())) == [0, 2, 4, 6]  # type: ignore[type-var]
+        assert sorted(d.item for d in dead) == [1, 3, 5, 7]
+
+
+def test_a_concurrent_failure_cancels_the_others_promptly() -> None:
+    started: list[int] = []
+    cancelled: list[int] = []
+
+    async def work(x: int) -> int:
+        started.append(x)
+        if x == 0:
+            await asyncio.sleep(0.01)
+            raise ConnectionError("boom")
+        try:
+            await asyncio.sleep(1000)
+        except asyncio.CancelledError:
+            cancelled.append(x)
+            raise
+        return x
+
+    with pytest.raises(ConnectionError, match="boom") as info:
+        run(hp.Stream(range(100)).map(work, concurrency=4).ato_list())
+    assert "item index 0" in info.value.__notes__[0]
+    assert sorted(cancelled) == [1, 2, 3]  # every sibling cancelled, none left running
+    assert len(started) == 4  # and the rest of the input was not started
+
+
+def test_several_failing_at_once_make_an_exception_group() -> None:
+    async def fail(x: int) -> int:
+        await asyncio.sleep(0)
+        raise ValueError(x)
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        run(hp.Stream(range(3)).map(fail, concurrency=3).ato_list())
+    assert len(info.value.exceptions) >= 2
+    assert all(isinstance(e, ValueError) for e in info.value.exceptions)
+
+
+# -- cleanup -----------------------------------------------------------------------------------
+
+
+def test_aclose_cancels_every_task_and_closes_the_source() -> None:
+    cancelled: list[int] = []
+    finalized: list[str] = []
+
+    async def source() -> AsyncIterator[int]:
+        try:
+            for i in range(1000):
+                yield i
+        finally:
+            finalized.append("source")
+
+    async def slow(x: int) -> int:
+        if x == 0:
+            return 0
+        try:
+            await asyncio.sleep(1000)
+        except asyncio.CancelledError:
+            cancelled.append(x)
+            raise
+        return x
+
+    async def main() -> int:
+        it = hp.Stream(source).map(slow, concurrency=5).aiterate()
+        first = await it.__anext__()
+        await it.aclose()
+        assert len(asyncio.all_tasks()) == 1  # only this one: no task outlives the run
+        return first
+
+    with assert_no_leaks():
+        assert run(main()) == 0
+    assert sorted(cancelled) == [1, 2, 3, 4]  # the window held items 0-4; 0 was yielded
+    assert finalized == ["source"]
+
+
+def test_breaking_a_sync_for_over_an_async_stream_closes_everything() -> None:
+    finalized: list[str] = []
+
+    async def source() -> AsyncIterator[int]:
+        try:
+            for i in range(1000):
+                await asyncio.sleep(0)
+                yield i
+        finally:
+            finalized.append("source")
+
+    with assert_no_leaks():
+        it = iter(hp.Stream(source).map(adouble, concurrency=3))
+        assert [next(it), next(it)] == [0, 2]
+        it.close()  # type: ignore[attr-defined]
+    assert finalized == ["source"]
+
+
+def test_keyboard_interrupt_in_an_async_consumer_leaves_nothing_running() -> None:
+    async def main() -> None:
+        async for x in hp.Stream(range(100)).map(adouble, concurrency=4):
+            if x == 4:
+                raise KeyboardInterrupt
+
+    with assert_no_leaks(), pytest.raises(KeyboardInterrupt):
+        run(main())
+    assert threading.active_count() >= 1
+
+
+# -- more ------------------------------------------------------------------------------------
+
+
+def test_async_retry_and_throttle() -> None:
+    calls: Counter[int] = Counter()
+
+    async def flaky(x: int) -> int:
+        calls[x] += 1
+        if calls[x] == 1:
+            raise ConnectionError(x)
+        return x
+
+    s = hp.Stream(range(4)).map(flaky).retry(ConnectionError, backoff=hp.backoff.none())
+    stats = run(s.arun())
+    assert stats.stages[1].retries == 4  # type: ignore[attr-defined]
+    loop_times: list[float] = []
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        out = []
+        async for x in hp.Stream(functools.partial(agen, [1, 2, 3])).throttle(50):
+            loop_times.append(loop.time())
+            out.append(x)
+        return out
+
+    assert run(main()) == [1, 2, 3]
+    assert loop_times[2] - loop_times[0] >= 2 / 50 - 0.002
+
+
+def test_sync_functions_with_concurrency_run_in_threads_in_an_async_stream() -> None:
+    names: set[str] = set()
+
+    def blocking(x: int) -> int:
+        names.add(threading.current_thread().name)
+        return x + 1
+
+    got = run(hp.Stream(functools.partial(agen, [1, 2, 3])).map(blocking, concurrency=2).ato_list())
+    assert got == [2, 3, 4]
+    assert threading.main_thread().name not in names
+
+
+def test_what_async_streams_do_not_do_yet_is_refused_clearly() -> None:
+    s = hp.Stream(functools.partial(agen, [1])).buffer(2)
+    with pytest.raises(hp.HosepipeError, match=r"buffer\(2\): not available in async streams"):
+        run(s.ato_list())
+
+    async def key(x: int) -> int:
+        return x
+
+    with pytest.raises(hp.HosepipeError, match=r"an `async def` function is accepted by map"):
+        run(hp.Stream([1]).take_while(key).ato_list())  # type: ignore[arg-type]
