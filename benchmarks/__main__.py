@@ -1,6 +1,6 @@
 """Command line: ``python -m benchmarks [--quick] [--only NAME] [--rounds N]``.
 
-NAME is one of W1, W2, W3, W4, W6, ops, import; repeat ``--only`` for several.
+NAME is one of W1, W2, W3, W4, W5, W6, ops, import; repeat ``--only`` for several.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from benchmarks import (
     w2_etl,
     w3_threads,
     w4_processes,
+    w5_async,
     w6_memory,
 )
 from benchmarks._harness import Report, environment, progress, publish
@@ -26,6 +27,7 @@ WORKLOADS: dict[str, Callable[..., Report]] = {
     "W2": w2_etl.run,
     "W3": w3_threads.run,
     "W4": w4_processes.run,
+    "W5": w5_async.run,
     "W6": w6_memory.run,
     "ops": operators.run,
     "import": import_cost.run,

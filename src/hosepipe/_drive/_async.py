@@ -381,7 +381,9 @@ class ARun(Run):
         counter = self.counters[pos]
         fn = self._bind(pos, node.fn)
         limit = node.concurrency
-        window = Window(limit)
+        # at most `limit` awaits running; finished results waiting for an older one (ordered)
+        # may hold as many again, so a slow head does not idle the other slots
+        window = Window(2 * limit)
         counter.queue = window.statistics
         if is_async_fn(fn):
             call = _async_retry(fn) if isinstance(fn, Retrying) else fn
@@ -404,7 +406,10 @@ class ARun(Run):
         finished: deque[asyncio.Task[Any]] = deque()
         wake = asyncio.Event()
 
+        running = [0]
+
         def on_done(task: asyncio.Task[Any]) -> None:
+            running[0] -= 1
             finished.append(task)
             wake.set()
 
@@ -412,7 +417,7 @@ class ARun(Run):
         exhausted = False
         try:
             while True:
-                while not exhausted and len(tasks) < limit:
+                while not exhausted and running[0] < limit and len(tasks) < 2 * limit:
                     try:
                         item = await up.__anext__()
                     except StopAsyncIteration:
@@ -420,6 +425,7 @@ class ARun(Run):
                         break
                     task = asyncio.ensure_future(one(item))
                     task.add_done_callback(on_done)
+                    running[0] += 1
                     tasks[task] = (item, n_in)
                     n_in += 1
                     window.enter()
