@@ -397,3 +397,35 @@ def test_what_async_streams_do_not_do_yet_is_refused_clearly() -> None:
 
     with pytest.raises(hp.HosepipeError, match=r"an `async def` function is accepted by map"):
         run(hp.Stream([1]).take_while(key).ato_list())  # type: ignore[arg-type]
+
+
+def test_fused_async_stages_count_and_locate_errors() -> None:
+    async def fail_on_5(x: int) -> int:
+        if x == 5:
+            raise ValueError("bad 5")
+        return x
+
+    s = (
+        hp.Stream(functools.partial(agen, list(range(10))))
+        .filter(lambda x: x % 2 == 1)  # 1 3 5 7 9
+        .map(fail_on_5)
+        .tap(lambda x: None)
+    )
+    with pytest.raises(ValueError, match="bad 5") as info:
+        run(s.ato_list())
+    # item index counts what reached the stage: 1, 3, then 5 is its third item
+    assert info.value.__notes__ == ["hosepipe: in stage 2 map(fail_on_5), item index 2"]
+    stats = run(s.catch(ValueError).arun())
+    rows = [(st.items_in, st.items_out, st.errors) for st in stats.stages]  # type: ignore[attr-defined]
+    assert rows == [(0, 10, 0), (10, 5, 0), (5, 4, 1), (4, 4, 0), (4, 4, 0)]
+
+
+def test_an_async_source_error_gets_the_source_note() -> None:
+    async def broken() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+        raise OSError("connection lost")
+
+    with pytest.raises(OSError, match="connection lost") as info:
+        run(hp.Stream(broken).map(lambda x: x).ato_list())
+    assert info.value.__notes__ == ["hosepipe: in the source broken(), item index 2"]

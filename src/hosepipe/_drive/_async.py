@@ -89,6 +89,14 @@ class ARun(Run):
 
     def aiterator(self) -> AsyncIterator[Any]:
         """An async generator over the items; ``aclose()`` it to release everything."""
+        return self._outer(self._layers())
+
+    def _layers(self) -> AsyncIterator[Any]:
+        """The stages' async generators, each over the one before; the last one returned.
+
+        Runs of element-wise stages (map, filter, tap, observe, catch) share one generated
+        layer (``_fused``); a run at the start reads an async source directly.
+        """
         for pos, node in enumerate(self.nodes, start=1):
             if isinstance(node, _nodes.Buffer | _nodes.TimedBatch) or (
                 isinstance(node, _nodes.ConcurrentMap) and node.via == "process"
@@ -103,10 +111,27 @@ class ARun(Run):
                     "filter, flat_map and tap (and a concurrent map); here it must be a plain "
                     "function"
                 )
-        up: AsyncIterator[Any] = self._opened_async(self._source_layer())
+        groups: list[list[tuple[int, _nodes.Node]]] = []
         for pos, node in enumerate(self.nodes, start=1):
-            up = self._opened_async(self._layer(pos, node, up))
-        return self._outer(up)
+            fusable = isinstance(node, _FUSABLE)
+            if fusable and groups and _fusable(groups[-1]):
+                groups[-1].append((pos, node))
+            else:
+                groups.append([(pos, node)])
+        raw = self.source.aopen() if groups and _fusable(groups[0]) else None
+        if raw is not None:
+            self.t_start = _now()
+            up: AsyncIterator[Any] = self._opened_async(raw.__aiter__())
+        else:
+            up = self._opened_async(self._source_layer())
+        for group in groups:
+            if _fusable(group):
+                up = self._opened_async(self._fused(group, up, reads_source=raw is not None))
+                raw = None
+            else:
+                pos, node = group[0]
+                up = self._opened_async(self._layer(pos, node, up))
+        return up
 
     async def aexecute(
         self, terminal: str, fn: Any = None, init: Any = None, label: str | None = None
@@ -115,7 +140,7 @@ class ARun(Run):
         self.term_label = label
         acc: Any = [] if terminal == "list" else 0 if terminal == "count" else init
         index = -1
-        it = self.aiterator()
+        it = self._layers()
         try:
             async for item in it:
                 index += 1
@@ -145,7 +170,7 @@ class ARun(Run):
                     raise
             return acc
         finally:
-            await it.aclose()  # type: ignore[attr-defined]
+            await self.aclose()
 
     # -- closing --------------------------------------------------------------------------
 
@@ -232,6 +257,37 @@ class ARun(Run):
         if isinstance(node, _nodes._StepNode):
             return self._step(pos, node, up)
         return self._element(pos, node, up)
+
+    def _fused(
+        self, group: list[tuple[int, _nodes.Node]], up: AsyncIterator[Any], reads_source: bool
+    ) -> AsyncIterator[Any]:
+        """One generated async generator for a run of element-wise stages."""
+        ops = []
+        fns = []
+        for pos, node in group:
+            fn = self._bind(pos, getattr(node, "fn", None))
+            if isinstance(fn, Retrying):
+                ops.append((node.OP, True))
+                fns.append(_async_retry(fn))
+            else:
+                ops.append((node.OP, fn is not None and is_async_fn(fn)))
+                fns.append(fn)
+        make = _fused_factory(tuple(ops), reads_source)
+        positions = tuple(pos for pos, _ in group)
+        counters = self.counters
+
+        def set_counts(n: int, drops: tuple[int, ...]) -> None:
+            if reads_source:
+                counters[0].items_out = n
+            for pos, dropped in zip(positions, drops):
+                counters[pos].items_in = n
+                n -= dropped
+                counters[pos].items_out = n
+
+        def note_source(exc: BaseException, n: int) -> None:
+            add_stage_note(exc, 0, counters[0].label, n)
+
+        return make(up, tuple(fns), positions, self._fail, note_source, set_counts)  # type: ignore[no-any-return]
 
     def _fail(self, pos: int, exc: Exception, item: Any, index: int) -> bool:
         """True if a catch skips *exc*; else it gets the stage note (to be raised)."""
@@ -498,8 +554,85 @@ async def _from_sync(run: ARun, it: Iterator[Any]) -> AsyncIterator[Any]:
             close()
 
 
+_FUSABLE = (_nodes.Map, _nodes.Filter, _nodes.Tap, _nodes.Observe, _nodes.Catch)
+
+
+def _fusable(group: list[tuple[int, _nodes.Node]]) -> bool:
+    return isinstance(group[0][1], _FUSABLE)
+
+
+_FUSED_CACHE: dict[tuple[tuple[tuple[str, bool], ...], bool], Callable[..., Any]] = {}
+
+
+def _fused_factory(ops: tuple[tuple[str, bool], ...], reads_source: bool) -> Callable[..., Any]:
+    """Compile an async generator function running *ops* ((op, is_async) pairs) per item.
+
+    The generated layer counts the items it reads (``n``) and, per stage, the items that
+    stage dropped or a ``catch`` skipped (``d<j>``); ``set_counts`` turns them into each
+    stage's in/out when the layer ends. A failing call goes to ``fail`` (skip, or note and
+    raise) with the item's index at that stage; an error from the source itself gets the
+    source note.
+    """
+    key = (ops, reads_source)
+    if key in _FUSED_CACHE:
+        return _FUSED_CACHE[key]
+    k = len(ops)
+    drops = ", ".join(f"d{j}" for j in range(k)) + ("," if k == 1 else "")
+    lines = [
+        "async def layer(up, fns, positions, fail, note_source, set_counts):",
+        f"    {', '.join(f'f{j}' for j in range(k))}{',' if k == 1 else ''} = fns",
+        f"    {', '.join(f'p{j}' for j in range(k))}{',' if k == 1 else ''} = positions",
+        "    n = 0",
+        *(f"    d{j} = 0" for j in range(k)),
+        "    try:",
+        "        try:",
+        "            async for x in up:",
+        "                n += 1",
+    ]
+    for j, (op, is_async) in enumerate(ops):
+        if op in ("observe", "catch"):
+            continue
+        call = f"{'await ' if is_async else ''}f{j}(x)"
+        index = "n - 1" + "".join(f" - d{i}" for i in range(j))
+        body = {
+            "map": [f"x = {call}"],
+            "filter": [f"if not {call}:", f"    d{j} += 1", "    continue"],
+            "tap": [call],
+        }[op]
+        lines.append("                try:")
+        lines += [f"                    {b}" for b in body]
+        lines += [
+            "                except Exception as e:",
+            f"                    if fail(p{j}, e, x, {index}):",
+            f"                        d{j} += 1",
+            "                        continue",
+            "                    raise",
+        ]
+    lines.append("                yield x")
+    lines += [
+        "        except Exception as e:",
+        *(["            note_source(e, n)"] if reads_source else ["            pass"]),
+        "            raise",
+        "    finally:",
+        f"        set_counts(n, ({drops}))",
+    ]
+    if not reads_source:  # no source note to add: drop the no-op handler
+        i = lines.index("        except Exception as e:")
+        del lines[i : i + 3]
+        lines[lines.index("        try:")] = "        if True:"
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), f"<hosepipe async layer {ops}>", "exec"), namespace)
+    made = namespace["layer"]
+    if len(_FUSED_CACHE) > 256:
+        _FUSED_CACHE.clear()
+    _FUSED_CACHE[key] = made
+    return made  # type: ignore[no-any-return]
+
+
 def _async_retry(wrapper: Retrying) -> Callable[[Any], Any]:
-    """The async form of a ``Retrying`` wrapper around an ``async def`` function."""
+    """The async form of a ``Retrying`` wrapper: it waits with ``asyncio.sleep``, so a
+    retry does not block the event loop (the function itself may be plain or async)."""
+    inner_async = is_async_fn(wrapper.fn)
 
     async def call(item: Any) -> Any:
         import asyncio
@@ -507,7 +640,8 @@ def _async_retry(wrapper: Retrying) -> Callable[[Any], Any]:
         attempt = 1
         while True:
             try:
-                return await wrapper.fn(item)
+                got = wrapper.fn(item)
+                return await got if inner_async else got
             except wrapper.types as e:
                 if attempt >= wrapper.attempts:
                     e.add_note(
