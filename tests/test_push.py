@@ -9,10 +9,11 @@ closed (their ``finally`` runs) however the run ends, and that misuse gets a cle
 
 from __future__ import annotations
 
+import asyncio
 import json
 import operator
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -318,6 +319,63 @@ def test_into_a_target_that_returns_stops_concurrent_stages() -> None:
     with assert_no_leaks():
         hp.Stream(range(10_000)).map(lambda x: x, concurrency=4).into(record(log, stop_after=5))
     assert log.items == [0, 1, 2, 3, 4]
+    assert log.closed
+
+
+class AsyncNumbers:
+    """An async source that records whether its generator was closed."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.closed = False
+
+    async def __call__(self) -> AsyncIterator[int]:
+        try:
+            for i in range(self.n):
+                yield i
+        finally:
+            self.closed = True
+
+
+async def adouble(x: int) -> int:
+    return 2 * x
+
+
+def test_into_from_an_async_stream() -> None:
+    source, log = AsyncNumbers(5), Log()
+    hp.Stream(source).map(adouble).into(record(log))
+    assert log.items == [0, 2, 4, 6, 8]
+    assert log.closed
+    assert source.closed
+
+
+def test_a_target_that_returns_stops_an_async_stream() -> None:
+    source, log = AsyncNumbers(1000), Log()
+    hp.Stream(source).into(record(log, stop_after=3))
+    assert log.items == [0, 1, 2]
+    assert log.closed
+    assert source.closed
+
+
+def test_an_error_in_a_target_fed_by_an_async_stream() -> None:
+    source, log = AsyncNumbers(10), Log()
+    with pytest.raises(ValueError, match="bad item 4") as exc:
+        hp.Stream(source).map(adouble).into(record(log, fail_on=4))
+    assert notes(exc) == ["hosepipe: in the terminal into(record), item index 2"]
+    assert log.items == [0, 2]
+    assert log.closed
+    assert source.closed
+
+
+def test_into_an_async_stream_inside_a_running_loop_refuses_and_closes_the_target() -> None:
+    log = Log()
+
+    async def main() -> None:
+        hp.Stream(AsyncNumbers(3)).into(record(log))
+
+    with pytest.raises(hp.HosepipeError, match="use `async for item in stream`"):
+        asyncio.run(main())
+    assert log.items == []
     assert log.closed
 
 

@@ -26,7 +26,7 @@ import functools
 import types
 from collections.abc import Callable, Generator, Iterator
 
-from hosepipe import _nodes
+from hosepipe import _astream, _nodes
 from hosepipe._errors import NOTE_PREFIX, add_stage_note, has_note
 from hosepipe._retry import Retrying
 from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
@@ -204,6 +204,10 @@ def _noted(exc: BaseException, prefix: str) -> bool:
     return any(isinstance(n, str) and n.startswith(prefix) for n in getattr(exc, "__notes__", ()))
 
 
+class _TargetDone(BaseException):
+    """``into`` over an async stream: the target returned (its send raised StopIteration)."""
+
+
 class _Stop(BaseException):
     """Inside a push pipeline: the step at *pos* is done (take), or the sink returned.
 
@@ -230,7 +234,9 @@ class PushStream:
         and ``close()``: ``hp.broadcast_to(...)``, ``pipeline.as_target(...)``). It is
         closed when the stream ends, and also when the stream or the target fails, so its
         ``finally`` runs. An error raised in the target propagates with a note naming it
-        and the item's index. A target that returns stops the stream early.
+        and the item's index. A target that returns stops the stream early. A stream with
+        async stages or an async source runs on an event loop of its own, as for the other
+        sync terminals.
 
         >>> import hosepipe as hp
         >>> from hosepipe._push import coroutine
@@ -248,8 +254,22 @@ class PushStream:
         if isinstance(target, PushTarget) and target.stopped:
             _close_target(target, label, None)  # take(0): it wants nothing, read nothing
             return
+        send = target.send
+        if _astream.is_async(self):
+            # The async driver runs the terminal in a coroutine, where a StopIteration
+            # would become a RuntimeError: the target returning is signalled another way.
+            target_send = send
+
+            def send(item: T) -> object:
+                try:
+                    return target_send(item)
+                except StopIteration:
+                    raise _TargetDone from None
+
         try:
-            self._run().execute("call", target.send, None, label)
+            self._run().execute("call", send, None, label)
+        except _TargetDone:
+            pass  # the target returned: the run has closed the stream; close the target
         except StopIteration as stop:
             # From the target when the driver noted it against the terminal (one call less
             # per item than a wrapper); a StopIteration from a stage has the stage's note.
