@@ -148,7 +148,15 @@ def _is_generator_function(obj: object) -> bool:
 
 
 def check_target(where: str, target: object) -> None:
-    """Raise a clear error unless *target* can be pushed into (*where*: ``"into(): `target`"``)."""
+    """Raise a clear error unless *target* can be pushed into; *where* starts the message.
+
+    >>> def gen():
+    ...     yield
+    >>> check_target("into(): `target`", gen)
+    Traceback (most recent call last):
+    ...
+    TypeError: into(): `target` must be a started generator, got the generator function gen; ...
+    """
     if isinstance(target, types.GeneratorType):
         if target.gi_suspended or target.gi_running:
             return
@@ -180,7 +188,15 @@ def check_target(where: str, target: object) -> None:
 
 
 def target_label(target: object) -> str:
-    """How a target is named in reprs and notes: ``collect``, ``broadcast_to(a, b)``."""
+    """How a target is named in reprs and notes: ``collect``, ``broadcast_to(a, b)``.
+
+    >>> @coroutine
+    ... def collect():
+    ...     while True:
+    ...         yield
+    >>> target_label(collect()), target_label(broadcast_to(collect(), collect()))
+    ('collect', 'broadcast_to(collect, collect)')
+    """
     if isinstance(target, PushTarget | Broadcast):
         return target.label
     name = getattr(target, "__name__", None)  # generators carry their function's name
@@ -319,7 +335,26 @@ def broadcast_to(*targets: Target[T]) -> Broadcast[T]:
 
 
 class Broadcast(Generic[T_contra]):
-    """The target ``broadcast_to`` returns: each item is sent to every live target."""
+    """The target ``broadcast_to`` returns: each item is sent to every live target.
+
+    ``closed`` turns true once it was closed, a target failed, or every target returned.
+
+    >>> got = []
+    >>> @coroutine
+    ... def first(n):
+    ...     for _ in range(n):
+    ...         got.append((yield))
+    >>> b = broadcast_to(first(1), first(2))
+    >>> b
+    broadcast_to(first, first)
+    >>> b.send("a")
+    >>> b.send("b")
+    Traceback (most recent call last):
+    ...
+    StopIteration
+    >>> got, b.closed
+    (['a', 'a', 'b'], True)
+    """
 
     __slots__ = ("_live", "_n", "label", "targets")
 
@@ -447,16 +482,8 @@ class PushPipeline:
 
 def _refusal(node: _nodes.Node) -> str | None:
     """Why *node* cannot run in a push pipeline, or None when it can."""
-    if isinstance(
-        node,
-        _nodes.Map
-        | _nodes.Filter
-        | _nodes.Tap
-        | _nodes.FlatMap
-        | _nodes.Flatten
-        | _nodes.Observe
-        | _nodes.Catch
-        | _nodes._StepNode,
+    if type(node) in _FN_STAGES or isinstance(
+        node, _nodes.Flatten | _nodes.Observe | _nodes.Catch | _nodes._StepNode
     ):
         fn = node.user_fn
         if isinstance(fn, Retrying):
@@ -491,7 +518,23 @@ class PushTarget(Generic[T_contra]):
     Each item sent runs through the stages in this thread, and what comes out is sent to
     the sink. An error in a stage propagates with the stage note of pull
     (``hosepipe: in stage 2 map(parse), item index 5``, counting the pipeline's stages)
-    after the sink was closed; the target is then closed too.
+    after the sink was closed; the target is then closed too. ``closed`` says whether it
+    has ended; ``stopped`` whether it wants no input at all (``take(0)``).
+
+    >>> import hosepipe as hp
+    >>> @coroutine
+    ... def printer():
+    ...     while True:
+    ...         print((yield))
+    >>> t = (hp.map(int) | hp.filter(lambda x: x > 0)).as_target(printer())
+    >>> t
+    (map(int) | filter(<lambda>)).as_target(printer)
+    >>> t.send("-1"); t.send("2")
+    2
+    >>> t.closed, t.stopped
+    (False, False)
+    >>> t.close(); t.closed
+    True
     """
 
     __slots__ = (
