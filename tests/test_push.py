@@ -1156,3 +1156,9 @@ def test_push_gives_what_pull_gives(items: list[int], stages: list[Stage]) -> No
     assert log.closed
     assert pushed_src.reads == pulled_src.reads  # push reads no further than pull
     assert pushed_src.active == 0
+
+
+def test_push_functions_are_public() -> None:
+    assert hp.coroutine is coroutine
+    assert hp.broadcast_to is broadcast_to
+    assert {"coroutine", "broadcast_to"} <= set(hp.__all__)

@@ -39,6 +39,8 @@ from hosepipe._operators import tap as tap
 from hosepipe._operators import throttle as throttle
 from hosepipe._operators import window as window
 from hosepipe._operators import zip as zip
+from hosepipe._push import broadcast_to as broadcast_to
+from hosepipe._push import coroutine as coroutine
 from hosepipe._stream import Iteration as Iteration
 from hosepipe._stream import Pipeline as Pipeline
 from hosepipe._stream import Stream as Stream
@@ -66,10 +68,12 @@ __all__ = [
     "StreamConsumedError",
     "backoff",
     "batch",
+    "broadcast_to",
     "buffer",
     "catch",
     "chain",
     "compose",
+    "coroutine",
     "distinct",
     "drop_while",
     "enumerate",

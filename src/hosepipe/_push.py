@@ -255,7 +255,6 @@ class PushStream:
         sync terminals.
 
         >>> import hosepipe as hp
-        >>> from hosepipe._push import coroutine
         >>> @coroutine
         ... def printer():
         ...     while True:
@@ -460,7 +459,6 @@ class PushPipeline:
         ``batch(timeout=)``, ``throttle``, ``chain``, ``zip``) raise ``TypeError`` here.
 
         >>> import hosepipe as hp
-        >>> from hosepipe._push import coroutine
         >>> @coroutine
         ... def printer():
         ...     while True:
@@ -639,7 +637,6 @@ class PushTarget(Generic[T_contra]):
         """Flush what the stages hold back into the sink, then close the sink (once).
 
         >>> import hosepipe as hp
-        >>> from hosepipe._push import coroutine
         >>> got = []
         >>> @coroutine
         ... def collect():
