@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from benchmarks._harness import Report, Verdict, markdown_table, progress, run_python
@@ -59,7 +60,15 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
     cumulative: list[int] = []
     extra_self: dict[str, list[int]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as cwd:
-        run_python(IMPORT, cwd=cwd)  # warm the OS caches and .pyc files
+        # Byte-compile the package first: with PYTHONDONTWRITEBYTECODE set (as in some shells
+        # and CI images) no import writes .pyc files, and every child would compile the
+        # sources, which is not what an installed package costs.
+        import compileall
+
+        import hosepipe
+
+        compileall.compile_dir(Path(hosepipe.__file__).parent, quiet=1)
+        run_python(IMPORT, cwd=cwd)  # warm the OS caches
         bare = set(_importtime("pass", cwd))
         for _ in range(runs):
             for key, code in (("pass", "pass"), ("import", IMPORT)):

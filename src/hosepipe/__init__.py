@@ -39,8 +39,6 @@ from hosepipe._operators import tap as tap
 from hosepipe._operators import throttle as throttle
 from hosepipe._operators import window as window
 from hosepipe._operators import zip as zip
-from hosepipe._push import broadcast_to as broadcast_to
-from hosepipe._push import coroutine as coroutine
 from hosepipe._stream import Iteration as Iteration
 from hosepipe._stream import Pipeline as Pipeline
 from hosepipe._stream import Stream as Stream
@@ -109,7 +107,13 @@ __all__ = [
 
 # Sources, sinks and hp.http are imported on first use (PEP 562), so `import hosepipe`
 # loads only the core; hosepipe.http imports httpx only when one of its functions is called.
-_LAZY = {**_sinks_lazy, **_sources_lazy, "http": "hosepipe.http"}
+_LAZY = {
+    **_sinks_lazy,
+    **_sources_lazy,
+    "http": "hosepipe.http",
+    "broadcast_to": "hosepipe._push",
+    "coroutine": "hosepipe._push",
+}
 del _sinks_lazy, _sources_lazy
 
 # Reprs, tracebacks and docs show hosepipe.Stream, not hosepipe._stream.Stream.
@@ -122,6 +126,8 @@ from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from hosepipe import http as http
+    from hosepipe._push import broadcast_to as broadcast_to
+    from hosepipe._push import coroutine as coroutine
     from hosepipe.sinks._files import write_csv as write_csv
     from hosepipe.sinks._files import write_jsonl as write_jsonl
     from hosepipe.sinks._files import write_lines as write_lines

@@ -44,12 +44,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Broadcast",
-    "PushPipeline",
-    "PushStream",
     "PushTarget",
     "Target",
+    "as_target",
     "broadcast_to",
     "coroutine",
+    "into",
 ]
 
 T = TypeVar("T")
@@ -238,64 +238,59 @@ class _Stop(BaseException):
 # -- Stream.into ------------------------------------------------------------------------
 
 
-class PushStream:
-    """The push methods of ``Stream``."""
+def into(stream: Stream[T], target: Target[T]) -> None:
+    """Run the stream and push each item into *target* with ``send()``, then close it.
 
-    __slots__ = ()
+    *target* is a generator started with ``@hp.coroutine`` (or anything with ``send()``
+    and ``close()``: ``hp.broadcast_to(...)``, ``pipeline.as_target(...)``). It is
+    closed when the stream ends, and also when the stream or the target fails, so its
+    ``finally`` runs. An error raised in the target propagates with a note naming it
+    and the item's index. A target that returns stops the stream early. A stream with
+    async stages or an async source runs on an event loop of its own, as for the other
+    sync terminals.
 
-    def into(self: Stream[T], target: Target[T]) -> None:  # type: ignore[misc]  # a mixin
-        """Run the stream and push each item into *target* with ``send()``, then close it.
+    >>> import hosepipe as hp
+    >>> @coroutine
+    ... def printer():
+    ...     while True:
+    ...         print((yield))
+    >>> hp.Stream(range(3)).map(lambda x: x * 10).into(printer())
+    0
+    10
+    20
+    """
+    check_target("into(): `target`", target)
+    label = f"into({target_label(target)})"
+    if isinstance(target, PushTarget) and target.stopped:
+        _close_target(target, label, None)  # take(0): it wants nothing, read nothing
+        return
+    send = target.send
+    if _astream.is_async(stream):
+        # The async driver runs the terminal in a coroutine, where a StopIteration
+        # would become a RuntimeError: the target returning is signalled another way.
+        target_send = send
 
-        *target* is a generator started with ``@hp.coroutine`` (or anything with ``send()``
-        and ``close()``: ``hp.broadcast_to(...)``, ``pipeline.as_target(...)``). It is
-        closed when the stream ends, and also when the stream or the target fails, so its
-        ``finally`` runs. An error raised in the target propagates with a note naming it
-        and the item's index. A target that returns stops the stream early. A stream with
-        async stages or an async source runs on an event loop of its own, as for the other
-        sync terminals.
+        def send(item: T) -> object:
+            try:
+                return target_send(item)
+            except StopIteration:
+                raise _TargetDone from None
 
-        >>> import hosepipe as hp
-        >>> @coroutine
-        ... def printer():
-        ...     while True:
-        ...         print((yield))
-        >>> hp.Stream(range(3)).map(lambda x: x * 10).into(printer())
-        0
-        10
-        20
-        """
-        check_target("into(): `target`", target)
-        label = f"into({target_label(target)})"
-        if isinstance(target, PushTarget) and target.stopped:
-            _close_target(target, label, None)  # take(0): it wants nothing, read nothing
-            return
-        send = target.send
-        if _astream.is_async(self):
-            # The async driver runs the terminal in a coroutine, where a StopIteration
-            # would become a RuntimeError: the target returning is signalled another way.
-            target_send = send
-
-            def send(item: T) -> object:
-                try:
-                    return target_send(item)
-                except StopIteration:
-                    raise _TargetDone from None
-
-        try:
-            self._run().execute("call", send, None, label)
-        except _TargetDone:
-            pass  # the target returned: the run has closed the stream; close the target
-        except StopIteration as stop:
-            # From the target when the driver noted it against the terminal (one call less
-            # per item than a wrapper); a StopIteration from a stage has the stage's note.
-            if not _noted(stop, f"{NOTE_PREFIX}in the terminal {label}, "):
-                _close_target(target, label, stop)
-                raise
-            # else the target returned: the run has closed the stream; close the target
-        except BaseException as exc:
-            _close_target(target, label, exc)
+    try:
+        stream._run().execute("call", send, None, label)
+    except _TargetDone:
+        pass  # the target returned: the run has closed the stream; close the target
+    except StopIteration as stop:
+        # From the target when the driver noted it against the terminal (one call less
+        # per item than a wrapper); a StopIteration from a stage has the stage's note.
+        if not _noted(stop, f"{NOTE_PREFIX}in the terminal {label}, "):
+            _close_target(target, label, stop)
             raise
-        _close_target(target, label, None)
+        # else the target returned: the run has closed the stream; close the target
+    except BaseException as exc:
+        _close_target(target, label, exc)
+        raise
+    _close_target(target, label, None)
 
 
 # -- broadcast_to -----------------------------------------------------------------------
@@ -442,40 +437,35 @@ class Broadcast(Generic[T_contra]):
 # -- Pipeline.as_target -----------------------------------------------------------------
 
 
-class PushPipeline:
-    """The push methods of ``Pipeline``."""
+def as_target(pipeline: Pipeline[In, T], sink: Target[T]) -> PushTarget[In]:
+    """A target that runs the stages on each item sent and sends what comes out to *sink*.
 
-    __slots__ = ()
+    The same description serves pull and push: ``list(pipeline(items))`` gives what
+    *sink* receives when each item is sent. The target is ready for ``send()``;
+    ``close()`` flushes what stateful stages hold back (a short last ``batch``) into
+    *sink* and closes it. When a stage is done (``take``), the target closes *sink* and
+    its ``send()`` raises ``StopIteration``, as a generator that returned. Stages that
+    need a thread, a clock or other iterables (``map(concurrency=)``, ``buffer``,
+    ``batch(timeout=)``, ``throttle``, ``chain``, ``zip``) raise ``TypeError`` here.
 
-    def as_target(self: Pipeline[In, T], sink: Target[T]) -> PushTarget[In]:  # type: ignore[misc]  # a mixin
-        """A target that runs the stages on each item sent and sends what comes out to *sink*.
-
-        The same description serves pull and push: ``list(pipeline(items))`` gives what
-        *sink* receives when each item is sent. The target is ready for ``send()``;
-        ``close()`` flushes what stateful stages hold back (a short last ``batch``) into
-        *sink* and closes it. When a stage is done (``take``), the target closes *sink* and
-        its ``send()`` raises ``StopIteration``, as a generator that returned. Stages that
-        need a thread, a clock or other iterables (``map(concurrency=)``, ``buffer``,
-        ``batch(timeout=)``, ``throttle``, ``chain``, ``zip``) raise ``TypeError`` here.
-
-        >>> import hosepipe as hp
-        >>> @coroutine
-        ... def printer():
-        ...     while True:
-        ...         print((yield))
-        >>> t = (hp.map(lambda x: x * 10) | hp.batch(2)).as_target(printer())
-        >>> for x in range(3):
-        ...     t.send(x)
-        [0, 10]
-        >>> t.close()
-        [20]
-        """
-        check_target("as_target(): `sink`", sink)
-        stages = self._stages
-        text = repr(self)
-        if len(stages) > 1:
-            text = f"({text})"
-        return PushTarget(stages, sink, f"{text}.as_target({target_label(sink)})")
+    >>> import hosepipe as hp
+    >>> @coroutine
+    ... def printer():
+    ...     while True:
+    ...         print((yield))
+    >>> t = (hp.map(lambda x: x * 10) | hp.batch(2)).as_target(printer())
+    >>> for x in range(3):
+    ...     t.send(x)
+    [0, 10]
+    >>> t.close()
+    [20]
+    """
+    check_target("as_target(): `sink`", sink)
+    stages = pipeline._stages
+    text = repr(pipeline)
+    if len(stages) > 1:
+        text = f"({text})"
+    return PushTarget(stages, sink, f"{text}.as_target({target_label(sink)})")
 
 
 def _refusal(node: _nodes.Node) -> str | None:

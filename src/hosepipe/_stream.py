@@ -21,7 +21,6 @@ from types import TracebackType
 from hosepipe import _astream, _nodes
 from hosepipe._drive._sync import END, DeadLetter, Run
 from hosepipe._errors import EmptyStreamError
-from hosepipe._push import PushPipeline, PushStream
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
@@ -30,6 +29,7 @@ from hosepipe.sinks._base import Sink
 if TYPE_CHECKING:
     from typing import Any, Literal, TypeGuard
 
+    from hosepipe._push import PushTarget, Target
     from hosepipe.backoff import Backoff
 
     DeadLetterTarget = Callable[[DeadLetter], object] | Any
@@ -71,7 +71,7 @@ def _stream_stages(
     return out
 
 
-class Stream(PushStream, Generic[T]):
+class Stream(Generic[T]):
     """A lazy, re-runnable sequence of items: a source and a chain of stages.
 
     The *source* is an iterable (run again from the start on each iteration), a
@@ -652,6 +652,31 @@ class Stream(PushStream, Generic[T]):
         run.execute("drain")
         return run.stats()
 
+    def into(self, target: Target[T]) -> None:
+        """Run the stream and push each item into *target* with ``send()``, then close it.
+
+        *target* is a generator started with ``@hp.coroutine`` (or anything with ``send()``
+        and ``close()``: ``hp.broadcast_to(...)``, ``pipeline.as_target(...)``). It is
+        closed when the stream ends, and also when the stream or the target fails, so its
+        ``finally`` runs. An error raised in the target propagates with a note naming it
+        and the item's index. A target that returns stops the stream early. A stream with
+        async stages or an async source runs on an event loop of its own, as for the other
+        sync terminals.
+
+        >>> import hosepipe as hp
+        >>> @hp.coroutine
+        ... def printer():
+        ...     while True:
+        ...         print((yield))
+        >>> hp.Stream(range(3)).map(lambda x: x * 10).into(printer())
+        0
+        10
+        20
+        """
+        from hosepipe._push import into  # push mode: imported on first use
+
+        into(self, target)
+
     # -- async ----------------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[T]:
@@ -809,7 +834,7 @@ class Iteration(Generic[T]):
         self.close()
 
 
-class Pipeline(PushPipeline, Generic[In, T]):
+class Pipeline(Generic[In, T]):
     """A chain of stages without a source: ``Pipeline[In, Out]`` turns ``In`` items into ``Out``.
 
     Build one from the operator functions and ``|``; apply it with ``pipeline(source)``,
@@ -872,6 +897,33 @@ class Pipeline(PushPipeline, Generic[In, T]):
     def __call__(self, source: Iterable[In] | Callable[[], Iterable[In]]) -> Stream[T]:
         """Apply the pipeline to *source*, giving a ``Stream``."""
         return Stream(source).pipe(self)
+
+    def as_target(self, sink: Target[T]) -> PushTarget[In]:
+        """A target that runs the stages on each item sent and sends what comes out to *sink*.
+
+        The same description serves pull and push: ``list(pipeline(items))`` gives what
+        *sink* receives when each item is sent. The target is ready for ``send()``;
+        ``close()`` flushes what stateful stages hold back (a short last ``batch``) into
+        *sink* and closes it. When a stage is done (``take``), the target closes *sink* and
+        its ``send()`` raises ``StopIteration``, as a generator that returned. Stages that
+        need a thread, a clock or other iterables (``map(concurrency=)``, ``buffer``,
+        ``batch(timeout=)``, ``throttle``, ``chain``, ``zip``) raise ``TypeError`` here.
+
+        >>> import hosepipe as hp
+        >>> @hp.coroutine
+        ... def printer():
+        ...     while True:
+        ...         print((yield))
+        >>> t = (hp.map(lambda x: x * 10) | hp.batch(2)).as_target(printer())
+        >>> for x in range(3):
+        ...     t.send(x)
+        [0, 10]
+        >>> t.close()
+        [20]
+        """
+        from hosepipe._push import as_target  # push mode: imported on first use
+
+        return as_target(self, sink)
 
     # The same operators as Stream's, returning pipelines (see the Stream methods' docs).
 
