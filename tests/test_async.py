@@ -388,8 +388,8 @@ def test_sync_functions_with_concurrency_run_in_threads_in_an_async_stream() -> 
 
 
 def test_what_async_streams_do_not_do_yet_is_refused_clearly() -> None:
-    s = hp.Stream(functools.partial(agen, [1])).buffer(2)
-    with pytest.raises(hp.HosepipeError, match=r"buffer\(2\): not available in async streams"):
+    s = hp.Stream(functools.partial(agen, [1])).map(abs, concurrency=2, via="process")
+    with pytest.raises(hp.HosepipeError, match=r"via='process'\): not available in async"):
         run(s.ato_list())
 
     async def key(x: int) -> int:
@@ -429,3 +429,62 @@ def test_an_async_source_error_gets_the_source_note() -> None:
     with pytest.raises(OSError, match="connection lost") as info:
         run(hp.Stream(broken).map(lambda x: x).ato_list())
     assert info.value.__notes__ == ["hosepipe: in the source broken(), item index 2"]
+
+
+def test_async_buffer_reads_ahead_in_a_task_boundedly() -> None:
+    reads: list[int] = []
+    finalized: list[str] = []
+
+    async def source() -> AsyncIterator[int]:
+        try:
+            for i in range(1000):
+                await asyncio.sleep(0)
+                reads.append(i)
+                yield i
+        finally:
+            finalized.append("source")
+
+    async def main() -> tuple[list[int], object]:
+        async with hp.Stream(source).buffer(5).aiterate() as it:
+            got = [await it.__anext__() for _ in range(3)]
+            for _ in range(50):
+                await asyncio.sleep(0)  # the producer task runs ahead while we wait
+            ahead = len(reads)
+            queue = it.stats().stages[1].queue
+        assert len(asyncio.all_tasks()) == 1  # the producer task was cancelled and awaited
+        return [*got, ahead], queue
+
+    got, queue = run(main())  # type: ignore[misc]
+    assert got[:3] == [0, 1, 2]
+    assert 3 + 5 <= got[3] <= 3 + 5 + 1  # it read ahead, and no further than the buffer
+    assert queue.capacity == 5  # type: ignore[attr-defined]
+    assert finalized == ["source"]
+
+
+def test_async_buffer_passes_errors_after_the_items_before_them() -> None:
+    async def broken() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+        raise OSError("gone")
+
+    out: list[int] = []
+
+    async def main() -> None:
+        async for x in hp.Stream(broken).buffer(10):
+            out.append(x)
+
+    with pytest.raises(OSError, match="gone") as info:
+        run(main())
+    assert info.value.__notes__ == ["hosepipe: in the source broken(), item index 2"]
+    assert out == [1, 2]
+
+
+def test_async_timed_batch_flushes_when_the_source_goes_quiet() -> None:
+    async def trickle() -> AsyncIterator[int]:
+        for i in range(5):
+            if i == 3:
+                await asyncio.sleep(0.2)  # a pause: the partial batch [0, 1, 2] leaves
+            yield i
+
+    got = run(hp.Stream(trickle).batch(10, timeout=0.05).ato_list())
+    assert got == [[0, 1, 2], [3, 4]]

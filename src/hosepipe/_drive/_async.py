@@ -98,9 +98,7 @@ class ARun(Run):
         layer (``_fused``); a run at the start reads an async source directly.
         """
         for pos, node in enumerate(self.nodes, start=1):
-            if isinstance(node, _nodes.Buffer | _nodes.TimedBatch) or (
-                isinstance(node, _nodes.ConcurrentMap) and node.via == "process"
-            ):
+            if isinstance(node, _nodes.ConcurrentMap) and node.via == "process":
                 raise HosepipeError(
                     f"stage {pos} {node.label}: not available in async streams yet; run it in "
                     "a sync stream (its items can then be read with `async for`)"
@@ -252,6 +250,8 @@ class ARun(Run):
             return self._concurrent(pos, node, up)
         if isinstance(node, _nodes.Throttle):
             return self._throttle(pos, node, up)
+        if isinstance(node, _nodes.Buffer | _nodes.TimedBatch):
+            return self._background(pos, node, up)
         if isinstance(node, _nodes.Chain | _nodes.Zip):
             return self._join(pos, node, up)
         if isinstance(node, _nodes._StepNode):
@@ -368,6 +368,80 @@ class ARun(Run):
                 n_out += 1
                 yield out
         finally:
+            counter.items_in, counter.items_out = n_in, n_out
+
+    async def _background(
+        self, pos: int, node: _nodes.Node, up: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        """``buffer(size)`` and ``batch(size, timeout=)``: the upstream runs in a task.
+
+        The task reads the upstream into a queue of *size* items (it waits while the queue
+        is full: backpressure); the consumer takes what arrives, and for a timed batch
+        flushes the partial batch when nothing came for *timeout* seconds. An upstream
+        error reaches the consumer after the items sent before it. When the consumer stops,
+        the task is cancelled and awaited.
+        """
+        import asyncio
+
+        from hosepipe._channel import Window
+
+        counter = self.counters[pos]
+        if isinstance(node, _nodes.TimedBatch):
+            size, timeout = node.size, node.timeout
+        else:
+            assert isinstance(node, _nodes.Buffer)
+            size, timeout = node.size, None
+        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=size)
+        window = Window(size)
+        counter.queue = window.statistics
+        clock = asyncio.get_running_loop().time
+
+        async def produce() -> None:
+            try:
+                async for item in up:
+                    started = clock()
+                    await queue.put((True, item))
+                    window.waited(clock() - started)
+                    window.enter()
+                await queue.put((False, None))
+            except Exception as e:  # handed to the consumer, which raises it
+                await queue.put((False, e))
+
+        task = asyncio.ensure_future(produce())
+        step = _steps_batch(size) if timeout is not None else None
+        n_out = n_in = 0
+        try:
+            while True:
+                if step is not None and step.buf:
+                    try:
+                        ok, item = await asyncio.wait_for(queue.get(), timeout)
+                    except TimeoutError:
+                        for batch in step.flush():
+                            n_out += 1
+                            yield batch
+                        continue
+                else:
+                    ok, item = await queue.get()
+                if not ok:
+                    if item is not None:
+                        raise item
+                    break
+                window.leave()
+                n_in += 1
+                if step is None:
+                    n_out += 1
+                    yield item
+                    continue
+                for batch in step.push(item):
+                    n_out += 1
+                    yield batch
+            if step is not None:
+                for batch in step.flush():
+                    n_out += 1
+                    yield batch
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             counter.items_in, counter.items_out = n_in, n_out
 
     async def _throttle(
@@ -555,6 +629,12 @@ async def _from_sync(run: ARun, it: Iterator[Any]) -> AsyncIterator[Any]:
 
 
 _FUSABLE = (_nodes.Map, _nodes.Filter, _nodes.Tap, _nodes.Observe, _nodes.Catch)
+
+
+def _steps_batch(size: int) -> Any:
+    from hosepipe import _steps
+
+    return _steps.Batch(size)
 
 
 def _fusable(group: list[tuple[int, _nodes.Node]]) -> bool:
