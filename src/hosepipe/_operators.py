@@ -100,6 +100,16 @@ def filter(pred: Callable[[T], object]) -> Pipeline[T, Any]:
     return Pipeline._of(_nodes.Filter(pred))
 
 
+@overload
+def flat_map(
+    fn: Callable[[T], Awaitable[Iterable[U]]],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+    via: str | None = None,
+    initializer: Callable[[], object] | None = None,
+) -> Pipeline[T, U]: ...
+@overload
 def flat_map(
     fn: Callable[[T], Iterable[U]],
     *,
@@ -107,7 +117,15 @@ def flat_map(
     ordered: bool = True,
     via: str | None = None,
     initializer: Callable[[], object] | None = None,
-) -> Pipeline[T, U]:
+) -> Pipeline[T, U]: ...
+def flat_map(
+    fn: Callable[[T], Any],
+    *,
+    concurrency: int = 1,
+    ordered: bool = True,
+    via: str | None = None,
+    initializer: Callable[[], object] | None = None,
+) -> Pipeline[T, Any]:
     """A stage yielding every item of ``fn(item)`` (concurrency options as for ``map``).
 
     >>> import hosepipe as hp

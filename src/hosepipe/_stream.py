@@ -190,6 +190,17 @@ class Stream(Generic[T]):
         """
         return self._then(_nodes.Filter(pred))
 
+    @overload
+    def flat_map(
+        self,
+        fn: Callable[[T], Awaitable[Iterable[U]]],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+        initializer: Callable[[], object] | None = None,
+    ) -> Stream[U]: ...
+    @overload
     def flat_map(
         self,
         fn: Callable[[T], Iterable[U]],
@@ -198,7 +209,16 @@ class Stream(Generic[T]):
         ordered: bool = True,
         via: str | None = None,
         initializer: Callable[[], object] | None = None,
-    ) -> Stream[U]:
+    ) -> Stream[U]: ...
+    def flat_map(
+        self,
+        fn: Callable[[T], Any],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+        initializer: Callable[[], object] | None = None,
+    ) -> Stream[Any]:
         """Apply *fn* to each item and yield every item of the iterable it returns.
 
         *concurrency*, *ordered*, *via* and *initializer* as for ``map``; concurrent calls
@@ -967,6 +987,17 @@ class Pipeline(Generic[In, T]):
         """Pipeline form of ``Stream.filter``."""
         return self._then(_nodes.Filter(pred))
 
+    @overload
+    def flat_map(
+        self,
+        fn: Callable[[T], Awaitable[Iterable[U]]],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+        initializer: Callable[[], object] | None = None,
+    ) -> Pipeline[In, U]: ...
+    @overload
     def flat_map(
         self,
         fn: Callable[[T], Iterable[U]],
@@ -975,7 +1006,16 @@ class Pipeline(Generic[In, T]):
         ordered: bool = True,
         via: str | None = None,
         initializer: Callable[[], object] | None = None,
-    ) -> Pipeline[In, U]:
+    ) -> Pipeline[In, U]: ...
+    def flat_map(
+        self,
+        fn: Callable[[T], Any],
+        *,
+        concurrency: int = 1,
+        ordered: bool = True,
+        via: str | None = None,
+        initializer: Callable[[], object] | None = None,
+    ) -> Pipeline[In, Any]:
         """Pipeline form of ``Stream.flat_map``."""
         return self._then(_nodes.map_node("flat_map", fn, concurrency, ordered, via, initializer))
 

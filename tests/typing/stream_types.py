@@ -123,3 +123,17 @@ async def consume() -> None:
     async with words.aiterate() as it:
         async for w2 in it:
             assert_type(w2, str)
+
+
+async def asplit(s: str) -> list[str]:
+    return s.split()
+
+
+async def is_long(s: str) -> bool:
+    return len(s) > 1
+
+
+assert_type(words.flat_map(asplit), hp.Stream[str])
+assert_type(hp.flat_map(asplit), hp.Pipeline[str, str])
+assert_type(words.filter(is_long), hp.Stream[str])
+assert_type(words.tap(is_long), hp.Stream[str])
