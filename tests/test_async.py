@@ -488,3 +488,127 @@ def test_async_timed_batch_flushes_when_the_source_goes_quiet() -> None:
 
     got = run(hp.Stream(trickle).batch(10, timeout=0.05).ato_list())
     assert got == [[0, 1, 2], [3, 4]]
+
+
+# -- regressions from review --------------------------------------------------------------------
+
+
+def test_ctrl_c_while_sync_code_reads_an_async_stream_cancels_every_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import signal
+
+    async def slow(x: int) -> int:
+        await asyncio.sleep(5)
+        return x
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            for _ in hp.Stream(functools.partial(agen, list(range(10)))).map(slow, concurrency=3):
+                pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
+
+
+def test_a_dead_letter_sink_works_with_an_async_source(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "bad.jsonl"
+
+    async def lines() -> AsyncIterator[str]:
+        for line in ["1", "x", "3"]:
+            yield line
+
+    s = hp.Stream(lines).map(int).catch(ValueError, dead_letter=hp.write_jsonl(path))
+    assert run(s.ato_list()) == [1, 3]
+    assert [json.loads(x)["item"] for x in path.read_text().splitlines()] == ["x"]
+
+
+def test_closing_stops_a_retry_waiting_upstream_of_a_buffer() -> None:
+    def fails_after_0(x: int) -> int:
+        if x:
+            raise ConnectionError(x)
+        return x
+
+    s = (
+        hp.Stream(range(5))
+        .map(fails_after_0)
+        .retry(ConnectionError, attempts=3, backoff=hp.backoff.constant(1000))
+        .buffer(2)
+    )
+    with assert_no_leaks():
+        it = iter(s)
+        assert next(it) == 0
+        it.close()  # without stopping the retry this would wait 1000 s
+
+
+def test_threads_of_a_sync_concurrent_map_in_an_async_stream_end_with_the_run() -> None:
+    import time
+
+    def blocking(x: int) -> int:
+        time.sleep(0.05)
+        return x
+
+    with assert_no_leaks():
+        for x in hp.Stream(functools.partial(agen, list(range(20)))).map(blocking, concurrency=4):
+            if x == 2:
+                break
+
+
+def test_retry_of_an_async_generator_flat_map() -> None:
+    calls: Counter[int] = Counter()
+
+    async def expand(x: int) -> AsyncIterator[int]:
+        calls[x] += 1
+        yield x
+        if calls[x] == 1:
+            raise ConnectionError("half way")
+        yield x * 10
+
+    s = (
+        hp.Stream(functools.partial(agen, [1, 2]))
+        .flat_map(expand)
+        .retry(ConnectionError, backoff=hp.backoff.none())
+    )
+    assert run(s.ato_list()) == [1, 10, 2, 20]  # type: ignore[arg-type]
+
+
+def test_counts_after_an_error_and_for_chain_match_the_sync_driver() -> None:
+    def boom(x: int) -> int:
+        if x == 3:
+            raise ValueError(x)
+        return x
+
+    def rows(stats: hp.RunStats) -> list[tuple[int, int]]:
+        return [(st.items_in, st.items_out) for st in stats.stages[1:]]
+
+    for src in (list(range(10)), functools.partial(agen, list(range(10)))):
+        it = hp.Stream(src).map(boom).map(str).iterate()  # type: ignore[arg-type]
+        with it, pytest.raises(ValueError):
+            list(it)
+        assert rows(it.stats()) == [(4, 3), (3, 3)], src
+    chained = hp.Stream(functools.partial(agen, [0, 1, 2])).chain([10, 11])
+    assert run(chained.ato_list()) == [0, 1, 2, 10, 11]
+    assert rows(run(chained.arun())) == [(3, 5)]  # type: ignore[arg-type]
+
+
+def test_an_error_in_a_catch_handler_is_not_blamed_on_the_source() -> None:
+    def handler(exc: BaseException, item: object) -> None:
+        raise RuntimeError("handler broke")
+
+    s = (
+        hp.Stream(functools.partial(agen, [1, 0, 2]))
+        .map(lambda x: 1 // x)
+        .catch(ZeroDivisionError, handler=handler)
+    )
+    with pytest.raises(RuntimeError, match="handler broke") as info:
+        run(s.ato_list())
+    assert not any("the source" in n for n in getattr(info.value, "__notes__", []))

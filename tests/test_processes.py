@@ -403,3 +403,11 @@ def test_a_failing_initializer_is_raised_with_its_type_and_notes(via: str) -> No
         s.to_list()
     notes = "\n".join(info.value.__notes__)
     assert "raised by the `initializer`" in notes
+
+
+@pytest.mark.parametrize("via", ["thread", "process"])
+def test_a_failing_initializer_names_the_stage(via: str) -> None:
+    s = hp.Stream(range(10)).map(square, concurrency=2, via=via, initializer=broken_setup)
+    with assert_no_leaks(), pytest.raises(RuntimeError) as info:
+        s.to_list()
+    assert any(n.startswith("hosepipe: in stage 1 map(square") for n in info.value.__notes__)

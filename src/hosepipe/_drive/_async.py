@@ -20,6 +20,7 @@ stage's generator and the source, downstream first, then does what ``Run.close``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections import deque
@@ -118,7 +119,7 @@ class ARun(Run):
                 groups.append([(pos, node)])
         raw = self.source.aopen() if groups and _fusable(groups[0]) else None
         if raw is not None:
-            self.t_start = _now()
+            self._start()
             up: AsyncIterator[Any] = self._opened_async(raw.__aiter__())
         else:
             up = self._opened_async(self._source_layer())
@@ -217,7 +218,7 @@ class ARun(Run):
         if made is not None:
             it = made.__aiter__()
             self._opened_async(it)
-            self.t_start = _now()
+            self._start()
             n = 0
             while True:
                 try:
@@ -276,12 +277,12 @@ class ARun(Run):
         positions = tuple(pos for pos, _ in group)
         counters = self.counters
 
-        def set_counts(n: int, drops: tuple[int, ...]) -> None:
+        def set_counts(n: int, drops: tuple[int, ...], failed: int) -> None:
             if reads_source:
                 counters[0].items_out = n
-            for pos, dropped in zip(positions, drops):
+            for j, (pos, dropped) in enumerate(zip(positions, drops)):
                 counters[pos].items_in = n
-                n -= dropped
+                n -= dropped + (j == failed)  # the item that failed there went no further
                 counters[pos].items_out = n
 
         def note_source(exc: BaseException, n: int) -> None:
@@ -303,7 +304,9 @@ class ARun(Run):
         counter = self.counters[pos]
         fn = self._bind(pos, getattr(node, "fn", None))
         is_async = fn is not None and is_async_fn(fn)
-        call = _async_retry(fn) if is_async and isinstance(fn, Retrying) else fn
+        call = fn
+        if isinstance(fn, Retrying):  # retried with asyncio.sleep between attempts
+            call, is_async = _async_retry(fn), True
         op = node.OP
         n_in = n_out = 0
         try:
@@ -479,6 +482,7 @@ class ARun(Run):
                 for other in others:
                     async for item in other:
                         n_out += 1
+                        self._appended[pos] = n_out - n_in  # stats() derives the counts
                         yield item
                 return
             while True:
@@ -611,6 +615,9 @@ class ARun(Run):
                         n_out += 1
                         yield out
         finally:
+            stop = getattr(fn, "stop", None)
+            if stop is not None:  # a retry waiting in a thread gives up
+                stop()
             for task in tasks:
                 task.cancel()
             if tasks:  # no task outlives the iteration
@@ -663,10 +670,13 @@ def _fused_factory(ops: tuple[tuple[str, bool], ...], reads_source: bool) -> Cal
         f"    {', '.join(f'f{j}' for j in range(k))}{',' if k == 1 else ''} = fns",
         f"    {', '.join(f'p{j}' for j in range(k))}{',' if k == 1 else ''} = positions",
         "    n = 0",
+        "    failed = -1",
+        "    reading = True",
         *(f"    d{j} = 0" for j in range(k)),
         "    try:",
         "        try:",
         "            async for x in up:",
+        "                reading = False",
         "                n += 1",
     ]
     for j, (op, is_async) in enumerate(ops):
@@ -676,7 +686,7 @@ def _fused_factory(ops: tuple[tuple[str, bool], ...], reads_source: bool) -> Cal
         index = "n - 1" + "".join(f" - d{i}" for i in range(j))
         body = {
             "map": [f"x = {call}"],
-            "filter": [f"if not {call}:", f"    d{j} += 1", "    continue"],
+            "filter": [f"if not {call}:", f"    d{j} += 1", "    reading = True", "    continue"],
             "tap": [call],
         }[op]
         lines.append("                try:")
@@ -685,21 +695,21 @@ def _fused_factory(ops: tuple[tuple[str, bool], ...], reads_source: bool) -> Cal
             "                except Exception as e:",
             f"                    if fail(p{j}, e, x, {index}):",
             f"                        d{j} += 1",
+            "                        reading = True",
             "                        continue",
+            f"                    failed = {j}",
             "                    raise",
         ]
-    lines.append("                yield x")
     lines += [
+        "                yield x",
+        "                reading = True",
         "        except Exception as e:",
-        *(["            note_source(e, n)"] if reads_source else ["            pass"]),
+        # only an error from reading the source itself gets the source note
+        *(["            if reading:", "                note_source(e, n)"] if reads_source else []),
         "            raise",
         "    finally:",
-        f"        set_counts(n, ({drops}))",
+        f"        set_counts(n, ({drops}), failed)",
     ]
-    if not reads_source:  # no source note to add: drop the no-op handler
-        i = lines.index("        except Exception as e:")
-        del lines[i : i + 3]
-        lines[lines.index("        try:")] = "        if True:"
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), f"<hosepipe async layer {ops}>", "exec"), namespace)
     made = namespace["layer"]
@@ -721,7 +731,11 @@ def _async_retry(wrapper: Retrying) -> Callable[[Any], Any]:
         while True:
             try:
                 got = wrapper.fn(item)
-                return await got if inner_async else got
+                if inner_async:
+                    got = await got
+                if wrapper.flat:  # consumed inside the attempt, as the sync wrapper does
+                    got = [x async for x in got] if hasattr(got, "__aiter__") else list(got)
+                return got
             except wrapper.types as e:
                 if attempt >= wrapper.attempts:
                     e.add_note(
@@ -737,28 +751,20 @@ def _async_retry(wrapper: Retrying) -> Callable[[Any], Any]:
     return call
 
 
-def _now() -> float:
-    import time
-
-    return time.perf_counter()
-
-
 class BridgeRun(ARun):
     """An ``ARun`` driven from synchronous code, on an event loop of its own."""
 
     __slots__ = ()
 
     def iterator(self) -> Iterator[Any]:
-        loop = _private_loop()
-        agen = self.aiterator()
-        return _drive(loop, agen)
+        return _drive(self)
 
     def execute(
         self, terminal: str, fn: Any = None, init: Any = None, label: str | None = None
     ) -> Any:
         loop = _private_loop()
         try:
-            return loop.run_until_complete(self.aexecute(terminal, fn, init, label))
+            return _step(loop, self.aexecute(terminal, fn, init, label))
         finally:
             _close_loop(loop)
 
@@ -781,21 +787,40 @@ def _private_loop() -> asyncio.AbstractEventLoop:
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
     try:
         loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())  # to_thread's threads
     finally:
         loop.close()
 
 
-def _drive(loop: asyncio.AbstractEventLoop, agen: AsyncIterator[Any]) -> Iterator[Any]:
-    """A sync generator over *agen*, each step run on *loop*; closing it closes both."""
+def _step(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
+    """Run *coro* on *loop* as a task; if this thread is interrupted (Ctrl-C), cancel the
+    task and let it finish its cleanup before the interruption goes on (as asyncio.run)."""
+
+    task = loop.create_task(coro)
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+        raise
+
+
+def _drive(run: ARun) -> Iterator[Any]:
+    """A sync generator over the run's items, each step run on a private event loop that
+    opens at the first ``next()``; closing the generator closes the run and the loop."""
+    loop = _private_loop()
+    agen = run.aiterator()
     try:
         while True:
             try:
-                item = loop.run_until_complete(agen.__anext__())
+                item = _step(loop, agen.__anext__())
             except StopAsyncIteration:
                 return
             yield item
     finally:
         try:
-            loop.run_until_complete(agen.aclose())  # type: ignore[attr-defined]
+            _step(loop, agen.aclose())  # type: ignore[attr-defined]
         finally:
             _close_loop(loop)

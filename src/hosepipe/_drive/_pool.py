@@ -63,7 +63,7 @@ def _work(
         if initializer is not None:
             initializer()
     except BaseException as e:
-        e.add_note("hosepipe: raised by the `initializer` of a concurrent map's worker")
+        e.add_note("hosepipe initializer: raised by the `initializer` of a pool worker")
         with contextlib.suppress(ChannelClosed):  # unless the run has ended already
             results.send((-1, False, e))
         return

@@ -90,7 +90,9 @@ def _init_worker(payload: bytes) -> None:
         try:
             initializer()
         except Exception as e:
-            e.add_note(f"hosepipe: raised by the `initializer` in worker process {os.getpid()}")
+            e.add_note(
+                f"hosepipe initializer: raised by the `initializer` in worker process {os.getpid()}"
+            )
             _worker_init_error = _portable(e)
 
 

@@ -218,15 +218,18 @@ class Run:
         return it
 
     def _open_source(self) -> Iterator[Any]:
+        self._start()
+        return self._opened(self.source.open(self.counters[0].count_error))
+
+    def _start(self) -> None:
+        """The run starts: its clock, and its dead-letter sinks (opened with the run, so a
+        run with no bad item still replaces what an earlier run left there)."""
         self.t_start = _pc()
-        # Dead-letter sinks open with the run, so a run with no bad item still replaces
-        # what an earlier run left there.
         for guards in self.guards:
             for node in guards:
                 sink = node.dead_letter
                 if isinstance(sink, Sink) and id(sink) not in self._dead:
                     self._dead[id(sink)] = sink.open()
-        return self._opened(self.source.open(self.counters[0].count_error))
 
     def _build(self, terminal: str | None, fn: Any, init: Any) -> Callable[[], Any]:
         """Plan the runners and return the outermost one, not yet started."""
@@ -354,6 +357,9 @@ class Run:
                     counts=counts,
                     window=window,
                 )
+            except Exception as e:  # not an item's error (an initializer's): name the stage
+                add_stage_note(e, pos, node.label, None)
+                raise
             finally:
                 counter.items_in, counter.items_out = counts[0], counts[1]
                 counter.retries += counts[2]
@@ -425,6 +431,8 @@ class Run:
                     n_out += 1
                     yield batch
             finally:
+                for wrapper in run._retrying.values():  # a retry waiting upstream gives up
+                    wrapper.stop()
                 background.stop()
                 counter.items_out = n_out  # items in: the upstream's items out (stats())
                 run._finish(outer)
