@@ -87,6 +87,18 @@ def _check_int(op: str, param: str, value: object, minimum: int) -> None:
         raise ValueError(f"{op}(): `{param}` must be >= {minimum}, got {value}")
 
 
+def _exc_types(
+    op: str, exc_types: tuple[type[BaseException], ...]
+) -> tuple[type[BaseException], ...]:
+    """*exc_types* checked (Exception subclasses only), or ``(Exception,)`` when empty."""
+    for t in exc_types:
+        if not (isinstance(t, type) and issubclass(t, Exception)):
+            raise TypeError(
+                f"{op}(): every exception type must be a subclass of Exception, got {t!r}"
+            )
+    return exc_types or (Exception,)
+
+
 def _check_iterable(op: str, value: object) -> None:
     if not hasattr(value, "__iter__"):
         raise TypeError(f"{op}(): every argument must be iterable, got {value!r}")
@@ -206,13 +218,7 @@ class Catch(Node):
         handler: Callable[[Any, Any], object] | None,
         dead_letter: Any,
     ) -> None:
-        if not exc_types:
-            exc_types = (Exception,)
-        for t in exc_types:
-            if not (isinstance(t, type) and issubclass(t, Exception)):
-                raise TypeError(
-                    f"catch(): every exception type must be a subclass of Exception, got {t!r}"
-                )
+        exc_types = _exc_types("catch", exc_types)
         if handler is not None:
             _check_callable(self.OP, "handler", handler)
         from hosepipe.sinks._base import Sink
@@ -575,13 +581,7 @@ class Retry(Node):
     def __init__(
         self, exc_types: tuple[type[BaseException], ...], attempts: int, backoff: Any
     ) -> None:
-        if not exc_types:
-            exc_types = (Exception,)
-        for t in exc_types:
-            if not (isinstance(t, type) and issubclass(t, Exception)):
-                raise TypeError(
-                    f"retry(): every exception type must be a subclass of Exception, got {t!r}"
-                )
+        exc_types = _exc_types("retry", exc_types)
         _check_int(self.OP, "attempts", attempts, 1)
         if backoff is None:
             backoff = Exponential()

@@ -239,26 +239,8 @@ class _Stop(BaseException):
 
 
 def into(stream: Stream[T], target: Target[T]) -> None:
-    """Run the stream and push each item into *target* with ``send()``, then close it.
-
-    *target* is a generator started with ``@hp.coroutine`` (or anything with ``send()``
-    and ``close()``: ``hp.broadcast_to(...)``, ``pipeline.as_target(...)``). It is
-    closed when the stream ends, and also when the stream or the target fails, so its
-    ``finally`` runs. An error raised in the target propagates with a note naming it
-    and the item's index. A target that returns stops the stream early. A stream with
-    async stages or an async source runs on an event loop of its own, as for the other
-    sync terminals.
-
-    >>> import hosepipe as hp
-    >>> @coroutine
-    ... def printer():
-    ...     while True:
-    ...         print((yield))
-    >>> hp.Stream(range(3)).map(lambda x: x * 10).into(printer())
-    0
-    10
-    20
-    """
+    """``Stream.into``: push each item of *stream* into *target*, then close it (see
+    that method for the rules)."""
     check_target("into(): `target`", target)
     label = f"into({target_label(target)})"
     if isinstance(target, PushTarget) and target.stopped:
@@ -438,28 +420,8 @@ class Broadcast(Generic[T_contra]):
 
 
 def as_target(pipeline: Pipeline[In, T], sink: Target[T]) -> PushTarget[In]:
-    """A target that runs the stages on each item sent and sends what comes out to *sink*.
-
-    The same description serves pull and push: ``list(pipeline(items))`` gives what
-    *sink* receives when each item is sent. The target is ready for ``send()``;
-    ``close()`` flushes what stateful stages hold back (a short last ``batch``) into
-    *sink* and closes it. When a stage is done (``take``), the target closes *sink* and
-    its ``send()`` raises ``StopIteration``, as a generator that returned. Stages that
-    need a thread, a clock or other iterables (``map(concurrency=)``, ``buffer``,
-    ``batch(timeout=)``, ``throttle``, ``chain``, ``zip``) raise ``TypeError`` here.
-
-    >>> import hosepipe as hp
-    >>> @coroutine
-    ... def printer():
-    ...     while True:
-    ...         print((yield))
-    >>> t = (hp.map(lambda x: x * 10) | hp.batch(2)).as_target(printer())
-    >>> for x in range(3):
-    ...     t.send(x)
-    [0, 10]
-    >>> t.close()
-    [20]
-    """
+    """``Pipeline.as_target``: a target running *pipeline*'s stages on each item sent (see
+    that method for the rules)."""
     check_target("as_target(): `sink`", sink)
     stages = pipeline._stages
     text = repr(pipeline)
@@ -686,87 +648,51 @@ class PushTarget(Generic[T_contra]):
         """For a stage guarded by *guards*: a function that handles a caught error."""
         if not guards:
             return None
-        from hosepipe._drive._sync import DeadLetter
+        from hosepipe._drive._sync import catch_error
         from hosepipe.sinks._base import Sink
 
         for node in guards:
             if isinstance(node.dead_letter, Sink) and node.dead_letter not in self._dead_sinks:
                 self._dead_sinks.append(node.dead_letter)
 
+        def writer_for(sink: Sink[Any, Any]) -> Any:  # opened at the first bad item
+            writer = self._dead.get(id(sink))
+            if writer is None:
+                writer = self._dead[id(sink)] = sink.open()
+            return writer
+
         def caught(exc: Exception, item: Any) -> bool:
-            for node in guards:
-                if isinstance(exc, node.exc_types):
-                    if node.handler is not None:
-                        node.handler(exc, item)
-                    dead = node.dead_letter
-                    if isinstance(dead, Sink):
-                        writer = self._dead.get(id(dead))
-                        if writer is None:
-                            writer = self._dead[id(dead)] = dead.open()
-                        writer.write(DeadLetter(item, exc, label).to_dict())
-                    elif dead is not None:
-                        getattr(dead, "append", dead)(DeadLetter(item, exc, label))
-                    return True
-            return False
+            return catch_error(guards, exc, item, label, writer_for)
 
         return caught
 
 
-def _map_stage(fn: Callable[[Any], Any], down: Down, pos: int, label: str, caught: Caught) -> Down:
-    n = 0
+def _fn_stage(op: str) -> Callable[[Callable[[Any], Any], Down, int, str, Caught], Down]:
+    """The stage builder for ``map``, ``filter`` or ``tap``: call *fn*, note or skip its
+    error, then pass on the result (map), the item if the result is true (filter), or
+    the item (tap)."""
 
-    def stage(x: Any) -> None:
-        nonlocal n
-        n += 1
-        try:
-            y = fn(x)
-        except Exception as e:
-            if caught is not None and caught(e, x):
-                return
-            add_stage_note(e, pos, label, n - 1)
-            raise
-        down(y)
+    def build(fn: Callable[[Any], Any], down: Down, pos: int, label: str, caught: Caught) -> Down:
+        n = 0
 
-    return stage
+        def stage(x: Any) -> None:
+            nonlocal n
+            n += 1
+            try:
+                y = fn(x)
+            except Exception as e:
+                if caught is not None and caught(e, x):
+                    return
+                add_stage_note(e, pos, label, n - 1)
+                raise
+            if op == "map":
+                down(y)
+            elif op == "tap" or y:
+                down(x)
 
+        return stage
 
-def _filter_stage(
-    fn: Callable[[Any], Any], down: Down, pos: int, label: str, caught: Caught
-) -> Down:
-    n = 0
-
-    def stage(x: Any) -> None:
-        nonlocal n
-        n += 1
-        try:
-            ok = fn(x)
-        except Exception as e:
-            if caught is not None and caught(e, x):
-                return
-            add_stage_note(e, pos, label, n - 1)
-            raise
-        if ok:
-            down(x)
-
-    return stage
-
-
-def _tap_stage(fn: Callable[[Any], Any], down: Down, pos: int, label: str, caught: Caught) -> Down:
-    n = 0
-
-    def stage(x: Any) -> None:
-        nonlocal n
-        n += 1
-        try:
-            fn(x)
-        except Exception as e:
-            if caught is not None and caught(e, x):
-                return
-            add_stage_note(e, pos, label, n - 1)
-            raise
-        down(x)
-
-    return stage
+    return build
 
 
 def _flat_stage(fn: Callable[[Any], Any], down: Down, pos: int, label: str, caught: Caught) -> Down:
@@ -804,9 +730,9 @@ def _flat_stage(fn: Callable[[Any], Any], down: Down, pos: int, label: str, caug
 
 
 _FN_STAGES: dict[type, Callable[[Callable[[Any], Any], Down, int, str, Caught], Down]] = {
-    _nodes.Map: _map_stage,
-    _nodes.Filter: _filter_stage,
-    _nodes.Tap: _tap_stage,
+    _nodes.Map: _fn_stage("map"),
+    _nodes.Filter: _fn_stage("filter"),
+    _nodes.Tap: _fn_stage("tap"),
     _nodes.FlatMap: _flat_stage,
 }
 

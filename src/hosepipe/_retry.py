@@ -86,6 +86,20 @@ class Retrying:
             n, self.retries = self.retries, 0
         return n
 
+    def next_wait(self, exc: BaseException, attempt: int) -> float | None:
+        """After *exc* ended *attempt*: the seconds to wait before the next one (a retry,
+        counted), or None when that was the last (the note is added; re-raise *exc*). The
+        sync call below and the async driver's retry loop both ask this."""
+        if attempt >= self.attempts or self._stop.is_set():
+            exc.add_note(
+                f"hosepipe retry: {self.__name__} failed {attempt} time(s) on this item "
+                f"(retry attempts={self.attempts})"
+            )
+            return None
+        with self._lock:
+            self.retries += 1
+        return self.backoff.delay(attempt)
+
     def __call__(self, item: Any) -> Any:
         attempt = 1
         while True:
@@ -93,15 +107,10 @@ class Retrying:
                 result = self.fn(item)
                 return list(result) if self.flat else result
             except self.types as e:
-                if attempt >= self.attempts or self._stop.is_set():
-                    e.add_note(
-                        f"hosepipe retry: {self.__name__} failed {attempt} time(s) on this item "
-                        f"(retry attempts={self.attempts})"
-                    )
+                wait = self.next_wait(e, attempt)
+                if wait is None:
                     raise
-                with self._lock:
-                    self.retries += 1
-                if self._stop.wait(self.backoff.delay(attempt)):
+                if self._stop.wait(wait):
                     e.add_note("hosepipe retry: the run ended while waiting to retry")
                     raise
                 attempt += 1

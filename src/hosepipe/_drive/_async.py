@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -188,16 +187,7 @@ class ARun(Run):
             except BaseException as e:
                 first = first or e
         self._closables = rest[::-1]
-        try:
-            self.close()
-        except BaseException as e:
-            first = first or e
-        if first is not None:
-            in_flight = sys.exc_info()[1]
-            if in_flight is not None and in_flight is not first:
-                in_flight.add_note(f"hosepipe: closing the run failed too: {first!r}")
-                return
-            raise first
+        self.close(first)  # the rest, dead letters, and the error rules
 
     # -- assembly -------------------------------------------------------------------------
 
@@ -257,7 +247,7 @@ class ARun(Run):
             return self._join(pos, node, up)
         if isinstance(node, _nodes._StepNode):
             return self._step(pos, node, up)
-        return self._element(pos, node, up)
+        return self._flat(pos, node, up)
 
     def _fused(
         self, group: list[tuple[int, _nodes.Node]], up: AsyncIterator[Any], reads_source: bool
@@ -298,52 +288,33 @@ class ARun(Run):
         add_stage_note(exc, pos, self.counters[pos].label, index)
         return False
 
-    async def _element(
+    async def _flat(
         self, pos: int, node: _nodes.Node, up: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:
+        """``flat_map`` and ``flatten`` (the other element-wise stages run in ``_fused``):
+        the items of each result, a sync or async iterable, read inside the stage."""
         counter = self.counters[pos]
-        fn = self._bind(pos, getattr(node, "fn", None))
+        fn = self._bind(pos, getattr(node, "fn", None))  # None: flatten
         is_async = fn is not None and is_async_fn(fn)
         call = fn
         if isinstance(fn, Retrying):  # retried with asyncio.sleep between attempts
             call, is_async = _async_retry(fn), True
-        op = node.OP
         n_in = n_out = 0
         try:
             async for item in up:
                 n_in += 1
-                if op in ("observe", "catch"):
-                    n_out += 1
-                    yield item
-                    continue
                 try:
-                    if op == "flatten":
-                        got = item
-                    else:
-                        got = call(item)
-                        if is_async:
-                            got = await got
-                    if op == "flat_map" or op == "flatten":
-                        got = [x async for x in got] if hasattr(got, "__aiter__") else got
-                        got = list(got)
+                    got = item if call is None else call(item)
+                    if is_async:
+                        got = await got
+                    got = [x async for x in got] if hasattr(got, "__aiter__") else list(got)
                 except Exception as e:
                     if self._fail(pos, e, item, n_in - 1):
                         continue
                     raise
-                if op == "map":
+                for x in got:
                     n_out += 1
-                    yield got
-                elif op == "filter":
-                    if got:
-                        n_out += 1
-                        yield item
-                elif op == "tap":
-                    n_out += 1
-                    yield item
-                else:  # flat_map, flatten
-                    for x in got:
-                        n_out += 1
-                        yield x
+                    yield x
         finally:
             counter.items_in, counter.items_out = n_in, n_out
 
@@ -737,15 +708,10 @@ def _async_retry(wrapper: Retrying) -> Callable[[Any], Any]:
                     got = [x async for x in got] if hasattr(got, "__aiter__") else list(got)
                 return got
             except wrapper.types as e:
-                if attempt >= wrapper.attempts:
-                    e.add_note(
-                        f"hosepipe retry: {wrapper.__name__} failed {attempt} time(s) on this "
-                        f"item (retry attempts={wrapper.attempts})"
-                    )
+                wait = wrapper.next_wait(e, attempt)
+                if wait is None:
                     raise
-                with wrapper._lock:
-                    wrapper.retries += 1
-                await asyncio.sleep(wrapper.backoff.delay(attempt))
+                await asyncio.sleep(wait)
                 attempt += 1
 
     return call

@@ -31,7 +31,7 @@ from hosepipe._typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["concurrent_map", "window_size"]
+__all__ = ["concurrent_map", "emit", "window_size"]
 
 _SKIPPED: Any = object()  # an ordered slot whose item a catch skipped
 
@@ -92,7 +92,7 @@ def concurrent_map(
     on_error: Callable[[BaseException, Any, int], bool],
     on_stop: Callable[[], None] | None = None,
     counts: list[int],
-    window: Window | None = None,
+    window: Window,
 ) -> Iterator[Any]:
     """Yield ``fn(item)`` (or its items, when *flat*) for each upstream item.
 
@@ -100,11 +100,10 @@ def concurrent_map(
     is not, it has added the stage note and the error is raised. *initializer* runs once in
     each worker thread. *on_stop* is called first when the runner ends (a retrying function
     then stops waiting between attempts). *counts* receives [items in, items out, ...];
-    *window* (if given) the items in flight.
+    *window* counts the items in flight.
     """
     call = _flat(fn) if flat else fn
     limit = window_size(concurrency)
-    window = window or Window(limit)
     tasks: Handoff[tuple[int, Any]] = Handoff()  # bounded by the window
     results: Handoff[tuple[int, bool, Any]] = Handoff()
     workers: list[threading.Thread] = []
@@ -152,7 +151,7 @@ def concurrent_map(
             if not ordered:
                 window.leave()
                 if value is not _SKIPPED:
-                    yield from _out(value, flat, counts)
+                    yield from emit(value, flat, counts)
                 continue
             done[index] = value
             while next_out in done:
@@ -160,7 +159,7 @@ def concurrent_map(
                 next_out += 1
                 window.leave()
                 if value is not _SKIPPED:
-                    yield from _out(value, flat, counts)
+                    yield from emit(value, flat, counts)
     finally:
         if on_stop is not None:
             on_stop()
@@ -170,7 +169,9 @@ def concurrent_map(
             t.join()
 
 
-def _out(value: Any, flat: bool, counts: list[int]) -> Iterator[Any]:
+def emit(value: Any, flat: bool, counts: list[int]) -> Iterator[Any]:
+    """A call's result as the stage's output: the value, or with *flat* its items;
+    counted in ``counts[1]`` (the process map uses it too)."""
     if flat:
         counts[1] += len(value)
         yield from value

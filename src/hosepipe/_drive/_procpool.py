@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 
 from hosepipe._channel import Window
+from hosepipe._drive._pool import emit
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING
 
@@ -39,11 +40,20 @@ if TYPE_CHECKING:
     import concurrent.futures as cf
     from typing import Any
 
-__all__ = ["MAX_CHUNK", "TARGET_SECONDS", "chunk_size", "process_map"]
+__all__ = ["MAX_CHUNK", "TARGET_SECONDS", "chunk_size", "process_map", "window_size"]
 
 TARGET_SECONDS = 0.1
 MAX_CHUNK = 1024
 TASKS_PER_WORKER = 2
+
+
+def window_size(concurrency: int) -> int:
+    """The most items a process map holds: 2 chunks per worker of at most ``MAX_CHUNK``.
+
+    >>> window_size(2)
+    4096
+    """
+    return concurrency * TASKS_PER_WORKER * MAX_CHUNK
 
 
 def chunk_size(seconds_per_item: float) -> int:
@@ -182,20 +192,19 @@ def process_map(
     on_error: Callable[[BaseException, Any, int], bool],
     note: Callable[[BaseException, int], None],
     counts: list[int],
-    window: Window | None = None,
+    window: Window,
 ) -> Iterator[Any]:
     """Yield ``fn(item)`` (or its items, when *flat*) for each upstream item.
 
     *on_error(exc, item, index)* says whether a failed call is skipped (a ``catch``; only
     when *guarded*); if not, it has added the stage note and the error is raised. Errors of
     the stage itself (a worker died, a result could not be sent back) get their note from
-    ``note(exc, index)``. *counts* receives [items in, items out, retries]; *window* (if
-    given) the items in flight.
+    ``note(exc, index)``. *counts* receives [items in, items out, retries]; *window*
+    counts the items in flight.
     """
     import concurrent.futures as cf  # multiprocessing: imported by the first process map
     from concurrent.futures.process import BrokenProcessPool
 
-    window = window or Window(concurrency * TASKS_PER_WORKER * MAX_CHUNK)
     payload = dumps_for_workers((fn, flat, initializer), label)
     pool = cf.ProcessPoolExecutor(
         max_workers=concurrency, initializer=_init_worker, initargs=(payload,)
@@ -297,12 +306,7 @@ def _finish(
         if errors and offset in errors:
             _raise(errors[offset], items, offset, base, on_error)  # skipped, or raised
             continue
-        if flat:
-            counts[1] += len(result)
-            yield from result
-        else:
-            counts[1] += 1
-            yield result
+        yield from emit(result, flat, counts)
 
 
 def _terminate(pool: cf.ProcessPoolExecutor) -> None:

@@ -41,7 +41,8 @@ from hosepipe._drive._fuse import (
 )
 from hosepipe._drive._inline import inline_expression
 from hosepipe._drive._pool import concurrent_map, window_size
-from hosepipe._drive._procpool import MAX_CHUNK, TASKS_PER_WORKER, process_map
+from hosepipe._drive._procpool import process_map
+from hosepipe._drive._procpool import window_size as process_window_size
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._retry import Retrying
 from hosepipe._source import Source
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
     Opener = Callable[[], Iterator[Any]]
 
-__all__ = ["END", "DeadLetter", "Run"]
+__all__ = ["END", "DeadLetter", "Run", "catch_error"]
 
 END: Any = object()  # "no item": what first() and reduce1 return for an empty stream
 _pc = time.perf_counter
@@ -171,16 +172,15 @@ class Run:
         wall = end - self.t_start if self.t_start else 0.0
         return RunStats(tuple(c.freeze() for c in self.counters), wall)
 
-    def close(self) -> None:
+    def close(self, first: BaseException | None = None) -> None:
         """Close every iterator the run opened, downstream first, then commit dead letters.
 
         Iterators register as they are opened, and each runner opens its upstream, so the
         order of registration is downstream first. That order matters for a runner whose
         upstream runs in a thread of its own (``buffer``): closing it stops and joins that
         thread before anything upstream is touched. The first error wins, after everything
-        else was closed.
+        else was closed (*first*, if given: an error the async driver met closing its own).
         """
-        first: BaseException | None = None
         closables, self._closables = self._closables, []
         for it in closables:
             close = getattr(it, "close", None)
@@ -320,9 +320,9 @@ class Run:
         def runner() -> Iterator[Any]:
             counts = [0, 0, 0]  # in, out, retries (in processes; threads share the wrapper)
             window = Window(
-                window_size(node.concurrency)
-                if node.via != "process"
-                else node.concurrency * TASKS_PER_WORKER * MAX_CHUNK
+                process_window_size(node.concurrency)
+                if node.via == "process"
+                else window_size(node.concurrency)
             )
             try:
                 if node.via == "process":
@@ -628,20 +628,34 @@ def _guards(nodes: tuple[_nodes.Node, ...]) -> list[tuple[_nodes.Catch, ...]]:
 
 def _catch(run: Run, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception, item: Any) -> bool:
     """Skip *item* if one of *guards* catches *exc*: count it, call the handler, dead-letter it."""
+    counter = run.counters[pos]
+    return catch_error(
+        guards, exc, item, counter.label, lambda sink: run._dead[id(sink)], counter.count_error
+    )
+
+
+def catch_error(
+    guards: tuple[_nodes.Catch, ...],
+    exc: Exception,
+    item: Any,
+    label: str,
+    writer_for: Callable[[Sink[Any, Any]], Any],
+    count: Callable[[BaseException], None] | None = None,
+) -> bool:
+    """Whether one of *guards* catches *exc*; if one does, count it, call its handler and
+    send a ``DeadLetter`` (to a sink through ``writer_for(sink)``). Pull and push share it."""
     for node in guards:
         if isinstance(exc, node.exc_types):
-            run.counters[pos].count_error(exc)
+            if count is not None:
+                count(exc)
             if node.handler is not None:
                 node.handler(exc, item)
-            if isinstance(node.dead_letter, Sink):
-                record = DeadLetter(item, exc, run.counters[pos].label)
-                run._dead[id(node.dead_letter)].write(record.to_dict())
-            elif node.dead_letter is not None:
-                record = DeadLetter(item, exc, run.counters[pos].label)
-                send: Callable[[DeadLetter], object] = getattr(
-                    node.dead_letter, "append", node.dead_letter
-                )
-                send(record)
+            dead = node.dead_letter
+            if isinstance(dead, Sink):
+                writer_for(dead).write(DeadLetter(item, exc, label).to_dict())
+            elif dead is not None:
+                send: Callable[[DeadLetter], object] = getattr(dead, "append", dead)
+                send(DeadLetter(item, exc, label))
             return True
     return False
 
