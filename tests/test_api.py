@@ -15,7 +15,7 @@ OPERATORS = [
     "map", "filter", "flat_map", "flatten", "tap", "take", "skip", "take_while", "drop_while",
     "batch", "window", "group_by", "distinct", "enumerate", "scan", "chain", "zip", "catch",
     "buffer", "throttle", "retry",
-    "observe",
+    "observe", "progress",
 ]  # fmt: skip
 TERMINALS = ["to_list", "first", "reduce", "count", "sum", "for_each", "to", "run"]
 ASYNC_TERMINALS = ["ato_list", "afirst", "areduce", "acount", "afor_each", "arun"]
@@ -66,6 +66,7 @@ def test_no_operator_is_missing_from_either_spelling() -> None:
     stream_ops = {n for n in vars(hp.Stream) if not n.startswith("_")} - set(TERMINALS)
     stream_ops -= {"pipe", "iterate", "aiterate", "into", *ASYNC_TERMINALS}
     stream_ops -= {"broadcast"}  # broadcast gives streams, not one
+    stream_ops -= {"stats"}  # the latest run's counters
     assert stream_ops == set(OPERATORS)
     pipeline_ops = {n for n in vars(hp.Pipeline) if not n.startswith("_")} - {"as_target"}
     assert pipeline_ops == set(OPERATORS)
@@ -77,7 +78,7 @@ def test_factory_and_method_build_equal_pipelines(name: str) -> None:
         "take": (2,), "skip": (1,), "batch": (2,), "window": (2,), "enumerate": (1,),
         "buffer": (2,), "observe": ("x",), "scan": (max, ""), "chain": ([9],), "zip": ([7, 8, 9],),
         "catch": (ValueError,), "flatten": (), "distinct": (), "throttle": (1000,),
-        "retry": (ValueError,),
+        "retry": (ValueError,), "progress": (),
     }  # fmt: skip
     a = args.get(name, (str,))
     assert getattr(hp, name)(*a) == getattr(hp.Pipeline(), name)(*a) or name in {"chain", "zip"}

@@ -75,6 +75,11 @@ def test_pipelines_compare_and_pickle_by_value() -> None:
     assert p == q
     assert hash(p) == hash(q)
     assert p != hp.map(double) | hp.batch(2)
+    # stages of one operator differ by their arguments (a subclass's inherited slots count)
+    assert hp.map(double) != hp.map(str)
+    assert hp.filter(is_big) != hp.filter(callable)
+    assert hp.observe("a") != hp.observe("b")
+    assert hp.batch(2) != hp.batch(3)
     restored = pickle.loads(pickle.dumps(p))
     assert restored == p
     assert (

@@ -30,6 +30,7 @@ from hosepipe._operators import group_by as group_by
 from hosepipe._operators import map as map
 from hosepipe._operators import merge as merge
 from hosepipe._operators import observe as observe
+from hosepipe._operators import progress as progress
 from hosepipe._operators import retry as retry
 from hosepipe._operators import scan as scan
 from hosepipe._operators import skip as skip
@@ -85,6 +86,7 @@ __all__ = [
     "observe",
     "paginate",
     "pipe",
+    "progress",
     "read_bytes",
     "read_csv",
     "read_jsonl",

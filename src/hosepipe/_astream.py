@@ -37,7 +37,8 @@ def is_async(stream: Stream[Any]) -> bool:
 def arun_of(stream: Stream[Any]) -> ARun:
     from hosepipe._drive._async import ARun
 
-    return ARun(stream._source, stream._stages)
+    run = stream._last = ARun(stream._source, stream._stages)
+    return run
 
 
 def aiter_of(stream: Stream[T]) -> AsyncIterator[T]:

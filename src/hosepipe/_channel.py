@@ -77,6 +77,18 @@ class ChannelStats:
             "send_wait": self.send_wait,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ChannelStats:
+        """The snapshot whose ``to_dict()`` gave *d*."""
+        return cls(
+            int(d["capacity"]),
+            int(d["depth"]),
+            int(d["peak"]),
+            int(d["sent"]),
+            int(d["received"]),
+            float(d["send_wait"]),
+        )
+
     def __repr__(self) -> str:
         return (
             f"ChannelStats(depth={self.depth}/{self.capacity}, peak={self.peak}, "

@@ -50,6 +50,8 @@ __all__ = [
     "Map",
     "Node",
     "Observe",
+    "ObserveEach",
+    "Progress",
     "Retry",
     "Scan",
     "Skip",
@@ -62,6 +64,7 @@ __all__ = [
     "append",
     "fn_name",
     "map_node",
+    "observe_node",
 ]
 
 
@@ -121,9 +124,18 @@ class Node:
         """The user function the stage calls per item, if any."""
         return None
 
+    def watcher(self, position: int) -> Any:
+        """What watches this stage from the run's watch thread (``metrics._watch``): None
+        but for ``observe(every=seconds)`` and ``progress``."""
+        return None
+
     def _values(self) -> tuple[Any, ...]:
-        slots: tuple[str, ...] = self.__slots__
-        return tuple(getattr(self, name) for name in slots)
+        """The node's data: every slot of its class and of the classes it derives from."""
+        return tuple(
+            getattr(self, name)
+            for cls in type(self).__mro__
+            for name in cls.__dict__.get("__slots__", ())
+        )
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -191,19 +203,107 @@ class Flatten(Node):
 
 
 class Observe(Node):
-    """A named point in the chain; its row in RunStats carries the name."""
+    """A named point in the chain; its row in RunStats carries the name.
 
-    __slots__ = ("name",)
+    With ``every=`` seconds (a float or ``timedelta``) it logs the throughput at that point
+    from the run's watch thread (``metrics._watch``); ``every=`` items makes an
+    ``ObserveEach`` instead, which counts in the loop itself.
+    """
+
+    __slots__ = ("every", "log", "name")
     OP = "observe"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, every: int | float | None = None, log: Any = None) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"observe(): `name` must be a non-empty str, got {name!r}")
         self.name = name
+        self.every = every
+        self.log = log
 
     @property
     def label(self) -> str:
         return f"observe({self.name!r})"
+
+    def watcher(self, position: int) -> Any:
+        """What watches this point during a run (a throughput logger), or None."""
+        if self.every is None:
+            return None
+        from hosepipe.metrics._watch import ObserveLog
+
+        return ObserveLog(position, self.name, self.every, self.log)
+
+
+class ObserveEach(Observe):
+    """``observe(name, every=N)`` with N items: a tap counting items and logging every N."""
+
+    __slots__ = ()
+    OP = "tap"
+
+    @property
+    def fn(self) -> Any:
+        from hosepipe.metrics._watch import EveryItems
+
+        assert isinstance(self.every, int)
+        return EveryItems(self.name, self.every, self.log)
+
+    @property
+    def user_fn(self) -> Callable[..., Any] | None:
+        return self.fn  # type: ignore[no-any-return]
+
+    def watcher(self, position: int) -> Any:
+        return None
+
+
+def observe_node(name: str, every: object, log: object) -> Observe:
+    """The node for ``observe(name, every=, log=)``: *every* is items (int) or seconds."""
+    import datetime
+
+    if log is not None and not callable(log) and not hasattr(log, "info"):
+        raise TypeError(
+            f"observe(): `log` must be a logging.Logger or a callable taking a str, got {log!r}"
+        )
+    if every is None:
+        return Observe(name, None, log)
+    if isinstance(every, bool) or not isinstance(every, int | float | datetime.timedelta):
+        raise TypeError(
+            "observe(): `every` must be an int (items), a float or a timedelta (seconds), "
+            f"got {every!r}"
+        )
+    if isinstance(every, int):
+        _check_int("observe", "every", every, 1)
+        return ObserveEach(name, every, log)
+    seconds = every.total_seconds() if isinstance(every, datetime.timedelta) else every
+    if not seconds > 0:
+        raise ValueError(f"observe(): `every` seconds must be > 0, got {every!r}")
+    return Observe(name, float(seconds), log)
+
+
+class Progress(Observe):
+    """``progress(total=, desc=, force=)``: a named point shown as progress bars (tqdm)."""
+
+    __slots__ = ("force", "total")
+
+    def __init__(self, total: int | None, desc: str | None, force: bool | None) -> None:
+        if total is not None:
+            _check_int("progress", "total", total, 0)
+        if desc is not None and not isinstance(desc, str):
+            raise TypeError(f"progress(): `desc` must be a str, got {desc!r}")
+        if force not in (None, True, False):
+            raise TypeError(f"progress(): `force` must be None, True or False, got {force!r}")
+        super().__init__(desc or "progress")
+        self.total = total
+        self.force = force
+
+    @property
+    def label(self) -> str:
+        return f"progress({self.name!r})"
+
+    def watcher(self, position: int) -> Any:
+        if self.force is False:
+            return None
+        from hosepipe.metrics._progress import ProgressBars
+
+        return ProgressBars(position, self.name, self.total, self.force)
 
 
 class Catch(Node):

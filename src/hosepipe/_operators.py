@@ -13,6 +13,8 @@ from hosepipe._stream import Pipeline, Stream, _as_stream
 from hosepipe._typing import TYPE_CHECKING, TypeVar, overload
 
 if TYPE_CHECKING:
+    import logging
+    from datetime import timedelta
     from typing import Any, TypeGuard
 
     from hosepipe._stream import DeadLetterTarget
@@ -33,6 +35,7 @@ __all__ = [
     "map",
     "merge",
     "observe",
+    "progress",
     "retry",
     "scan",
     "skip",
@@ -156,14 +159,32 @@ def tap(fn: Callable[[T], object]) -> Pipeline[T, T]:
     return Pipeline._of(_nodes.Tap(fn))
 
 
-def observe(name: str) -> Pipeline[T, T]:
-    """A named point whose count ``run()`` reports.
+def observe(
+    name: str,
+    *,
+    every: int | float | timedelta | None = None,
+    log: logging.Logger | Callable[[str], object] | None = None,
+) -> Pipeline[T, T]:
+    """A named point whose count ``run()`` reports, logging throughput *every* items or
+    seconds when asked (see ``Stream.observe``).
 
     >>> import hosepipe as hp
     >>> hp.Stream(range(3)).pipe(hp.observe("all")).run().stage("all").items_out
     3
     """
-    return Pipeline._of(_nodes.Observe(name))
+    return Pipeline._of(_nodes.observe_node(name, every, log))
+
+
+def progress(
+    *, total: int | None = None, desc: str | None = None, force: bool | None = None
+) -> Pipeline[T, T]:
+    """Progress bars on stderr while the stream runs (see ``Stream.progress``).
+
+    >>> import hosepipe as hp
+    >>> hp.Stream(range(3)).pipe(hp.progress(force=False)).count()
+    3
+    """
+    return Pipeline._of(_nodes.Progress(total, desc, force))
 
 
 def catch(

@@ -20,13 +20,15 @@ from types import TracebackType
 
 from hosepipe import _astream, _nodes
 from hosepipe._drive._sync import END, DeadLetter, Run
-from hosepipe._errors import EmptyStreamError
+from hosepipe._errors import EmptyStreamError, HosepipeError
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
 from hosepipe.sinks._base import Sink
 
 if TYPE_CHECKING:
+    import logging
+    from datetime import timedelta
     from typing import Any, Literal, TypeGuard
 
     from hosepipe._push import PushTarget, Target
@@ -91,7 +93,7 @@ class Stream(Generic[T]):
     60
     """
 
-    __slots__ = ("_source", "_stages")
+    __slots__ = ("_last", "_source", "_stages")
 
     _source: Source
     _stages: tuple[_nodes.Node, ...]
@@ -246,14 +248,49 @@ class Stream(Generic[T]):
         """
         return self._then(_nodes.Tap(fn))
 
-    def observe(self, name: str) -> Stream[T]:
+    def observe(
+        self,
+        name: str,
+        *,
+        every: int | float | timedelta | None = None,
+        log: logging.Logger | Callable[[str], object] | None = None,
+    ) -> Stream[T]:
         """Name this point of the chain; ``run()`` reports its count under *name*.
+
+        With *every*, the point also logs its throughput: an ``int`` logs a line at every
+        *every*-th item (counted in the loop, so exact), a ``float`` or ``timedelta`` every
+        so many seconds (from the run's watch thread, so a stalled stream still reports).
+        The lines go to *log*: a ``logging.Logger`` (its ``info``), any callable taking
+        a str (``print``), or by default the ``"hosepipe"`` logger. The run's end logs a
+        last line with the total. Without *every* it costs nothing per item.
 
         >>> stats = Stream(range(5)).filter(lambda x: x > 1).observe("big").run()
         >>> stats.stage("big").items_out
         3
+        >>> Stream(range(5)).observe("n", every=2, log=print).run().stage("n").items_out
+        observe 'n': 2 items, ... (overall ...)
+        observe 'n': 4 items, ... (overall ...)
+        5
         """
-        return self._then(_nodes.Observe(name))
+        return self._then(_nodes.observe_node(name, every, log))
+
+    def progress(
+        self, *, total: int | None = None, desc: str | None = None, force: bool | None = None
+    ) -> Stream[T]:
+        """Show progress bars on stderr while the stream runs (tqdm: the ``progress`` extra).
+
+        One bar counts the items passing this point, out of *total* when given; with no
+        *total*, a stream read from files (``read_lines``, ``read_csv``, ``read_jsonl``,
+        ``read_bytes``) shows the bytes read of the files' size instead. Every ``observe``
+        point of the stream gets a bar of its own. Bars are drawn ten times a second by
+        the run's watch thread from the live counters, so the items' own path pays nothing.
+        *desc* labels the bar (default ``"progress"``). By default the bars show only when
+        stderr is a terminal; ``force=True`` shows them anyway, ``force=False`` never.
+
+        >>> Stream(range(3)).progress(force=False).to_list()
+        [0, 1, 2]
+        """
+        return self._then(_nodes.Progress(total, desc, force))
 
     def catch(
         self,
@@ -521,11 +558,35 @@ class Stream(Generic[T]):
         return _astream.is_async(self)
 
     def _run(self) -> Run:
+        run: Run
         if self._is_async():  # async stages or source, read from sync code
             from hosepipe._drive._async import BridgeRun
 
-            return BridgeRun(self._source, self._stages)
-        return Run(self._source, self._stages)
+            run = BridgeRun(self._source, self._stages)
+        else:
+            run = Run(self._source, self._stages)
+        self._last = run
+        return run
+
+    def stats(self) -> RunStats:
+        """The counters of this stream's latest run: live while it runs, final after.
+
+        Safe to call from any thread (a progress display, a metrics exporter, a signal
+        handler): it returns a consistent snapshot and never blocks the run. Counts of a
+        running stage are at most about 0.05 s old while items flow. ``HosepipeError`` if
+        the stream has not started a run.
+
+        >>> s = Stream(range(5)).map(str)
+        >>> it = iter(s); _ = next(it)
+        >>> s.stats().items_in >= 1
+        True
+        >>> _ = list(it); s.stats().stage("map(str)").items_out
+        5
+        """
+        run: Run | None = getattr(self, "_last", None)
+        if run is None:
+            raise HosepipeError("stats(): this stream has not run yet; start it first")
+        return run.stats()
 
     def __iter__(self) -> Iterator[T]:
         """A generator over the items; ``close()`` it to release everything at once."""
@@ -1027,9 +1088,21 @@ class Pipeline(Generic[In, T]):
         """Pipeline form of ``Stream.tap``."""
         return self._then(_nodes.Tap(fn))
 
-    def observe(self, name: str) -> Pipeline[In, T]:
+    def observe(
+        self,
+        name: str,
+        *,
+        every: int | float | timedelta | None = None,
+        log: logging.Logger | Callable[[str], object] | None = None,
+    ) -> Pipeline[In, T]:
         """Pipeline form of ``Stream.observe``."""
-        return self._then(_nodes.Observe(name))
+        return self._then(_nodes.observe_node(name, every, log))
+
+    def progress(
+        self, *, total: int | None = None, desc: str | None = None, force: bool | None = None
+    ) -> Pipeline[In, T]:
+        """Pipeline form of ``Stream.progress``."""
+        return self._then(_nodes.Progress(total, desc, force))
 
     def catch(
         self,

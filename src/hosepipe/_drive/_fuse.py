@@ -96,7 +96,7 @@ _TERMINAL_LINES = {
 
 _PARAMS = (
     "_hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
-    "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple"
+    "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple, _hp_live"
 )
 
 
@@ -267,6 +267,7 @@ class _Writer:
                     self.add(5, f"raise _hp_Stop({j})")
         ind = 4 if steps else 3
         self.add(ind, "_hp_it = _hp_open()", ("up",))
+        self.add(ind, "_hp_B = 1")
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
@@ -279,9 +280,10 @@ class _Writer:
         self.add(ind + 1, "for _hp_x0 in (_hp_x0,):")
         self.add(ind + 2, "_hp_n += 1")
         self.level(0, 0, ind + 2, timed=True)
-        self.add(ind + 1, f"for _hp_x0 in _hp_islice(_hp_it, {BLOCK - 1}):", ("up",))
+        self.add(ind + 1, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
         self.add(ind + 2, "_hp_n += 1")
         self.level(0, 0, ind + 2, timed=False)
+        self.add(ind + 1, f"_hp_B = _hp_live({self.counts}, {self.times})")
         if steps:
             self.add(3, "except _hp_Stop as _hp_s:")
             self.add(4, "_hp_stopped = _hp_s.args[0]")

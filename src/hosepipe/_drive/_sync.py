@@ -30,6 +30,7 @@ from itertools import islice
 from hosepipe import _nodes, _steps
 from hosepipe._channel import Channel, ChannelClosed, EndOfChannel, Window
 from hosepipe._drive._fuse import (
+    BLOCK,
     INLINE_OPS,
     MAX_OPENERS,
     OPENER_OPS,
@@ -47,7 +48,8 @@ from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._retry import Retrying
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING
-from hosepipe.metrics._stats import RunStats, StageCounter
+from hosepipe.metrics._stats import RunStats, StageCounter, StageStats
+from hosepipe.metrics._watch import EveryItems, Watch
 from hosepipe.sinks._base import Sink
 
 if TYPE_CHECKING:
@@ -59,6 +61,11 @@ __all__ = ["END", "DeadLetter", "Run", "catch_error"]
 
 END: Any = object()  # "no item": what first() and reduce1 return for an empty stream
 _pc = time.perf_counter
+
+
+# A fused loop publishes its counts after each block of items; blocks shrink when they take
+# longer than this (slow items), so a live ``stats()`` is at most about this old.
+LIVE_PERIOD = 0.05
 
 
 def _estimate(timing: tuple[float, int], items: int, clock: float) -> float:
@@ -117,6 +124,8 @@ class Run:
         "_closables",
         "_dead",
         "_retrying",
+        "_views",
+        "_watch",
         "counters",
         "guards",
         "nodes",
@@ -137,6 +146,9 @@ class Run:
         self._dead: dict[int, Any] = {}  # id(sink) -> the open writer of a dead-letter sink
         self._appended: dict[int, int] = {}  # chain position -> items it added after upstream
         self._retrying: dict[int, Retrying] = {}  # position -> this run's retry wrapper
+        # live counts of running runners, written over the frozen counters by stats()
+        self._views: list[Callable[[list[StageStats]], None]] = []
+        self._watch: Watch | None = None  # the thread ticking progress bars and observe logs
         self.term_label: str | None = None
         self.t_start = 0.0
         self.t_end: float | None = None
@@ -160,17 +172,23 @@ class Run:
         return self._build(terminal, fn, init)()
 
     def stats(self) -> RunStats:
-        for pos, node in enumerate(self.nodes, start=1):
-            if node.KIND in ("join", "pace") or isinstance(node, _nodes.Buffer | _nodes.TimedBatch):
-                counter = self.counters[pos]
-                counter.items_in = self.counters[pos - 1].items_out
-                if isinstance(node, _nodes.Chain):
-                    counter.items_out = counter.items_in + self._appended.get(pos, 0)
-        for pos, wrapper in self._retrying.items():
-            self.counters[pos].retries = wrapper.retries
+        """The counters so far: final once the run ended, a consistent recent snapshot while
+        it runs (safe to call from any thread; fused loops publish their counts after each
+        block, at least every ``LIVE_PERIOD`` seconds while items flow)."""
         end = self.t_end if self.t_end is not None else _pc()
         wall = end - self.t_start if self.t_start else 0.0
-        return RunStats(tuple(c.freeze() for c in self.counters), wall)
+        stages = [c.freeze(wall) for c in self.counters]
+        for view in tuple(self._views):
+            view(stages)
+        for pos, node in enumerate(self.nodes, start=1):
+            if node.KIND in ("join", "pace") or isinstance(node, _nodes.Buffer | _nodes.TimedBatch):
+                stage = stages[pos]
+                stage.items_in = stages[pos - 1].items_out
+                if isinstance(node, _nodes.Chain):
+                    stage.items_out = stage.items_in + self._appended.get(pos, 0)
+        for pos, wrapper in tuple(self._retrying.items()):
+            stages[pos].retries = self.counters[pos].retries + wrapper.retries
+        return RunStats(tuple(stages), wall)
 
     def close(self, first: BaseException | None = None) -> None:
         """Close every iterator the run opened, downstream first, then commit dead letters.
@@ -199,6 +217,9 @@ class Run:
                 first = first or e
         if self.t_end is None:
             self.t_end = _pc()
+        if self._watch is not None:  # progress bars and observe logs get the final counts
+            watch, self._watch = self._watch, None
+            watch.stop(ok=first is None and sys.exc_info()[1] is None)
         if first is None:
             return
         in_flight = sys.exc_info()[1]  # closing while an error propagates: keep that one
@@ -225,6 +246,11 @@ class Run:
         """The run starts: its clock, and its dead-letter sinks (opened with the run, so a
         run with no bad item still replaces what an earlier run left there)."""
         self.t_start = _pc()
+        watchers = [w for p, n in enumerate(self.nodes, 1) if (w := n.watcher(p)) is not None]
+        if watchers:
+            from hosepipe.sources._files import bytes_read
+
+            self._watch = Watch(self.stats, watchers, bytes_read(self.source.obj))
         for guards in self.guards:
             for node in guards:
                 sink = node.dead_letter
@@ -297,6 +323,7 @@ class Run:
             Exception,
             Stop,
             tuple,
+            seg.live,
         )
 
     def _pool_runner(
@@ -319,6 +346,15 @@ class Run:
 
         def runner() -> Iterator[Any]:
             counts = [0, 0, 0]  # in, out, retries (in processes; threads share the wrapper)
+            running = [True]
+
+            def view(stages: list[StageStats]) -> None:
+                if running[0]:
+                    stage = stages[pos]
+                    stage.items_in, stage.items_out = counts[0], counts[1]
+                    stage.retries += counts[2]
+
+            run._views.append(view)
             window = Window(
                 process_window_size(node.concurrency)
                 if node.via == "process"
@@ -363,6 +399,7 @@ class Run:
             finally:
                 counter.items_in, counter.items_out = counts[0], counts[1]
                 counter.retries += counts[2]
+                running[0] = False
                 run._finish(outer)
 
         return runner
@@ -386,9 +423,9 @@ class Run:
                         sleep(wait)
                     step.passed(clock())
                     n += 1
+                    counter.items_out = n  # live (stats())
                     yield item
             finally:  # items in: the upstream's items out (stats())
-                counter.items_out = n
                 run._finish(outer)
 
         return runner
@@ -397,6 +434,8 @@ class Run:
         """*fn*, or for a retried stage a wrapper of this run's own (its retries counted)."""
         if isinstance(fn, Retrying):
             fn = self._retrying[pos] = fn.bound()
+        elif isinstance(fn, EveryItems):  # observe(every=N): a count of this run's own
+            fn = fn.bound()
         return fn
 
     def _buffer_runner(
@@ -425,16 +464,17 @@ class Run:
                 if timeout is None:
                     for item in background.channel_started():
                         n_out += 1
+                        counter.items_out = n_out  # live; items in: the upstream's items out
                         yield item
                     return
                 for batch in _timed_batches(background.channel_started(), size, timeout):
                     n_out += 1
+                    counter.items_out = n_out
                     yield batch
             finally:
                 for wrapper in run._retrying.values():  # a retry waiting upstream gives up
                     wrapper.stop()
                 background.stop()
-                counter.items_out = n_out  # items in: the upstream's items out (stats())
                 run._finish(outer)
 
         return runner
@@ -454,9 +494,9 @@ class Run:
                 for other in others:
                     for item in run._opened(iter(other)):
                         appended += 1
+                        run._appended[pos] = appended  # live (stats())
                         yield item
             finally:
-                run._appended[pos] = appended
                 run._finish(outer)
 
         def zip_() -> Iterator[Any]:
@@ -465,9 +505,9 @@ class Run:
                 it = opener()
                 for row in zip(it, *[run._opened(iter(o)) for o in others]):
                     n_out += 1
+                    counter.items_out = n_out  # live; items in: the upstream's items out
                     yield row
-            finally:  # items in: the upstream's items out, filled in by Run.stats()
-                counter.items_out = n_out
+            finally:
                 run._finish(outer)
 
         return chain if isinstance(node, _nodes.Chain) else zip_
@@ -667,8 +707,10 @@ class _Segment:
     """The run-side half of a compiled segment: error notes, skips and counter flushes."""
 
     __slots__ = (
+        "block",
         "compiled",
         "failed",
+        "latest",
         "ops",
         "outer",
         "positions",
@@ -676,6 +718,7 @@ class _Segment:
         "run",
         "term_fn",
         "terminal",
+        "tick",
     )
 
     def __init__(
@@ -698,6 +741,10 @@ class _Segment:
         self.outer = outer
         self.terminal = terminal
         self.failed: int | None = None
+        self.latest: tuple[tuple[int, ...], tuple[float, ...]] | None = None
+        self.block = 1
+        self.tick = _pc()
+        run._views.append(self.view)
 
     def flows(self, counts: tuple[int, ...]) -> list[tuple[int, int]]:
         """(items in, items out) of each stage, from the counters and the error counts."""
@@ -749,22 +796,57 @@ class _Segment:
             )
             exc.add_note(f"hosepipe: in the terminal {label}, item index {n_in - 1}")
 
+    def values(
+        self, counts: tuple[int, ...], times: tuple[float, ...]
+    ) -> list[tuple[int, int, int, float]]:
+        """(position, items in, items out, time) of each stage, the source first if read."""
+        timing: dict[int, tuple[float, int]] = dict(
+            zip(self.compiled.timers, zip(times[::2], times[1::2]))  # type: ignore[arg-type]
+        )
+        empty, samples = timing[-2]
+        clock = empty / samples if samples else 0.0
+        got = []
+        if self.reads_source:
+            got.append((0, 0, counts[0], _estimate(timing.get(-1, (0.0, 0)), counts[0], clock)))
+        for j, (n_in, n_out) in enumerate(self.flows(counts)):
+            time_ = _estimate(timing.get(j, (0.0, 0)), n_in, clock)
+            got.append((self.positions[j], n_in, max(0, n_out), time_))
+        return got
+
+    def live(self, counts: tuple[int, ...], times: tuple[float, ...]) -> int:
+        """Called by the loop after each block: keep the counts for ``Run.stats()`` and
+        return the next block's length, shorter when blocks take longer than
+        ``LIVE_PERIOD`` (slow items), so the live counts are never much older than that."""
+        self.latest = (counts, times)
+        now = _pc()
+        spent, self.tick = now - self.tick, now
+        block = self.block
+        if spent > LIVE_PERIOD:
+            block = max(1, int(block * LIVE_PERIOD / spent))
+        elif block < BLOCK - 1:
+            block = min(BLOCK - 1, block * 2)
+        self.block = block
+        return block
+
+    def view(self, stages: list[StageStats]) -> None:
+        """Write the live counts of a running segment over the frozen *stages*."""
+        latest = self.latest
+        if latest is None:
+            return
+        for pos, n_in, n_out, time_ in self.values(*latest):
+            stage = stages[pos]
+            if pos:
+                stage.items_in = n_in
+            stage.items_out, stage.time = n_out, time_
+
     def exit(self, counts: tuple[int, ...], times: tuple[float, ...]) -> None:
         try:
             run = self.run
-            timing: dict[int, tuple[float, int]] = dict(
-                zip(self.compiled.timers, zip(times[::2], times[1::2]))  # type: ignore[arg-type]
-            )
-            empty, samples = timing[-2]
-            clock = empty / samples if samples else 0.0
-            for j, (n_in, n_out) in enumerate(self.flows(counts)):
-                counter = run.counters[self.positions[j]]
-                counter.items_in = n_in
-                counter.items_out = n_out
-                counter.time = _estimate(timing.get(j, (0.0, 0)), n_in, clock)
-            if self.reads_source:
-                source = run.counters[0]
-                source.items_out = counts[0]
-                source.time = _estimate(timing.get(-1, (0.0, 0)), counts[0], clock)
+            for pos, n_in, n_out, time_ in self.values(counts, times):
+                counter = run.counters[pos]
+                if pos:
+                    counter.items_in = n_in
+                counter.items_out, counter.time = n_out, time_
+            self.latest = None
         finally:
             self.run._finish(self.outer)

@@ -45,7 +45,7 @@ class StageCounter:
         name = type(exc).__name__
         self.errors_by_type[name] = self.errors_by_type.get(name, 0) + 1
 
-    def freeze(self) -> StageStats:
+    def freeze(self, wall_time: float = 0.0) -> StageStats:
         return StageStats(
             self.position,
             self.label,
@@ -56,6 +56,7 @@ class StageCounter:
             dict(self.errors_by_type),
             self.retries,
             self.queue() if self.queue is not None else None,
+            wall_time=wall_time,
         )
 
 
@@ -63,17 +64,20 @@ class StageStats:
     """What one stage did in a run: items in and out, errors skipped, time spent.
 
     *time* is the stage's own time in seconds (its function calls, or for the source its
-    reads), estimated from a timed sample of one item in every 256. *retries* counts the
-    calls made again by a ``retry``. *queue* is, for a stage with a queue of its own
-    (``buffer``, ``batch(timeout=)``, a concurrent ``map``), a ``ChannelStats``: items held
-    now (``depth``) and at most (``peak``), its ``capacity``, and ``send_wait``, the seconds
-    its producer waited on a full queue (backpressure); ``None`` for other stages.
+    reads; not the time spent upstream), estimated from a timed sample of about one item in
+    every 256. *errors_by_type* counts the skipped errors by exception class name.
+    *retries* counts the calls made again by a ``retry``. *queue* is, for a stage with a
+    queue of its own (``buffer``, ``batch(timeout=)``, a concurrent ``map``), a
+    ``ChannelStats``: items held now (``depth``) and at most (``peak``), its ``capacity``,
+    and ``send_wait``, the seconds its producer waited on a full queue (backpressure);
+    ``None`` for other stages. *wall_time* is the run's wall time when the counters were
+    read, which gives ``items_per_second``.
 
     >>> import hosepipe as hp
     >>> stats = hp.Stream(range(10)).filter(lambda x: x % 3 == 0).run()
     >>> s = stats.stages[1]
-    >>> (s.label, s.items_in, s.items_out, s.dropped)
-    ('filter(<lambda>)', 10, 4, 6)
+    >>> (s.label, s.items_in, s.items_out, s.dropped, s.drop_rate)
+    ('filter(<lambda>)', 10, 4, 6, 0.6)
     """
 
     __slots__ = (
@@ -86,6 +90,7 @@ class StageStats:
         "queue",
         "retries",
         "time",
+        "wall_time",
     )
 
     def __init__(
@@ -99,6 +104,8 @@ class StageStats:
         errors_by_type: dict[str, int] | None = None,
         retries: int = 0,
         queue: ChannelStats | None = None,
+        *,
+        wall_time: float = 0.0,
     ) -> None:
         self.position = position
         self.label = label
@@ -109,14 +116,25 @@ class StageStats:
         self.errors_by_type = errors_by_type or {}
         self.retries = retries
         self.queue = queue
+        self.wall_time = wall_time
 
     @property
     def dropped(self) -> int:
         """Items that came in and did not go out, errors included (a filter's drops)."""
         return max(0, self.items_in - self.items_out)
 
+    @property
+    def drop_rate(self) -> float:
+        """``dropped / items_in`` (0.0 before any item came in); the source's is 0.0."""
+        return self.dropped / self.items_in if self.items_in else 0.0
+
+    @property
+    def items_per_second(self) -> float:
+        """Items out per second of the run's wall time (0.0 before the run started)."""
+        return self.items_out / self.wall_time if self.wall_time > 0 else 0.0
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the counters."""
+        """A JSON-ready dict of the counters (and the rates derived from them)."""
         return {
             "position": self.position,
             "label": self.label,
@@ -126,8 +144,37 @@ class StageStats:
             "errors_by_type": dict(self.errors_by_type),
             "retries": self.retries,
             "time": self.time,
+            "wall_time": self.wall_time,
+            "dropped": self.dropped,
+            "drop_rate": self.drop_rate,
+            "items_per_second": self.items_per_second,
             "queue": None if self.queue is None else self.queue.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StageStats:
+        """The ``StageStats`` that ``to_dict()`` gave *d* (derived rates are recomputed).
+
+        >>> import hosepipe as hp
+        >>> s = hp.Stream(range(3)).run().stages[0]
+        >>> hp.StageStats.from_dict(s.to_dict()).to_dict() == s.to_dict()
+        True
+        """
+        from hosepipe._channel import ChannelStats
+
+        queue = d.get("queue")
+        return cls(
+            int(d["position"]),
+            str(d["label"]),
+            int(d["items_in"]),
+            int(d["items_out"]),
+            int(d["errors"]),
+            float(d["time"]),
+            {str(k): int(v) for k, v in dict(d.get("errors_by_type") or {}).items()},
+            int(d.get("retries", 0)),
+            None if queue is None else ChannelStats.from_dict(queue),
+            wall_time=float(d.get("wall_time", 0.0)),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -146,10 +193,10 @@ class RunStats:
     >>> (stats.items_in, stats.items_out, stats.errors)
     (5, 5, 0)
     >>> print(stats)  # doctest: +SKIP
-    stage                         in       out  errors       time
-    0 source range(0, 5)           -         5       0     0.0 ms
-    1 map(str)                     5         5       0     0.0 ms
-    wall time 0.1 ms
+    stage                 in  out  errors    time  items/s
+    0 source range(0, 5)   -    5       0  0.0 ms    83.3k
+    1 map(str)             5    5       0  0.0 ms    83.3k
+    total: 5 in, 5 out, 0 errors; wall time 0.1 ms
     """
 
     __slots__ = ("stages", "wall_time")
@@ -181,7 +228,14 @@ class RunStats:
         raise KeyError(f"no stage labelled {label!r}; stages: {[s.label for s in self.stages]}")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the stages, totals and wall time."""
+        """A JSON-ready dict: the stages, totals and wall time (``from_dict`` reads it back).
+
+        >>> import json, hosepipe as hp
+        >>> stats = hp.Stream(range(5)).map(str).run()
+        >>> back = hp.RunStats.from_dict(json.loads(json.dumps(stats.to_dict())))
+        >>> str(back) == str(stats)
+        True
+        """
         return {
             "stages": [s.to_dict() for s in self.stages],
             "items_in": self.items_in,
@@ -190,23 +244,42 @@ class RunStats:
             "wall_time": self.wall_time,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunStats:
+        """The ``RunStats`` whose ``to_dict()`` gave *d* (e.g. read back from a JSON file);
+        ``ValueError`` when *d* does not have that shape."""
+        try:
+            stages = tuple(StageStats.from_dict(s) for s in d["stages"])
+            return cls(stages, float(d["wall_time"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(f"not a RunStats dict ({type(e).__name__}: {e})") from None
+
     def __str__(self) -> str:
         retries = any(s.retries for s in self.stages)  # a column only when a stage retried
-        rows = [("stage", "in", "out", "errors", *(("retries",) if retries else ()), "time")]
+        queues = any(s.queue is not None for s in self.stages)  # likewise for queues
+        head = ["stage", "in", "out", "errors"]
+        head += ["retries"] if retries else []
+        head += ["time", "items/s"]
+        head += ["queue", "wait"] if queues else []
+        rows = [tuple(head)]
         for s in self.stages:
             name = f"{s.position} {'source ' if s.position == 0 else ''}{s.label}"
             if len(name) > 48:
                 name = name[:45] + "..."
-            rows.append(
-                (
-                    name,
-                    "-" if s.position == 0 else f"{s.items_in:,}",
-                    f"{s.items_out:,}",
-                    f"{s.errors:,}",
-                    *((f"{s.retries:,}",) if retries else ()),
-                    _fmt_time(s.time),
+            row = [
+                name,
+                "-" if s.position == 0 else f"{s.items_in:,}",
+                f"{s.items_out:,}",
+                f"{s.errors:,}",
+            ]
+            row += [f"{s.retries:,}"] if retries else []
+            row += [_fmt_time(s.time), _fmt_rate(s.items_per_second)]
+            if queues:
+                q = s.queue
+                row += (
+                    ["-", "-"] if q is None else [f"{q.peak}/{q.capacity}", _fmt_time(q.send_wait)]
                 )
-            )
+            rows.append(tuple(row))
         width = max(len(r[0]) for r in rows)
         nums = [max(len(r[i]) for r in rows) for i in range(1, len(rows[0]))]
         lines = [
@@ -223,6 +296,14 @@ class RunStats:
             f"RunStats(stages={len(self.stages)}, items_in={self.items_in}, "
             f"items_out={self.items_out}, errors={self.errors}, wall_time={self.wall_time:.6f})"
         )
+
+
+def _fmt_rate(per_second: float) -> str:
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:.1f}M"
+    if per_second >= 1e4:
+        return f"{per_second / 1e3:.0f}k"
+    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.1f}"
 
 
 def _fmt_time(seconds: float) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import methodcaller
 
@@ -101,9 +102,62 @@ def _label(op: str, paths: tuple[str, ...]) -> str:
 
 
 def open_binary(path: str) -> io.BufferedIOBase:
-    """*path* opened for reading bytes, decompressed by suffix (``-`` is standard input)."""
+    """*path* opened for reading bytes, decompressed by suffix (``-`` is standard input).
+
+    The file is noted as the one being read at *path*, for progress bars (``bytes_read``).
+    """
     if path == _STDIN:
         return _Unclosable(sys.stdin.buffer)
+    f = _open_binary(path)
+    _reading[path] = f
+    return f
+
+
+# path -> the file object last opened there, while it lives: where a reader is in its file
+_reading: weakref.WeakValueDictionary[str, io.BufferedIOBase] = weakref.WeakValueDictionary()
+
+
+def bytes_read(reader: object) -> Callable[[], tuple[int, int]] | None:
+    """For a file reader, a function giving (bytes read so far, total bytes) of its files;
+    None for other sources and for standard input. Compressed files count compressed bytes.
+
+    The position is the operating system's offset in the file being read (read ahead of
+    the items by at most a buffer); files before it in the reader's order count as read.
+    Meant for progress bars: two runs reading the same file at once confuse it.
+    """
+    paths = getattr(reader, "paths", None)
+    if not isinstance(reader, _Lines | _Chunks | _CsvRows) or paths is None:
+        return None
+    resolved = resolve_paths(paths)
+    if _STDIN in resolved:
+        return None
+    sizes = []
+    for path in resolved:
+        try:
+            sizes.append(os.path.getsize(path))
+        except OSError:
+            sizes.append(0)
+    total = sum(sizes)
+    before = [sum(sizes[:i]) for i in range(len(sizes))]
+    last = [0]  # bytes read, never going back
+
+    def read() -> tuple[int, int]:
+        for i in range(len(resolved) - 1, -1, -1):
+            f = _reading.get(resolved[i])
+            if f is None:
+                continue
+            try:
+                at = sizes[i] if f.closed else os.lseek(f.fileno(), 0, os.SEEK_CUR)
+            except (OSError, ValueError):  # closed meanwhile
+                at = sizes[i]
+            last[0] = max(last[0], before[i] + min(at, sizes[i]))
+            break
+        return last[0], total
+
+    return read
+
+
+def _open_binary(path: str) -> io.BufferedIOBase:
     lower = path.lower()
     if lower.endswith(".gz"):
         import gzip
@@ -158,6 +212,9 @@ class _Zstd(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def fileno(self) -> int:
+        return int(self._raw.fileno())
 
     def readinto(self, buffer: Any) -> int:
         while not self._pending:

@@ -1,0 +1,89 @@
+"""Progress bars (tqdm, the ``progress`` extra) for ``Stream.progress()``.
+
+The bars are drawn by the run's watch thread (``_watch``) from ``Run.stats()`` snapshots,
+ten times a second: the items' own path does not touch them. A ``progress`` point shows
+one bar for the items passing it and one more per ``observe`` point of the stream. With no
+*total*, a stream read from files (``read_lines``, ``read_csv``, ``read_jsonl``,
+``read_bytes``) shows the bytes read of the files' total size instead (compressed bytes,
+for compressed files).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from hosepipe.metrics._stats import RunStats
+
+__all__ = ["ProgressBars"]
+
+PERIOD = 0.1  # seconds between redraws
+
+
+class ProgressBars:
+    """The bars of one ``progress`` point during one run."""
+
+    __slots__ = ("bars", "bytes_read", "force", "name", "period", "position", "total", "tqdm")
+
+    def __init__(self, position: int, name: str, total: int | None, force: bool | None) -> None:
+        from hosepipe._extras import require
+
+        self.tqdm = require("tqdm", "progress", "progress()").tqdm
+        self.position = position
+        self.name = name
+        self.total = total
+        self.force = force
+        self.period = PERIOD
+        self.bars: list[tuple[int, Any]] | None = None  # (stage position, bar), made lazily
+        self.bytes_read: Callable[[], tuple[int, int]] | None = None
+
+    def _make(self, stats: RunStats, source: Any) -> list[tuple[int, Any]]:
+        disable = None if self.force is None else not self.force  # None: only on a terminal
+        common = {"file": sys.stderr, "disable": disable, "dynamic_ncols": True}
+        bars: list[tuple[int, Any]] = []
+        main: Any
+        if self.total is None and source is not None:
+            self.bytes_read = source
+            _, size = source()
+            main = self.tqdm(
+                total=size, desc=self.name, unit="B", unit_scale=True, unit_divisor=1024, **common
+            )
+        else:
+            main = self.tqdm(total=self.total, desc=self.name, unit="it", **common)
+        bars.append((self.position, main))
+        for s in stats.stages:  # one more bar per observed point
+            if s.label.startswith("observe("):
+                name = s.label[len("observe(") : -1].strip("'\"")
+                bar = self.tqdm(desc=name, unit="it", position=len(bars), **common)
+                bars.append((s.position, bar))
+        return bars
+
+    def start(self, stats: RunStats, source: Any) -> None:
+        self.bars = self._make(stats, source)
+
+    def tick(self, stats: RunStats) -> None:
+        assert self.bars is not None
+        for i, (pos, bar) in enumerate(self.bars):
+            if i == 0 and self.bytes_read is not None:
+                n = self.bytes_read()[0]
+            else:
+                n = stats.stages[pos].items_out
+            if n != bar.n:
+                bar.update(n - bar.n)
+
+    def close(self, stats: RunStats, ok: bool) -> None:
+        if self.bars is None:
+            return
+        if ok and self.bytes_read is not None:  # every byte was read
+            main = self.bars[0][1]
+            if main.total is not None and main.n < main.total:
+                main.update(main.total - main.n)
+            self.bytes_read = None
+        self.tick(stats)
+        for _, bar in reversed(self.bars):
+            bar.close()
