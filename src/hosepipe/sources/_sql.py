@@ -5,9 +5,16 @@ from one cursor, PostgreSQL rows through a server-side (named) cursor, ``batch_s
 round trip, so a query over a billion rows streams. The query runs when a run starts and
 again on every run.
 
+It has two forms over one argument check, label and row shaping: the sync form (a
+``Reader``) and, for PostgreSQL, the async form (an async iterable that the async driver
+reads), chosen by a ``psycopg.AsyncConnection`` or by ``async_=True`` with a URL. Both run
+the query in a transaction with a named cursor and fetch ``batch_size`` rows per
+``fetchmany``; only the awaits differ.
+
 Where to read from (``conn_or_url``):
 
-* a ``sqlite3.Connection`` or a ``psycopg.Connection``: used as it is and never closed;
+* a ``sqlite3.Connection``, a ``psycopg.Connection`` or (read_sql only) a
+  ``psycopg.AsyncConnection``: used as it is and never closed;
 * a URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
   ``sqlite:///:memory:``, ``postgresql://user:password@host:5432/dbname`` (also
   ``postgres://``; any libpq parameter may follow as ``?connect_timeout=2``), or a
@@ -24,8 +31,9 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 
+from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING, TypeVar, overload
 from hosepipe.sources._base import Reader
 
@@ -37,7 +45,13 @@ if TYPE_CHECKING:
 
     from hosepipe._stream import Stream
 
-    Connectable = str | os.PathLike[str] | sqlite3.Connection | psycopg.Connection[Any]
+    Connectable = (
+        str
+        | os.PathLike[str]
+        | sqlite3.Connection
+        | psycopg.Connection[Any]
+        | psycopg.AsyncConnection[Any]
+    )
     Params = Sequence[Any] | Mapping[str, Any]
     Report = Callable[[BaseException], None]
 
@@ -139,25 +153,38 @@ def hide_password(url: str) -> str:
 
 class Target:
     """Where a database source or sink connects: a connection given by the user (used as is,
-    never closed) or a location (a SQLite path or a PostgreSQL URL) opened for each run."""
+    never closed) or a location (a SQLite path or a PostgreSQL URL) opened for each run.
+    An async target (``is_async``) connects with a ``psycopg.AsyncConnection``."""
 
-    __slots__ = ("conn", "kind", "location", "shown")
+    __slots__ = ("conn", "is_async", "kind", "location", "shown")
 
-    def __init__(self, kind: str, conn: Any, location: str | None, shown: str) -> None:
+    def __init__(
+        self, kind: str, conn: Any, location: str | None, shown: str, is_async: bool = False
+    ) -> None:
         self.kind = kind  # "sqlite" or "postgres"
         self.conn = conn
         self.location = location
         self.shown = shown  # what labels show: a URL without its password, or <...Connection>
+        self.is_async = is_async
 
     @classmethod
-    def parse(cls, op: str, conn_or_url: object) -> Target:
-        """Check *conn_or_url* for the function *op* and say where it connects."""
+    def parse(cls, op: str, conn_or_url: object, *, async_ok: bool = False) -> Target:
+        """Check *conn_or_url* for the function *op* and say where it connects; a
+        ``psycopg.AsyncConnection`` is accepted only when *async_ok*."""
         sqlite_conn = _loaded("sqlite3", "Connection")
         if sqlite_conn is not None and isinstance(conn_or_url, sqlite_conn):
             return cls("sqlite", conn_or_url, None, "<sqlite3.Connection>")
         pg_conn = _loaded("psycopg", "Connection")
         if pg_conn is not None and isinstance(conn_or_url, pg_conn):
             return cls("postgres", conn_or_url, None, "<psycopg.Connection>")
+        async_conn = _loaded("psycopg", "AsyncConnection")
+        if async_conn is not None and isinstance(conn_or_url, async_conn):
+            if async_ok:
+                return cls("postgres", conn_or_url, None, "<psycopg.AsyncConnection>", True)
+            raise TypeError(
+                f"{op}(): `conn_or_url` is a psycopg.AsyncConnection; {op}() needs a "
+                "psycopg.Connection (or a URL, to open its own)"
+            )
         if isinstance(conn_or_url, os.PathLike):
             path = os.fspath(conn_or_url)
             if isinstance(path, str):
@@ -183,16 +210,29 @@ class Target:
                 f"{op}(): `conn_or_url` must be a 'sqlite:///path' or 'postgresql://...' URL, "
                 f"got {shown!r}{hint}"
             )
-        async_conn = _loaded("psycopg", "AsyncConnection")
-        if async_conn is not None and isinstance(conn_or_url, async_conn):
-            raise TypeError(
-                f"{op}(): `conn_or_url` is a psycopg.AsyncConnection; {op}() needs a "
-                "psycopg.Connection (or a URL, to open its own)"
-            )
         raise TypeError(
             f"{op}(): `conn_or_url` must be a sqlite3.Connection, a psycopg.Connection, a "
             "'sqlite:///path' or 'postgresql://...' URL, or a pathlib.Path to a SQLite file, "
             f"got {conn_or_url!r} ({type(conn_or_url).__name__})"
+        )
+
+    def as_async(self, op: str) -> Target:
+        """This target read with a ``psycopg.AsyncConnection`` (``async_=True``): a
+        PostgreSQL URL or an AsyncConnection; anything else is refused, saying why."""
+        if self.is_async:
+            return self
+        if self.kind == "postgres" and self.conn is None:
+            return Target(self.kind, None, self.location, self.shown, is_async=True)
+        if self.kind == "sqlite":
+            hint = (
+                "SQLite has no async driver: leave out `async_` (`async for` and the a* "
+                "terminals then read it inline, in the event loop's thread)"
+            )
+        else:
+            hint = "a psycopg.Connection is sync: pass a psycopg.AsyncConnection instead"
+        raise ValueError(
+            f"{op}(): `async_=True` needs a 'postgresql://...' URL or a "
+            f"psycopg.AsyncConnection, got {self.shown}; {hint}"
         )
 
     @property
@@ -210,11 +250,9 @@ class Target:
         if self.conn is not None:
             return self.conn, False
         assert self.location is not None
+        assert not self.is_async
         if self.kind == "postgres":
-            from hosepipe._extras import require
-
-            psycopg = require("psycopg", "postgres", "a PostgreSQL URL")
-            return psycopg.connect(self.location, autocommit=True), True
+            return _psycopg().connect(self.location, autocommit=True), True
         import sqlite3
 
         if self.memory:
@@ -231,6 +269,20 @@ class Target:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         return conn, True
 
+    async def aopen(self) -> tuple[Any, bool]:
+        """The ``psycopg.AsyncConnection`` for one run of an async target, and whether this
+        run owns it; opened, as ``open`` does, in autocommit mode."""
+        assert self.is_async
+        if self.conn is not None:
+            return self.conn, False
+        return await _psycopg().AsyncConnection.connect(self.location, autocommit=True), True
+
+
+def _psycopg() -> Any:
+    from hosepipe._extras import require
+
+    return require("psycopg", "postgres", "a PostgreSQL URL")
+
 
 def shorten_query(query: str) -> str:
     """*query* on one line, cut to 40 characters, for labels."""
@@ -241,6 +293,10 @@ def shorten_query(query: str) -> str:
 
 
 # -- read_sql ---------------------------------------------------------------------------------
+#
+# Both forms share everything but the awaits: the arguments are checked once (read_sql),
+# _SqlRead holds the query, the label and the row shaping, and each run of either form
+# declares a named cursor in a transaction and loops on fetchmany(batch_size).
 
 
 def _column_names(
@@ -260,22 +316,22 @@ def _column_names(
     return names
 
 
-def _fetch(cursor: Any, batch_size: int, as_dict: bool, op: str) -> Iterator[Any]:
-    """The rows of an executed *cursor*, fetched *batch_size* at a time."""
-    names = _column_names(op, cursor.description, unique=as_dict)
-    fetchmany = cursor.fetchmany
+def _fetch(
+    fetchmany: Callable[[int], Sequence[Any]],
+    batch_size: int,
+    shape: Callable[[Sequence[Any]], Iterable[Any]],
+) -> Iterator[Any]:
+    """The rows of an executed cursor, fetched *batch_size* at a time (the sync loop)."""
     while True:
         batch = fetchmany(batch_size)
-        if as_dict:
-            for values in batch:
-                yield dict(zip(names, values))
-        else:
-            yield from batch
+        yield from shape(batch)
         if len(batch) < batch_size:
             return
 
 
-class _SqlReader(Reader[Row]):
+class _SqlRead:
+    """One ``read_sql`` query, for either form: what to run, its label, how rows look."""
+
     def __init__(
         self, target: Target, query: str, params: Params, batch_size: int, as_dict: bool
     ) -> None:
@@ -284,7 +340,45 @@ class _SqlReader(Reader[Row]):
         self.params = params
         self.batch_size = batch_size
         self.as_dict = as_dict
-        self.label = f"read_sql({target.shown}, {shorten_query(query)!r})"
+        shown = f"{target.shown}, {shorten_query(query)!r}"
+        if target.is_async and target.conn is None:
+            shown += ", async_=True"  # an AsyncConnection says it by its name
+        self.label = f"read_sql({shown})"
+
+    def shaper(
+        self, description: Sequence[Sequence[Any]] | None
+    ) -> Callable[[Sequence[Any]], Iterable[Any]]:
+        """How a run turns a fetched batch of tuples into rows, once the query ran."""
+        names = _column_names("read_sql", description, unique=self.as_dict)
+        if not self.as_dict:
+            return _same
+        return lambda batch: map(dict, map(zip, itertools.repeat(names), batch))
+
+    def cursor_name(self) -> str:
+        """A name for a PostgreSQL server-side cursor, unique in this process."""
+        return f"hosepipe_read_sql_{next(_cursor_ids)}"
+
+    @property
+    def pg_params(self) -> Params | None:
+        # without parameters, the query is sent as written: '%' needs no escaping
+        return self.params or None
+
+
+def _same(batch: Sequence[Any]) -> Sequence[Any]:
+    return batch
+
+
+# A PostgreSQL read runs in a transaction (a block of its own, or a savepoint of the one the
+# connection is in), as a server-side cursor must. It ends with the run: committed when the
+# rows ran out or the run was closed (early, or because a later stage failed), so that
+# statements run on the same connection while iterating are kept, as in autocommit mode;
+# rolled back if reading failed (the query, a fetch, an interrupt or a cancellation during
+# one). Closing is GeneratorExit at a yield: the reader returns instead, which closes the
+# cursor and commits; any other exception leaves the transaction and rolls it back.
+
+
+class _SqlReader(_SqlRead, Reader[Row]):
+    """The sync form: SQLite or a ``psycopg.Connection``."""
 
     def open(self, report: Report) -> Iterator[Row]:
         conn, owned = self.target.open(write=False)
@@ -303,34 +397,75 @@ class _SqlReader(Reader[Row]):
             cursor.row_factory = None  # plain tuples, whatever the connection's row_factory
             cursor.arraysize = self.batch_size
             cursor.execute(self.query, self.params)
-            yield from _fetch(cursor, self.batch_size, self.as_dict, "read_sql")
+            yield from _fetch(cursor.fetchmany, self.batch_size, self.shaper(cursor.description))
         finally:
             cursor.close()
 
     def _postgres(self, conn: psycopg.Connection[Any]) -> Iterator[Row]:
         from psycopg.rows import tuple_row
 
-        # A server-side cursor lives in a transaction: a block of its own, or a savepoint
-        # of the one the connection is in. It ends with the run: committed when the rows
-        # ran out or the run was closed (so statements run on the same connection while
-        # iterating are kept, as in autocommit mode), rolled back if the query failed.
-        tx = conn.transaction()
-        tx.__enter__()
+        name = self.cursor_name()
+        with (
+            conn.transaction(),
+            conn.cursor(name, row_factory=tuple_row, scrollable=False) as cursor,
+        ):
+            cursor.execute(self.query, self.pg_params)
+            shape = self.shaper(cursor.description)
+            try:
+                yield from _fetch(cursor.fetchmany, self.batch_size, shape)
+            except GeneratorExit:
+                return  # closed (a break, or a later stage failed): close, commit
+
+
+class _AsyncSqlReader(_SqlRead):
+    """The async form: a ``psycopg.AsyncConnection``, given or opened for each run.
+
+    An async iterable (each ``__aiter__`` is a run), so the async driver reads it; closing
+    the run (``aclose``) closes the cursor and the run's own connection at once.
+    """
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[Any]:
+        from psycopg.rows import tuple_row
+
+        conn, owned = await self.target.aopen()
         try:
-            name = f"hosepipe_read_sql_{next(_cursor_ids)}"
-            with conn.cursor(name, row_factory=tuple_row, scrollable=False) as cursor:
-                cursor.itersize = self.batch_size
-                # without parameters, the query is sent as written: '%' needs no escaping
-                cursor.execute(self.query, self.params or None)
-                yield from _fetch(cursor, self.batch_size, self.as_dict, "read_sql")
-        except GeneratorExit:
-            tx.__exit__(None, None, None)
-            raise
-        except BaseException as e:
-            tx.__exit__(type(e), e, e.__traceback__)
-            raise
-        else:
-            tx.__exit__(None, None, None)
+            name = self.cursor_name()
+            async with (
+                conn.transaction(),
+                conn.cursor(name, row_factory=tuple_row, scrollable=False) as cursor,
+            ):
+                await cursor.execute(self.query, self.pg_params)
+                shape = self.shaper(cursor.description)
+                try:
+                    while True:  # the loop of _fetch, with awaits
+                        batch = await cursor.fetchmany(self.batch_size)
+                        for row in shape(batch):
+                            yield row
+                        if len(batch) < self.batch_size:
+                            return
+                except GeneratorExit:
+                    return  # closed (a break, or a later stage failed): close, commit
+        finally:
+            if owned:
+                await conn.close()
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class _AsyncSource(Source):
+    """The source of an async ``read_sql`` stream: an async iterable run afresh on every run
+    (``Source``'s ``aiterable`` mode), labelled as its reader, like a sync ``Reader``."""
+
+    __slots__ = ()
+
+    @property
+    def label(self) -> str:
+        assert isinstance(self.obj, _AsyncSqlReader)
+        return self.obj.label
 
 
 @overload
@@ -341,6 +476,7 @@ def read_sql(
     *,
     batch_size: int = ...,
     rows: Literal["dict"] = ...,
+    async_: bool = ...,
 ) -> Stream[dict[str, Any]]: ...
 @overload
 def read_sql(
@@ -350,6 +486,7 @@ def read_sql(
     *,
     batch_size: int = ...,
     rows: Literal["tuple"],
+    async_: bool = ...,
 ) -> Stream[tuple[Any, ...]]: ...
 def read_sql(
     conn_or_url: Connectable,
@@ -358,15 +495,17 @@ def read_sql(
     *,
     batch_size: int = 1000,
     rows: Literal["dict", "tuple"] = "dict",
+    async_: bool = False,
 ) -> Stream[dict[str, Any]] | Stream[tuple[Any, ...]]:
     """A stream over the rows of a SQL *query*: dicts by column name, or tuples.
 
-    *conn_or_url* is a ``sqlite3.Connection`` or a ``psycopg.Connection`` (used as it is,
-    never closed), or a ``sqlite:///path``, ``sqlite:///:memory:`` or
-    ``postgresql://user:password@host/dbname`` URL or a ``pathlib.Path`` to a SQLite file
-    (opened for each run, closed when the run ends). *query* is run with *params* in the
-    driver's own placeholder style: ``?`` or ``:name`` for SQLite, ``%s`` or ``%(name)s``
-    for PostgreSQL (without *params*, a ``%`` in the query needs no escaping).
+    *conn_or_url* is a ``sqlite3.Connection``, a ``psycopg.Connection`` or a
+    ``psycopg.AsyncConnection`` (used as it is, never closed), or a ``sqlite:///path``,
+    ``sqlite:///:memory:`` or ``postgresql://user:password@host/dbname`` URL or a
+    ``pathlib.Path`` to a SQLite file (opened for each run, closed when the run ends).
+    *query* is run with *params* in the driver's own placeholder style: ``?`` or ``:name``
+    for SQLite, ``%s`` or ``%(name)s`` for PostgreSQL (without *params*, a ``%`` in the
+    query needs no escaping).
 
     Nothing runs until the stream is iterated, and every run runs the query again. Rows
     are fetched *batch_size* at a time, so memory stays constant: from one SQLite cursor,
@@ -394,10 +533,38 @@ def read_sql(
 
     >>> hp.read_sql("postgresql://app:s3cret@db.internal/prod", "SELECT * FROM events")
     Stream(read_sql('postgresql://app:***@db.internal/prod', 'SELECT * FROM events'))
+
+    **The async form** reads PostgreSQL with psycopg's ``AsyncConnection``, so a query
+    does not block the event loop: pass a ``psycopg.AsyncConnection``, or a PostgreSQL URL
+    with ``async_=True`` (each run then opens an ``AsyncConnection`` and closes it when the
+    run ends). Rows, batches, the server-side cursor and its transaction are as above, with
+    each ``fetchmany`` awaited. Read it with ``async for`` (in ``async with
+    stream.aiterate()``, which closes the cursor when the block is left), ``ato_list()``
+    and the other async terminals, or from sync code through the bridge (``to_list()``, a
+    ``for`` loop), as any async stream. SQLite has no async form.
+
+    >>> import asyncio
+    >>> events = hp.read_sql("postgresql://app@db.internal/prod", "SELECT * FROM events",
+    ...                      async_=True)
+    >>> events
+    Stream(read_sql('postgresql://app@db.internal/prod', 'SELECT * FROM events', async_=True))
+    >>> async def main():
+    ...     async with events.aiterate() as it:
+    ...         async for event in it:
+    ...             print(event)
+    >>> asyncio.run(main())  # doctest: +SKIP
+    {'id': 1, 'kind': 'click'}
+    >>> hp.read_sql("sqlite:///events.db", "SELECT * FROM events", async_=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: read_sql(): `async_=True` needs a 'postgresql://...' URL or a
+    psycopg.AsyncConnection, got 'sqlite:///events.db'; SQLite has no async driver: leave
+    out `async_` (`async for` and the a* terminals then read it inline, in the event loop's
+    thread)
     """
     from hosepipe._stream import Stream
 
-    target = Target.parse("read_sql", conn_or_url)
+    target = Target.parse("read_sql", conn_or_url, async_ok=True)
     if not isinstance(query, str):
         raise TypeError(f"read_sql(): `query` must be a str, got {query!r}")
     if not query.strip():
@@ -411,5 +578,13 @@ def read_sql(
         raise ValueError(f"read_sql(): `batch_size` must be an int >= 1, got {batch_size!r}")
     if rows not in ("dict", "tuple"):
         raise ValueError(f"read_sql(): `rows` must be 'dict' or 'tuple', got {rows!r}")
-    reader: _SqlReader[Any] = _SqlReader(target, query, params, batch_size, rows == "dict")
+    if not isinstance(async_, bool):
+        raise TypeError(f"read_sql(): `async_` must be a bool, got {async_!r}")
+    if async_:
+        target = target.as_async("read_sql")
+    as_dict = rows == "dict"
+    if target.is_async:
+        areader = _AsyncSqlReader(target, query, params, batch_size, as_dict)
+        return Stream._make(_AsyncSource(areader), ())
+    reader: _SqlReader[Any] = _SqlReader(target, query, params, batch_size, as_dict)
     return Stream(reader)
