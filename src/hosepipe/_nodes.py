@@ -288,7 +288,7 @@ class Progress(Observe):
             _check_int("progress", "total", total, 0)
         if desc is not None and not isinstance(desc, str):
             raise TypeError(f"progress(): `desc` must be a str, got {desc!r}")
-        if force not in (None, True, False):
+        if force is not None and not isinstance(force, bool):
             raise TypeError(f"progress(): `force` must be None, True or False, got {force!r}")
         super().__init__(desc or "progress")
         self.total = total

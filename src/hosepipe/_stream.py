@@ -93,10 +93,12 @@ class Stream(Generic[T]):
     60
     """
 
-    __slots__ = ("_last", "_source", "_stages")
+    __slots__ = ("_exporters", "_last", "_source", "_stages")
 
     _source: Source
     _stages: tuple[_nodes.Node, ...]
+    _exporters: list[Any]  # hosepipe.metrics.prometheus(self): set on the first
+    _last: Run  # the latest run (stats()): set by the first
 
     def __init__(
         self,
@@ -566,15 +568,22 @@ class Stream(Generic[T]):
         else:
             run = Run(self._source, self._stages)
         self._last = run
+        if getattr(self, "_exporters", None):  # hosepipe.metrics.prometheus(self)
+            from hosepipe.metrics._latency import Latency
+
+            run.latency = Latency()
         return run
 
     def stats(self) -> RunStats:
         """The counters of this stream's latest run: live while it runs, final after.
 
         Safe to call from any thread (a progress display, a metrics exporter, a signal
-        handler): it returns a consistent snapshot and never blocks the run. Counts of a
-        running stage are at most about 0.05 s old while items flow. ``HosepipeError`` if
-        the stream has not started a run.
+        handler) and never blocks the run. The items counted in a running loop are
+        published after each block of up to 255 items, and blocks shrink so that this
+        happens at least every 0.05 s or so while items flow; a source that stalls can
+        hold back one block's counts until its next item. Error counts are exact at every
+        moment, so they can be a little ahead of the item counts. ``HosepipeError`` if the
+        stream has not started a run.
 
         >>> s = Stream(range(5)).map(str)
         >>> it = iter(s); _ = next(it)

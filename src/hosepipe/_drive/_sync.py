@@ -55,6 +55,8 @@ from hosepipe.sinks._base import Sink
 if TYPE_CHECKING:
     from typing import Any
 
+    from hosepipe.metrics._latency import Latency
+
     Opener = Callable[[], Iterator[Any]]
 
 __all__ = ["END", "DeadLetter", "Run", "catch_error"]
@@ -128,6 +130,7 @@ class Run:
         "_watch",
         "counters",
         "guards",
+        "latency",
         "nodes",
         "source",
         "t_end",
@@ -149,6 +152,7 @@ class Run:
         # live counts of running runners, written over the frozen counters by stats()
         self._views: list[Callable[[list[StageStats]], None]] = []
         self._watch: Watch | None = None  # the thread ticking progress bars and observe logs
+        self.latency: Latency | None = None  # sampled latency histograms, when exported
         self.term_label: str | None = None
         self.t_start = 0.0
         self.t_end: float | None = None
@@ -818,6 +822,9 @@ class _Segment:
         return the next block's length, shorter when blocks take longer than
         ``LIVE_PERIOD`` (slow items), so the live counts are never much older than that."""
         self.latest = (counts, times)
+        latency = self.run.latency
+        if latency is not None:  # an exporter wants latency histograms
+            latency.samples(id(self), self.compiled.timers, self.positions, times)
         now = _pc()
         spent, self.tick = now - self.tick, now
         block = self.block

@@ -73,17 +73,15 @@ class ProgressBars:
                 n = self.bytes_read()[0]
             else:
                 n = stats.stages[pos].items_out
-            if n != bar.n:
+            if n > bar.n:
                 bar.update(n - bar.n)
 
     def close(self, stats: RunStats, ok: bool) -> None:
         if self.bars is None:
             return
-        if ok and self.bytes_read is not None:  # every byte was read
-            main = self.bars[0][1]
-            if main.total is not None and main.n < main.total:
-                main.update(main.total - main.n)
-            self.bytes_read = None
         self.tick(stats)
+        main = self.bars[0][1]
+        if ok and self.bytes_read is not None and main.total and main.n < main.total:
+            main.update(main.total - main.n)  # every byte was read
         for _, bar in reversed(self.bars):
             bar.close()
