@@ -6,6 +6,7 @@ the benchmarks (``benchmarks/``) can build the same input at any size.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import sys
@@ -25,7 +26,12 @@ _METHODS = ("GET",) * 9 + ("POST",)
 
 
 def cache_dir() -> Path:
-    """Where hosepipe keeps generated demo data: ``$XDG_CACHE_HOME/hosepipe`` or ``~/.cache``."""
+    """Where hosepipe keeps generated demo data: ``$XDG_CACHE_HOME/hosepipe`` or
+    ``~/.cache/hosepipe``.
+
+    >>> cache_dir().name
+    'hosepipe'
+    """
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "hosepipe"
 
@@ -71,6 +77,12 @@ def ensure_access_log(size_mb: int, directory: Path | None = None) -> tuple[Path
     """The path of a *size_mb* MB demo log, generated (atomically) only if missing.
 
     Returns the path and the seconds spent generating it (None when it was reused).
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path, seconds = ensure_access_log(1, folder)
+    >>> path.name, seconds is None, ensure_access_log(1, folder) == (path, None)
+    ('access-1mb.log', False, True)
     """
     directory = directory or cache_dir()
     path = directory / f"access-{size_mb}mb.log"
@@ -88,19 +100,42 @@ def ensure_access_log(size_mb: int, directory: Path | None = None) -> tuple[Path
     return path, time.perf_counter() - started
 
 
-def run_demo(size_mb: int = 50, directory: Path | None = None, out: TextIO = sys.stdout) -> None:
-    """Run the demo: Beazley's byte sum and a per-status summary over the demo log."""
+def run_demo(
+    size_mb: int = 50,
+    directory: Path | None = None,
+    out: TextIO = sys.stdout,
+    *,
+    progress: bool | None = None,
+) -> None:
+    """Run the demo: Beazley's byte sum and a per-status summary over the demo log.
+
+    Progress bars of the byte sum (bytes read of the log) and of the ``observe`` point go
+    to standard error: when *progress* is None, if it is a terminal and tqdm (the extra
+    ``progress``) is installed; always if True; never if False.
+
+    >>> import io, tempfile
+    >>> report = io.StringIO()
+    >>> run_demo(1, Path(tempfile.mkdtemp()), report, progress=False)
+    >>> print(report.getvalue())  # doctest: +ELLIPSIS
+    hosepipe demo: 1 MB access log at .../access-1mb.log (generated in ... s)
+    <BLANKLINE>
+    Total bytes sent: 585,316,993
+    <BLANKLINE>
+    stage ...
+    3 observe('byte counts') ...
+    Requests by status code:
+      200     10,236   85.5%
+    ...
+    wall time: ... s
+    """
     import hosepipe as hp
 
     path, generated = ensure_access_log(size_mb, directory)
     how = f"generated in {generated:.1f} s" if generated is not None else "reused"
     print(f"hosepipe demo: {size_mb} MB access log at {path} ({how})\n", file=out)
 
-    def open_log() -> TextIO:
-        return open(path, encoding="ascii")
-
     started = time.perf_counter()
-    log = hp.Stream(open_log)
+    log = hp.read_lines(path, encoding="ascii")
     # Beazley, "Generator Tricks for Systems Programmers": sum the last field, skipping '-'.
     sent = (
         log.map(lambda line: line.rsplit(None, 1)[1])
@@ -108,6 +143,10 @@ def run_demo(size_mb: int = 50, directory: Path | None = None, out: TextIO = sys
         .observe("byte counts")
         .map(int)
     )
+    if progress or (
+        progress is None and sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
+    ):
+        sent = sent.progress(desc="byte sum", force=progress)
     with sent.iterate() as it:
         total = sum(it)
     stats = it.stats()
