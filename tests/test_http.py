@@ -858,7 +858,7 @@ def test_import_hosepipe_imports_neither_http_nor_httpx() -> None:
 def test_hp_http_is_the_module() -> None:
     assert hp.http is hosepipe.http
     assert hp.http.paginate is paginate
-    assert sorted(hosepipe.http.__all__) == ["Exponential", "HTTPError", "paginate"]
+    assert sorted(hosepipe.http.__all__) == ["Exponential", "HTTPError", "apaginate", "paginate"]
 
 
 def test_http_error_pickles() -> None:

@@ -2,12 +2,19 @@
 
 ``hosepipe.http.paginate(url)`` follows the pages of an API the three usual ways (a
 ``Link: <...>; rel="next"`` header, a next-cursor field in the body, or a page number) and
-yields the records of each page. It needs the ``http`` extra (``pip install
-'hosepipe[http]'``, which installs httpx); httpx is imported when ``paginate()`` is called,
-not when ``hosepipe`` or ``hosepipe.http`` is imported. ``hp.http`` works after ``import
+yields the records of each page, on an ``httpx.Client``. ``hosepipe.http.apaginate(url)``
+is its async form, on an ``httpx.AsyncClient``: the same arguments, pages and errors, read
+on the event loop. Both need the ``http`` extra (``pip install 'hosepipe[http]'``, which
+installs httpx); httpx is imported when ``paginate()`` or ``apaginate()`` is called, not
+when ``hosepipe`` or ``hosepipe.http`` is imported. ``hp.http`` works after ``import
 hosepipe as hp`` alone.
 
-What it raises, besides ``MissingExtraError`` when httpx is not installed::
+The page logic (requests, retries, next pages) is written once, as generators that do no
+I/O: they yield the request to send, the seconds to wait or the records to give, and a
+small sync driver (``httpx.Client``, ``time.sleep``) or async driver
+(``httpx.AsyncClient``, ``asyncio.sleep``) does it and sends the response back.
+
+What they raise, besides ``MissingExtraError`` when httpx is not installed::
 
     HosepipeError
      +-- HTTPError          a request failed: a 4xx status or any other httpx error (too
@@ -27,17 +34,15 @@ password or the value of a query parameter whose name says it is secret (``api_k
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
 from hosepipe._errors import DataError, HosepipeError
 from hosepipe._extras import require
 from hosepipe._nodes import _check_int, fn_name
-from hosepipe._typing import TYPE_CHECKING
+from hosepipe._typing import TYPE_CHECKING, TypeVar
 from hosepipe.backoff import Backoff, Exponential, check_backoff
 from hosepipe.sources._base import Reader
-from hosepipe.sources._paginate import _Pages
 from hosepipe.sources._sql import hide_password
 
 if TYPE_CHECKING:
@@ -49,15 +54,21 @@ if TYPE_CHECKING:
 
     Style = Literal["link", "cursor", "page"]
 
-__all__ = ["Exponential", "HTTPError", "paginate"]
+T = TypeVar("T")
 
-_NAME = "paginate"
-_OP = f"{_NAME}()"
+__all__ = ["Exponential", "HTTPError", "apaginate", "paginate"]
+
 _STYLES = ("link", "cursor", "page")
 _DEFAULT_BACKOFF = Exponential()
 
-# How retries wait; tests replace it to record the delays instead of sleeping.
+# How retries wait (paginate, apaginate); tests replace them to record the delays instead.
 _sleep: Callable[[float], object] = time.sleep
+
+
+async def _asleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
 
 
 class HTTPError(HosepipeError):
@@ -137,32 +148,54 @@ def _keys(obj: Mapping[str, Any]) -> str:
     return f"keys {', '.join(shown)}{more}" if shown else "no keys"
 
 
-def _check_path(param: str, value: object) -> tuple[str, ...]:
+def _check_path(op: str, param: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, str):
         raise TypeError(
-            f"{_OP}: `{param}` must be a key or a dotted path such as 'meta.next', "
+            f"{op}: `{param}` must be a key or a dotted path such as 'meta.next', "
             f"got {value!r} ({type(value).__name__})"
         )
     path = tuple(value.split("."))
     if not all(path):
         raise ValueError(
-            f"{_OP}: `{param}` must be a key or a dotted path such as 'meta.next', got {value!r}"
+            f"{op}: `{param}` must be a key or a dotted path such as 'meta.next', got {value!r}"
         )
     return path
 
 
-def _check_name(param: str, value: object) -> None:
+def _check_name(op: str, param: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise (ValueError if isinstance(value, str) else TypeError)(
-            f"{_OP}: `{param}` must be a non-empty string, got {value!r}"
+            f"{op}: `{param}` must be a non-empty string, got {value!r}"
         )
 
 
-class _HTTPPages(Reader[object]):
-    """The pages of one paginated URL; each run opens a client and closes it at the end."""
+# -- one run, without I/O -----------------------------------------------------------------
+#
+# The page logic (requests, retries and their waits, records, next pages, loops) exists
+# once, in generators that do no I/O: they yield what is to be done next, and a driver does
+# it and sends back the outcome. `_HTTPPages.open` drives them with an httpx.Client and
+# time.sleep (paginate), `_HTTPPagesAsync.__aiter__` with an httpx.AsyncClient and
+# asyncio.sleep (apaginate). A run yields three kinds of step:
+#
+#   an httpx.Request   send it; send back the httpx.Response, or throw in the
+#                      httpx.HTTPError that sending raised
+#   a float            sleep that many seconds (a retry's wait); send back None
+#   a list             give these records to the consumer; send back None when the next
+#                      item is wanted (only then is the next page requested)
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    Step = httpx.Request | float | list[Any]
+    Steps = Generator[Step, Any, T]
+
+
+class _Spec:
+    """What one paginated URL is read with: the arguments of ``paginate()``, checked."""
 
     def __init__(
         self,
+        op: str,
         url: str,
         style: Style,
         params: dict[str, Any],
@@ -175,9 +208,9 @@ class _HTTPPages(Reader[object]):
         timeout: float | httpx.Timeout | None,
         retries: int,
         backoff: Backoff,
-        client: httpx.Client | None,
         max_pages: int | None,
     ) -> None:
+        self.op = op
         self.url = url
         self.style = style
         self.params = params
@@ -190,31 +223,25 @@ class _HTTPPages(Reader[object]):
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self.client = client
         self.max_pages = max_pages
-        self.label = f"http.paginate({hide_password(url)!r})"
 
-    def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
-        require("httpx", "http", "hosepipe.http.paginate()")
-        import httpx
-
-        client = self.client
-        own = client is None
-        if client is None:
-            client = httpx.Client(headers={"Accept": "application/json"})
-        try:
-            # Cursor None asks for the first page; _Pages stops after a page whose next is None.
-            run = _Run()
-            pages = _Pages(functools.partial(self._page, client, run), None, self.max_pages)
-            yield from pages.open(report)
-        finally:
-            if own:
-                client.close()
+    def run(self, client: httpx.Client | httpx.AsyncClient) -> Steps[None]:
+        """The steps of one run: page after page until the last, or *max_pages*."""
+        run = _Run()
+        cursor: Any = None  # None asks for the first page
+        while True:
+            records, cursor = yield from self._page(client, run, cursor)
+            if records:
+                yield records
+            if cursor is None or (self.max_pages is not None and run.pages >= self.max_pages):
+                return
 
     # -- one page --------------------------------------------------------------------------
 
-    def _page(self, client: httpx.Client, run: _Run, cursor: Any) -> tuple[list[Any], Any]:
-        """Fetch the page at *cursor* and return its records and the next page's cursor.
+    def _page(
+        self, client: httpx.Client | httpx.AsyncClient, run: _Run, cursor: Any
+    ) -> Steps[tuple[list[Any], Any]]:
+        """Fetch the page at *cursor*; return its records and the next page's cursor.
 
         A next link or cursor that *run* fetched already is a loop, unless this page is the
         last one `max_pages` allows (the next page will not be fetched).
@@ -222,51 +249,54 @@ class _HTTPPages(Reader[object]):
         run.pages += 1
         seen = run.seen
         last = self.max_pages is not None and run.pages >= self.max_pages
+        op = self.op
         if self.style == "link":
             url, params = (self.url, self.params) if cursor is None else (cursor, {})
-            response = self._get(client, url, params)
+            response = yield from self._get(client, url, params)
             seen.update((str(response.request.url), str(response.url)))
             records, link = self._records(_json(response), response), _next_link(response)
             if link == str(response.url) and not last:
                 raise _data_error(
-                    "the response's next link is the URL just requested: paginate() would "
+                    f"the response's next link is the URL just requested: {op} would "
                     "fetch the same page forever",
                     response,
                 )
             if link is not None and link in seen and not last:
                 raise _data_error(
                     f"the response's next link {hide_password(link)!r} is a page this run "
-                    f"fetched already: paginate() would fetch the same pages forever",
+                    f"fetched already: {op} would fetch the same pages forever",
                     response,
                 )
             return records, link
         if self.style == "cursor":
             params = self.params if cursor is None else {**self.params, self.cursor_param: cursor}
-            response = self._get(client, self.url, params)
+            response = yield from self._get(client, self.url, params)
             seen.add(cursor)
             body = _json(response)
             records, after = self._records(body, response), self._next_cursor(body, response)
             if after is not None and after == cursor and not last:
                 raise _data_error(
                     f"the response's next cursor {after!r} is the one this request sent as "
-                    f"{self.cursor_param!r}: paginate() would fetch the same page forever "
+                    f"{self.cursor_param!r}: {op} would fetch the same page forever "
                     "(does the API read its cursor from a parameter other than `cursor_param`?)",
                     response,
                 )
             if after is not None and after in seen and not last:
                 raise _data_error(
                     f"the response's next cursor {after!r} was sent as {self.cursor_param!r} "
-                    "by an earlier request of this run: paginate() would fetch the same pages "
+                    f"by an earlier request of this run: {op} would fetch the same pages "
                     "forever",
                     response,
                 )
             return records, after
         page = self.start_page if cursor is None else cursor
-        response = self._get(client, self.url, {**self.params, self.page_param: page})
+        response = yield from self._get(client, self.url, {**self.params, self.page_param: page})
         records = self._records(_json(response), response)
         return records, (page + 1 if records else None)
 
-    def _get(self, client: httpx.Client, url: str, params: Mapping[str, Any]) -> httpx.Response:
+    def _get(
+        self, client: httpx.Client | httpx.AsyncClient, url: str, params: Mapping[str, Any]
+    ) -> Steps[httpx.Response]:
         """GET *url*, retrying connection errors, timeouts, 429 and 5xx with backoff."""
         import httpx
 
@@ -280,7 +310,7 @@ class _HTTPPages(Reader[object]):
             attempt += 1
             tried = f"after {_plural(attempt, 'attempt')} (retries={self.retries})"
             try:
-                response = client.send(request, follow_redirects=True)
+                response: httpx.Response = yield request
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
                 if attempt > self.retries:
                     raise HTTPError(
@@ -322,7 +352,7 @@ class _HTTPPages(Reader[object]):
                     wait = self.backoff.delay(attempt)
                 else:
                     wait = min(asked, float(self.backoff.max))
-            _sleep(wait)
+            yield float(wait)
 
     def _records(self, body: Any, response: httpx.Response) -> list[Any]:
         items = self.items
@@ -330,8 +360,8 @@ class _HTTPPages(Reader[object]):
             got = items(body)
             if not hasattr(got, "__iter__") or isinstance(got, str | bytes | dict):
                 raise TypeError(
-                    f"{_OP}: `items` function {fn_name(items)}(body) must return an iterable "
-                    f"of records, got {got!r} ({type(got).__name__})"
+                    f"{self.op}: `items` function {fn_name(items)}(body) must return an "
+                    f"iterable of records, got {got!r} ({type(got).__name__})"
                 )
             return list(got)
         if items is None:
@@ -374,6 +404,97 @@ class _HTTPPages(Reader[object]):
                 response,
             )
         return value
+
+
+# -- the drivers ----------------------------------------------------------------------------
+
+
+class _HTTPPages(Reader[object]):
+    """``paginate()``'s source: each run opens an httpx.Client (unless one was passed) and
+    closes it at the end."""
+
+    def __init__(self, spec: _Spec, client: httpx.Client | None) -> None:
+        self.spec = spec
+        self.client = client
+        self.label = f"http.paginate({hide_password(spec.url)!r})"
+
+    def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
+        require("httpx", "http", "hosepipe.http.paginate()")
+        import httpx
+
+        client = self.client
+        own = client is None
+        if client is None:
+            client = httpx.Client(headers={"Accept": "application/json"})
+        steps = self.spec.run(client)
+        try:
+            reply: httpx.Response | None = None
+            error: httpx.HTTPError | None = None
+            while True:
+                try:
+                    step = steps.send(reply) if error is None else steps.throw(error)
+                except StopIteration:
+                    return
+                reply = error = None
+                if isinstance(step, httpx.Request):
+                    try:
+                        reply = client.send(step, follow_redirects=True)
+                    except httpx.HTTPError as e:
+                        error = e
+                elif isinstance(step, list):
+                    yield from step
+                else:
+                    _sleep(step)
+        finally:
+            steps.close()
+            if own:
+                client.close()
+
+
+class _HTTPPagesAsync:
+    """``apaginate()``'s source, an async iterable: each ``async for`` over it is a run,
+    which opens an httpx.AsyncClient (unless one was passed) and closes it at the end."""
+
+    def __init__(self, spec: _Spec, client: httpx.AsyncClient | None) -> None:
+        self.spec = spec
+        self.client = client
+        self.label = f"http.apaginate({hide_password(spec.url)!r})"
+
+    def __repr__(self) -> str:
+        return self.label
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        require("httpx", "http", "hosepipe.http.apaginate()")
+        import httpx
+
+        client = self.client
+        own = client is None
+        if client is None:
+            client = httpx.AsyncClient(headers={"Accept": "application/json"})
+        steps = self.spec.run(client)
+        try:
+            reply: httpx.Response | None = None
+            error: httpx.HTTPError | None = None
+            while True:
+                try:
+                    step = steps.send(reply) if error is None else steps.throw(error)
+                except StopIteration:
+                    return
+                reply = error = None
+                if isinstance(step, httpx.Request):
+                    try:
+                        reply = await client.send(step, follow_redirects=True)
+                    except httpx.HTTPError as e:
+                        error = e
+                elif isinstance(step, list):
+                    for record in step:
+                        yield record
+                else:
+                    await _asleep(step)
+        finally:
+            steps.close()
+            if own:
+                await client.aclose()
 
 
 class _Run:
@@ -486,6 +607,9 @@ def paginate(
     ends (exhausted, an error, ``close()`` after a ``break``). A *client* you pass (for
     auth, proxies, certificates) is used instead, and left open.
 
+    In async code, use ``apaginate()``, the async form on ``httpx.AsyncClient``: a sync
+    ``paginate()`` stream read with ``async for`` blocks the event loop during each request.
+
     Every argument is checked when ``paginate()`` is called:
 
     >>> import hosepipe as hp, hosepipe.http
@@ -518,97 +642,247 @@ def paginate(
 
     from hosepipe._stream import Stream
 
+    spec = _spec(
+        "paginate()",
+        url,
+        style=style,
+        params=params,
+        headers=headers,
+        items=items,
+        cursor_param=cursor_param,
+        next_cursor=next_cursor,
+        page_param=page_param,
+        start_page=start_page,
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+        max_pages=max_pages,
+    )
+    _check_client("paginate()", client, httpx.Client, httpx.AsyncClient, "apaginate()", "async")
+    return Stream(_HTTPPages(spec, client))
+
+
+def apaginate(
+    url: str | httpx.URL,
+    *,
+    style: Style = "link",
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    items: str | Callable[[Any], Iterable[Any]] | None = None,
+    cursor_param: str = "cursor",
+    next_cursor: str = "next",
+    page_param: str = "page",
+    start_page: int = 1,
+    timeout: float | httpx.Timeout | None = 10.0,
+    retries: int = 3,
+    backoff: Backoff = _DEFAULT_BACKOFF,
+    client: httpx.AsyncClient | None = None,
+    max_pages: int | None = None,
+) -> Stream[Any]:
+    """A stream over the records of a paginated JSON API, read with ``httpx.AsyncClient``.
+
+    The async form of ``paginate()``: the same arguments, pages, laziness, retries and
+    errors (the two share one implementation of the page logic). Only the I/O differs:
+    requests are awaited on the event loop and retries wait with ``asyncio.sleep``, so
+    reading the stream does not block the loop's other tasks. *client*, if given, is an
+    ``httpx.AsyncClient``.
+
+    Read it from async code with ``async for``, ``async with stream.aiterate()`` or the
+    async terminals (``await stream.ato_list()``, ...); sync code can read it too (``for``,
+    ``to_list()``), each run then on an event loop of its own. The next page is requested
+    only when the records of the page before have been used, and every run starts again
+    from the first page.
+
+    Each run opens its own ``httpx.AsyncClient`` and closes it when the run ends, however it
+    ends (exhausted, an error, ``aclose()`` or leaving ``async with stream.aiterate()``
+    after a ``break``). A *client* you pass is used instead, and left open. A client is tied
+    to the event loop it is used in: read a stream with a client of yours in that loop
+    (``async for``, the async terminals); sync code runs each run on a new loop, where
+    the client's open connections cannot be used, so give it no client of yours.
+
+    Here an in-memory API (``httpx.MockTransport``) stands in for a server:
+
+    >>> import asyncio, httpx
+    >>> import hosepipe as hp, hosepipe.http
+    >>> def api(request):  # page 1 and 2 hold two records each; page 3 is empty
+    ...     page = int(request.url.params["page"])
+    ...     records = [f"r{page}.{i}" for i in (1, 2)] if page <= 2 else []
+    ...     return httpx.Response(200, json={"items": records})
+    >>> async def main():
+    ...     async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as client:
+    ...         s = hp.http.apaginate("https://api.test/items", style="page",
+    ...                               items="items", client=client)
+    ...         return await s.ato_list()
+    >>> asyncio.run(main())
+    ['r1.1', 'r1.2', 'r2.1', 'r2.2']
+    >>> with httpx.Client() as sync_client:
+    ...     hp.http.apaginate("https://api.test/items", client=sync_client)
+    Traceback (most recent call last):
+    ...
+    TypeError: apaginate(): `client` is an httpx.Client: use hp.http.paginate() to read ...
+
+    Against a server (not run here)::
+
+        >>> async def titles():  # doctest: +SKIP
+        ...     issues = hp.http.apaginate(
+        ...         "https://api.github.com/repos/python/cpython/issues",
+        ...         params={"state": "open", "per_page": 100},
+        ...         headers={"Accept": "application/vnd.github+json"},
+        ...     )
+        ...     async with issues.map(lambda issue: issue["title"]).aiterate() as it:
+        ...         async for title in it:
+        ...             print(title)
+    """
+    require("httpx", "http", "hosepipe.http.apaginate()")
+    import httpx
+
+    from hosepipe._stream import Stream
+
+    spec = _spec(
+        "apaginate()",
+        url,
+        style=style,
+        params=params,
+        headers=headers,
+        items=items,
+        cursor_param=cursor_param,
+        next_cursor=next_cursor,
+        page_param=page_param,
+        start_page=start_page,
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+        max_pages=max_pages,
+    )
+    _check_client("apaginate()", client, httpx.AsyncClient, httpx.Client, "paginate()", "sync")
+    return Stream(_HTTPPagesAsync(spec, client))
+
+
+def _check_client(
+    op: str,
+    client: object,
+    kind: type[httpx.Client] | type[httpx.AsyncClient],
+    other: type[httpx.Client] | type[httpx.AsyncClient],
+    other_op: str,
+    other_form: str,
+) -> None:
+    """*client* must be None or an open *kind*; an *other* is for *other_op*, the other form."""
+    if client is None:
+        return
+    name = f"httpx.{kind.__name__}"
+    if isinstance(client, other):
+        raise TypeError(
+            f"{op}: `client` is an httpx.{other.__name__}: use hp.http.{other_op} to read "
+            f"with it (the {other_form} form), or pass an {name}"
+        )
+    if not isinstance(client, kind):
+        raise TypeError(
+            f"{op}: `client` must be None or an {name}, got {client!r} ({type(client).__name__})"
+        )
+    if client.is_closed:
+        raise ValueError(f"{op}: `client` is closed; pass an open {name}")
+
+
+def _spec(
+    op: str,
+    url: str | httpx.URL,
+    *,
+    style: Style,
+    params: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+    items: str | Callable[[Any], Iterable[Any]] | None,
+    cursor_param: str,
+    next_cursor: str,
+    page_param: str,
+    start_page: int,
+    timeout: float | httpx.Timeout | None,
+    retries: int,
+    backoff: Backoff,
+    max_pages: int | None,
+) -> _Spec:
+    """The arguments of ``paginate()`` or ``apaginate()`` (*op*) checked, as a ``_Spec``."""
+    import httpx
+
+    name = op.removesuffix("()")
     if style not in _STYLES:
-        raise ValueError(f"{_OP}: `style` must be 'link', 'cursor' or 'page', got {style!r}")
+        raise ValueError(f"{op}: `style` must be 'link', 'cursor' or 'page', got {style!r}")
     if not isinstance(url, str | httpx.URL):
-        raise TypeError(f"{_OP}: `url` must be a str or an httpx.URL, got {url!r}")
+        raise TypeError(f"{op}: `url` must be a str or an httpx.URL, got {url!r}")
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as e:
         raise ValueError(
-            f"{_OP}: `url` is not a valid URL ({hide_password(str(e))}), "
+            f"{op}: `url` is not a valid URL ({hide_password(str(e))}), "
             f"got {hide_password(str(url))!r}"
         ) from e
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValueError(
-            f"{_OP}: `url` must be an absolute http:// or https:// URL, "
+            f"{op}: `url` must be an absolute http:// or https:// URL, "
             f"got {hide_password(str(url))!r}"
         )
     if params is None:
         params = {}
     elif not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
         raise TypeError(
-            f"{_OP}: `params` must be None or a mapping of names to values, got {params!r}"
+            f"{op}: `params` must be None or a mapping of names to values, got {params!r}"
         )
     if headers is None:
         headers = {}
     elif not isinstance(headers, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
-        raise TypeError(
-            f"{_OP}: `headers` must be None or a mapping of str to str, got {headers!r}"
-        )
+        raise TypeError(f"{op}: `headers` must be None or a mapping of str to str, got {headers!r}")
     where: tuple[str, ...] | Callable[[Any], Iterable[Any]] | None
     if items is None or callable(items):
         where = items
     elif isinstance(items, str):
-        where = _check_path("items", items)
+        where = _check_path(op, "items", items)
     else:
         raise TypeError(
-            f"{_OP}: `items` must be None (the body is the list), a key or dotted path, "
+            f"{op}: `items` must be None (the body is the list), a key or dotted path, "
             f"or a function of the body, got {items!r} ({type(items).__name__})"
         )
     if style == "cursor" and items is None:
         raise ValueError(
-            f"{_OP}: `items` is required with style='cursor' (the body is an object holding "
+            f"{op}: `items` is required with style='cursor' (the body is an object holding "
             f"the records and the next cursor): pass the key of the records, e.g. items='data'"
         )
-    _check_name("cursor_param", cursor_param)
-    cursor_path = _check_path("next_cursor", next_cursor)
-    _check_name("page_param", page_param)
-    for param, name, needed in (
+    _check_name(op, "cursor_param", cursor_param)
+    cursor_path = _check_path(op, "next_cursor", next_cursor)
+    _check_name(op, "page_param", page_param)
+    for param, value, needed in (
         ("cursor_param", cursor_param, "cursor"),
         ("page_param", page_param, "page"),
     ):
-        if style == needed and name in params:
+        if style == needed and value in params:
             raise ValueError(
-                f"{_OP}: `params` must not contain {name!r}: paginate() sets that parameter "
+                f"{op}: `params` must not contain {value!r}: {op} sets that parameter "
                 f"(`{param}`) on each request"
             )
-    _check_int(_NAME, "start_page", start_page, 0)
+    _check_int(name, "start_page", start_page, 0)
     seconds = isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0
     if not (timeout is None or seconds or isinstance(timeout, httpx.Timeout)):
         raise ValueError(
-            f"{_OP}: `timeout` must be a number of seconds > 0, an httpx.Timeout or None, "
+            f"{op}: `timeout` must be a number of seconds > 0, an httpx.Timeout or None, "
             f"got {timeout!r}"
         )
-    _check_int(_NAME, "retries", retries, 0)
-    check_backoff(_OP, backoff)
-    if client is not None:
-        if not isinstance(client, httpx.Client):
-            raise TypeError(
-                f"{_OP}: `client` must be None or an httpx.Client, got {client!r} "
-                f"({type(client).__name__})"
-            )
-        if client.is_closed:
-            raise ValueError(f"{_OP}: `client` is closed; pass an open httpx.Client")
+    _check_int(name, "retries", retries, 0)
+    check_backoff(op, backoff)
     if max_pages is not None:
-        _check_int(_NAME, "max_pages", max_pages, 1)
-    return Stream(
-        _HTTPPages(
-            str(url),
-            style,
-            dict(params),
-            dict(headers),
-            where,
-            cursor_param,
-            cursor_path,
-            page_param,
-            start_page,
-            timeout,
-            retries,
-            backoff,
-            client,
-            max_pages,
-        )
+        _check_int(name, "max_pages", max_pages, 1)
+    return _Spec(
+        op,
+        str(url),
+        style,
+        dict(params),
+        dict(headers),
+        where,
+        cursor_param,
+        cursor_path,
+        page_param,
+        start_page,
+        timeout,
+        retries,
+        backoff,
+        max_pages,
     )
