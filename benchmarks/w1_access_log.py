@@ -110,6 +110,22 @@ def hosepipe_iter(path: str) -> int:
     return sum(hp.Stream(lambda: open(path)).map(FIELD).filter(NOT_DASH).map(int))
 
 
+def hosepipe_progress(path: str) -> int:
+    """hosepipe ``.sum()`` with a progress bar drawn on stderr (forced, terminal or not)."""
+    stream = hp.Stream(lambda: open(path)).map(FIELD).filter(NOT_DASH).map(int)  # noqa: SIM115
+    return stream.progress(desc="W1", force=True).sum()
+
+
+def hosepipe_observe(path: str) -> int:
+    """hosepipe ``.sum()`` with ``observe(every=1.0 s)`` logging throughput once a second."""
+    stream = hp.Stream(lambda: open(path)).map(FIELD).filter(NOT_DASH).map(int)  # noqa: SIM115
+    return stream.observe("ints", every=1.0, log=_no_log).sum()
+
+
+def _no_log(line: str) -> None:
+    pass
+
+
 def toolz_pipe(path: str) -> int:
     """``toolz.pipe`` with ``toolz.curried.map``/``filter``."""
     m, f_ = toolz.curried.map, toolz.curried.filter
@@ -176,6 +192,8 @@ def variants(path: str) -> list[Variant]:
         ("builtins", builtins_map_filter, "builtins map/filter, same lambdas", "baseline"),
         ("hosepipe", hosepipe_sum, "hosepipe .sum() (metrics on)", "hosepipe"),
         ("hosepipe-iter", hosepipe_iter, "hosepipe, builtin sum(stream)", "hosepipe"),
+        ("hosepipe-progress", hosepipe_progress, "hosepipe .sum() + progress bar", "hosepipe"),
+        ("hosepipe-observe", hosepipe_observe, "hosepipe .sum() + observe(every=1 s)", "hosepipe"),
         ("toolz", toolz_pipe, "toolz.pipe + curried map/filter", "library"),
         ("cytoolz", cytoolz_pipe, "cytoolz.pipe + curried map/filter", "library"),
         ("pipe", pipe_lib, "pipe library: pipe.map/filter, sum", "library"),
@@ -224,6 +242,11 @@ def _verdicts(t: Timings) -> list[Verdict]:
             vs_libs[rival] < 1.0,
         ),
         Verdict("end goal: hosepipe <= 1.00x builtins map/filter", fmt_ratio(vs_floor), None),
+        Verdict(
+            "with a progress bar <= 1.15x without",
+            fmt_ratio(with_bar := t.paired_median("hosepipe-progress", "hosepipe")),
+            with_bar <= 1.15,
+        ),
     ]
 
 

@@ -15,7 +15,7 @@ GUIDES = sorted((Path(__file__).resolve().parent.parent / "docs" / "guide").glob
 
 
 def test_there_are_guides() -> None:
-    assert [g.name for g in GUIDES] == ["async.md", "concurrency.md", "push.md"]
+    assert [g.name for g in GUIDES] == ["async.md", "concurrency.md", "push.md", "watching.md"]
 
 
 @pytest.mark.parametrize("guide", GUIDES, ids=lambda p: p.name)

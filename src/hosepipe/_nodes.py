@@ -290,6 +290,19 @@ class Progress(Observe):
             raise TypeError(f"progress(): `desc` must be a str, got {desc!r}")
         if force is not None and not isinstance(force, bool):
             raise TypeError(f"progress(): `force` must be None, True or False, got {force!r}")
+        if force is not False:  # say at once that the extra is missing, terminal or not
+            import importlib.util
+
+            from hosepipe._extras import MissingExtraError
+
+            try:
+                found = importlib.util.find_spec("tqdm") is not None
+            except ValueError:  # a module set to None in sys.modules
+                found = False
+            if not found:
+                raise MissingExtraError(
+                    "progress() needs the tqdm package: pip install 'hosepipe[progress]'"
+                )
         super().__init__(desc or "progress")
         self.total = total
         self.force = force
@@ -301,6 +314,11 @@ class Progress(Observe):
     def watcher(self, position: int) -> Any:
         if self.force is False:
             return None
+        if self.force is None:  # only on a terminal: otherwise no bars, and no thread
+            import sys
+
+            if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+                return None
         from hosepipe.metrics._progress import ProgressBars
 
         return ProgressBars(position, self.name, self.total, self.force)

@@ -849,11 +849,13 @@ class _Segment:
     def exit(self, counts: tuple[int, ...], times: tuple[float, ...]) -> None:
         try:
             run = self.run
+            # the final counts stay published: a stats() that read some counters before
+            # the lines below wrote them still shows one consistent state
+            self.latest = (counts, times)
             for pos, n_in, n_out, time_ in self.values(counts, times):
                 counter = run.counters[pos]
                 if pos:
                     counter.items_in = n_in
                 counter.items_out, counter.time = n_out, time_
-            self.latest = None
         finally:
             self.run._finish(self.outer)

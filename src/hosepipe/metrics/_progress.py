@@ -33,7 +33,12 @@ class ProgressBars:
     def __init__(self, position: int, name: str, total: int | None, force: bool | None) -> None:
         from hosepipe._extras import require
 
-        self.tqdm = require("tqdm", "progress", "progress()").tqdm
+        base = require("tqdm", "progress", "progress()").tqdm
+
+        class Bar(base):  # type: ignore[misc, valid-type]
+            monitor_interval = 0  # no tqdm monitor thread: the watch thread redraws
+
+        self.tqdm = Bar
         self.position = position
         self.name = name
         self.total = total
