@@ -152,8 +152,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         action=argparse.BooleanOptionalAction,
         default=None,
         help=(
-            "show a progress bar on standard error (needs the extra hosepipe[progress]); "
-            "--no-progress shows none. Default: a bar when standard error is a terminal"
+            "show a progress bar on standard error (needs the extra hosepipe[progress]): bytes "
+            "read of the --input files, or items; one more bar per observe() point. "
+            "--no-progress shows none. Default: bars when standard error is a terminal. A "
+            "stream with a progress() stage of its own keeps it and gets no other"
         ),
     )
     run.add_argument(
