@@ -552,11 +552,6 @@ def test_the_label_names_the_async_form_without_secrets(server: Server) -> None:
     assert stats.stages[0].items_out == 2
 
 
-@pytest.mark.xfail(
-    reason="Source.label shows an async iterable with reprlib, cut at 40 characters; "
-    "it should use the source's own `label`, as for a Reader (hosepipe/_source.py)",
-    strict=True,
-)
 def test_the_label_is_the_whole_url(server: Server) -> None:
     s = apaginate(server.url("/link"))
     assert repr(s) == f"Stream(http.apaginate({server.url('/link')!r}))"

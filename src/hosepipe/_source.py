@@ -58,8 +58,10 @@ class Source:
 
     @property
     def label(self) -> str:
-        if self.mode == "reader":
-            return str(self.obj.label)  # type: ignore[attr-defined]
+        if self.mode == "reader" or (
+            self.mode == "aiterable" and isinstance(getattr(self.obj, "label", None), str)
+        ):
+            return str(self.obj.label)  # type: ignore[attr-defined]  # hosepipe's own sources
         if self.mode == "factory":
             return f"{fn_name(self.obj)}()"
         name = getattr(self.obj, "__qualname__", None)
