@@ -34,6 +34,7 @@ from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["Channel", "ChannelClosed", "ChannelStats", "EndOfChannel", "Handoff", "Window"]
@@ -78,15 +79,24 @@ class ChannelStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ChannelStats:
-        """The snapshot whose ``to_dict()`` gave *d*."""
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "queue") -> ChannelStats:
+        """The snapshot whose ``to_dict()`` gave *d*; ``ValueError`` names a bad field.
+
+        >>> ChannelStats.from_dict({"capacity": 8})
+        Traceback (most recent call last):
+        ...
+        ValueError: queue.depth is missing
+        """
+        from hosepipe.metrics._stats import _count, _mapping, _seconds
+
+        d = _mapping(d, where)
         return cls(
-            int(d["capacity"]),
-            int(d["depth"]),
-            int(d["peak"]),
-            int(d["sent"]),
-            int(d["received"]),
-            float(d["send_wait"]),
+            _count(d, "capacity", where),
+            _count(d, "depth", where),
+            _count(d, "peak", where),
+            _count(d, "sent", where),
+            _count(d, "received", where),
+            _seconds(d, "send_wait", where),
         )
 
     def __repr__(self) -> str:

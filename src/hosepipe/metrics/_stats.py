@@ -5,7 +5,7 @@ from __future__ import annotations
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from hosepipe._channel import ChannelStats
@@ -152,28 +152,48 @@ class StageStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> StageStats:
-        """The ``StageStats`` that ``to_dict()`` gave *d* (derived rates are recomputed).
+    def from_dict(
+        cls, d: Mapping[str, Any], *, where: str = "stage", run_wall_time: float = 0.0
+    ) -> StageStats:
+        """The ``StageStats`` whose ``to_dict()`` gave *d*; ``ValueError`` names a bad field.
+
+        The derived figures (``dropped``, ``drop_rate``, ``items_per_second``) are
+        recomputed; a stage saved without ``wall_time`` gets *run_wall_time*.
 
         >>> import hosepipe as hp
         >>> s = hp.Stream(range(3)).run().stages[0]
         >>> hp.StageStats.from_dict(s.to_dict()).to_dict() == s.to_dict()
         True
+        >>> hp.StageStats.from_dict({**s.to_dict(), "label": 3})
+        Traceback (most recent call last):
+        ...
+        ValueError: stage.label must be a string, got a number (3)
         """
         from hosepipe._channel import ChannelStats
 
+        d = _mapping(d, where)
+        label = d.get("label")
+        if not isinstance(label, str):
+            raise ValueError(f"{where}.label must be a string, got {_kind(label)}")
+        by_type = d.get("errors_by_type", {})
+        if not isinstance(by_type, dict) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in by_type.values()
+        ):
+            raise ValueError(
+                f"{where}.errors_by_type must map exception names to counts, got {by_type!r}"
+            )
         queue = d.get("queue")
         return cls(
-            int(d["position"]),
-            str(d["label"]),
-            int(d["items_in"]),
-            int(d["items_out"]),
-            int(d["errors"]),
-            float(d["time"]),
-            {str(k): int(v) for k, v in dict(d.get("errors_by_type") or {}).items()},
-            int(d.get("retries", 0)),
-            None if queue is None else ChannelStats.from_dict(queue),
-            wall_time=float(d.get("wall_time", 0.0)),
+            _count(d, "position", where),
+            label,
+            _count(d, "items_in", where),
+            _count(d, "items_out", where),
+            _count(d, "errors", where),
+            _seconds(d, "time", where),
+            dict(by_type),
+            _count(d, "retries", where) if "retries" in d else 0,
+            None if queue is None else ChannelStats.from_dict(queue, where=f"{where}.queue"),
+            wall_time=_seconds(d, "wall_time", where) if "wall_time" in d else run_wall_time,
         )
 
     def __repr__(self) -> str:
@@ -245,14 +265,32 @@ class RunStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunStats:
-        """The ``RunStats`` whose ``to_dict()`` gave *d* (e.g. read back from a JSON file);
-        ``ValueError`` when *d* does not have that shape."""
+    def from_dict(cls, d: Mapping[str, Any]) -> RunStats:
+        """The ``RunStats`` whose ``to_dict()`` gave *d* (read back from JSON, say); the
+        totals and rates in *d* are derived, so they are recomputed. ``ValueError`` names
+        the first bad field.
+
+        >>> import hosepipe as hp
+        >>> hp.RunStats.from_dict({"stages": [], "wall_time": -1})
+        Traceback (most recent call last):
+        ...
+        ValueError: not a RunStats dict: stats.wall_time must be a number of seconds >= 0, got -1
+        """
         try:
-            stages = tuple(StageStats.from_dict(s) for s in d["stages"])
-            return cls(stages, float(d["wall_time"]))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ValueError(f"not a RunStats dict ({type(e).__name__}: {e})") from None
+            d = _mapping(d, "stats")
+            stages = d.get("stages")
+            if not isinstance(stages, list):
+                raise ValueError(f"stats.stages must be an array of stages, got {_kind(stages)}")
+            wall = _seconds(d, "wall_time", "stats")
+            return cls(
+                tuple(
+                    StageStats.from_dict(s, where=f"stages[{i}]", run_wall_time=wall)
+                    for i, s in enumerate(stages)
+                ),
+                wall,
+            )
+        except ValueError as e:
+            raise ValueError(f"not a RunStats dict: {e}") from None
 
     def __str__(self) -> str:
         retries = any(s.retries for s in self.stages)  # a column only when a stage retried
@@ -310,3 +348,37 @@ def _fmt_time(seconds: float) -> str:
     if seconds < 1.0:
         return f"{seconds * 1000:.1f} ms"
     return f"{seconds:.2f} s"
+
+
+# -- reading to_dict() output back (from_dict): each check names the field it refuses --------
+
+
+def _mapping(d: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where} must be a JSON object, got {_kind(d)}")
+    return d
+
+
+def _count(d: Mapping[str, Any], key: str, where: str) -> int:
+    if key not in d:
+        raise ValueError(f"{where}.{key} is missing")
+    v = d[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"{where}.{key} must be an integer >= 0, got {v!r}")
+    return v
+
+
+def _seconds(d: Mapping[str, Any], key: str, where: str) -> float:
+    if key not in d:
+        raise ValueError(f"{where}.{key} is missing")
+    v = d[key]
+    if not isinstance(v, int | float) or isinstance(v, bool) or not v >= 0:  # NaN too
+        raise ValueError(f"{where}.{key} must be a number of seconds >= 0, got {v!r}")
+    return float(v)
+
+
+def _kind(v: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if v is None:
+        return "null"
+    return names.get(type(v), f"a number ({v!r})" if isinstance(v, int | float) else repr(v))
