@@ -33,7 +33,6 @@ import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 
-from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING, TypeVar, overload
 from hosepipe.sources._base import Reader
 
@@ -456,18 +455,6 @@ class _AsyncSqlReader(_SqlRead):
         return self.label
 
 
-class _AsyncSource(Source):
-    """The source of an async ``read_sql`` stream: an async iterable run afresh on every run
-    (``Source``'s ``aiterable`` mode), labelled as its reader, like a sync ``Reader``."""
-
-    __slots__ = ()
-
-    @property
-    def label(self) -> str:
-        assert isinstance(self.obj, _AsyncSqlReader)
-        return self.obj.label
-
-
 @overload
 def read_sql(
     conn_or_url: Connectable,
@@ -585,6 +572,6 @@ def read_sql(
     as_dict = rows == "dict"
     if target.is_async:
         areader = _AsyncSqlReader(target, query, params, batch_size, as_dict)
-        return Stream._make(_AsyncSource(areader), ())
+        return Stream(areader)
     reader: _SqlReader[Any] = _SqlReader(target, query, params, batch_size, as_dict)
     return Stream(reader)
