@@ -124,9 +124,9 @@ class Node:
         """The user function the stage calls per item, if any."""
         return None
 
-    def watcher(self, position: int) -> Any:
-        """What watches this stage from the run's watch thread (``metrics._watch``): None
-        but for ``observe(every=seconds)`` and ``progress``."""
+    def watcher(self, position: int, nodes: tuple[Node, ...]) -> Any:
+        """What watches this stage (at *position* of *nodes*) from the run's watch thread
+        (``metrics._watch``): None but for ``observe(every=seconds)`` and ``progress``."""
         return None
 
     def _values(self) -> tuple[Any, ...]:
@@ -224,7 +224,7 @@ class Observe(Node):
     def label(self) -> str:
         return f"observe({self.name!r})"
 
-    def watcher(self, position: int) -> Any:
+    def watcher(self, position: int, nodes: tuple[Node, ...]) -> Any:
         """What watches this point during a run (a throughput logger), or None."""
         if self.every is None:
             return None
@@ -250,7 +250,7 @@ class ObserveEach(Observe):
     def user_fn(self) -> Callable[..., Any] | None:
         return self.fn  # type: ignore[no-any-return]
 
-    def watcher(self, position: int) -> Any:
+    def watcher(self, position: int, nodes: tuple[Node, ...]) -> Any:
         return None
 
 
@@ -311,7 +311,7 @@ class Progress(Observe):
     def label(self) -> str:
         return f"progress({self.name!r})"
 
-    def watcher(self, position: int) -> Any:
+    def watcher(self, position: int, nodes: tuple[Node, ...]) -> Any:
         if self.force is False:
             return None
         if self.force is None:  # only on a terminal: otherwise no bars, and no thread
@@ -321,7 +321,12 @@ class Progress(Observe):
                 return None
         from hosepipe.metrics._progress import ProgressBars
 
-        return ProgressBars(position, self.name, self.total, self.force)
+        observed = tuple(
+            (p, n.name)
+            for p, n in enumerate(nodes, start=1)
+            if isinstance(n, Observe) and not isinstance(n, Progress)
+        )
+        return ProgressBars(position, self.name, self.total, observed)
 
 
 class Catch(Node):

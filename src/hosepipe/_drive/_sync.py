@@ -250,7 +250,8 @@ class Run:
         """The run starts: its clock, and its dead-letter sinks (opened with the run, so a
         run with no bad item still replaces what an earlier run left there)."""
         self.t_start = _pc()
-        watchers = [w for p, n in enumerate(self.nodes, 1) if (w := n.watcher(p)) is not None]
+        nodes = self.nodes
+        watchers = [w for p, n in enumerate(nodes, 1) if (w := n.watcher(p, nodes)) is not None]
         if watchers:
             from hosepipe.sources._files import bytes_read
 

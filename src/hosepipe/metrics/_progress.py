@@ -28,9 +28,15 @@ PERIOD = 0.1  # seconds between redraws
 class ProgressBars:
     """The bars of one ``progress`` point during one run."""
 
-    __slots__ = ("bars", "bytes_read", "force", "name", "period", "position", "total", "tqdm")
+    __slots__ = ("bars", "bytes_read", "name", "observed", "period", "position", "total", "tqdm")
 
-    def __init__(self, position: int, name: str, total: int | None, force: bool | None) -> None:
+    def __init__(
+        self,
+        position: int,
+        name: str,
+        total: int | None,
+        observed: tuple[tuple[int, str], ...],
+    ) -> None:
         from hosepipe._extras import require
 
         base = require("tqdm", "progress", "progress()").tqdm
@@ -42,34 +48,26 @@ class ProgressBars:
         self.position = position
         self.name = name
         self.total = total
-        self.force = force
+        self.observed = observed  # (position, name) of each observe point: a bar each
         self.period = PERIOD
-        self.bars: list[tuple[int, Any]] | None = None  # (stage position, bar), made lazily
+        self.bars: list[tuple[int, Any]] | None = None  # (stage position, bar), made at start
         self.bytes_read: Callable[[], tuple[int, int]] | None = None
 
-    def _make(self, stats: RunStats, source: Any) -> list[tuple[int, Any]]:
-        disable = None if self.force is None else not self.force  # None: only on a terminal
-        common = {"file": sys.stderr, "disable": disable, "dynamic_ncols": True}
-        bars: list[tuple[int, Any]] = []
-        main: Any
-        if self.total is None and source is not None:
-            self.bytes_read = source
-            _, size = source()
+    def start(self, bytes_read: Callable[[], tuple[int, int]] | None) -> None:
+        # made only when they are to be seen (Progress.watcher): never disabled here
+        common = {"file": sys.stderr, "disable": False, "dynamic_ncols": True}
+        if self.total is None and bytes_read is not None:
+            self.bytes_read = bytes_read
+            _, size = bytes_read()
             main = self.tqdm(
                 total=size, desc=self.name, unit="B", unit_scale=True, unit_divisor=1024, **common
             )
         else:
             main = self.tqdm(total=self.total, desc=self.name, unit="it", **common)
-        bars.append((self.position, main))
-        for s in stats.stages:  # one more bar per observed point
-            if s.label.startswith("observe("):
-                name = s.label[len("observe(") : -1].strip("'\"")
-                bar = self.tqdm(desc=name, unit="it", position=len(bars), **common)
-                bars.append((s.position, bar))
-        return bars
-
-    def start(self, stats: RunStats, source: Any) -> None:
-        self.bars = self._make(stats, source)
+        self.bars = [(self.position, main)]
+        for position, name in self.observed:
+            bar = self.tqdm(desc=name, unit="it", position=len(self.bars), **common)
+            self.bars.append((position, bar))
 
     def tick(self, stats: RunStats) -> None:
         assert self.bars is not None

@@ -1,8 +1,8 @@
 """Watching a run while it runs: a thread that ticks the run's watchers, and the loggers
 of ``observe(name, every=...)``.
 
-A *watcher* is anything with a ``period`` (seconds between ticks), ``start(stats,
-bytes_read)`` (called in the run's thread as it starts; *bytes_read* gives a file source's
+A *watcher* is anything with a ``period`` (seconds between ticks), ``start(bytes_read)``
+(called in the run's thread as it starts; *bytes_read* gives a file source's
 progress in bytes, or is None), ``tick(stats)`` and ``close(stats, ok)``; the stages that
 want one (``observe`` with ``every=`` seconds, ``progress``) make it when the run starts
 (``Node.watcher``). One ``Watch`` thread per run
@@ -55,9 +55,8 @@ class Watch:
     ) -> None:
         self.stats = stats
         self.watchers = tuple(watchers)
-        first = stats()
         for w in self.watchers:
-            w.start(first, bytes_read)
+            w.start(bytes_read)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="hosepipe watch", daemon=True)
         self.thread.start()
@@ -98,7 +97,7 @@ class ObserveLog:
         self.emit = emitter(log)
         self.last = (0, 0.0)  # items, wall time at the previous line
 
-    def start(self, stats: RunStats, bytes_read: object) -> None:
+    def start(self, bytes_read: object) -> None:
         pass
 
     def tick(self, stats: RunStats) -> None:
