@@ -387,13 +387,13 @@ def test_sync_functions_with_concurrency_run_in_threads_in_an_async_stream() -> 
     assert threading.main_thread().name not in names
 
 
-def test_what_async_streams_do_not_do_yet_is_refused_clearly() -> None:
-    s = hp.Stream(functools.partial(agen, [1])).map(abs, concurrency=2, via="process")
-    with pytest.raises(hp.HosepipeError, match=r"via='process'\): not available in async"):
-        run(s.ato_list())
-
+def test_what_async_streams_do_not_do_is_refused_clearly() -> None:
     async def key(x: int) -> int:
         return x
+
+    for via in ("thread", "process"):  # when the stage is written
+        with pytest.raises(TypeError, match=r"key is an `async def` function: its calls are"):
+            hp.Stream([1]).map(key, concurrency=2, via=via)  # type: ignore[arg-type]
 
     with pytest.raises(hp.HosepipeError, match=r"an `async def` function is accepted by map"):
         run(hp.Stream([1]).take_while(key).ato_list())  # type: ignore[arg-type]

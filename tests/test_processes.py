@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -104,6 +110,19 @@ def fail_first_attempt(x: int) -> int:
 def slow(x: int) -> int:
     time.sleep(0.02)
     return x
+
+
+def wait_for(path: str, x: int) -> int:
+    deadline = time.monotonic() + 20
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.005)
+    return x
+
+
+def lock_on_4(x: int) -> object:
+    return threading.Lock() if x == 4 else x
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -411,3 +430,195 @@ def test_a_failing_initializer_names_the_stage(via: str) -> None:
     with assert_no_leaks(), pytest.raises(RuntimeError) as info:
         s.to_list()
     assert any(n.startswith("hosepipe: in stage 1 map(square") for n in info.value.__notes__)
+
+
+# -- in async streams: the same pool, the upstream and the waits awaited ----------------------
+
+MODES = ["sync", "async"]
+
+
+async def _agen(xs: list[int], reads: list[int] | None = None) -> AsyncIterator[int]:
+    for x in xs:
+        if reads is not None:
+            reads.append(x)
+        yield x
+
+
+def _stream(mode: str, xs: list[int], reads: list[int] | None = None) -> hp.Stream[int]:
+    """A stream over *xs*: a plain one, or one with an async source (the async driver)."""
+    if mode == "sync":
+        return hp.Stream(xs)
+    return hp.Stream(functools.partial(_agen, xs, reads))
+
+
+def _collect(stream: hp.Stream[Any], mode: str) -> list[Any]:
+    if mode == "sync":
+        return stream.to_list()
+    return asyncio.run(stream.ato_list())
+
+
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=1000), max_size=40), st.booleans())
+def test_process_map_equals_the_sequential_one_in_both_drivers(
+    mode: str, xs: list[int], ordered: bool
+) -> None:
+    with assert_no_leaks():
+        s = _stream(mode, xs).map(jitter, concurrency=2, ordered=ordered, via="process")
+        result = _collect(s, mode)
+    expected = [jitter(x) for x in xs]
+    assert result == expected if ordered else Counter(result) == Counter(expected)
+
+
+def test_async_process_map_runs_in_other_processes_and_flat_maps() -> None:
+    xs = list(range(30))
+    s = _stream("async", xs).flat_map(repeat, concurrency=3, via="process")
+    assert _collect(s, "async") == [y for x in xs for y in repeat(x)]
+    pids = set(_collect(_stream("async", xs).map(pid_of, concurrency=2, via="process"), "async"))
+    assert os.getpid() not in pids
+    assert 1 <= len(pids) <= 2
+
+
+def test_async_process_map_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    """The workers wait for a file that another task on the loop writes: a driver that
+    blocked the loop while waiting for their chunks would never let that task run."""
+    flag = tmp_path / "go"
+
+    async def main() -> list[int]:
+        async def release() -> None:
+            await asyncio.sleep(0.05)
+            flag.write_text("go")
+
+        task = asyncio.create_task(release())
+        s = _stream("async", list(range(6)))
+        waiting = s.map(functools.partial(wait_for, str(flag)), concurrency=2, via="process")
+        got = await waiting.ato_list()
+        await task
+        return got
+
+    with assert_no_leaks():
+        assert asyncio.run(main()) == list(range(6))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_catch_skips_failed_items_and_the_counts_agree(mode: str) -> None:
+    dead: list[hp.DeadLetter] = []
+    s = _stream(mode, list(range(12))).map(fail_on_5, concurrency=3, via="process")
+    s = s.catch(dead_letter=dead)
+    assert _collect(s, mode) == [x for x in range(12) if x != 5]
+    assert [d.item for d in dead] == [5]
+    stage = s.stats().stages[1]
+    assert (stage.items_in, stage.items_out, stage.errors) == (12, 11, 1)
+    assert stage.queue is not None
+    assert stage.queue.sent == 12
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_worker_error_is_raised_with_its_type_note_and_traceback(mode: str) -> None:
+    s = _stream(mode, list(range(20))).map(fail_on_5, concurrency=2, via="process")
+    with assert_no_leaks(), pytest.raises(ValueError, match="bad item 5") as info:
+        _collect(s, mode)
+    assert "hosepipe: in stage 1 map(fail_on_5, concurrency=2, via='process'), item index 5" in (
+        info.value.__notes__
+    )
+    assert isinstance(info.value.__cause__, RemoteTraceback)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_unpicklable_result_fails_only_its_own_item(mode: str) -> None:
+    dead: list[hp.DeadLetter] = []
+    s = _stream(mode, list(range(10))).map(lock_on_4, concurrency=2, via="process")
+    got = _collect(s.catch(dead_letter=dead), mode)
+    assert got == [x for x in range(10) if x != 4]  # the rest of its chunk came through
+    assert [d.item for d in dead] == [4]
+    assert isinstance(dead[0].error, TypeError)
+    assert "cannot be pickled" in "\n".join(dead[0].error.__notes__)
+    with pytest.raises(TypeError, match="pickle") as info:
+        _collect(s, mode)  # not caught: raised, naming the stage and the item
+    assert any("map(lock_on_4" in n and "item index 4" in n for n in info.value.__notes__)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_dead_worker_names_the_items_in_flight(mode: str) -> None:
+    s = _stream(mode, list(range(50))).map(kill_myself_on_3, concurrency=2, via="process")
+    with assert_no_leaks(), pytest.raises(hp.HosepipeError, match="a worker process died") as e:
+        _collect(s, mode)
+    held = re.search(r"items? (\d+)(?: to (\d+))? were in flight", str(e.value))
+    assert held is not None, str(e.value)
+    first, last = int(held[1]), int(held[2] or held[1])
+    assert first <= 3 <= last  # the item that killed its worker is among them
+    assert any(n.startswith("hosepipe: in stage 1 map(kill_myself_on_3") for n in e.value.__notes__)
+
+
+def test_leaving_aiterate_early_terminates_busy_workers_at_once() -> None:
+    reads: list[int] = []
+
+    async def main() -> None:
+        s = _stream("async", list(range(100)), reads)
+        async with s.map(sleep_long_after_1, concurrency=2, via="process").aiterate() as it:
+            assert [await it.__anext__(), await it.__anext__()] == [0, 1]
+            assert multiprocessing.active_children()  # the pool is up, two workers asleep
+
+    started = time.monotonic()
+    with assert_no_leaks():
+        asyncio.run(main())
+    assert time.monotonic() - started < 100  # the sleeping calls were not waited for
+    assert len(reads) <= 2 + 2 * 2  # read ahead: at most two one-item chunks per worker
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_upstream_is_read_at_most_two_chunks_per_worker_ahead(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_procpool, "TARGET_SECONDS", 0.01)  # 20 ms tasks: one a chunk
+    reads: list[int] = []
+    xs = list(range(200))
+    if mode == "sync":
+        src = CountingSource(xs)
+        s: hp.Stream[int] = hp.Stream(src)
+    else:
+        s = _stream(mode, xs, reads)
+    s = s.map(slow, concurrency=2, via="process").take(12)
+
+    def read() -> int:
+        return src.reads if mode == "sync" else len(reads)
+
+    with assert_no_leaks():
+        assert _collect(s, mode) == list(range(12))
+    assert 12 <= read() <= 12 + 2 * 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("via", ["thread", "process"])
+def test_a_failing_initializer_is_raised_naming_the_stage_in_both_drivers(
+    mode: str, via: str
+) -> None:
+    s = _stream(mode, list(range(10)))
+    s = s.map(square, concurrency=2, via=via, initializer=broken_setup)
+    with assert_no_leaks(), pytest.raises(RuntimeError, match="no model file") as info:
+        _collect(s.catch(), mode)  # a catch does not skip it: no item failed
+    notes = "\n".join(info.value.__notes__)
+    assert "raised by the `initializer`" in notes
+    assert "hosepipe: in stage 1 map(square" in notes
+
+
+def test_a_plain_function_in_an_async_map_gets_its_own_threads_and_initializer() -> None:
+    """concurrency=16 means 16 threads at once (the default executor has only
+    min(32, cpus + 4)), each set up by the initializer."""
+    barrier = threading.Barrier(16, timeout=10)
+    names: list[str] = []
+    lock = threading.Lock()
+
+    def init() -> None:
+        with lock:
+            names.append(threading.current_thread().name)
+
+    def meet(x: int) -> int:
+        barrier.wait()  # only passes when 16 calls run at once
+        return x
+
+    s = _stream("async", list(range(32))).map(meet, concurrency=16, initializer=init)
+    with assert_no_leaks():
+        assert _collect(s, "async") == list(range(32))
+    assert len(names) == len(set(names)) == 16
+    assert all(n.startswith("hosepipe map(meet, concurrency=16)") for n in names)

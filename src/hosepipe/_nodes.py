@@ -643,6 +643,15 @@ def map_node(
         raise ValueError(f"{op}(): `via` must be None, 'thread' or 'process', got {via!r}")
     if initializer is not None:
         _check_callable(op, "initializer", initializer)
+    if via is not None:
+        from hosepipe._drive._async import is_async_fn
+
+        if is_async_fn(fn):
+            raise TypeError(
+                f"{op}(): {fn_name(fn)} is an `async def` function: its calls are awaited on "
+                f"the event loop, not run on {via} workers; leave out `via` (concurrency=N "
+                "runs N awaits at once), or pass a plain function"
+            )
     if concurrency == 1 and via is None:
         if initializer is not None:
             raise ValueError(

@@ -98,11 +98,6 @@ class ARun(Run):
         layer (``_fused``); a run at the start reads an async source directly.
         """
         for pos, node in enumerate(self.nodes, start=1):
-            if isinstance(node, _nodes.ConcurrentMap) and node.via == "process":
-                raise HosepipeError(
-                    f"stage {pos} {node.label}: not available in async streams yet; run it in "
-                    "a sync stream (its items can then be read with `async for`)"
-                )
             if isinstance(node, _nodes._StepNode) and is_async_fn(node.user_fn):
                 raise HosepipeError(
                     f"stage {pos} {node.label}: an `async def` function is accepted by map, "
@@ -238,6 +233,8 @@ class ARun(Run):
 
     def _layer(self, pos: int, node: _nodes.Node, up: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if isinstance(node, _nodes.ConcurrentMap):
+            if node.via == "process":
+                return self._processes(pos, node, up)
             return self._concurrent(pos, node, up)
         if isinstance(node, _nodes.Throttle):
             return self._throttle(pos, node, up)
@@ -490,12 +487,16 @@ class ARun(Run):
         # may hold as many again, so a slow head does not idle the other slots
         window = Window(2 * limit)
         counter.queue = window.statistics
+        executor = None
+        init_error: list[BaseException] = []
         if is_async_fn(fn):
             call = _async_retry(fn) if isinstance(fn, Retrying) else fn
-        else:
+        else:  # a plain function: on *limit* threads of the stage's own
+            executor, work = _thread_pool(fn, limit, node.initializer, counter.label, init_error)
+            loop = asyncio.get_running_loop()
 
-            def call(item: Any) -> Any:  # a sync function: in a thread of the default pool
-                return asyncio.to_thread(fn, item)
+            def call(item: Any) -> Any:
+                return loop.run_in_executor(executor, work, item)
 
         flat = node.flat
 
@@ -540,6 +541,9 @@ class ARun(Run):
                 if not finished and not (node.ordered and head.done()):
                     wake.clear()
                     await wake.wait()
+                if init_error:  # an initializer failed: no call can run
+                    add_stage_note(init_error[0], pos, counter.label, None)
+                    raise init_error[0]
                 errors = []
                 ready = []
                 while finished:
@@ -593,7 +597,124 @@ class ARun(Run):
                 task.cancel()
             if tasks:  # no task outlives the iteration
                 await asyncio.gather(*tasks, return_exceptions=True)
+            if executor is not None:  # nor a thread: a call still running is waited for
+                executor.shutdown(wait=True, cancel_futures=True)
             counter.items_in, counter.items_out = n_in, n_out
+
+    async def _processes(
+        self, pos: int, node: _nodes.ConcurrentMap, up: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        """``map(fn, concurrency=N, via="process")``: the sync driver's ``ChunkPool``, with
+        the upstream read and the wait for a finished chunk awaited on the event loop."""
+        import asyncio
+        import time
+
+        from hosepipe._channel import Window
+        from hosepipe._drive._procpool import ChunkPool, window_size
+
+        counter = self.counters[pos]
+        guards = self.guards[pos]
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def on_done() -> None:  # in the pool's thread, when a chunk finishes
+            with contextlib.suppress(RuntimeError):  # the loop has closed: no one waits
+                loop.call_soon_threadsafe(wake.set)
+
+        def on_error(exc: BaseException, item: Any, index: int) -> bool:
+            if guards and isinstance(exc, Exception) and _catch(self, guards, pos, exc, item):
+                return True
+            add_stage_note(exc, pos, counter.label, index)
+            return False
+
+        def note(exc: BaseException, index: int | None) -> None:
+            add_stage_note(exc, pos, counter.label, index)
+
+        counts = [0, 0, 0]  # in, out, retries
+        window = Window(window_size(node.concurrency))
+        counter.queue = window.statistics
+        pool: ChunkPool | None = None
+        try:
+            pool = ChunkPool(
+                node.fn,
+                concurrency=node.concurrency,
+                ordered=node.ordered,
+                flat=node.flat,
+                label=node.label,
+                initializer=node.initializer,
+                guarded=bool(guards),
+                on_error=on_error,
+                note=note,
+                counts=counts,
+                window=window,
+                on_done=on_done,
+            )
+            exhausted = False
+            while True:
+                while not exhausted and (size := pool.room()):
+                    items: list[Any] = []
+                    while len(items) < size:
+                        try:
+                            items.append(await up.__anext__())
+                        except StopAsyncIteration:
+                            exhausted = True
+                            break
+                    if not items:
+                        break
+                    pool.submit(items)
+                if not pool.inflight:
+                    pool.finished = True
+                    return
+                wake.clear()  # before the check: a chunk done after it sets it again
+                if pool.waiting():
+                    full = not pool.room()
+                    started = time.perf_counter()
+                    await wake.wait()
+                    if full:  # the reader waited for a free slot
+                        window.waited(time.perf_counter() - started)
+                for out in pool.ready():
+                    yield out
+        except Exception as e:  # not an item's error (an initializer's): name the stage
+            note(e, None)
+            raise
+        finally:
+            if pool is not None:
+                pool.close()
+            counter.items_in, counter.items_out = counts[0], counts[1]
+            counter.retries += counts[2]
+
+
+def _thread_pool(
+    fn: Callable[[Any], Any],
+    size: int,
+    initializer: Callable[[], object] | None,
+    label: str,
+    init_error: list[BaseException],
+) -> tuple[Any, Callable[[Any], Any]]:
+    """A thread pool of *size* threads for a plain function in an async concurrent map,
+    and the function its threads run. An *initializer* runs once in each thread; its
+    failure is kept in *init_error* (the stage raises it, not an item's error)."""
+    import concurrent.futures as cf
+
+    def init() -> None:
+        try:
+            if initializer is not None:
+                initializer()
+        except BaseException as e:
+            e.add_note("hosepipe initializer: raised by the `initializer` of a pool worker")
+            init_error.append(e)
+
+    def work(item: Any) -> Any:
+        if init_error:
+            raise _InitializerFailed
+        return fn(item)
+
+    executor = cf.ThreadPoolExecutor(size, f"hosepipe {label}", init)
+    return executor, work
+
+
+class _InitializerFailed(Exception):
+    """A call not made because the thread's initializer failed (the stage raises that)."""
 
 
 async def _from_sync(run: ARun, it: Iterator[Any]) -> AsyncIterator[Any]:

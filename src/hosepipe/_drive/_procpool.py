@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import concurrent.futures as cf
     from typing import Any
 
-__all__ = ["MAX_CHUNK", "TARGET_SECONDS", "chunk_size", "process_map", "window_size"]
+__all__ = ["MAX_CHUNK", "TARGET_SECONDS", "ChunkPool", "chunk_size", "process_map", "window_size"]
 
 TARGET_SECONDS = 0.1
 MAX_CHUNK = 1024
@@ -122,12 +122,14 @@ def _portable(exc: BaseException) -> BaseException:
 
 def _run_chunk(
     items: list[Any], keep_going: bool
-) -> tuple[list[Any], dict[int, tuple[BaseException, str]] | None, float, int]:
-    """Call the function on each item: (results, errors by offset, seconds, retries).
+) -> tuple[bytes, dict[int, tuple[BaseException, str]] | None, float, int]:
+    """Call the function on each item: (pickled results, errors by offset, seconds, retries).
 
-    Without *keep_going* the chunk stops at its first failure (the run will raise it).
+    Without *keep_going* the chunk stops at its first failure (the run will raise it). The
+    results are pickled here, so that one that cannot be sent back fails its own item (an
+    error at its offset, which a ``catch`` can skip), not the whole chunk.
     """
-    import traceback
+    import pickle
 
     if _worker_init_error is not None:
         raise _worker_init_error
@@ -140,15 +142,38 @@ def _run_chunk(
         try:
             results.append(list(fn(item)) if flat else fn(item))
         except Exception as e:
-            tb = "".join(traceback.format_exception(e))
             errors = errors or {}
-            errors[k] = (_portable(e), f"\n(in worker process {os.getpid()})\n{tb}")
+            errors[k] = _remote(e)
             results.append(None)
             if not keep_going:
                 break
     take = getattr(fn, "take_retries", None)
     retries = take() if take is not None else 0
-    return results, errors, time.perf_counter() - start, retries
+    seconds = time.perf_counter() - start
+    try:
+        data = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # find the results that cannot be sent; they fail their items
+        for k, result in enumerate(results):
+            try:
+                pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+            except Exception as e:
+                e.add_note(
+                    f"(the call returned a {type(result).__name__}, which cannot be pickled, "
+                    "so the worker process could not send it back)"
+                )
+                errors = errors or {}
+                errors[k] = _remote(e)
+                results[k] = None
+        data = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
+    return data, errors, seconds, retries
+
+
+def _remote(exc: BaseException) -> tuple[BaseException, str]:
+    """*exc* as a worker sends it back: made portable, with its traceback as text."""
+    import traceback
+
+    tb = "".join(traceback.format_exception(exc))
+    return _portable(exc), f"\n(in worker process {os.getpid()})\n{tb}"
 
 
 # -- the parent side ---------------------------------------------------------------------
@@ -179,106 +204,182 @@ def dumps_for_workers(obj: object, label: str) -> bytes:
         ) from e
 
 
-def process_map(
-    upstream: Iterator[Any],
-    fn: Callable[[Any], Any],
-    *,
-    concurrency: int,
-    ordered: bool,
-    flat: bool,
-    label: str,
-    initializer: Callable[[], object] | None,
-    guarded: bool,
-    on_error: Callable[[BaseException, Any, int], bool],
-    note: Callable[[BaseException, int], None],
-    counts: list[int],
-    window: Window,
-) -> Iterator[Any]:
-    """Yield ``fn(item)`` (or its items, when *flat*) for each upstream item.
+class ChunkPool:
+    """The parent side of one process map: the pool, the chunks in flight, their results.
+
+    It does not read the upstream nor wait: a driver loop does both, so that the sync
+    driver (``process_map``) and the async one (``ARun``) share everything else. The loop
+    asks ``room()`` how many items to read for the next chunk (0 when the pool has
+    ``2 * concurrency`` chunks in flight), ``submit`` them, waits until one of
+    ``unchecked`` is done (``on_done``, if given, is called from another thread whenever a
+    chunk finishes), and passes on what ``ready()`` yields. ``close()`` ends it however the
+    run ended.
 
     *on_error(exc, item, index)* says whether a failed call is skipped (a ``catch``; only
-    when *guarded*); if not, it has added the stage note and the error is raised. Errors of
-    the stage itself (a worker died, a result could not be sent back) get their note from
-    ``note(exc, index)``. *counts* receives [items in, items out, retries]; *window*
-    counts the items in flight.
+    when *guarded*); if not, it has added the stage note and the error is raised. An error
+    of the stage itself (a worker died) gets its note from ``note(exc, index)``. *counts*
+    receives [items in, items out, retries]; *window* counts the items in flight.
     """
-    import concurrent.futures as cf  # multiprocessing: imported by the first process map
-    from concurrent.futures.process import BrokenProcessPool
 
-    payload = dumps_for_workers((fn, flat, initializer), label)
-    pool = cf.ProcessPoolExecutor(
-        max_workers=concurrency, initializer=_init_worker, initargs=(payload,)
-    )
-    inflight: deque[tuple[cf.Future[Any], list[Any], int]] = deque()
-    unchecked: set[cf.Future[Any]] = set()  # in flight, and not yet seen done
-    max_tasks = TASKS_PER_WORKER * concurrency
-    size = 1
-    exhausted = False
-    finished = False
-    try:
-        while True:
-            while not exhausted and len(inflight) < max_tasks:
-                items = list(islice(upstream, size))
-                if len(items) < size:
-                    exhausted = True
-                if not items:
-                    break
-                try:
-                    future = pool.submit(_run_chunk, items, guarded)
-                except BrokenProcessPool as e:  # a worker died since the last check
-                    raise _died(label, note, counts[0]) from e
-                inflight.append((future, items, counts[0]))
-                unchecked.add(future)
-                counts[0] += len(items)
-                window.enter(len(items))
-            if not inflight:
-                finished = True
-                return
-            if unchecked:
-                started = time.perf_counter()
-                cf.wait(unchecked, return_when=cf.FIRST_COMPLETED)
-                if len(inflight) >= max_tasks:  # the reader waited for a free slot
-                    window.waited(time.perf_counter() - started)
-            done = [e for e in inflight if e[0] in unchecked and e[0].done()]
-            for future, items, index in done:  # each finished chunk is checked once
-                unchecked.discard(future)
-                exc = future.exception()
-                if isinstance(exc, BrokenProcessPool):
-                    raise _died(label, note, index) from exc
-                if exc is not None:  # the task itself failed: its result could not be sent
-                    note(exc, index)
-                    raise exc
-                results, errors, seconds, retries = future.result()
-                counts[2] += retries
-                size = chunk_size(seconds / len(results))
-                if errors and not guarded:  # a failure anywhere is raised at once
-                    offset = min(errors)
-                    _raise(errors[offset], items, offset, index, on_error)
-            if ordered:
-                while inflight and inflight[0][0].done() and inflight[0][0] not in unchecked:
-                    entry = inflight.popleft()
-                    window.leave(len(entry[1]))
-                    yield from _finish(entry, flat, counts, on_error)
-            else:
-                for entry in done:
-                    inflight.remove(entry)
-                    window.leave(len(entry[1]))
-                    yield from _finish(entry, flat, counts, on_error)
-    finally:
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        concurrency: int,
+        ordered: bool,
+        flat: bool,
+        label: str,
+        initializer: Callable[[], object] | None,
+        guarded: bool,
+        on_error: Callable[[BaseException, Any, int], bool],
+        note: Callable[[BaseException, int | None], None],
+        counts: list[int],
+        window: Window,
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        import concurrent.futures as cf  # multiprocessing: imported by the first process map
+
+        payload = dumps_for_workers((fn, flat, initializer), label)
+        self.pool = cf.ProcessPoolExecutor(
+            max_workers=concurrency, initializer=_init_worker, initargs=(payload,)
+        )
+        self.ordered = ordered
+        self.flat = flat
+        self.label = label
+        self.guarded = guarded
+        self.on_error = on_error
+        self.note = note
+        self.counts = counts
+        self.window = window
+        self.on_done = on_done
+        self.inflight: deque[tuple[cf.Future[Any], list[Any], int]] = deque()
+        self.unchecked: set[cf.Future[Any]] = set()  # in flight, and not yet seen done
+        self.results: dict[cf.Future[Any], list[Any]] = {}  # of the chunks checked
+        self.max_tasks = TASKS_PER_WORKER * concurrency
+        self.size = 1
+        self.finished = False
+
+    def room(self) -> int:
+        """How many items the next chunk takes; 0 while the pool is full."""
+        return self.size if len(self.inflight) < self.max_tasks else 0
+
+    def submit(self, items: list[Any]) -> None:
+        """Send *items* (a chunk read from the upstream) to the workers."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        counts = self.counts
+        try:
+            future = self.pool.submit(_run_chunk, items, self.guarded)
+        except BrokenProcessPool as e:  # a worker died since the last check
+            raise self._died() from e
+        self.inflight.append((future, items, counts[0]))
+        self.unchecked.add(future)
+        counts[0] += len(items)
+        self.window.enter(len(items))
+        if self.on_done is not None:
+            on_done = self.on_done
+            future.add_done_callback(lambda _: on_done())
+
+    def waiting(self) -> bool:
+        """Whether every unchecked chunk is still running (the driver should wait)."""
+        return bool(self.unchecked) and not any(f.done() for f in self.unchecked)
+
+    def ready(self) -> Iterator[Any]:
+        """Check the chunks that finished (raising the first failure, unless skipped) and
+        yield the results that can be passed on: in input order when *ordered*."""
+        import pickle
+        from concurrent.futures.process import BrokenProcessPool
+
+        done = [e for e in self.inflight if e[0] in self.unchecked and e[0].done()]
+        for future, items, index in done:  # each finished chunk is checked once
+            self.unchecked.discard(future)
+            exc = future.exception()
+            if isinstance(exc, BrokenProcessPool):
+                raise self._died() from exc
+            if exc is not None:  # the task itself failed (not a call: those are in errors)
+                self.note(exc, index)
+                raise exc
+            data, errors, seconds, retries = future.result()
+            results = self.results[future] = pickle.loads(data)
+            self.counts[2] += retries
+            self.size = chunk_size(seconds / len(results))
+            if errors and not self.guarded:  # a failure anywhere is raised at once
+                offset = min(errors)
+                _raise(errors[offset], items, offset, index, self.on_error)
+        inflight, window = self.inflight, self.window
+        if self.ordered:
+            while inflight and inflight[0][0].done() and inflight[0][0] not in self.unchecked:
+                entry = inflight.popleft()
+                window.leave(len(entry[1]))
+                yield from self._finish(entry)
+        else:
+            for entry in done:
+                inflight.remove(entry)
+                window.leave(len(entry[1]))
+                yield from self._finish(entry)
+
+    def close(self) -> None:
+        """Stop the pool: at once (workers terminated) if chunks are still running."""
+        inflight = self.inflight
         for future, _, _ in inflight:
             future.cancel()
-        if not finished and any(not f.done() for f, _, _ in inflight):
-            _terminate(pool)  # an early end does not wait for running calls
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not self.finished and any(not f.done() for f, _, _ in inflight):
+            _terminate(self.pool)  # an early end does not wait for running calls
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _finish(self, entry: tuple[cf.Future[Any], list[Any], int]) -> Iterator[Any]:
+        """The outputs of a checked chunk, in order; a failed item is skipped or raised."""
+        future, items, base = entry
+        results = self.results.pop(future)
+        errors = future.result()[1]
+        for offset, result in enumerate(results):
+            if errors and offset in errors:
+                _raise(errors[offset], items, offset, base, self.on_error)  # skipped, or raised
+                continue
+            yield from emit(result, self.flat, self.counts)
+
+    def _died(self) -> HosepipeError:
+        """The error for a dead worker. Every chunk in flight fails with it, and the pool
+        does not say which one the dead worker ran, so the error names them all."""
+        if self.inflight:
+            first, last = self.inflight[0][2], self.counts[0] - 1
+            held = f"item {first}" if first == last else f"items {first} to {last}"
+            where = f"; {held} were in flight (the dead worker held one of their chunks)"
+        else:
+            where = ""
+        err = HosepipeError(
+            f"{self.label}: a worker process died while running the stage (killed by a "
+            f"signal, out of memory, or os._exit); the run was stopped{where}"
+        )
+        self.note(err, None)
+        return err
 
 
-def _died(label: str, note: Callable[[BaseException, int], None], index: int) -> HosepipeError:
-    err = HosepipeError(
-        f"{label}: a worker process died while running the stage (killed by a signal, out "
-        f"of memory, or os._exit); the run was stopped"
-    )
-    note(err, index)
-    return err
+def process_map(upstream: Iterator[Any], pool: ChunkPool) -> Iterator[Any]:
+    """Yield the results of *pool* for the items of *upstream*: the sync driver loop."""
+    import concurrent.futures as cf
+
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and (size := pool.room()):
+                items = list(islice(upstream, size))
+                exhausted = len(items) < size
+                if not items:
+                    break
+                pool.submit(items)
+            if not pool.inflight:
+                pool.finished = True
+                return
+            if pool.waiting():
+                full = not pool.room()  # the reader waits for a free slot
+                started = time.perf_counter()
+                cf.wait(pool.unchecked, return_when=cf.FIRST_COMPLETED)
+                if full:
+                    pool.window.waited(time.perf_counter() - started)
+            yield from pool.ready()
+    finally:
+        pool.close()
 
 
 def _raise(
@@ -292,21 +393,6 @@ def _raise(
     exc.__cause__ = RemoteTraceback(tb)
     if not on_error(exc, items[offset], base + offset):
         raise exc
-
-
-def _finish(
-    entry: tuple[cf.Future[Any], list[Any], int],
-    flat: bool,
-    counts: list[int],
-    on_error: Callable[[BaseException, Any, int], bool],
-) -> Iterator[Any]:
-    future, items, base = entry
-    results, errors, _, _ = future.result()
-    for offset, result in enumerate(results):
-        if errors and offset in errors:
-            _raise(errors[offset], items, offset, base, on_error)  # skipped, or raised
-            continue
-        yield from emit(result, flat, counts)
 
 
 def _terminate(pool: cf.ProcessPoolExecutor) -> None:

@@ -42,7 +42,7 @@ from hosepipe._drive._fuse import (
 )
 from hosepipe._drive._inline import inline_expression
 from hosepipe._drive._pool import concurrent_map, window_size
-from hosepipe._drive._procpool import process_map
+from hosepipe._drive._procpool import ChunkPool, process_map
 from hosepipe._drive._procpool import window_size as process_window_size
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._retry import Retrying
@@ -346,7 +346,7 @@ class Run:
             add_stage_note(exc, pos, node.label, index)
             return False
 
-        def note(exc: BaseException, index: int) -> None:
+        def note(exc: BaseException, index: int | None) -> None:
             add_stage_note(exc, pos, node.label, index)
 
         def runner() -> Iterator[Any]:
@@ -368,8 +368,7 @@ class Run:
             try:
                 if node.via == "process":
                     counter.queue = window.statistics
-                    yield from process_map(
-                        opener(),
+                    pool = ChunkPool(
                         node.fn,
                         concurrency=node.concurrency,
                         ordered=node.ordered,
@@ -382,6 +381,7 @@ class Run:
                         counts=counts,
                         window=window,
                     )
+                    yield from process_map(opener(), pool)
                     return
                 fn = run._bind(pos, node.fn)
                 counter.queue = window.statistics
