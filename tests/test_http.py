@@ -806,7 +806,8 @@ URL = "http://127.0.0.1:9/items"
         ({"backoff": 2}, TypeError,
          "`backoff` must be a backoff policy such as Exponential(base=0.5, max=30.0) (an "
          "object with a delay(attempt) method and a numeric `max`), got 2"),
-        ({"client": "c"}, TypeError, "`client` must be None or an httpx.Client, got 'c' (str)"),
+        ({"client": "c"}, TypeError,
+         "`client` must be None, an httpx.Client or an httpx.AsyncClient, got 'c' (str)"),
         ({"max_pages": 0}, ValueError, "`max_pages` must be >= 1, got 0"),
     ],
 )  # fmt: skip
@@ -858,7 +859,7 @@ def test_import_hosepipe_imports_neither_http_nor_httpx() -> None:
 def test_hp_http_is_the_module() -> None:
     assert hp.http is hosepipe.http
     assert hp.http.paginate is paginate
-    assert sorted(hosepipe.http.__all__) == ["Exponential", "HTTPError", "apaginate", "paginate"]
+    assert sorted(hosepipe.http.__all__) == ["Exponential", "HTTPError", "paginate"]
 
 
 def test_http_error_pickles() -> None:

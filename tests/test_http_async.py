@@ -1,10 +1,12 @@
-"""hosepipe.http.apaginate, the async form of paginate on httpx.AsyncClient, against a real
-HTTP server on 127.0.0.1 (the server of tests/test_http.py).
+"""The async form of hosepipe.http.paginate, on httpx.AsyncClient (chosen by passing an
+httpx.AsyncClient, or by async_=True), against a real HTTP server on 127.0.0.1 (the server
+of tests/test_http.py).
 
 The behaviour both forms share is tested over three ways of reading: ``sync`` (paginate,
-read with ``to_list()``), ``async`` (apaginate, read with ``await ato_list()`` or ``async
-for``) and ``bridge`` (apaginate read from sync code: a private event loop per run). Each
-test starts with no connection open and ends with none (the ``server`` fixture checks).
+read with ``to_list()``), ``async`` (paginate with ``async_=True``, read with ``await
+ato_list()`` or ``async for``) and ``bridge`` (the async form read from sync code: a private
+event loop per run). Each test starts with no connection open and ends with none (the
+``server`` fixture checks).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import hosepipe as hp
 import hosepipe.http
 import test_http
 from hosepipe.backoff import Exponential
-from hosepipe.http import HTTPError, apaginate, paginate
+from hosepipe.http import HTTPError, paginate
 from test_http import URL, Server, _key
 
 # The server of tests/test_http.py: its routes are described in test_http._Handler.
@@ -33,16 +35,15 @@ FORMS = ["sync", "async", "bridge"]
 
 
 class Form:
-    """One way of reading an HTTP source: which function builds it, how it is read."""
+    """One way of reading an HTTP source: which form of paginate() builds it, how it is read."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.fn = paginate if name == "sync" else apaginate
-        self.op = "paginate()" if name == "sync" else "apaginate()"
-        self.label = "http.paginate" if name == "sync" else "http.apaginate"
+        self.async_ = name != "sync"
+        self.label_end = "', async_=True)" if self.async_ else "')"  # how the label ends
 
     def paginate(self, url: str, **kwargs: Any) -> hp.Stream[Any]:
-        return self.fn(url, **kwargs)
+        return paginate(url, async_=self.async_, **kwargs)
 
     def to_list(self, stream: hp.Stream[Any]) -> list[Any]:
         if self.name == "async":
@@ -107,7 +108,8 @@ def slept(monkeypatch: pytest.MonkeyPatch, form: Form) -> list[float]:
 
 @pytest.fixture
 def clients(monkeypatch: pytest.MonkeyPatch) -> list[httpx.AsyncClient]:
-    """Every httpx.AsyncClient that apaginate() creates (a real client that remembers itself)."""
+    """Every httpx.AsyncClient that the async form creates (a real client that remembers
+    itself)."""
     made: list[httpx.AsyncClient] = []
 
     class Recorded(httpx.AsyncClient):
@@ -123,7 +125,7 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> list[httpx.AsyncClient]:
 def owned(
     monkeypatch: pytest.MonkeyPatch, form: Form, clients: list[httpx.AsyncClient]
 ) -> list[httpx.Client] | list[httpx.AsyncClient]:
-    """Every client the form's source creates: httpx.Client for paginate()."""
+    """Every client the form's source creates: httpx.Client for the sync form."""
     if form.name != "sync":
         return clients
     made: list[httpx.Client] = []
@@ -203,7 +205,7 @@ def test_a_page_is_fetched_only_when_its_records_are_wanted(form: Form, server: 
 
 
 def test_nothing_is_fetched_until_the_first_item_is_wanted(server: Server) -> None:
-    s = apaginate(server.url("/link"))
+    s = paginate(server.url("/link"), async_=True)
 
     async def main() -> None:
         async with s.aiterate() as it:
@@ -218,7 +220,7 @@ def test_nothing_is_fetched_until_the_first_item_is_wanted(server: Server) -> No
 def test_each_run_starts_again_with_a_client_of_its_own(
     server: Server, clients: list[httpx.AsyncClient]
 ) -> None:
-    s = apaginate(server.url("/link?size=5"))
+    s = paginate(server.url("/link?size=5"), async_=True)
     assert asyncio.run(s.ato_list()) == list(range(10))
     assert asyncio.run(s.take(1).ato_list()) == [0]
     assert s.to_list() == list(range(10))  # sync code: a loop of its own for the run
@@ -272,8 +274,8 @@ def test_gives_up_after_the_retries_with_the_same_error(
     )
     assert (info.value.url, info.value.status, info.value.attempts) == (url, 503, 3)
     assert len(info.value.__notes__) == 1
-    assert info.value.__notes__[0].startswith(f"hosepipe: in the source {form.label}('")
-    assert info.value.__notes__[0].endswith("'), item index 0")
+    assert info.value.__notes__[0].startswith("hosepipe: in the source http.paginate('")
+    assert info.value.__notes__[0].endswith(f"{form.label_end}, item index 0")
     assert len(slept) == 2
     assert len(server.requests) == 3
 
@@ -325,7 +327,7 @@ def test_a_refused_connection_is_retried_then_raises(form: Form, slept: list[flo
 def test_too_many_redirects_is_not_retried(form: Form, server: Server, slept: list[float]) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(max_redirects=2) as client:
-            await apaginate(server.url("/redirect?token=T"), client=client).ato_list()
+            await paginate(server.url("/redirect?token=T"), client=client).ato_list()
 
     with pytest.raises(HTTPError) as info:
         asyncio.run(main())
@@ -350,8 +352,8 @@ def test_a_retry_waits_without_blocking_the_loop(
         await gate.wait()
 
     monkeypatch.setattr(hosepipe.http, "_asleep", wait)
-    s = apaginate(server.url("/flaky"), params={"run": _key(), "fails": 1, "status": 503},
-                  backoff=Exponential(base=5.0, max=5.0, jitter=False))  # fmt: skip
+    s = paginate(server.url("/flaky"), params={"run": _key(), "fails": 1, "status": 503},
+                 backoff=Exponential(base=5.0, max=5.0, jitter=False), async_=True)  # fmt: skip
 
     async def main() -> list[Any]:
         task = asyncio.create_task(s.ato_list())
@@ -367,8 +369,8 @@ def test_a_retry_waits_without_blocking_the_loop(
 
 
 def test_retries_really_sleep_with_asyncio(server: Server) -> None:
-    s = apaginate(server.url("/flaky"), params={"run": _key(), "fails": 2, "status": 502,
-                  "retry_after": 0.01})  # fmt: skip
+    s = paginate(server.url("/flaky"), params={"run": _key(), "fails": 2, "status": 502,
+                 "retry_after": 0.01}, async_=True)  # fmt: skip
     assert asyncio.run(s.ato_list()) == [1, 2, 3]
     assert len(server.requests) == 3
 
@@ -393,7 +395,7 @@ def test_a_next_link_back_to_an_earlier_page(form: Form, server: Server) -> None
         form.for_each(form.paginate(server.url("/cycle?page=1")), got.append)
     assert str(info.value).startswith(
         f"the response's next link {server.url('/cycle?page=1')!r} is a page this run fetched "
-        f"already: {form.op} would fetch the same pages forever ("
+        "already: paginate() would fetch the same pages forever ("
     )
     assert got == [1]  # page 2 links back: its records are not given
 
@@ -403,7 +405,7 @@ def test_a_cursor_seen_earlier(form: Form, server: Server) -> None:
         form.to_list(form.paginate(server.url("/cursorcycle"), style="cursor", items="data"))
     assert str(info.value).startswith(
         "the response's next cursor 'a' was sent as 'cursor' by an earlier request of this "
-        f"run: {form.op} would fetch the same pages forever ("
+        "run: paginate() would fetch the same pages forever ("
     )
 
 
@@ -414,7 +416,7 @@ def test_an_items_function_must_return_an_iterable(form: Form, server: Server) -
     with pytest.raises(TypeError) as info:
         form.to_list(form.paginate(server.url("/link"), items=count))
     assert str(info.value) == (
-        f"{form.op}: `items` function count(body) must return an iterable of records, got 3 (int)"
+        "paginate(): `items` function count(body) must return an iterable of records, got 3 (int)"
     )
 
 
@@ -445,7 +447,7 @@ def test_an_error_closes_the_client(
 
 def test_aclose_closes_the_client(server: Server, clients: list[httpx.AsyncClient]) -> None:
     async def main() -> None:
-        it = aiter(apaginate(server.url("/link?size=5")))
+        it = aiter(paginate(server.url("/link?size=5"), async_=True))
         assert await anext(it) == 0
         assert not clients[0].is_closed
         await it.aclose()  # type: ignore[attr-defined]
@@ -458,7 +460,7 @@ def test_aclose_closes_the_client(server: Server, clients: list[httpx.AsyncClien
 def test_a_sync_break_closes_the_client_and_the_loop(
     server: Server, clients: list[httpx.AsyncClient]
 ) -> None:
-    s = apaginate(server.url("/link?size=5"))
+    s = paginate(server.url("/link?size=5"), async_=True)
     with s.iterate() as it:
         assert next(it) == 0
         assert server.state.open_connections == 1
@@ -474,7 +476,7 @@ def test_cancelling_a_request_closes_the_client(
     server: Server, clients: list[httpx.AsyncClient]
 ) -> None:
     async def main() -> None:
-        task = asyncio.create_task(apaginate(server.url("/slow?delay=0.3")).ato_list())
+        task = asyncio.create_task(paginate(server.url("/slow?delay=0.3"), async_=True).ato_list())
         while not server.requests:
             await asyncio.sleep(0.001)
         task.cancel()
@@ -494,7 +496,7 @@ def test_closing_a_concurrent_stage_over_it_cancels_everything(
         await asyncio.sleep(0 if x < 3 else 10)
         return 2 * x
 
-    s = apaginate(server.url("/link?size=4&n=40")).map(slow_double, concurrency=4)
+    s = paginate(server.url("/link?size=4&n=40"), async_=True).map(slow_double, concurrency=4)
 
     async def main() -> list[int]:
         async with s.aiterate() as it:
@@ -510,7 +512,7 @@ def test_closing_a_concurrent_stage_over_it_cancels_everything(
 def test_a_client_you_pass_is_used_and_left_open(server: Server) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(headers={"X-Token": "mine"}) as client:
-            s = apaginate(server.url("/link?size=5"), client=client, max_pages=1)
+            s = paginate(server.url("/link?size=5"), client=client, max_pages=1)
             assert await s.ato_list() == [0, 1, 2, 3, 4]
             async with s.aiterate() as it:
                 assert await it.__anext__() == 0
@@ -527,10 +529,89 @@ def test_a_client_you_pass_is_used_and_left_open(server: Server) -> None:
 def test_sync_code_inside_a_running_loop_is_refused(server: Server) -> None:
     async def main() -> None:
         with pytest.raises(hp.HosepipeError, match="use `async for item in stream`"):
-            apaginate(server.url("/link")).to_list()
+            paginate(server.url("/link"), async_=True).to_list()
 
     asyncio.run(main())
     assert server.requests == []
+
+
+# -- choosing the async form ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", [Form("async")], ids=["async"])
+def test_an_async_client_chooses_the_async_form(
+    form: Form, server: Server, slept: list[float]
+) -> None:
+    # The `slept` fixture fails the test if a retry waits with the blocking time.sleep.
+    async def main() -> None:
+        async with httpx.AsyncClient(headers={"X-Token": "mine"}) as client:
+            url = server.url("/flaky")
+            s = paginate(url, params={"run": _key(), "fails": 1, "status": 503}, client=client)
+            assert repr(s) == f"Stream(http.paginate({url!r}, async_=True))"
+            assert await s.ato_list() == [1, 2, 3]
+            with pytest.raises(hp.HosepipeError, match="use `async for item in stream`"):
+                s.to_list()  # an async stream: sync reading inside the loop is refused
+            for async_ in (True, False):  # async_ adds nothing to an AsyncClient
+                s = paginate(server.url("/link?n=2"), client=client, async_=async_)
+                assert repr(s) == f"Stream(http.paginate({server.url('/link?n=2')!r}, async_=True))"
+                assert await s.ato_list() == [0, 1]
+        assert [h["X-Token"] for h in server.state.headers] == ["mine"] * 4
+
+    asyncio.run(main())
+    assert len(slept) == 1
+
+
+@pytest.mark.parametrize("form", [Form("async")], ids=["async"])
+def test_async_true_without_a_client_opens_an_async_client_per_run(
+    form: Form, server: Server, slept: list[float], owned: list[httpx.AsyncClient]
+) -> None:
+    synced: list[httpx.Client] = []
+
+    class NoSyncClient(httpx.Client):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            synced.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(httpx, "Client", NoSyncClient)
+        url = server.url("/flaky")
+        s = paginate(url, params={"run": _key(), "fails": 1, "status": 429}, async_=True)
+        assert owned == []  # nothing is opened before a run
+        assert asyncio.run(s.ato_list()) == [1, 2, 3]
+        assert s.to_list() == [1, 2, 3]  # sync code: a loop of its own, a client of its own
+    assert len(owned) == 2
+    assert all(c.is_closed for c in owned)
+    assert synced == []
+    assert len(slept) == 1
+    assert server.state.headers[0]["Accept"] == "application/json"
+
+
+def test_async_true_with_a_sync_client_is_refused_saying_what_to_do(server: Server) -> None:
+    with httpx.Client() as client, pytest.raises(ValueError) as info:
+        paginate(server.url("/link"), client=client, async_=True)
+    assert str(info.value) == (
+        "paginate(): `async_=True` needs an httpx.AsyncClient or no `client`, got an "
+        "httpx.Client; an httpx.Client is sync: pass an httpx.AsyncClient instead, or leave "
+        "out `async_` to read with this client in the sync form"
+    )
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None, "True"])
+def test_async_must_be_a_bool(value: object) -> None:
+    with pytest.raises(TypeError) as info:
+        paginate(URL, async_=value)  # type: ignore[arg-type]
+    assert str(info.value) == f"paginate(): `async_` must be a bool, got {value!r}"
+
+
+def test_async_false_is_the_sync_form(server: Server) -> None:
+    s = paginate(server.url("/link?n=2"), async_=False)
+    assert repr(s) == f"Stream(http.paginate({server.url('/link?n=2')!r}))"
+
+    async def main() -> None:
+        assert s.to_list() == [0, 1]  # a sync stream: read inline, even inside a loop
+
+    asyncio.run(main())
 
 
 # -- names, labels, secrets -----------------------------------------------------------------
@@ -538,23 +619,32 @@ def test_sync_code_inside_a_running_loop_is_refused(server: Server) -> None:
 
 def test_the_label_names_the_async_form_without_secrets(server: Server) -> None:
     port = server.base.rsplit(":", 1)[1]
-    s = apaginate(f"http://app:s3cret@127.0.0.1:{port}/missing?api_key=TOPSECRET&page=3")
-    assert repr(s).startswith("Stream(http.apaginate('ht")
-    assert "s3cret" not in repr(s)
-    assert "TOPSECRET" not in repr(s)
+    url = f"http://app:s3cret@127.0.0.1:{port}/missing?api_key=TOPSECRET&page=3"
+    s = paginate(url, async_=True)
+    assert repr(s) == (
+        f"Stream(http.paginate('http://app:***@127.0.0.1:{port}/missing?api_key=***&page=3', "
+        "async_=True))"
+    )
     with pytest.raises(HTTPError) as info:
         asyncio.run(s.ato_list())
     assert info.value.url == f"http://app:***@127.0.0.1:{port}/missing?api_key=***&page=3"
+    assert "s3cret" not in info.value.__notes__[0]
+    assert "TOPSECRET" not in info.value.__notes__[0]
     assert server.requests == ["/missing?api_key=TOPSECRET&page=3"]  # the real URL was used
     assert server.state.headers[0]["Authorization"] == "Basic YXBwOnMzY3JldA=="
-    stats = asyncio.run(apaginate(server.url("/link?n=2")).arun())
-    assert stats.stages[0].label.startswith("http.apaginate('")
+    stats = asyncio.run(paginate(server.url("/link?n=2"), async_=True).arun())
+    assert stats.stages[0].label == f"http.paginate({server.url('/link?n=2')!r}, async_=True)"
     assert stats.stages[0].items_out == 2
 
 
-def test_the_label_is_the_whole_url(server: Server) -> None:
-    s = apaginate(server.url("/link"))
-    assert repr(s) == f"Stream(http.apaginate({server.url('/link')!r}))"
+def test_the_label_is_the_whole_url(form: Form, server: Server) -> None:
+    s = form.paginate(server.url("/link"))
+    assert repr(s) == f"Stream(http.paginate({server.url('/link')!r}{form.label_end[1:]})"
+
+
+def test_the_label_of_a_stage_over_the_async_form(server: Server) -> None:
+    s = paginate(server.url("/link"), async_=True).map(str).take(2)
+    assert repr(s).startswith(f"Stream(http.paginate({server.url('/link')!r}, async_=True))")
 
 
 # -- arguments ------------------------------------------------------------------------------
@@ -569,51 +659,34 @@ def test_the_label_is_the_whole_url(server: Server) -> None:
         ({"items": "a..b"}, ValueError,
          "`items` must be a key or a dotted path such as 'meta.next', got 'a..b'"),
         ({"style": "page", "params": {"page": 2}}, ValueError,
-         "`params` must not contain 'page': apaginate() sets that parameter (`page_param`) on "
+         "`params` must not contain 'page': paginate() sets that parameter (`page_param`) on "
          "each request"),
         ({"start_page": -1}, ValueError, "`start_page` must be >= 0, got -1"),
         ({"retries": 1.5}, TypeError, "`retries` must be an int, got 1.5 (float)"),
         ({"max_pages": 0}, ValueError, "`max_pages` must be >= 1, got 0"),
         ({"client": "c"}, TypeError,
-         "`client` must be None or an httpx.AsyncClient, got 'c' (str)"),
+         "`client` must be None, an httpx.Client or an httpx.AsyncClient, got 'c' (str)"),
     ],
 )  # fmt: skip
 def test_arguments_are_checked_when_called(
     kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    kwargs = {"url": URL, **kwargs}
+    kwargs = {"url": URL, "async_": True, **kwargs}
     with pytest.raises(error) as info:
-        apaginate(**kwargs)
-    assert str(info.value) == "apaginate(): " + message
-
-
-def test_each_form_refuses_the_other_forms_client() -> None:
-    with httpx.Client() as client, pytest.raises(TypeError) as info:
-        apaginate(URL, client=client)  # type: ignore[arg-type]
-    assert str(info.value) == (
-        "apaginate(): `client` is an httpx.Client: use hp.http.paginate() to read with it "
-        "(the sync form), or pass an httpx.AsyncClient"
-    )
-
-    async def main() -> None:
-        async with httpx.AsyncClient() as aclient:
-            with pytest.raises(TypeError) as info:
-                paginate(URL, client=aclient)  # type: ignore[arg-type]
-            assert str(info.value) == (
-                "paginate(): `client` is an httpx.AsyncClient: use hp.http.apaginate() to read "
-                "with it (the async form), or pass an httpx.Client"
-            )
-
-    asyncio.run(main())
+        paginate(**kwargs)
+    assert str(info.value) == "paginate(): " + message
 
 
 def test_a_closed_client_is_refused() -> None:
     async def main() -> None:
         client = httpx.AsyncClient()
         await client.aclose()
-        with pytest.raises(ValueError) as info:
-            apaginate(URL, client=client)
-        assert str(info.value) == "apaginate(): `client` is closed; pass an open httpx.AsyncClient"
+        for async_ in (False, True):
+            with pytest.raises(ValueError) as info:
+                paginate(URL, client=client, async_=async_)
+            assert str(info.value) == (
+                "paginate(): `client` is closed; pass an open httpx.AsyncClient"
+            )
 
     asyncio.run(main())
 
@@ -621,12 +694,13 @@ def test_a_closed_client_is_refused() -> None:
 def test_without_httpx_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "httpx", None)  # as if not installed: import fails
     with pytest.raises(ImportError) as info:
-        apaginate(URL)
+        paginate(URL, async_=True)
     assert str(info.value) == (
-        "hosepipe.http.apaginate() needs the httpx package: pip install 'hosepipe[http]'"
+        "hosepipe.http.paginate() needs the httpx package: pip install 'hosepipe[http]'"
     )
 
 
-def test_hp_http_apaginate_is_the_function() -> None:
-    assert hp.http.apaginate is apaginate
-    assert "apaginate" in hosepipe.http.__all__
+def test_paginate_is_the_one_function() -> None:
+    assert hp.http.paginate is paginate
+    assert not hasattr(hosepipe.http, "apaginate")
+    assert "apaginate" not in hosepipe.http.__all__

@@ -2,12 +2,12 @@
 
 ``hosepipe.http.paginate(url)`` follows the pages of an API the three usual ways (a
 ``Link: <...>; rel="next"`` header, a next-cursor field in the body, or a page number) and
-yields the records of each page, on an ``httpx.Client``. ``hosepipe.http.apaginate(url)``
-is its async form, on an ``httpx.AsyncClient``: the same arguments, pages and errors, read
-on the event loop. Both need the ``http`` extra (``pip install 'hosepipe[http]'``, which
-installs httpx); httpx is imported when ``paginate()`` or ``apaginate()`` is called, not
-when ``hosepipe`` or ``hosepipe.http`` is imported. ``hp.http`` works after ``import
-hosepipe as hp`` alone.
+yields the records of each page, on an ``httpx.Client``. Like ``hp.read_sql``, it has an
+async form, chosen by what you pass: an ``httpx.AsyncClient`` as ``client``, or
+``async_=True`` (a client of its own per run); the same arguments, pages and errors, read on
+the event loop. It needs the ``http`` extra (``pip install 'hosepipe[http]'``, which
+installs httpx); httpx is imported when ``paginate()`` is called, not when ``hosepipe`` or
+``hosepipe.http`` is imported. ``hp.http`` works after ``import hosepipe as hp`` alone.
 
 The page logic (requests, retries, next pages) is written once, as generators that do no
 I/O: they yield the request to send, the seconds to wait or the records to give, and a
@@ -56,12 +56,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Exponential", "HTTPError", "apaginate", "paginate"]
+__all__ = ["Exponential", "HTTPError", "paginate"]
 
 _STYLES = ("link", "cursor", "page")
 _DEFAULT_BACKOFF = Exponential()
 
-# How retries wait (paginate, apaginate); tests replace them to record the delays instead.
+# How retries wait (the sync form, the async form); tests replace them to record the delays instead.
 _sleep: Callable[[float], object] = time.sleep
 
 
@@ -174,8 +174,8 @@ def _check_name(op: str, param: str, value: object) -> None:
 # The page logic (requests, retries and their waits, records, next pages, loops) exists
 # once, in generators that do no I/O: they yield what is to be done next, and a driver does
 # it and sends back the outcome. `_HTTPPages.open` drives them with an httpx.Client and
-# time.sleep (paginate), `_HTTPPagesAsync.__aiter__` with an httpx.AsyncClient and
-# asyncio.sleep (apaginate). A run yields three kinds of step:
+# time.sleep (the sync form), `_HTTPPagesAsync.__aiter__` with an httpx.AsyncClient and
+# asyncio.sleep (the async form). A run yields three kinds of step:
 #
 #   an httpx.Request   send it; send back the httpx.Response, or throw in the
 #                      httpx.HTTPError that sending raised
@@ -410,8 +410,8 @@ class _Spec:
 
 
 class _HTTPPages(Reader[object]):
-    """``paginate()``'s source: each run opens an httpx.Client (unless one was passed) and
-    closes it at the end."""
+    """The source of ``paginate()``'s sync form: each run opens an httpx.Client (unless one
+    was passed) and closes it at the end."""
 
     def __init__(self, spec: _Spec, client: httpx.Client | None) -> None:
         self.spec = spec
@@ -452,19 +452,20 @@ class _HTTPPages(Reader[object]):
 
 
 class _HTTPPagesAsync:
-    """``apaginate()``'s source, an async iterable: each ``async for`` over it is a run,
-    which opens an httpx.AsyncClient (unless one was passed) and closes it at the end."""
+    """The source of ``paginate()``'s async form, an async iterable: each ``async for``
+    over it is a run, which opens an httpx.AsyncClient (unless one was passed) and closes it
+    at the end. Its label ends with ``async_=True``, however the async form was chosen."""
 
     def __init__(self, spec: _Spec, client: httpx.AsyncClient | None) -> None:
         self.spec = spec
         self.client = client
-        self.label = f"http.apaginate({hide_password(spec.url)!r})"
+        self.label = f"http.paginate({hide_password(spec.url)!r}, async_=True)"
 
     def __repr__(self) -> str:
         return self.label
 
     async def __aiter__(self) -> AsyncIterator[Any]:
-        require("httpx", "http", "hosepipe.http.apaginate()")
+        require("httpx", "http", "hosepipe.http.paginate()")
         import httpx
 
         client = self.client
@@ -562,8 +563,9 @@ def paginate(
     timeout: float | httpx.Timeout | None = 10.0,
     retries: int = 3,
     backoff: Backoff = _DEFAULT_BACKOFF,
-    client: httpx.Client | None = None,
+    client: httpx.Client | httpx.AsyncClient | None = None,
     max_pages: int | None = None,
+    async_: bool = False,
 ) -> Stream[Any]:
     """A stream over the records of a paginated JSON API at *url*, fetched page by page.
 
@@ -607,9 +609,6 @@ def paginate(
     ends (exhausted, an error, ``close()`` after a ``break``). A *client* you pass (for
     auth, proxies, certificates) is used instead, and left open.
 
-    In async code, use ``apaginate()``, the async form on ``httpx.AsyncClient``: a sync
-    ``paginate()`` stream read with ``async for`` blocks the event loop during each request.
-
     Every argument is checked when ``paginate()`` is called:
 
     >>> import hosepipe as hp, hosepipe.http
@@ -624,6 +623,47 @@ def paginate(
     >>> hp.http.paginate("http://127.0.0.1:8000/items", items="data")
     Stream(http.paginate('http://127.0.0.1:8000/items'))
 
+    **The async form** reads with ``httpx.AsyncClient``, so a request or a retry's wait does
+    not block the event loop: pass an ``httpx.AsyncClient`` as *client* (used as it is, left
+    open), or ``async_=True`` without a client (each run then opens an ``httpx.AsyncClient``
+    and closes it when the run ends, however it ends: exhausted, an error, ``aclose()`` or
+    leaving ``async with stream.aiterate()`` after a ``break``). The arguments, pages,
+    laziness, retries and errors are the ones above (both forms run one implementation of
+    the page logic); only the I/O differs: requests are awaited on the event loop and
+    retries wait with ``asyncio.sleep``. Read it with ``async for`` (in ``async with
+    stream.aiterate()``), ``ato_list()`` and the other async terminals, or from sync code
+    (``for``, ``to_list()``), each run then on an event loop of its own. In async code, use
+    this form: a sync stream read with ``async for`` blocks the event loop during each
+    request. A client is tied to the event loop it is used in: read a stream with an
+    ``AsyncClient`` of yours in that loop (``async for``, the async terminals); sync code
+    runs each run on a new loop, where the client's open connections cannot be used, so
+    give it ``async_=True`` and no client. The label of the async form ends with
+    ``async_=True``, however it was chosen.
+
+    Here an in-memory API (``httpx.MockTransport``) stands in for a server:
+
+    >>> import asyncio, httpx
+    >>> def api(request):  # page 1 and 2 hold two records each; page 3 is empty
+    ...     page = int(request.url.params["page"])
+    ...     records = [f"r{page}.{i}" for i in (1, 2)] if page <= 2 else []
+    ...     return httpx.Response(200, json={"items": records})
+    >>> async def main():
+    ...     async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as client:
+    ...         s = hp.http.paginate("https://api.test/items", style="page",
+    ...                              items="items", client=client)
+    ...         return await s.ato_list()
+    >>> asyncio.run(main())
+    ['r1.1', 'r1.2', 'r2.1', 'r2.2']
+    >>> hp.http.paginate("http://127.0.0.1:8000/items", async_=True)
+    Stream(http.paginate('http://127.0.0.1:8000/items', async_=True))
+    >>> with httpx.Client() as sync_client:
+    ...     hp.http.paginate("https://api.test/items", client=sync_client, async_=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: paginate(): `async_=True` needs an httpx.AsyncClient or no `client`, got an
+    httpx.Client; an httpx.Client is sync: pass an httpx.AsyncClient instead, or leave out
+    `async_` to read with this client in the sync form
+
     Against a server (not run here)::
 
         >>> issues = hp.http.paginate(  # doctest: +SKIP
@@ -636,6 +676,16 @@ def paginate(
         ...     "https://api.example.com/events", style="cursor", items="data",
         ...     next_cursor="meta.next_cursor", cursor_param="after", retries=5,
         ... ).to_list()
+        >>> async def titles():  # doctest: +SKIP
+        ...     issues = hp.http.paginate(
+        ...         "https://api.github.com/repos/python/cpython/issues",
+        ...         params={"state": "open", "per_page": 100},
+        ...         headers={"Accept": "application/vnd.github+json"},
+        ...         async_=True,
+        ...     )
+        ...     async with issues.map(lambda issue: issue["title"]).aiterate() as it:
+        ...         async for title in it:
+        ...             print(title)
     """
     require("httpx", "http", "hosepipe.http.paginate()")
     import httpx
@@ -658,129 +708,35 @@ def paginate(
         backoff=backoff,
         max_pages=max_pages,
     )
-    _check_client("paginate()", client, httpx.Client, httpx.AsyncClient, "apaginate()", "async")
+    if not isinstance(async_, bool):
+        raise TypeError(f"paginate(): `async_` must be a bool, got {async_!r}")
+    _check_client("paginate()", client, async_)
+    if isinstance(client, httpx.AsyncClient) or (client is None and async_):
+        return Stream(_HTTPPagesAsync(spec, client))
     return Stream(_HTTPPages(spec, client))
 
 
-def apaginate(
-    url: str | httpx.URL,
-    *,
-    style: Style = "link",
-    params: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-    items: str | Callable[[Any], Iterable[Any]] | None = None,
-    cursor_param: str = "cursor",
-    next_cursor: str = "next",
-    page_param: str = "page",
-    start_page: int = 1,
-    timeout: float | httpx.Timeout | None = 10.0,
-    retries: int = 3,
-    backoff: Backoff = _DEFAULT_BACKOFF,
-    client: httpx.AsyncClient | None = None,
-    max_pages: int | None = None,
-) -> Stream[Any]:
-    """A stream over the records of a paginated JSON API, read with ``httpx.AsyncClient``.
-
-    The async form of ``paginate()``: the same arguments, pages, laziness, retries and
-    errors (the two share one implementation of the page logic). Only the I/O differs:
-    requests are awaited on the event loop and retries wait with ``asyncio.sleep``, so
-    reading the stream does not block the loop's other tasks. *client*, if given, is an
-    ``httpx.AsyncClient``.
-
-    Read it from async code with ``async for``, ``async with stream.aiterate()`` or the
-    async terminals (``await stream.ato_list()``, ...); sync code can read it too (``for``,
-    ``to_list()``), each run then on an event loop of its own. The next page is requested
-    only when the records of the page before have been used, and every run starts again
-    from the first page.
-
-    Each run opens its own ``httpx.AsyncClient`` and closes it when the run ends, however it
-    ends (exhausted, an error, ``aclose()`` or leaving ``async with stream.aiterate()``
-    after a ``break``). A *client* you pass is used instead, and left open. A client is tied
-    to the event loop it is used in: read a stream with a client of yours in that loop
-    (``async for``, the async terminals); sync code runs each run on a new loop, where
-    the client's open connections cannot be used, so give it no client of yours.
-
-    Here an in-memory API (``httpx.MockTransport``) stands in for a server:
-
-    >>> import asyncio, httpx
-    >>> import hosepipe as hp, hosepipe.http
-    >>> def api(request):  # page 1 and 2 hold two records each; page 3 is empty
-    ...     page = int(request.url.params["page"])
-    ...     records = [f"r{page}.{i}" for i in (1, 2)] if page <= 2 else []
-    ...     return httpx.Response(200, json={"items": records})
-    >>> async def main():
-    ...     async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as client:
-    ...         s = hp.http.apaginate("https://api.test/items", style="page",
-    ...                               items="items", client=client)
-    ...         return await s.ato_list()
-    >>> asyncio.run(main())
-    ['r1.1', 'r1.2', 'r2.1', 'r2.2']
-    >>> with httpx.Client() as sync_client:
-    ...     hp.http.apaginate("https://api.test/items", client=sync_client)
-    Traceback (most recent call last):
-    ...
-    TypeError: apaginate(): `client` is an httpx.Client: use hp.http.paginate() to read ...
-
-    Against a server (not run here)::
-
-        >>> async def titles():  # doctest: +SKIP
-        ...     issues = hp.http.apaginate(
-        ...         "https://api.github.com/repos/python/cpython/issues",
-        ...         params={"state": "open", "per_page": 100},
-        ...         headers={"Accept": "application/vnd.github+json"},
-        ...     )
-        ...     async with issues.map(lambda issue: issue["title"]).aiterate() as it:
-        ...         async for title in it:
-        ...             print(title)
-    """
-    require("httpx", "http", "hosepipe.http.apaginate()")
+def _check_client(op: str, client: object, async_: bool) -> None:
+    """*client* must be None, an open httpx.Client (the sync form, so not with *async_*)
+    or an open httpx.AsyncClient (the async form)."""
     import httpx
 
-    from hosepipe._stream import Stream
-
-    spec = _spec(
-        "apaginate()",
-        url,
-        style=style,
-        params=params,
-        headers=headers,
-        items=items,
-        cursor_param=cursor_param,
-        next_cursor=next_cursor,
-        page_param=page_param,
-        start_page=start_page,
-        timeout=timeout,
-        retries=retries,
-        backoff=backoff,
-        max_pages=max_pages,
-    )
-    _check_client("apaginate()", client, httpx.AsyncClient, httpx.Client, "paginate()", "sync")
-    return Stream(_HTTPPagesAsync(spec, client))
-
-
-def _check_client(
-    op: str,
-    client: object,
-    kind: type[httpx.Client] | type[httpx.AsyncClient],
-    other: type[httpx.Client] | type[httpx.AsyncClient],
-    other_op: str,
-    other_form: str,
-) -> None:
-    """*client* must be None or an open *kind*; an *other* is for *other_op*, the other form."""
     if client is None:
         return
-    name = f"httpx.{kind.__name__}"
-    if isinstance(client, other):
+    if not isinstance(client, httpx.Client | httpx.AsyncClient):
         raise TypeError(
-            f"{op}: `client` is an httpx.{other.__name__}: use hp.http.{other_op} to read "
-            f"with it (the {other_form} form), or pass an {name}"
+            f"{op}: `client` must be None, an httpx.Client or an httpx.AsyncClient, "
+            f"got {client!r} ({type(client).__name__})"
         )
-    if not isinstance(client, kind):
-        raise TypeError(
-            f"{op}: `client` must be None or an {name}, got {client!r} ({type(client).__name__})"
+    if async_ and isinstance(client, httpx.Client):
+        raise ValueError(
+            f"{op}: `async_=True` needs an httpx.AsyncClient or no `client`, got an "
+            "httpx.Client; an httpx.Client is sync: pass an httpx.AsyncClient instead, or "
+            "leave out `async_` to read with this client in the sync form"
         )
     if client.is_closed:
-        raise ValueError(f"{op}: `client` is closed; pass an open {name}")
+        kind = "httpx.AsyncClient" if isinstance(client, httpx.AsyncClient) else "httpx.Client"
+        raise ValueError(f"{op}: `client` is closed; pass an open {kind}")
 
 
 def _spec(
@@ -800,7 +756,7 @@ def _spec(
     backoff: Backoff,
     max_pages: int | None,
 ) -> _Spec:
-    """The arguments of ``paginate()`` or ``apaginate()`` (*op*) checked, as a ``_Spec``."""
+    """The arguments of ``paginate()`` (*op*) checked, as a ``_Spec``."""
     import httpx
 
     name = op.removesuffix("()")
