@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +95,81 @@ def test_stages_overlap() -> None:
 def test_validation() -> None:
     with pytest.raises(ValueError, match=r"^buffer\(\): `size` must be >= 1, got 0$"):
         hp.buffer(0)
+
+
+# -- read from async code: the sync upstream of a buffer runs in its thread -------------------
+
+
+def _blocking_until(path: Path) -> Iterator[str]:
+    """A sync source that blocks until another task on the event loop writes *path*."""
+    deadline = time.monotonic() + 20
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared: the event loop was blocked")
+        time.sleep(0.005)
+    yield from ("a", "b")
+
+
+@pytest.mark.parametrize("timed", [False, True])
+def test_async_for_moves_a_blocking_source_to_the_buffers_thread(
+    tmp_path: Path, timed: bool
+) -> None:
+    flag = tmp_path / "go"
+    s = hp.Stream(lambda: _blocking_until(flag)).map(str.upper)
+    s2: hp.Stream[Any] = s.batch(2, timeout=0.5) if timed else s.buffer(4)
+
+    async def main() -> list[Any]:
+        async def release() -> None:
+            await asyncio.sleep(0.05)
+            flag.write_text("go")
+
+        task = asyncio.create_task(release())
+        got = [x async for x in s2]
+        await task
+        return got
+
+    with assert_no_leaks():
+        got = asyncio.run(main())
+    assert got == ([["A", "B"]] if timed else ["A", "B"])
+    stats = s2.stats()
+    assert [(st.items_in, st.items_out) for st in stats.stages] == [
+        (0, 2),
+        (2, 2),
+        (2, 1 if timed else 2),
+    ]
+
+
+def test_a_catch_after_an_async_read_buffer_guards_the_stages_in_its_thread() -> None:
+    names: list[str] = []
+
+    def check(x: int) -> int:
+        names.append(threading.current_thread().name)
+        if x == 3:
+            raise ValueError(x)
+        return x
+
+    dead: list[hp.DeadLetter] = []
+    s = hp.Stream(range(6)).map(check).buffer(2).catch(dead_letter=dead)
+    with assert_no_leaks():
+        assert asyncio.run(s.ato_list()) == [0, 1, 2, 4, 5]
+    assert [d.item for d in dead] == [3]
+    assert set(names) == {"hosepipe buffer(2)"}  # the map ran in the buffer's thread
+    assert s.stats().stages[1].errors == 1
+
+
+def test_leaving_an_async_read_buffer_early_stops_its_thread() -> None:
+    src = CountingSource(range(10_000))
+
+    async def main() -> list[int]:
+        got = []
+        async with hp.Stream(src).buffer(8).aiterate() as it:
+            async for x in it:
+                got.append(x)
+                if x == 5:
+                    break
+        return got
+
+    with assert_no_leaks():
+        assert asyncio.run(main()) == list(range(6))
+    assert src.active == 0
+    assert src.reads <= 6 + 8 + 1  # read ahead no further than the buffer

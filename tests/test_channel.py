@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -157,3 +158,104 @@ def test_handoff_close_rules() -> None:
     assert ended == ["end"] * 3
     with pytest.raises(ChannelClosed, match="consumer has closed"):
         h2.send(1)
+
+
+# -- the async forms: the same rules, awaited -------------------------------------------------
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(st.integers(), max_size=200),
+    st.integers(min_value=1, max_value=8),
+    st.sampled_from(["task->task", "thread->task", "task->thread"]),
+)
+def test_async_sides_keep_order_and_bound(items: list[int], capacity: int, how: str) -> None:
+    ch: Channel[int] = Channel(capacity)
+    got: list[int] = []
+
+    def send_all() -> None:
+        for x in items:
+            ch.send(x)
+        ch.close_send()
+
+    def receive_all() -> None:
+        got.extend(ch)
+
+    async def main() -> None:
+        if how == "thread->task":
+            t = run(send_all)
+            got.extend([x async for x in ch])
+        else:
+            t = run(receive_all) if how == "task->thread" else None
+            consumer = None if t else asyncio.create_task(_collect(ch, got))
+            for x in items:
+                await ch.asend(x)
+                assert ch.statistics().depth <= capacity
+            ch.close_send()
+            if consumer is not None:
+                await consumer
+        if t is not None:
+            while t.is_alive():
+                await asyncio.sleep(0.001)
+
+    with assert_no_leaks():
+        asyncio.run(main())
+    assert got == items
+    s = ch.statistics()
+    assert (s.sent, s.received, s.depth) == (len(items), len(items), 0)
+    assert s.peak <= capacity
+
+
+async def _collect(ch: Channel[int], out: list[int]) -> None:
+    async for x in ch:
+        out.append(x)
+
+
+def test_asend_waits_on_a_full_channel_and_counts_the_wait() -> None:
+    async def main() -> float:
+        ch: Channel[int] = Channel(1)
+        await ch.asend(1)
+        waiting = asyncio.create_task(ch.asend(2))
+        await asyncio.sleep(0.02)
+        assert not waiting.done()  # full: it waits, and the loop runs on
+        assert await ch.areceive() == 1
+        await waiting
+        assert await ch.areceive() == 2
+        return ch.statistics().send_wait
+
+    assert asyncio.run(main()) > 0
+
+
+def test_async_close_rules() -> None:
+    async def main() -> None:
+        ch: Channel[int] = Channel(1)
+        await ch.asend(1)
+        waiting = asyncio.create_task(ch.asend(2))
+        await asyncio.sleep(0)
+        ch.close_receive()  # the consumer goes: a waiting producer stops at once
+        with pytest.raises(ChannelClosed, match="consumer has closed it"):
+            await waiting
+        with pytest.raises(EndOfChannel):
+            await ch.areceive()
+
+        ch2: Channel[int] = Channel(2)
+        await ch2.asend(7)
+        ch2.close_send(KeyError("producer failed"))
+        assert await ch2.areceive() == 7  # what was sent first arrives first
+        with pytest.raises(KeyError, match="producer failed"):
+            await ch2.areceive()
+        with pytest.raises(ChannelClosed, match="after close_send"):
+            await ch2.asend(8)
+
+        ch3: Channel[int] = Channel(2)
+        with pytest.raises(TimeoutError, match=r"waited 0\.02 s"):
+            await ch3.areceive(timeout=0.02)
+        waiter = asyncio.create_task(ch3.areceive())
+        await asyncio.sleep(0)
+        waiter.cancel()  # a cancelled receiver leaves no waiter behind
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert ch3._async_waiters == []
+        ch3.send(5)  # a thread's send after that wakes no one and keeps the item
+        assert await ch3.areceive() == 5
+
+    asyncio.run(main())

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -232,3 +236,220 @@ def test_merge_runs_again_and_validates() -> None:
         hp.merge(3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"merge\(\): `buffer` must be >= 1"):
         hp.merge(range(2), buffer=0)
+
+
+# -- read from async code: consumers await, producers are tasks or threads --------------------
+
+
+async def _aitems(n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+
+def _wait_for_file(path: Path) -> Iterator[str]:
+    """A blocking sync source: its one item comes when another task writes *path*."""
+    deadline = time.monotonic() + 20
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared: the event loop was blocked")
+        time.sleep(0.005)
+    yield path.read_text()
+
+
+async def _write_soon(path: Path) -> None:
+    await asyncio.sleep(0.05)
+    path.write_text("go")
+
+
+UPSTREAMS = {
+    "sync": lambda n: hp.Stream(range(n)),
+    "async": lambda n: hp.Stream(functools.partial(_aitems, n)),
+}
+
+
+@pytest.mark.parametrize("upstream", sorted(UPSTREAMS))
+@settings(max_examples=15, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=60),
+    st.integers(min_value=1, max_value=3),
+    st.integers(min_value=1, max_value=5),
+)
+def test_async_consumers_each_get_every_item(upstream: str, n: int, k: int, buffer: int) -> None:
+    streams = UPSTREAMS[upstream](n).broadcast(k, buffer=buffer)
+
+    async def main() -> list[list[int]]:
+        return list(await asyncio.gather(*(s.ato_list() for s in streams)))
+
+    with assert_no_leaks():
+        assert asyncio.run(main()) == [list(range(n))] * k
+
+
+def test_an_async_upstream_is_run_by_a_task_on_the_consumers_loop() -> None:
+    seen: list[str] = []
+
+    async def source() -> AsyncIterator[int]:
+        for i in range(5):
+            seen.append(threading.current_thread().name)
+            yield i
+
+    a, b = hp.Stream(source).broadcast(2, buffer=2)
+
+    async def main() -> list[list[int]]:
+        return list(await asyncio.gather(a.ato_list(), b.map(lambda x: -x).ato_list()))
+
+    with assert_no_leaks():
+        assert asyncio.run(main()) == [[0, 1, 2, 3, 4], [0, -1, -2, -3, -4]]
+    assert set(seen) == {threading.main_thread().name}  # no thread, no second loop
+
+
+def test_the_fast_async_consumer_stays_within_buffer_plus_one_of_the_slowest() -> None:
+    fast, slow = hp.Stream(functools.partial(_aitems, 300)).broadcast(2, buffer=4)
+    taken = {"fast": 0, "slow": 0}
+    gaps: list[int] = []
+
+    async def read(s: hp.Stream[int], name: str, pause: float) -> None:
+        async with s.aiterate() as it:
+            async for _ in it:
+                taken[name] += 1
+                gaps.append(taken["fast"] - taken["slow"])
+                await asyncio.sleep(pause)
+
+    async def main() -> None:
+        await asyncio.gather(read(fast, "fast", 0), read(slow, "slow", 0.001))
+
+    with assert_no_leaks():
+        asyncio.run(main())
+    assert taken == {"fast": 300, "slow": 300}
+    assert max(gaps) <= 4 + 1  # the producer waited on the slow one's full channel
+    assert max(gaps) >= 4  # and the fast one did run ahead as far as allowed
+
+
+def test_an_async_consumer_that_stops_early_lets_the_others_finish() -> None:
+    src = CountingSource(range(500))
+    a, b = hp.Stream(src).broadcast(2, buffer=3)
+
+    async def main() -> tuple[list[int], int]:
+        first: list[int] = []
+        async with a.aiterate() as it:
+            async for x in it:
+                first.append(x)
+                if x == 3:
+                    break  # leaving the block detaches a
+        return first, sum(await b.ato_list())
+
+    with assert_no_leaks():
+        assert asyncio.run(main()) == ([0, 1, 2, 3], sum(range(500)))
+    assert src.active == 0
+
+
+@pytest.mark.parametrize("upstream", sorted(UPSTREAMS))
+def test_an_error_in_the_run_reaches_every_async_consumer(upstream: str) -> None:
+    def boom(x: int) -> int:
+        if x == 7:
+            raise ValueError("bad 7")
+        return x
+
+    streams = UPSTREAMS[upstream](20).map(boom).broadcast(2, buffer=4)
+
+    async def main() -> list[object]:
+        return list(await asyncio.gather(*(s.ato_list() for s in streams), return_exceptions=True))
+
+    with assert_no_leaks():
+        errors = asyncio.run(main())
+    assert all(isinstance(e, ValueError) for e in errors)
+    assert "stage 1 map(boom), item index 7" in "\n".join(errors[0].__notes__)  # type: ignore[attr-defined]
+
+
+def test_reading_both_async_consumers_in_one_task_one_after_the_other_is_refused() -> None:
+    a, b = hp.Stream(functools.partial(_aitems, 100)).broadcast(2, buffer=3)
+
+    async def main() -> None:
+        async with b.aiterate() as b_it:
+            assert await b_it.__anext__() == 0  # b is read by this task, and left behind
+            with pytest.raises(hp.HosepipeError, match=r"consumer 1 is 3 items .* same task"):
+                await a.ato_list()
+
+    with assert_no_leaks():
+        asyncio.run(main())
+
+
+def test_consumers_of_an_async_stream_can_still_be_read_by_threads() -> None:
+    streams = hp.Stream(functools.partial(_aitems, 50)).broadcast(2, buffer=3)
+    with assert_no_leaks():
+        assert read_in_threads(streams, [0.0, 0.0005]) == [list(range(50))] * 2
+
+
+def test_async_merge_mixes_async_and_sync_streams_keeping_each_order() -> None:
+    parts = {
+        "async": hp.Stream(functools.partial(_aitems, 30)).map(lambda x: ("a", x)),
+        "sync": hp.Stream(range(30)).map(lambda x: ("s", x)),
+        "list": [("l", x) for x in range(5)],
+    }
+    merged = hp.merge(*parts.values(), buffer=4)
+    with assert_no_leaks():
+        got = asyncio.run(merged.ato_list())
+    for tag, n in (("a", 30), ("s", 30), ("l", 5)):
+        assert [x for t, x in got if t == tag] == list(range(n))
+    assert len(got) == 65
+
+
+def test_async_merge_reads_a_blocking_sync_stream_in_a_thread(tmp_path: Path) -> None:
+    flag = tmp_path / "go"
+
+    async def main() -> list[object]:
+        writer = asyncio.create_task(_write_soon(flag))
+        got = await hp.merge(hp.Stream(lambda: _wait_for_file(flag)), range(3)).ato_list()
+        await writer
+        return got
+
+    with assert_no_leaks():
+        got = asyncio.run(main())
+    assert sorted(map(str, got)) == ["0", "1", "2", "go"]
+
+
+def test_an_async_merge_raises_a_producers_error_and_stops_the_others() -> None:
+    async def boom() -> AsyncIterator[int]:
+        yield 1
+        raise KeyError("async producer")
+
+    endless = CountingSource(itertools.count())
+    with assert_no_leaks(), pytest.raises(KeyError, match="async producer"):
+        asyncio.run(hp.merge(hp.Stream(boom), endless, buffer=4).ato_list())
+    assert endless.active == 0
+
+
+def test_leaving_an_async_merge_early_stops_every_producer() -> None:
+    srcs = [CountingSource(itertools.count()) for _ in range(2)]
+    started: list[int] = []
+
+    async def endless() -> AsyncIterator[int]:
+        try:
+            while True:
+                started.append(1)
+                await asyncio.sleep(0)
+                yield -1
+        finally:
+            started.append(0)  # closed
+
+    async def main() -> int:
+        async with hp.merge(*srcs, hp.Stream(endless), buffer=5).aiterate() as it:
+            n = 0
+            async for _ in it:
+                n += 1
+                if n == 20:
+                    break
+            return n
+
+    with assert_no_leaks():
+        assert asyncio.run(main()) == 20
+    assert all(s.active == 0 for s in srcs)
+    assert started[-1] == 0  # the task's stream was closed too
+    assert sum(s.reads for s in srcs) <= 20 + 5 + 2
+
+
+def test_merge_takes_raw_async_iterables_in_both_forms() -> None:
+    m = hp.merge(hp.Stream(range(3)), functools.partial(_aitems, 3)(), buffer=2)
+    assert sorted(asyncio.run(m.ato_list())) == [0, 0, 1, 1, 2, 2]
+    m2 = hp.merge(range(3), hp.Stream(functools.partial(_aitems, 2)))
+    assert sorted(m2.to_list()) == [0, 0, 1, 1, 2]  # read from sync code: threads

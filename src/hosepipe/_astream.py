@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from hosepipe._stream import Stream
     from hosepipe.metrics._stats import RunStats
 
-__all__ = ["AIteration", "aexecute", "aiter_of", "arun_of", "arun_stats", "is_async"]
+__all__ = [
+    "AIteration",
+    "aexecute",
+    "aiter_of",
+    "arun_of",
+    "arun_stats",
+    "is_async",
+    "reads_async",
+]
 
 T = TypeVar("T")
 
@@ -34,6 +42,18 @@ def is_async(stream: Stream[Any]) -> bool:
     return is_async_stream(stream._source.obj, stream._stages)
 
 
+def reads_async(stream: Stream[Any]) -> bool:
+    """Whether *stream*, read from async code, runs on the async driver: it needs it, or
+    it has a stage that waits (``buffer``, a timed ``batch``, a concurrent ``map``,
+    ``throttle``) or a fan-out/fan-in source, which the async driver awaits instead of
+    blocking the event loop. Other plain streams run their compiled stages inline."""
+    if stream._source.has_async_form():
+        return True
+    if any(node.KIND in ("thread", "pace") for node in stream._stages):
+        return True
+    return is_async(stream)
+
+
 def arun_of(stream: Stream[Any]) -> ARun:
     from hosepipe._drive._async import ARun
 
@@ -43,14 +63,14 @@ def arun_of(stream: Stream[Any]) -> ARun:
 
 def aiter_of(stream: Stream[T]) -> AsyncIterator[T]:
     """``async for item in stream``: closing the async iterator closes the run."""
-    if is_async(stream):
+    if reads_async(stream):
         return arun_of(stream).aiterator()
     return _inline(stream._run())
 
 
 async def aexecute(stream: Stream[Any], terminal: str, fn: Any, init: Any) -> Any:
     """Run *stream* into a terminal from async code (``Run.execute``'s terminal names)."""
-    if is_async(stream):
+    if reads_async(stream):
         return await arun_of(stream).aexecute(terminal, fn, init)
     from hosepipe._drive._async import is_async_fn
 
@@ -61,7 +81,7 @@ async def aexecute(stream: Stream[Any], terminal: str, fn: Any, init: Any) -> An
 
 async def arun_stats(stream: Stream[Any]) -> RunStats:
     """Drain *stream* from async code and return its ``RunStats``."""
-    if is_async(stream):
+    if reads_async(stream):
         run = arun_of(stream)
         await run.aexecute("drain")
         return run.stats()
@@ -87,7 +107,7 @@ class AIteration(Generic[T]):
     __slots__ = ("_agen", "_run")
 
     def __init__(self, stream: Stream[T]) -> None:
-        if is_async(stream):
+        if reads_async(stream):
             self._run: Any = arun_of(stream)
             self._agen: AsyncIterator[T] = self._run.aiterator()
         else:

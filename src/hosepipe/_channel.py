@@ -11,6 +11,11 @@ rules are explicit, one per side:
   and every ``send`` from then on, including one already waiting, raises
   ``ChannelClosed``, so producers stop at once instead of filling a queue no one reads.
 
+Both sides also have async forms, ``asend`` and ``areceive``, with the same rules: they
+wait without blocking the event loop, and either side may be a thread or a task (a thread
+that sends or receives wakes a waiting task through its loop's ``call_soon_threadsafe``),
+so one channel serves threads, tasks, and a thread feeding a task.
+
 ``statistics()`` returns a frozen snapshot (depth, peak depth, counts, time producers
 waited on a full channel) that metrics read while the channel is in use.
 
@@ -25,15 +30,17 @@ waited on a full channel) that metrics read while the channel is in use.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Mapping
     from typing import Any
 
@@ -126,6 +133,7 @@ class Channel(Generic[T]):
         self._sent = 0
         self._received = 0
         self._send_wait = 0.0
+        self._async_waiters: list[asyncio.Future[None]] = []  # tasks waiting on either side
 
     # -- the producer's side -----------------------------------------------------------
 
@@ -151,11 +159,34 @@ class Channel(Generic[T]):
                 raise ChannelClosed("the channel's consumer has closed it: stop sending")
             if self._send_closed:
                 raise ChannelClosed("send() after close_send()")
-            self._items.append(item)
-            self._sent += 1
-            if len(self._items) > self._peak:
-                self._peak = len(self._items)
-            self._not_empty.notify()
+            self._append(item)
+
+    def _append(self, item: T) -> None:
+        self._items.append(item)
+        self._sent += 1
+        if len(self._items) > self._peak:
+            self._peak = len(self._items)
+        self._not_empty.notify()
+        if self._async_waiters:
+            self._wake()
+
+    async def asend(self, item: T) -> None:
+        """``send`` from a coroutine: waits on a full channel without blocking the loop."""
+        started = 0.0
+        while True:
+            with self._lock:
+                if self._receive_closed:
+                    raise ChannelClosed("the channel's consumer has closed it: stop sending")
+                if self._send_closed:
+                    raise ChannelClosed("send() after close_send()")
+                if len(self._items) < self.capacity:
+                    if started:
+                        self._send_wait += time.perf_counter() - started
+                    self._append(item)
+                    return
+                waiter = self._waiter()
+            started = started or time.perf_counter()
+            await self._wait(waiter, None)
 
     def close_send(self, error: BaseException | None = None) -> None:
         """No more items will come; with *error*, the producer failed with it."""
@@ -166,6 +197,7 @@ class Channel(Generic[T]):
             self._error = error
             self._not_empty.notify_all()
             self._not_full.notify_all()
+            self._wake()
 
     # -- the consumer's side -----------------------------------------------------------
 
@@ -186,14 +218,36 @@ class Channel(Generic[T]):
                     raise TimeoutError(f"receive() waited {timeout} s on an empty channel")
                 if self._receive_closed:  # closed while waiting (by another receiver)
                     raise EndOfChannel("the channel was closed for receiving")
-            if self._items:
-                item = self._items.popleft()
-                self._received += 1
-                self._not_full.notify()
-                return item  # type: ignore[no-any-return]
-            if self._error is not None:
-                raise self._error
-            raise EndOfChannel("the channel was closed by its producer")
+            return self._take()
+
+    def _take(self) -> T:
+        """The oldest item; or, once the channel is closed and empty, its end or error."""
+        if self._items:
+            item = self._items.popleft()
+            self._received += 1
+            self._not_full.notify()
+            if self._async_waiters:
+                self._wake()
+            return item  # type: ignore[no-any-return]
+        if self._error is not None:
+            raise self._error
+        raise EndOfChannel("the channel was closed by its producer")
+
+    async def areceive(self, timeout: float | None = None) -> T:
+        """``receive`` from a coroutine: waits on an empty channel without blocking the loop."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._receive_closed:
+                    raise EndOfChannel("receive() after close_receive()")
+                if self._items or self._send_closed:
+                    return self._take()
+                waiter = self._waiter()
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                self._forget(waiter)
+                raise TimeoutError(f"receive() waited {timeout} s on an empty channel")
+            await self._wait(waiter, left)
 
     def close_receive(self) -> None:
         """The consumer wants no more items: drop the buffer and stop every producer."""
@@ -202,6 +256,15 @@ class Channel(Generic[T]):
             self._items.clear()
             self._not_full.notify_all()
             self._not_empty.notify_all()
+            self._wake()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        """``areceive`` until the end of the channel (re-raising the producer's error)."""
+        while True:
+            try:
+                yield await self.areceive()
+            except EndOfChannel:
+                return
 
     def __iter__(self) -> Iterator[T]:
         """Receive until the end of the channel (re-raising the producer's error)."""
@@ -212,6 +275,51 @@ class Channel(Generic[T]):
                 return
 
     # -- both --------------------------------------------------------------------------
+
+    def _waiter(self) -> asyncio.Future[None]:
+        """A future of the running loop, resolved at the channel's next change (under the
+        lock: the change cannot come before the waiter is registered)."""
+        import asyncio
+
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._async_waiters.append(waiter)
+        return waiter
+
+    async def _wait(self, waiter: asyncio.Future[None], timeout: float | None) -> None:
+        import asyncio
+
+        try:
+            if timeout is None:
+                await waiter
+            else:
+                await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            self._forget(waiter)  # the caller checks its deadline
+        except BaseException:
+            self._forget(waiter)  # cancelled: no longer waiting
+            raise
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        with self._lock:
+            if waiter in self._async_waiters:
+                self._async_waiters.remove(waiter)
+
+    def _wake(self) -> None:
+        """Wake every task waiting on the channel (under the lock); each checks again."""
+        if not self._async_waiters:
+            return
+        import asyncio
+
+        waiters, self._async_waiters = self._async_waiters, []
+        running = asyncio._get_running_loop()
+        for waiter in waiters:
+            loop = waiter.get_loop()
+            if loop is running:
+                if not waiter.done():
+                    waiter.set_result(None)
+                continue
+            with contextlib.suppress(RuntimeError):  # that loop has closed: no one waits
+                loop.call_soon_threadsafe(_resolve, waiter)
 
     def _closed_for_send(self) -> bool:
         return self._receive_closed or self._send_closed
@@ -231,6 +339,11 @@ class Channel(Generic[T]):
     def __repr__(self) -> str:
         s = self.statistics()
         return f"Channel(capacity={s.capacity}, depth={s.depth})"
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Window:

@@ -13,12 +13,20 @@ when the last one is gone the producer stops and closes the run.
 into one channel of *buffer* items; the consumer takes items as they arrive. The last
 producer to finish ends the channel; the first that fails ends it with its error (after
 the items already sent), and closing the merged stream stops and joins every producer.
+
+Both have an async form, used when a consumer is read from async code (``async for``, the
+``a*`` terminals): the consumer awaits its channel (``Channel.areceive``) instead of
+blocking the event loop, and a producer whose stream is async (an async source or stage,
+or a stage that waits) is a task on that loop rather than a thread, so it shares the
+loop's clients and connections. A plain stream's producer stays a thread, so a blocking
+source does not hold up the loop. Channels, bounds and close rules are the same in both
+forms; a task producer waits on a full channel with ``Channel.asend``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 from hosepipe._channel import Channel, ChannelClosed, ChannelStats, EndOfChannel
 from hosepipe._errors import HosepipeError, StreamConsumedError
@@ -26,6 +34,7 @@ from hosepipe._typing import TYPE_CHECKING
 from hosepipe.sources._base import Reader
 
 if TYPE_CHECKING:
+    import asyncio
     from typing import Any
 
 __all__ = ["Hub", "Merge"]
@@ -48,9 +57,11 @@ class Hub:
         _check("broadcast", "buffer", buffer)
         self.stream = stream
         self.channels: list[Channel[Any]] = [Channel(buffer) for _ in range(n)]
-        self.owners: list[int | None] = [None] * n  # the thread that reads each consumer
+        # who reads each consumer: a thread's ident, or an asyncio task
+        self.owners: list[object] = [None] * n
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
         self._open = n
 
     def consumer(self, k: int) -> Reader[Any]:
@@ -61,13 +72,41 @@ class Hub:
         """Each consumer's channel: depth now, peak, items sent and received, waits."""
         return [c.statistics() for c in self.channels]
 
-    def _start(self) -> None:
+    def _start(self, in_loop: bool = False) -> None:
+        """Start the producer, once: a task on the running loop when a consumer read in it
+        (*in_loop*) starts it and the stream is async; else a thread."""
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._produce, name="hosepipe broadcast", daemon=True
-                )
-                self._thread.start()
+            if self._thread is not None or self._task is not None:
+                return
+            if in_loop and _is_async(self.stream):
+                import asyncio
+
+                self._task = asyncio.ensure_future(self._aproduce())
+                return
+            self._thread = threading.Thread(
+                target=self._produce, name="hosepipe broadcast", daemon=True
+            )
+            self._thread.start()
+
+    async def _aproduce(self) -> None:
+        attached = list(self.channels)
+        it: Any = self.stream.__aiter__()  # type: ignore[attr-defined]
+        try:
+            async for item in it:
+                for channel in list(attached):
+                    try:
+                        await channel.asend(item)
+                    except ChannelClosed:  # that consumer was closed: the others go on
+                        attached.remove(channel)
+                if not attached:
+                    return
+            for channel in attached:
+                channel.close_send()
+        except Exception as e:  # each consumer re-raises it
+            for channel in attached:
+                channel.close_send(e)
+        finally:
+            await it.aclose()
 
     def _produce(self) -> None:
         attached = list(self.channels)
@@ -92,7 +131,8 @@ class Hub:
             if close is not None:
                 close()
 
-    def _detach(self, k: int) -> None:
+    def _detach(self, k: int) -> bool:
+        """Close consumer *k*'s channel; True if it was the last one attached."""
         self.channels[k].close_receive()
         with self._lock:
             self._open -= 1
@@ -100,11 +140,30 @@ class Hub:
         thread = self._thread
         if last and thread is not None and thread is not threading.current_thread():
             thread.join()  # every consumer is gone: the producer stops at its next send
+        return last
+
+    async def _adetach(self, k: int) -> None:
+        """``_detach`` from async code: the producer is awaited, not waited for."""
+        from hosepipe._drive._async import join_thread
+
+        self.channels[k].close_receive()
+        with self._lock:
+            self._open -= 1
+            last = self._open == 0
+        if not last:
+            return
+        if self._task is not None:  # it may be waiting for its upstream: stop it now
+            import asyncio
+
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._thread is not None:
+            await join_thread(self._thread)
 
     def _stuck(self, k: int) -> str | None:
         """Why consumer *k* would wait for ever, if it would: a sibling that this same
         thread reads is *buffer* items behind, so the producer cannot send."""
-        me = threading.get_ident()
+        me = _reader()
         for j, channel in enumerate(self.channels):
             if j == k or self.owners[j] != me:
                 continue
@@ -113,8 +172,9 @@ class Hub:
                 return (
                     f"broadcast(): consumer {k} waits for an item that cannot come: consumer "
                     f"{j} is {s.capacity} items (`buffer`) behind and is read by this same "
-                    f"thread. Read the consumers in separate threads, or interleave them "
-                    f"(zip), or give a larger `buffer`"
+                    f"{'thread' if isinstance(me, int) else 'task'}. Read the consumers in "
+                    f"separate threads or tasks (asyncio.gather), or interleave them (zip), "
+                    f"or give a larger `buffer`"
                 )
         return None
 
@@ -158,6 +218,29 @@ class _Consumer:
             self.hub._detach(self.k)
 
 
+async def _aconsume(hub: Hub, k: int) -> AsyncIterator[Any]:
+    """Consumer *k* read from async code: its channel awaited; closing it detaches it."""
+    import asyncio
+
+    channel = hub.channels[k]
+    try:
+        hub.owners[k] = asyncio.current_task()
+        hub._start(in_loop=True)
+        while True:
+            try:
+                item = await channel.areceive(timeout=_POLL)
+            except TimeoutError:
+                why = hub._stuck(k)
+                if why is not None:
+                    raise HosepipeError(why) from None
+                continue
+            except EndOfChannel:
+                return
+            yield item
+    finally:
+        await hub._adetach(k)
+
+
 class _ConsumerSource(Reader[object]):
     def __init__(self, hub: Hub, k: int) -> None:
         self.hub = hub
@@ -174,14 +257,20 @@ class _ConsumerSource(Reader[object]):
         self.used = True
         return _Consumer(self.hub, self.k)
 
+    def aopen(self) -> AsyncIterator[Any]:
+        """The async form (read from async code): see the module documentation."""
+        self.open(_ignore)  # the one-run check
+        return _aconsume(self.hub, self.k)
+
 
 class Merge(Reader[object]):
-    """The source of ``hp.merge``: each stream in a thread, items as they arrive."""
+    """The source of ``hp.merge``: each stream in a thread (or, read from async code, an
+    async stream in a task), all sending into one channel; items as they arrive."""
 
     def __init__(self, streams: tuple[Iterable[Any], ...], buffer: int) -> None:
         _check("merge", "buffer", buffer)
         for s in streams:
-            if not hasattr(s, "__iter__"):
+            if not hasattr(s, "__iter__") and not hasattr(s, "__aiter__"):
                 raise TypeError(f"merge(): every argument must be iterable, got {s!r}")
         self.streams = streams
         self.buffer = buffer
@@ -191,10 +280,22 @@ class Merge(Reader[object]):
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
         return self._run()
 
-    def _run(self) -> Iterator[Any]:
-        channel: Channel[Any] = Channel(self.buffer)
+    def aopen(self) -> AsyncIterator[Any]:
+        """The async form (read from async code): see the module documentation."""
+        return self._arun()
+
+    def _start(self, channel: Channel[Any], in_loop: bool) -> tuple[list[Any], list[Any]]:
+        """Start a producer per stream: (threads, tasks)."""
+        import asyncio
+
         left = [len(self.streams)]
         lock = threading.Lock()
+
+        def ended() -> None:  # the last producer to end closes the channel
+            with lock:
+                left[0] -= 1
+                if left[0] == 0:
+                    channel.close_send()
 
         def produce(stream: Iterable[Any]) -> None:
             it: Iterator[Any] | None = None
@@ -202,10 +303,7 @@ class Merge(Reader[object]):
                 it = iter(stream)
                 for item in it:
                     channel.send(item)
-                with lock:
-                    left[0] -= 1
-                    if left[0] == 0:
-                        channel.close_send()
+                ended()
             except ChannelClosed:
                 pass  # the consumer has gone, or another producer failed
             except BaseException as e:
@@ -215,20 +313,98 @@ class Merge(Reader[object]):
                 if close is not None:
                     close()
 
-        threads = [
-            threading.Thread(target=produce, args=(s,), name=f"hosepipe merge[{i}]", daemon=True)
-            for i, s in enumerate(self.streams)
-        ]
-        if not threads:
-            return
-        for t in threads:
+        async def aproduce(stream: Any) -> None:
+            it = aiter(stream)
+            try:
+                async for item in it:
+                    await channel.asend(item)
+                ended()
+            except ChannelClosed:
+                pass
+            except Exception as e:
+                channel.close_send(e)
+            finally:
+                await it.aclose()
+
+        threads, tasks = [], []
+        for i, stream in enumerate(self.streams):
+            if in_loop and _is_async(stream):
+                tasks.append(asyncio.ensure_future(aproduce(_as_stream(stream))))
+                continue
+            t = threading.Thread(
+                target=produce, args=(_as_stream(stream),), name=f"hosepipe merge[{i}]", daemon=True
+            )
             t.start()
+            threads.append(t)
+        return threads, tasks
+
+    def _run(self) -> Iterator[Any]:
+        if not self.streams:
+            return
+        channel: Channel[Any] = Channel(self.buffer)
+        threads, _ = self._start(channel, in_loop=False)
         try:
             yield from channel
         finally:
             channel.close_receive()
             for t in threads:
                 t.join()
+
+    async def _arun(self) -> AsyncIterator[Any]:
+        import asyncio
+
+        from hosepipe._drive._async import join_thread
+
+        if not self.streams:
+            return
+        channel: Channel[Any] = Channel(self.buffer)
+        threads, tasks = self._start(channel, in_loop=True)
+        try:
+            async for item in channel:
+                yield item
+        finally:
+            channel.close_receive()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for t in threads:
+                await join_thread(t)
+
+
+def _is_async(stream: object) -> bool:
+    """Whether *stream*, read from async code, is read with the async driver (then its
+    producer is a task): an async iterable, or a Stream that ``async for`` runs async."""
+    from hosepipe._stream import Stream
+
+    if isinstance(stream, Stream):
+        from hosepipe._astream import reads_async
+
+        return reads_async(stream)
+    return not hasattr(stream, "__iter__")
+
+
+def _as_stream(obj: Any) -> Any:
+    """A raw async iterable as a Stream (so sync code can read it too); others as given."""
+    if hasattr(obj, "__iter__"):
+        return obj
+    from hosepipe._stream import Stream
+
+    return Stream(obj)
+
+
+def _reader() -> object:
+    """Who is reading: the running asyncio task, else this thread's ident."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return threading.get_ident()
+    return asyncio.current_task()
+
+
+def _ignore(_: BaseException) -> None:
+    pass
 
 
 def _label(obj: object) -> str:

@@ -95,13 +95,22 @@ class Source:
         self.used = True
         return self.obj  # type: ignore[return-value]
 
-    def aopen(self) -> AsyncIterator[Any] | None:
+    def has_async_form(self) -> bool:
+        """Whether the source is one of hosepipe's readers with both a sync and an async
+        form (``aopen``): the consumers of ``broadcast``, ``merge``."""
+        return self.mode == "reader" and hasattr(self.obj, "aopen")
+
+    def aopen(self, dual: bool = True) -> AsyncIterator[Any] | None:
         """An async iterator over an async source for one run; None for a sync source.
 
         An async generator function (a factory) is called on every run; an async iterable
-        is iterated afresh; an async iterator (an async generator object) runs once.
+        is iterated afresh; an async iterator (an async generator object) runs once. A
+        reader with both forms is opened in its async form when *dual*, else None.
         """
         from hosepipe._drive._async import is_async_source
+
+        if dual and self.has_async_form():
+            return self.obj.aopen()  # type: ignore[attr-defined, no-any-return]
 
         if self.mode == "factory" and is_async_source(self.obj):
             return self.obj().__aiter__()  # type: ignore[operator, no-any-return]

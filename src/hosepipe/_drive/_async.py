@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from hosepipe import _nodes
-from hosepipe._drive._sync import END, Run, _catch
+from hosepipe._channel import Channel, ChannelClosed, EndOfChannel
+from hosepipe._drive._sync import END, Run, _catch, _chain_opener
 from hosepipe._errors import HosepipeError, add_stage_note, has_note
 from hosepipe._retry import Retrying
 from hosepipe._typing import TYPE_CHECKING
@@ -84,6 +87,9 @@ class ARun(Run):
     """One run of a stream on asyncio (see the module documentation)."""
 
     __slots__ = ()
+    # read a source that has both forms (broadcast, merge) in its async form: its
+    # producers are then tasks on this loop, or threads it awaits without blocking
+    DUAL = True
 
     # -- iteration ------------------------------------------------------------------------
 
@@ -104,19 +110,26 @@ class ARun(Run):
                     "filter, flat_map and tap (and a concurrent map); here it must be a plain "
                     "function"
                 )
+        cut = self._offload_point()
         groups: list[list[tuple[int, _nodes.Node]]] = []
-        for pos, node in enumerate(self.nodes, start=1):
+        for pos, node in enumerate(self.nodes[cut + 1 :], start=cut + 2):
             fusable = isinstance(node, _FUSABLE)
             if fusable and groups and _fusable(groups[-1]):
                 groups[-1].append((pos, node))
             else:
                 groups.append([(pos, node)])
-        raw = self.source.aopen() if groups and _fusable(groups[0]) else None
-        if raw is not None:
-            self._start()
-            up: AsyncIterator[Any] = self._opened_async(raw.__aiter__())
+        raw = None
+        if cut >= 0:  # the sync stages before a buffer run in its thread (sync driver)
+            sync_up = _chain_opener(self, self._build(None, None, None, upto=cut))
+            buffer = self._background(cut + 1, self.nodes[cut], None, sync_up)
+            up: AsyncIterator[Any] = self._opened_async(buffer)
         else:
-            up = self._opened_async(self._source_layer())
+            raw = self.source.aopen(self.DUAL) if groups and _fusable(groups[0]) else None
+            if raw is not None:
+                self._start()
+                up = self._opened_async(raw.__aiter__())
+            else:
+                up = self._opened_async(self._source_layer())
         for group in groups:
             if _fusable(group):
                 up = self._opened_async(self._fused(group, up, reads_source=raw is not None))
@@ -125,6 +138,19 @@ class ARun(Run):
                 pos, node = group[0]
                 up = self._opened_async(self._layer(pos, node, up))
         return up
+
+    def _offload_point(self) -> int:
+        """The index of the last ``buffer`` or timed ``batch`` whose upstream is all sync (a
+        sync source, no ``async def`` stage), or -1: that upstream runs in a thread."""
+        nodes = self.nodes
+        if self.DUAL and self.source.has_async_form():
+            return -1
+        for k in range(len(nodes) - 1, -1, -1):
+            if isinstance(nodes[k], _nodes.Buffer | _nodes.TimedBatch) and not is_async_stream(
+                self.source.obj, nodes[:k]
+            ):
+                return k
+        return -1
 
     async def aexecute(
         self, terminal: str, fn: Any = None, init: Any = None, label: str | None = None
@@ -199,7 +225,7 @@ class ARun(Run):
 
     async def _source_layer(self) -> AsyncIterator[Any]:
         counter = self.counters[0]
-        made = self.source.aopen()
+        made = self.source.aopen(self.DUAL)
         if made is not None:
             it = made.__aiter__()
             self._opened_async(it)
@@ -342,19 +368,27 @@ class ARun(Run):
             counter.items_in, counter.items_out = n_in, n_out
 
     async def _background(
-        self, pos: int, node: _nodes.Node, up: AsyncIterator[Any]
+        self,
+        pos: int,
+        node: _nodes.Node,
+        up: AsyncIterator[Any] | None,
+        sync_up: Callable[[], Iterator[Any]] | None = None,
     ) -> AsyncIterator[Any]:
-        """``buffer(size)`` and ``batch(size, timeout=)``: the upstream runs in a task.
+        """``buffer(size)`` and ``batch(size, timeout=)``: the upstream runs on its own.
 
-        The task reads the upstream into a queue of *size* items (it waits while the queue
-        is full: backpressure); the consumer takes what arrives, and for a timed batch
-        flushes the partial batch when nothing came for *timeout* seconds. An upstream
-        error reaches the consumer after the items sent before it. When the consumer stops,
-        the task is cancelled and awaited.
+        The upstream sends into a ``Channel`` of *size* items (it waits while the channel is
+        full: backpressure): an async upstream (*up*) from a task, or a sync one
+        (*sync_up*, the sync driver's runners for the stages before this one, over a sync
+        source) from a thread, so a blocking source or blocking stages do not hold up the
+        event loop. The consumer awaits what arrives, and for a timed batch flushes the
+        partial batch when nothing came for *timeout* seconds. An upstream error reaches
+        the consumer after the items sent before it. When the consumer stops, the channel
+        is closed for receiving (the producer stops at its next send), and the task is
+        cancelled or the thread joined (awaited, not blocking the loop).
         """
         import asyncio
 
-        from hosepipe._channel import Window
+        from hosepipe._drive._sync import _Background
 
         counter = self.counters[pos]
         if isinstance(node, _nodes.TimedBatch):
@@ -362,58 +396,56 @@ class ARun(Run):
         else:
             assert isinstance(node, _nodes.Buffer)
             size, timeout = node.size, None
-        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=size)
-        window = Window(size)
-        counter.queue = window.statistics
-        clock = asyncio.get_running_loop().time
-
-        async def produce() -> None:
-            try:
-                async for item in up:
-                    started = clock()
-                    await queue.put((True, item))
-                    window.waited(clock() - started)
-                    window.enter()
-                await queue.put((False, None))
-            except Exception as e:  # handed to the consumer, which raises it
-                await queue.put((False, e))
-
-        task = asyncio.ensure_future(produce())
+        task = None
+        background = None
+        if sync_up is not None:
+            background = _Background(sync_up, size, f"hosepipe {node.label}")
+            channel = background.channel_started()
+        else:
+            assert up is not None
+            channel = Channel(size)
+            task = asyncio.ensure_future(_produce(up, channel))
+        counter.queue = channel.statistics
         step = _steps_batch(size) if timeout is not None else None
-        n_out = n_in = 0
+        clock = time.monotonic
+        last = 0.0
+        n_out = 0
         try:
             while True:
-                if step is not None and step.buf:
-                    try:
-                        ok, item = await asyncio.wait_for(queue.get(), timeout)
-                    except TimeoutError:
-                        for batch in step.flush():
-                            n_out += 1
-                            yield batch
-                        continue
-                else:
-                    ok, item = await queue.get()
-                if not ok:
-                    if item is not None:
-                        raise item
+                wait = None if step is None or not step.buf else max(0.0, last + timeout - clock())  # type: ignore[operator]
+                try:
+                    item = await channel.areceive(wait)
+                except TimeoutError:
+                    for batch in step.flush():  # type: ignore[union-attr]
+                        n_out += 1
+                        yield batch
+                    continue
+                except EndOfChannel:
                     break
-                window.leave()
-                n_in += 1
                 if step is None:
                     n_out += 1
+                    counter.items_out = n_out  # live; items in: the upstream's items out
                     yield item
                     continue
+                last = clock()
                 for batch in step.push(item):
                     n_out += 1
+                    counter.items_out = n_out
                     yield batch
             if step is not None:
                 for batch in step.flush():
                     n_out += 1
                     yield batch
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            counter.items_in, counter.items_out = n_in, n_out
+            for wrapper in self._retrying.values():  # a retry waiting upstream gives up
+                wrapper.stop()
+            channel.close_receive()
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            if background is not None:
+                await join_thread(background.thread)
+            counter.items_out = n_out
 
     async def _throttle(
         self, pos: int, node: _nodes.Throttle, up: AsyncIterator[Any]
@@ -717,6 +749,29 @@ class _InitializerFailed(Exception):
     """A call not made because the thread's initializer failed (the stage raises that)."""
 
 
+async def _produce(up: AsyncIterator[Any], channel: Channel[Any]) -> None:
+    """Send the items of *up* into *channel* until it ends, fails or the consumer goes."""
+    try:
+        async for item in up:
+            await channel.asend(item)
+        channel.close_send()
+    except ChannelClosed:
+        pass  # the consumer has gone
+    except Exception as e:  # handed to the consumer, which raises it
+        channel.close_send(e)
+
+
+async def join_thread(thread: threading.Thread) -> None:
+    """Wait for *thread* to end without blocking the event loop (it has been told to stop)."""
+    import asyncio
+
+    pause = 0.0005
+    while thread.is_alive():
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.02)
+    thread.join()
+
+
 async def _from_sync(run: ARun, it: Iterator[Any]) -> AsyncIterator[Any]:
     try:
         for item in it:
@@ -842,6 +897,7 @@ class BridgeRun(ARun):
     """An ``ARun`` driven from synchronous code, on an event loop of its own."""
 
     __slots__ = ()
+    DUAL = False  # the private loop lives for this run only: fan-out/in uses its threads
 
     def iterator(self) -> Iterator[Any]:
         return _drive(self)

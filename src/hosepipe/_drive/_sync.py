@@ -262,13 +262,20 @@ class Run:
                 if isinstance(sink, Sink) and id(sink) not in self._dead:
                     self._dead[id(sink)] = sink.open()
 
-    def _build(self, terminal: str | None, fn: Any, init: Any) -> Callable[[], Any]:
-        """Plan the runners and return the outermost one, not yet started."""
-        plan = _plan(self.nodes, terminal is not None)
+    def _build(
+        self, terminal: str | None, fn: Any, init: Any, upto: int | None = None
+    ) -> Callable[[], Any]:
+        """Plan the runners and return the outermost one, not yet started.
+
+        With *upto*, only the first *upto* stages are planned, and the last runner does not
+        close the run when it ends (the async driver runs them in a thread, as the sync
+        upstream of a ``buffer``; the run is closed by the async driver).
+        """
+        plan = _plan(self.nodes if upto is None else self.nodes[:upto], terminal is not None)
         opener: Opener = self._open_source
         last = len(plan) - 1
         for k, (kind, first_pos, nodes) in enumerate(plan):
-            outer = k == last
+            outer = k == last and upto is None
             if kind == "fuse":
                 make = self._segment(
                     first_pos, nodes, opener, k == 0, outer, terminal if outer else None, fn, init
@@ -281,7 +288,7 @@ class Run:
                 make = self._buffer_runner(first_pos, nodes[0], opener, outer)
             else:
                 make = self._join_runner(first_pos, nodes[0], opener, outer)
-            if outer:
+            if k == last:
                 return make
             opener = _chain_opener(self, make)
         raise AssertionError("a plan always has a runner")
