@@ -374,6 +374,10 @@ def merge(*streams: Iterable[T], buffer: int = 100) -> Stream[T]:
     stops and joins every producer. Order between streams is arrival order; within one
     stream it is kept. ``zip`` is the lock-step alternative.
 
+    Read from async code, the merged stream awaits its channel instead of blocking the event
+    loop, and each async stream (or async iterable) runs as a task on that loop; plain
+    streams keep their threads.
+
     >>> import hosepipe as hp
     >>> sorted(hp.merge(range(3), hp.Stream(["a", "b"]).map(str.upper)).to_list(), key=str)
     [0, 1, 2, 'A', 'B']

@@ -482,6 +482,11 @@ class Stream(Generic[T]):
         *buffer* items ahead, so start every one (it may then be closed at once). An error
         in the run reaches every consumer still reading.
 
+        Read from async code (``async for``, ``await c.ato_list()``, consumers gathered
+        with ``asyncio.gather``), a consumer awaits its channel instead of blocking the event
+        loop, and the run is a task on that loop when this stream is async (else a thread):
+        same bounds, same rules.
+
         >>> import threading
         >>> evens, squares = Stream(range(6)).broadcast(2, buffer=2)
         >>> out = {}
