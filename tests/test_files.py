@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import io
 import json
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import zstandard
@@ -19,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hosepipe as hp
+from hosepipe.sources._files import _BLOCK
 
 COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     "": lambda b: b,
@@ -378,3 +381,273 @@ def test_read_csv_undecodable_line_is_reported_and_skipped(tmp_path: Path) -> No
     assert info.value.line == 2002
     got = hp.read_csv(path, on_error="skip", types={"id": int}).map(lambda r: r["id"]).to_list()
     assert got == [i for i in range(3000) if i != 2000]
+
+
+# -- line ends and line numbers: "\n" and "\r\n" end a line, a lone "\r" is text -------------------
+#
+# The readers decode large blocks (the fast path); after an undecodable byte they go on line by
+# line (the slow path), as they do for standard input. Both must split and number lines alike.
+
+# this many lines of 100 bytes fill more than two of the fast path's reads: put before a bad
+# line, they make the readers hand out good blocks first and then go on the slow path
+PAD_LINES = 2 * _BLOCK // 100 + 1
+
+
+def reference_lines(text: str, keep_ends: bool = False) -> list[str]:
+    """The documented rule, spelled out: split at "\\n", then drop one "\\r" before it."""
+    parts = text.split("\n")
+    last = parts.pop()
+    lines = [p.removesuffix("\r") + ("\n" if keep_ends else "") for p in parts]
+    return [*lines, last] if last else lines
+
+
+def via_stdin(data: bytes, read: Callable[[str], hp.Stream[Any]]) -> list[Any]:
+    """What *read* gives for standard input holding *data* (read line by line)."""
+
+    class Stdin:
+        buffer = io.BytesIO(data)
+
+    with mock.patch.object(sys, "stdin", Stdin()):
+        return read("-").to_list()
+
+
+def test_a_lone_cr_is_part_of_the_line(tmp_path: Path) -> None:
+    data = b"a\rb\nc\r\nd\r\r\n\r\ne\r"
+    path = write(tmp_path / "cr.log", data)
+    assert hp.read_lines(path).to_list() == ["a\rb", "c", "d\r", "", "e\r"]
+    assert hp.read_lines(path, keep_ends=True).to_list() == ["a\rb\n", "c\n", "d\r\n", "\n", "e\r"]
+    assert via_stdin(data, hp.read_lines) == ["a\rb", "c", "d\r", "", "e\r"]
+    gz = write(tmp_path / "cr.log.gz", data)
+    assert hp.read_lines(gz).to_list() == ["a\rb", "c", "d\r", "", "e\r"]
+
+
+def test_a_lone_cr_before_an_undecodable_line_loses_no_line(tmp_path: Path) -> None:
+    lines = [b"a\rb"] + [f"line {i}".encode() for i in range(1, 5000)]
+    lines[3000] = b"caf\xe9"
+    path = write(tmp_path / "mixed.log", b"\r\n".join(lines) + b"\r\n")
+    seen: list[hp.DataError] = []
+    got = hp.read_lines(path, on_error=seen.append).to_list()
+    assert got == ["a\rb"] + [f"line {i}" for i in range(1, 5000) if i != 3000]
+    assert [(e.line, e.raw) for e in seen] == [(3001, b"caf\xe9\r\n")]
+
+
+def test_read_jsonl_numbers_lines_holding_a_lone_cr(tmp_path: Path) -> None:
+    pad = b"".join((b"[%d]" % i).ljust(99) + b"\n" for i in range(PAD_LINES))
+    data = b'{"a":\r1}\n' + pad + b'\xff\n{"b": 2}\nnope\r\n[3]\r'
+    path = write(tmp_path / "e.jsonl", data)
+    seen: list[hp.DataError] = []
+    got = hp.read_jsonl(path, on_error=seen.append).to_list()
+    assert got == [{"a": 1}, *([i] for i in range(PAD_LINES)), {"b": 2}, [3]]
+    assert [e.line for e in seen] == [PAD_LINES + 2, PAD_LINES + 4]
+    assert seen[1].raw == "nope"
+
+
+def reject(value: str) -> Any:
+    raise ValueError(f"rejected {value}")
+
+
+def test_read_csv_line_numbers_after_a_skipped_undecodable_line(tmp_path: Path) -> None:
+    data = b'id,amount\n1,1.0\n2,caf\xe9\n3,3.0\n4,abc\n5,"multi\nline"\n6,xyz\n'
+    path = write(tmp_path / "o.csv", data)
+    seen: list[hp.DataError] = []
+    rows = hp.read_csv(path, types={"amount": float}, on_error=seen.append).to_list()
+    assert rows == [{"id": "1", "amount": 1.0}, {"id": "3", "amount": 3.0}]
+    assert [e.line for e in seen] == [3, 5, 6, 8]
+    assert seen[0].raw == b"2,caf\xe9\n"
+    # the same after the fast path handed out a block, and from standard input
+    pad = b"".join((b"%d,0" % i).ljust(99) + b"\n" for i in range(PAD_LINES))
+    path = write(tmp_path / "big.csv", data[:10] + pad + data[10:])
+    seen.clear()
+    assert len(hp.read_csv(path, types={"amount": float}, on_error=seen.append).to_list()) == (
+        PAD_LINES + 2
+    )
+    assert [e.line for e in seen] == [PAD_LINES + n for n in (3, 5, 6, 8)]
+    seen.clear()
+    via_stdin(data, lambda p: hp.read_csv(p, types={"amount": float}, on_error=seen.append))
+    assert [e.line for e in seen] == [3, 5, 6, 8]
+
+
+def test_read_csv_line_numbers_with_lone_crs_and_quoted_line_ends(tmp_path: Path) -> None:
+    # a lone "\r" ends a CSV record but not a line: records 2 and 3 both start on line 3;
+    # a "\r\n" or "\n" inside quotes ends a line (records 3 and 4 end a line further on)
+    data = 'n,note\n1,"a\rb"\n2,x\r3,"c\r\nd"\n4,"e\nf\rg"\r\n5,y\r'
+    path = write(tmp_path / "o.csv", data)
+    expected = [("1", "a\rb"), ("2", "x"), ("3", "c\r\nd"), ("4", "e\nf\rg"), ("5", "y")]
+    assert hp.read_csv(path).map(lambda r: (r["n"], r["note"])).to_list() == expected
+    seen: list[hp.DataError] = []
+    hp.read_csv(path, types={"n": reject}, on_error=seen.append).run()
+    assert [(e.line, e.raw) for e in seen] == [
+        (2, "1,a\rb"),
+        (3, "2,x"),
+        (3, "3,c\r\nd"),
+        (5, "4,e\nf\rg"),
+        (7, "5,y"),
+    ]
+    seen.clear()
+    via_stdin(data.encode(), lambda p: hp.read_csv(p, types={"n": reject}, on_error=seen.append))
+    assert [e.line for e in seen] == [2, 3, 3, 5, 7]
+
+
+def test_read_csv_invalid_csv_and_truncated_file_name_their_lines(tmp_path: Path) -> None:
+    too_long = "x" * (csv.field_size_limit() + 1)
+    path = write(tmp_path / "o.csv", f"a,b\n1,2\r3,{too_long}\n4,5\n")
+    seen: list[hp.DataError] = []
+    assert hp.read_csv(path, on_error=seen.append).to_list() == [
+        {"a": "1", "b": "2"},
+        {"a": "4", "b": "5"},
+    ]
+    assert [(e.line, str(e).split(":")[0]) for e in seen] == [(2, "invalid CSV")]
+    whole = gzip.compress(("a,b\n" + "".join(f"{i},{i}\n" for i in range(300_000))).encode())
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    seen.clear()
+    rows = hp.read_csv(cut, on_error=seen.append).count()
+    [error] = seen
+    assert str(error).startswith("truncated or corrupt file")
+    assert error.line == rows + 2  # the header, the rows read, then the line it stopped at
+
+
+# text made of the characters that matter: line ends, a lone "\r", what str.splitlines() also
+# splits at ("\x0c", "\x85", "\u2028"), and non-ASCII text
+TEXT = st.text(alphabet="ab é\r\x0c\x85\u2028", max_size=8)
+ENDS = st.sampled_from(["\n", "\r\n"])
+
+
+def numbered_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    return folder
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(st.tuples(TEXT, ENDS), max_size=20),
+    last=TEXT,
+    bad_at=st.none() | st.integers(0, 20),
+    pad=st.booleans(),
+)
+def test_fast_and_slow_paths_split_lines_alike(
+    tmp_path: Path, lines: list[tuple[str, str]], last: str, bad_at: int | None, pad: bool
+) -> None:
+    folder = numbered_folder(tmp_path)
+    good = [t + end for t, end in lines] + [last]
+    if pad:
+        good = ["x" * 99 + "\n"] * PAD_LINES + good
+    raw = [line.encode() for line in good]
+    bad_line = None
+    if bad_at is not None:
+        bad_at = min(bad_at + (PAD_LINES if pad else 0), len(good) - 1)
+        raw.insert(bad_at, b"caf\xe9\n")
+        bad_line = bad_at + 1
+    data = b"".join(raw)
+    path = write(folder / "in.txt", data)
+    expected = reference_lines("".join(good))
+    expected_ends = reference_lines("".join(good), keep_ends=True)
+
+    seen: list[hp.DataError] = []
+    assert hp.read_lines(path, on_error=seen.append).to_list() == expected
+    seen_stdin: list[hp.DataError] = []  # standard input: the slow path throughout
+    assert via_stdin(data, lambda p: hp.read_lines(p, on_error=seen_stdin.append)) == expected
+    bad_lines = [] if bad_line is None else [bad_line]
+    assert [e.line for e in seen] == [e.line for e in seen_stdin] == bad_lines
+    assert hp.read_lines(path, keep_ends=True, on_error="skip").to_list() == expected_ends
+    assert via_stdin(data, lambda p: hp.read_lines(p, keep_ends=True, on_error="skip")) == (
+        expected_ends
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kinds=st.lists(st.sampled_from(["json", "blank", "invalid", "undecodable"]), max_size=20),
+    ends=st.lists(ENDS, min_size=20, max_size=20),
+    spaces=st.lists(st.sampled_from(["", " ", "\r", "\r\r", "\t\r "]), min_size=20, max_size=20),
+    pad=st.booleans(),
+)
+def test_fast_and_slow_paths_number_lines_alike(
+    tmp_path: Path, kinds: list[str], ends: list[str], spaces: list[str], pad: bool
+) -> None:
+    folder = numbered_folder(tmp_path)
+    raw = [b" " * 99 + b"\n"] * PAD_LINES if pad else []
+    values, bad_lines = [], []
+    for i, kind in enumerate(kinds):
+        ws = spaces[i]  # JSON whitespace may hold a lone "\r"
+        line = {
+            "json": f"[{ws}{i}{ws}]".encode(),
+            "blank": ws.encode(),
+            "invalid": f"nope{ws}{i}".encode(),
+            "undecodable": b"caf\xe9",
+        }[kind]
+        raw.append(line + ends[i].encode())
+        if kind == "json":
+            values.append([i])
+        elif kind != "blank":
+            bad_lines.append(len(raw))
+    data = b"".join(raw)
+    path = write(folder / "in.jsonl", data)
+    seen: list[hp.DataError] = []
+    assert hp.read_jsonl(path, on_error=seen.append).to_list() == values
+    assert [e.line for e in seen] == bad_lines
+    seen.clear()
+    assert via_stdin(data, lambda p: hp.read_jsonl(p, on_error=seen.append)) == values
+    assert [e.line for e in seen] == bad_lines
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    records=st.lists(
+        st.tuples(
+            st.text(alphabet="ab\r\n", max_size=5),  # a quoted field: may hold any line end
+            st.sampled_from(["\n", "\r\n", "\r"]),  # what ends the record
+            st.booleans(),  # an undecodable line after it (when it ends a line)
+        ),
+        max_size=15,
+    ),
+    pad=st.booleans(),
+)
+def test_read_csv_names_the_line_each_record_starts_on(
+    tmp_path: Path, records: list[tuple[str, str, bool]], pad: bool
+) -> None:
+    folder = numbered_folder(tmp_path)
+    text = ""
+    if pad:  # one record over many lines, longer than a block
+        text += '-1,"' + ("x" * 98 + "\n") * PAD_LINES + '"\n'
+    starts: dict[str, int] = {}  # the first field of each record: the line it starts on
+    expected_rows = []
+    bad_lines = []
+    raw = b""
+    for i, (field, end, bad) in enumerate(records):
+        starts[str(i)] = (raw + text.encode()).count(b"\n") + 1
+        record = f'{i},"{field}"{end}'
+        text += record
+        expected_rows.append((str(i), field))
+        if bad and end != "\r":
+            raw += text.encode() + b"caf\xe9\n"
+            bad_lines.append(raw.count(b"\n"))
+            text = ""
+    data = raw + text.encode()
+    path = write(folder / "in.csv", data)
+
+    def rows(p: str) -> hp.Stream[Any]:
+        return hp.read_csv(p, header=False, on_error="skip").filter(lambda r: r[0] != "-1")
+
+    def lines(p: str, seen: list[hp.DataError]) -> hp.Stream[Any]:
+        return hp.read_csv(p, header=False, types={0: reject}, on_error=seen.append)
+
+    assert rows(str(path)).to_list() == expected_rows
+    assert via_stdin(data, rows) == expected_rows
+    seen: list[hp.DataError] = []
+    lines(str(path), seen).run()
+    seen_stdin: list[hp.DataError] = []
+    via_stdin(data, lambda p: lines(p, seen_stdin))
+    for errors in (seen, seen_stdin):
+        undecodable = [e.line for e in errors if isinstance(e.raw, bytes)]
+        numbered = {str(e.raw).split(",")[0]: e.line for e in errors if isinstance(e.raw, str)}
+        numbered.pop("-1", None)  # the padding record
+        assert undecodable == bad_lines
+        assert numbered == starts

@@ -14,12 +14,15 @@ the error (and the record is skipped).
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import sys
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from operator import methodcaller
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from itertools import chain, compress, repeat
+from operator import add
 
 from hosepipe._errors import DataError
 from hosepipe._typing import TYPE_CHECKING, Any, overload
@@ -39,7 +42,7 @@ __all__ = ["read_bytes", "read_csv", "read_jsonl", "read_lines", "resolve_paths"
 
 _STDIN = "-"
 _CODEC_MODULES = frozenset({"gzip", "zlib", "bz2", "_bz2", "lzma", "_lzma", "zstandard", "zstd"})
-_strip_newline = methodcaller("rstrip", "\n")
+_BLOCK = 1 << 16  # bytes read at a time on the fast paths
 
 
 # -- paths ------------------------------------------------------------------------------------
@@ -239,101 +242,176 @@ class _Zstd(io.RawIOBase):
         super().close()
 
 
-# -- lines --------------------------------------------------------------------------------------
+# -- lines ----------------------------------------------------------------------------------------
+#
+# A line ends at "\n"; "\r\n" is a line end too, and a lone "\r" is part of the line's text.
+# Line numbers (1-based) count those lines, in every reader and in every error, so they are
+# what ``read_lines`` yields, ``wc -l`` counts and ``sed -n 'Np'`` prints.
+
+
+def _text_blocks(binary: io.BufferedIOBase, encoding: str, errors: str) -> Iterator[str]:
+    """The text of *binary*, decoded a read of ``_BLOCK`` bytes at a time and cut after the
+    last "\\n", so that each block is whole lines; the last block is whatever follows the
+    last "\\n" (maybe ""). A decoding error only says that the current read holds a bad
+    byte, not which line: the callers then find it line by line."""
+    decode = codecs.getincrementaldecoder(encoding)(errors).decode
+    read = binary.read
+    pieces: list[str] = []  # the start of a line that has not ended yet
+    while chunk := read(_BLOCK):
+        text = decode(chunk)
+        cut = text.rfind("\n") + 1
+        if not cut:
+            pieces.append(text)
+            continue
+        if pieces:
+            pieces.append(text[:cut])
+            yield "".join(pieces)
+        else:
+            yield text[:cut]
+        pieces = [text[cut:]]
+    pieces.append(decode(b"", True))
+    yield "".join(pieces)
+
+
+# what str.splitlines() ends a line at besides "\n" and "\r"
+_OTHER_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
+
+def _split_lines(block: str, ends: bool) -> list[str]:
+    """The lines of *block* (whole lines, but for a file's last block): without their line
+    ends, or with *ends* each with "\\n" ("\\r\\n" made "\\n"); a lone "\\r" stays in the text.
+
+    Each case takes the fastest exact way (``str.replace`` and ``str.count`` cost as much as
+    the split): ``split("\\n")`` when there is no "\\r"; ``splitlines()`` when it cuts only
+    where a "\\n" is, which one count checks.
+    """
+    if "\r" not in block:
+        if not ends:
+            lines = block.split("\n")
+            if not lines[-1]:  # else: a last line without a line end
+                lines.pop()
+            return lines
+        if not any(map(block.__contains__, _OTHER_BREAKS)):
+            return block.splitlines(True)
+        lines = block.split("\n")
+    else:
+        lines = block.splitlines()
+        if block[-1] == "\n" and len(lines) == block.count("\n"):  # no lone "\r", no other
+            return list(map(add, lines, repeat("\n"))) if ends else lines
+        lines = block.replace("\r\n", "\n").split("\n")
+        if not ends:
+            if not lines[-1]:
+                lines.pop()
+            return lines
+    last = lines.pop()
+    lines = list(map(add, lines, repeat("\n")))
+    if last:
+        lines.append(last)
+    return lines
+
+
+class _Flat(chain[Any]):
+    """The items of a generator of blocks (iterables of items), flattened at C speed, and
+    ``close()`` to close that generator (and with it the file it reads) when a run ends."""
+
+    __slots__ = ("blocks",)
+    blocks: Generator[Iterable[Any], None, None]
+
+    def close(self) -> None:
+        self.blocks.close()
+
+
+def _flat(blocks: Generator[Iterable[Any], None, None]) -> _Flat:
+    flat = _Flat.from_iterable(blocks)
+    assert isinstance(flat, _Flat)
+    flat.blocks = blocks
+    return flat
 
 
 class _Decoding:
     """How a reader turns one file's bytes into lines, and what it does with bad ones."""
 
-    __slots__ = ("encoding", "errors", "keep_ends", "located", "on_error")
+    __slots__ = ("encoding", "errors", "keep_ends", "located", "on_error", "skip_blank")
 
     def __init__(
-        self, encoding: str, errors: str, keep_ends: bool, on_error: OnError, located: bool
+        self,
+        encoding: str,
+        errors: str,
+        keep_ends: bool,
+        on_error: OnError,
+        located: bool,
+        skip_blank: bool = False,
     ) -> None:
         self.encoding = encoding
         self.errors = errors
-        self.keep_ends = keep_ends
+        self.keep_ends = keep_ends  # end lines with "\n" ("\r\n" becomes "\n")
         self.on_error = on_error
         self.located = located  # yield (path, line, text) instead of text
+        self.skip_blank = skip_blank  # leave out lines that are only whitespace
 
-    def lines(self, path: str, report: Report) -> Iterator[Any]:
-        """The lines of *path*.
+    def blocks(self, path: str, report: Report) -> Iterator[Iterable[Any]]:
+        """The lines of *path*, a block at a time (``_Flat`` hands them out one by one).
 
-        The fast path reads through a text wrapper. A decoding error there only says that
-        the current 8 KB chunk is bad, so the file is then read again in binary from the
-        last good line, decoding line by line to find and report each bad one.
+        The fast path decodes and splits large blocks of text (``_text_blocks``). A decoding
+        error there only says that the current block is bad, so the file is then read again
+        in binary from the last good line, decoding line by line to find and report each bad
+        one. Both paths split lines by the same rule: at "\\n", with "\\r\\n" as one line end.
         """
-        n = 0
-        if path == _STDIN:  # it cannot be read again: decode line by line from the start
-            yield from self.after(path, 0, report)
-            return
+        n = 0  # lines handed out
         try:
+            if path != _STDIN:  # standard input cannot be read twice: only line by line
+                with open_binary(path) as binary:
+                    try:
+                        for block in _text_blocks(binary, self.encoding, self.errors):
+                            lines = _split_lines(block, self.keep_ends)
+                            first, n = n + 1, n + len(lines)
+                            items: Iterable[Any] = lines
+                            if self.located:
+                                items = zip(repeat(path), range(first, n + 1), lines)
+                            if self.skip_blank:
+                                items = compress(items, map(str.strip, lines))
+                            yield items
+                        return
+                    except UnicodeDecodeError:
+                        pass  # find the bad line(s) below
             with open_binary(path) as binary:
-                text = io.TextIOWrapper(
-                    binary,  # type: ignore[type-var]
-                    encoding=self.encoding,
-                    errors=self.errors,
-                    newline=None,
-                )
-                try:
-                    lines: Iterator[str] = text if self.keep_ends else map(_strip_newline, text)
-                    if self.located:
-                        for line in lines:
-                            n += 1
-                            yield (path, n, line)
-                    else:
-                        for line in lines:
-                            n += 1
-                            yield line
-                    return
-                except UnicodeDecodeError:
-                    pass  # find the bad line(s) below
-                finally:
-                    if not binary.closed:
-                        text.detach()
-            yield from self.after(path, n, report)
+                for _ in range(n):
+                    binary.readline()
+                for raw in binary:
+                    n += 1
+                    try:
+                        line = raw.decode(self.encoding, self.errors)
+                    except UnicodeDecodeError as e:
+                        reason = f"cannot decode as {self.encoding}: {e.reason}"
+                        bad = DataError(reason, path=path, line=n, raw=raw)
+                        handle_bad(self.on_error, bad, report)
+                        continue
+                    if line[-2:] == "\r\n":
+                        line = line[:-2] + "\n"
+                    if not self.keep_ends:
+                        line = line.removesuffix("\n")
+                    if self.skip_blank and not line.strip():
+                        continue
+                    yield ((path, n, line),) if self.located else (line,)
         except Exception as e:
             if not _corrupt(e):
                 raise
             bad = DataError(f"truncated or corrupt file: {e}", path=path, line=n + 1)
             handle_bad(self.on_error, bad, report)  # skip: the rest of this file is unreadable
 
-    def after(self, path: str, good: int, report: Report) -> Iterator[Any]:
-        """The lines after the first *good* ones, decoded one by one (after a decoding error)."""
-        n = good
-        with open_binary(path) as binary:
-            for _ in range(good):
-                binary.readline()
-            for raw in binary:
-                n += 1
-                try:
-                    line = raw.decode(self.encoding, self.errors)
-                except UnicodeDecodeError as e:
-                    reason = f"cannot decode as {self.encoding}: {e.reason}"
-                    handle_bad(self.on_error, DataError(reason, path=path, line=n, raw=raw), report)
-                    continue
-                line = line.replace("\r\n", "\n")
-                if not self.keep_ends:
-                    line = line.rstrip("\n")
-                yield (path, n, line) if self.located else line
-
 
 class _Lines(Reader[Any]):
-    def __init__(
-        self, op: str, paths: tuple[str, ...], decoding: _Decoding, skip_blank: bool = False
-    ) -> None:
+    def __init__(self, op: str, paths: tuple[str, ...], decoding: _Decoding) -> None:
         self.paths = paths
         self.decoding = decoding
-        self.skip_blank = skip_blank
         self.label = _label(op, paths)
 
     def open(self, report: Report) -> Iterator[Any]:
+        return _flat(self._blocks(report))
+
+    def _blocks(self, report: Report) -> Generator[Iterable[Any], None, None]:
         for path in resolve_paths(self.paths):
-            lines = self.decoding.lines(path, report)
-            if self.skip_blank:
-                yield from (rec for rec in lines if rec[2].strip())
-            else:
-                yield from lines
+            yield from self.decoding.blocks(path, report)
 
 
 def _check_text_options(op: str, encoding: object, errors: object) -> None:
@@ -363,10 +441,10 @@ def read_lines(
 ) -> Stream[str]:
     """A stream of the lines of *path*: a file, a list of files, a glob or a folder (sorted).
 
-    Line endings (``\\n``, ``\\r\\n``) are removed unless *keep_ends*; ``.gz``, ``.bz2``,
-    ``.xz`` and ``.zst`` files are decompressed; ``-`` is standard input. With
-    ``errors="strict"`` an undecodable line is a ``DataError`` (path, line, raw bytes)
-    handled by *on_error*.
+    A line ends at ``\\n`` or ``\\r\\n`` (a lone ``\\r`` is part of its text); the line end
+    is removed, or with *keep_ends* kept as ``\\n``. ``.gz``, ``.bz2``, ``.xz`` and ``.zst``
+    files are decompressed; ``-`` is standard input. With ``errors="strict"`` an
+    undecodable line is a ``DataError`` (path, line, raw bytes) handled by *on_error*.
 
     >>> import hosepipe as hp, tempfile, os
     >>> folder = tempfile.mkdtemp()
@@ -500,8 +578,8 @@ def read_jsonl(path: Paths, *, encoding: str = "utf-8", on_error: OnError = "rai
     paths = _check_paths("read_jsonl", path)
     _check_text_options("read_jsonl", encoding, "strict")
     check_on_error("read_jsonl", on_error)
-    decoding = _Decoding(encoding, "strict", False, on_error, located=True)
-    lines = _Lines("read_jsonl", paths, decoding, skip_blank=True)
+    decoding = _Decoding(encoding, "strict", False, on_error, located=True, skip_blank=True)
+    lines = _Lines("read_jsonl", paths, decoding)
     return _with_on_error(Stream(lines).map(_ParseJsonl()), on_error)
 
 
@@ -533,52 +611,141 @@ class _CsvRows(Reader[Any]):
             yield from self._rows(path, report)
 
     def _rows(self, path: str, report: Report) -> Iterator[Any]:
-        """One file's records. The csv reader reads the text wrapper directly (C speed);
-        after a decoding error it goes on over lines decoded one by one from the binary."""
+        """One file's records. The csv reader reads the lines of a ``_CsvLines``, which also
+        says on which line of the file each record starts."""
         import csv
 
         fields, header = self.fieldnames, self.header
-        base = previous = 0  # lines before the current reader; the line the last record ended
+        source = _CsvLines(path, self.encoding, self.on_error, report)
+        blocks = source.blocks()
+        reader = source.reader = csv.reader(chain.from_iterable(blocks), **self.fmt)
+        marks, offset = source.marks, source.offset
+        taken = off = 0  # pieces the reader took; line number minus piece number
         try:
-            with open_binary(path) as binary:
-                text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")  # type: ignore[type-var]
-                reader = csv.reader(text, **self.fmt)
-                if path == _STDIN:  # it cannot be read again: decode line by line
-                    decoding = _Decoding(self.encoding, "strict", True, self.on_error, False)
-                    reader = csv.reader(decoding.after(path, 0, report), **self.fmt)
+            while True:
                 try:
-                    while True:
-                        try:
-                            for row in reader:
-                                line, previous = previous + 1, base + reader.line_num
-                                if not row:
-                                    continue  # a blank line
-                                if header:
-                                    header = False
-                                    if fields is None:
-                                        fields = tuple(row)
-                                    continue
-                                yield (path, line, row, fields)
-                            return
-                        except csv.Error as e:
-                            bad = DataError(f"invalid CSV: {e}", path=path, line=previous + 1)
-                            previous = base + reader.line_num
-                            handle_bad(self.on_error, bad, report)
-                        except UnicodeDecodeError:
-                            base = previous
-                            decoding = _Decoding(
-                                self.encoding, "strict", True, self.on_error, False
-                            )
-                            lines = decoding.after(path, base, report)
-                            reader = csv.reader(lines, **self.fmt)
-                finally:
-                    if not binary.closed:
-                        text.detach()
+                    for row in reader:
+                        start, taken = taken + 1, reader.line_num
+                        if not row:
+                            continue  # a blank line
+                        if header:
+                            header = False
+                            if fields is None:
+                                fields = tuple(row)
+                            continue
+                        if marks:
+                            off = offset(start)
+                        yield (path, start + off, row, fields)
+                    return
+                except csv.Error as e:
+                    start, taken = taken + 1, reader.line_num
+                    if marks:
+                        off = offset(start)
+                    bad = DataError(f"invalid CSV: {e}", path=path, line=start + off)
+                    handle_bad(self.on_error, bad, report)
         except Exception as e:
             if not _corrupt(e):
                 raise
-            bad = DataError(f"truncated or corrupt file: {e}", path=path, line=previous + 1)
+            bad = DataError(f"truncated or corrupt file: {e}", path=path, line=source.next_line())
             handle_bad(self.on_error, bad, report)
+        finally:
+            blocks.close()
+
+
+class _CsvLines:
+    """One CSV file's text as the csv reader takes it, and the line number of each piece.
+
+    The csv reader ends a record at "\\r", "\\n" or "\\r\\n" (outside quotes), so a line
+    holding a lone "\\r" reaches it in pieces, cut as ``newline=""`` would cut it; every
+    other line is one piece, with its line end as it is in the file. The reader counts
+    pieces (``line_num``); errors name lines, as ``read_lines`` counts them. Where the two
+    counts part (pieces of one line, and lines left out because they cannot be decoded),
+    ``marks`` says so: from piece number *k* on, the line is *k* plus *offset*. The
+    consumer asks ``offset()`` for pieces in increasing order; ``blocks()`` runs at most a
+    block ahead of it, so ``marks`` stays short.
+
+    ``blocks()`` does not count what it hands out: it takes a new block only when the
+    reader is done with the last one, so then ``reader.line_num`` is the count of pieces.
+    """
+
+    __slots__ = ("_ahead", "_offset", "encoding", "marks", "on_error", "path", "reader", "report")
+
+    def __init__(self, path: str, encoding: str, on_error: OnError, report: Report) -> None:
+        self.path = path
+        self.encoding = encoding
+        self.on_error = on_error
+        self.report = report
+        self.reader: Any = None  # the csv reader of blocks(), set by its owner
+        self.marks: deque[tuple[int, int]] = deque()  # (piece number, offset from there on)
+        self._ahead = 0  # lines minus pieces, for what blocks() handed out
+        self._offset = 0  # the offset at the piece last asked about
+
+    def offset(self, piece: int) -> int:
+        """Line number minus piece number, for piece number *piece* (1-based)."""
+        marks = self.marks
+        while marks and marks[0][0] <= piece:
+            self._offset = marks.popleft()[1]
+        return self._offset
+
+    def next_line(self) -> int:
+        """The number of the line after those handed out (between blocks)."""
+        return int(self.reader.line_num) + self._ahead + 1
+
+    def _split(self, text: str) -> list[str]:
+        """The pieces of *text* (whole lines; some hold a lone "\\r"), noting their lines."""
+        first = self.reader.line_num + 1  # the number of the first piece
+        out: list[str] = []
+        for line in io.StringIO(text, newline="\n"):
+            if "\r" in line:
+                pieces = list(io.StringIO(line, newline=""))
+                at = first + len(out)
+                for i in range(1, len(pieces)):  # its later pieces are on the same line
+                    self.marks.append((at + i, self._ahead - i))
+                self._ahead -= len(pieces) - 1
+                out += pieces
+            else:
+                out.append(line)
+        return out
+
+    def blocks(self) -> Generator[Iterable[str], None, None]:
+        """The pieces, a block at a time; decoded in large blocks, and after a decoding
+        error line by line from the last good line (as ``_Decoding.blocks`` does)."""
+        path = self.path
+        if path != _STDIN:  # standard input cannot be read twice: only line by line
+            with open_binary(path) as binary:
+                try:
+                    for block in _text_blocks(binary, self.encoding, "strict"):
+                        if "\r" not in block:
+                            yield io.StringIO(block, newline="")  # a piece is a line
+                            continue
+                        pieces = block.splitlines(True)  # at "\r", "\n", "\r\n", as csv does
+                        if (
+                            block[-1] == "\n"
+                            and len(pieces) == block.count("\n")  # so, no lone "\r"
+                            and not any(map(block.__contains__, _OTHER_BREAKS))
+                        ):
+                            yield pieces
+                        else:
+                            yield self._split(block)
+                    return
+                except UnicodeDecodeError:
+                    pass  # find the bad line(s) below
+        with open_binary(path) as binary:
+            n = self.next_line() - 1  # lines handed out: blocks are whole lines
+            for _ in range(n):
+                binary.readline()
+            for raw in binary:
+                n += 1
+                try:
+                    line = raw.decode(self.encoding)
+                except UnicodeDecodeError as e:
+                    self._ahead += 1
+                    self.marks.append((self.reader.line_num + 1, self._ahead))
+                    reason = f"cannot decode as {self.encoding}: {e.reason}"
+                    bad = DataError(reason, path=path, line=n, raw=raw)
+                    handle_bad(self.on_error, bad, self.report)
+                    continue
+                yield self._split(line) if "\r" in line else (line,)
 
 
 class _ParseCsv:
@@ -698,6 +865,9 @@ def read_csv(
     ``DataError``; without, missing fields are ``None`` and extra values go under the key
     ``None``, as with ``csv.DictReader``. Parsing is the first stage, ``map(parse_csv)``,
     so a ``catch`` after it can dead-letter bad rows with their path and line.
+
+    A record's line is the line of the file it starts on, counted as ``read_lines`` counts
+    lines: a ``\\r`` on its own ends a CSV record (as in the ``csv`` module) but not a line.
 
     >>> import hosepipe as hp, tempfile, os
     >>> name = os.path.join(tempfile.mkdtemp(), "orders.csv")
