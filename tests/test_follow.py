@@ -89,3 +89,11 @@ def test_follow_validation() -> None:
         TypeError, match=r"^follow\(\): `stop` must be None, an Event or a callable"
     ):
         hp.follow("x", stop=5)
+
+
+def test_follow_ends_lines_as_read_lines_does(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.log"
+    path.write_bytes(b"crlf\r\nlone\rcr\nlf\nextra\r\r\n")
+    want = hp.read_lines(path).to_list()
+    got = hp.follow(path, from_start=True, stop=lambda: True, poll=0.005).take(4).to_list()
+    assert got == want == ["crlf", "lone\rcr", "lf", "extra\r"]

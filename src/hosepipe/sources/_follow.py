@@ -63,7 +63,7 @@ class _Follow(Reader[str]):
                         continue
                     raw, partial = partial + chunk, b""
                     try:
-                        yield raw.decode(self.encoding).rstrip("\r\n")
+                        yield _strip_end(raw.decode(self.encoding))
                     except UnicodeDecodeError as e:
                         offset = f.tell() - len(raw)
                         bad = DataError(
@@ -138,3 +138,14 @@ def follow(
         raise ValueError(f"follow(): `poll` must be a number of seconds > 0, got {poll!r}")
     check_on_error("follow", on_error)
     return Stream(_Follow(os.fspath(path), float(poll), stop, bool(from_start), encoding, on_error))
+
+
+def _strip_end(line: str) -> str:
+    """*line* without its end: ``\\n`` or ``\\r\\n`` (a lone ``\\r`` is text, as in
+    ``read_lines``).
+
+    >>> _strip_end("a\\r\\r\\n"), _strip_end("b\\n")
+    ('a\\r', 'b')
+    """
+    line = line[:-1]
+    return line[:-1] if line.endswith("\r") else line
