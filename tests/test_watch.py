@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -11,8 +12,9 @@ import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +47,47 @@ def _run_in_thread(stream: hp.Stream[object]) -> tuple[threading.Thread, list[hp
     t = threading.Thread(target=lambda: done.append(stream.run()))
     t.start()
     return t, done
+
+
+def _agated(
+    n_before: int, gate: asyncio.Event, n_after: int = 10
+) -> Callable[[], AsyncIterator[int]]:
+    """An async source of *n_before* items, then a wait for *gate*, then *n_after* more."""
+
+    async def source() -> AsyncIterator[int]:
+        for i in range(n_before):
+            yield i
+        await gate.wait()
+        for i in range(n_before, n_before + n_after):
+            yield i
+
+    return source
+
+
+def _arange(n: int) -> Callable[[], AsyncIterator[int]]:
+    async def source() -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    return source
+
+
+async def _await_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll *cond* on the running loop (the run goes on between polls) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if cond():
+                return
+        except hp.HosepipeError:  # the run has not started yet
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+def _flows(stats: hp.RunStats) -> list[tuple[int, int]]:
+    return [(st.items_in, st.items_out) for st in stats.stages]
 
 
 # -- live stats -------------------------------------------------------------------------------
@@ -150,6 +193,140 @@ def test_stats_from_many_threads_while_running_are_consistent() -> None:
     assert stats.stages[2].items_out == sum(1 for x in range(200_000) if x % 3)
     for n_in, n_out in seen:  # every snapshot is a consistent state of the loop
         assert 0 <= n_out <= n_in <= 200_000
+
+
+async def _double(x: int) -> int:
+    await asyncio.sleep(0)
+    return x * 2
+
+
+def _twice(x: int) -> int:
+    return x * 2
+
+
+@pytest.mark.parametrize("fn", [_twice, _double], ids=["plain", "async_def"])
+def test_async_fused_counts_are_live_while_the_source_waits(fn: Any) -> None:
+    async def main() -> None:
+        gate = asyncio.Event()
+        stream = hp.Stream(_agated(30, gate)).map(fn).filter(lambda x: x % 3 == 0)
+        task = asyncio.ensure_future(stream.ato_list())
+        try:  # the source waits after 30 items: every count so far shows, exactly
+            await _await_for(lambda: stream.stats().items_in == 30)
+            live = stream.stats()
+            assert not task.done()
+            assert _flows(live) == [(0, 30), (30, 30), (30, 10)]
+        finally:
+            gate.set()
+        got = await task
+        assert got == [x * 2 for x in range(40) if x * 2 % 3 == 0]
+        assert _flows(stream.stats()) == [(0, 40), (40, 40), (40, 14)]
+
+    asyncio.run(main())
+
+
+def test_async_def_stage_shows_its_item_as_in_but_not_out_while_it_awaits() -> None:
+    async def main() -> None:
+        release = asyncio.Event()
+
+        async def held(x: int) -> int:
+            if x == 10:
+                await release.wait()
+            return x
+
+        stream = hp.Stream(_arange(20)).map(held).filter(lambda x: x % 2)
+        async with stream.aiterate() as it:
+            got = [await it.__anext__() for _ in range(5)]
+            task = asyncio.ensure_future(it.__anext__())  # item 10 waits in held
+            try:
+                await _await_for(lambda: stream.stats().items_in == 11)
+                live = stream.stats()
+                assert not task.done()
+                assert _flows(live) == [(0, 11), (11, 10), (10, 5)]
+            finally:
+                release.set()
+            got.append(await task)
+        assert got == [1, 3, 5, 7, 9, 11]
+        assert _flows(stream.stats()) == [(0, 12), (12, 12), (12, 6)]
+
+    asyncio.run(main())
+
+
+async def _apair(x: int) -> tuple[int, int]:
+    await asyncio.sleep(0)
+    return x, x
+
+
+def _pair(x: int) -> tuple[int, int]:
+    return x, x
+
+
+@pytest.mark.parametrize("fn", [_pair, _apair], ids=["plain", "async_def"])
+def test_async_flat_map_and_stateful_stages_count_live(fn: Any) -> None:
+    async def main() -> None:
+        gate = asyncio.Event()
+        stream = hp.Stream(_agated(10, gate)).flat_map(fn).batch(4).take(100)
+        task = asyncio.ensure_future(stream.ato_list())
+        try:
+            await _await_for(lambda: _flows(stream.stats())[:2] == [(0, 10), (10, 20)])
+            assert not task.done()
+            assert _flows(stream.stats()) == [(0, 10), (10, 20), (20, 5), (5, 5)]
+        finally:
+            gate.set()
+        assert len(await task) == 10
+        assert _flows(stream.stats()) == [(0, 20), (20, 40), (40, 10), (10, 10)]
+
+    asyncio.run(main())
+
+
+def test_async_stats_from_another_thread_while_running_are_consistent() -> None:
+    stream = hp.Stream(_arange(100_000)).map(abs).filter(lambda x: x % 3)
+    seen: list[tuple[int, int, int]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                s = stream.stats()
+            except hp.HosepipeError:
+                continue
+            seen.append((s.stages[0].items_out, s.stages[1].items_in, s.stages[2].items_out))
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        stats = stream.run()  # the async driver, on a loop of its own in this thread
+    finally:
+        stop.set()
+        poller.join()
+    assert stats.stages[2].items_out == sum(1 for x in range(100_000) if x % 3)
+    for n_read, n_in, n_out in seen:  # every snapshot is a consistent state of the layer
+        assert 0 <= n_out <= n_in == n_read <= 100_000
+
+
+def test_async_concurrent_map_counts_the_wait_on_a_full_window() -> None:
+    async def work(x: int) -> int:
+        await asyncio.sleep(0.001)
+        return x
+
+    async def main() -> hp.RunStats:
+        stream = hp.Stream(_arange(20)).map(work, concurrency=2)
+        async with stream.aiterate() as it:
+            got = []
+            async for x in it:  # a slow consumer
+                got.append(x)
+                await asyncio.sleep(0.02)
+                live = it.stats().stage("map(work, concurrency=2)")
+                assert live.items_out == len(got)
+                assert live.items_in >= len(got)
+        assert got == list(range(20))
+        return it.stats()
+
+    stats = asyncio.run(main())
+    stage = stats.stage("map(work, concurrency=2)")
+    assert (stage.items_in, stage.items_out) == (20, 20)
+    assert stage.queue is not None
+    assert stage.queue.send_wait > 0
+    assert stage.queue.capacity == 4
 
 
 def test_stage_stats_rates_and_json_round_trip() -> None:

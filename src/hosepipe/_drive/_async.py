@@ -14,7 +14,9 @@ threads (``asyncio.to_thread``).
 loop of its own; inside a running loop it refuses with a message that says what to use.
 
 Counting is per stage and per item (each stage's generator counts what it takes and
-gives); errors get the same notes as in the sync driver. Closing (``aclose``) closes every
+gives), in closure cells that a view of the stage (``Run._views``) reads, so ``stats()``
+shows the counts as they are now while the run goes, from any thread, at no cost per item;
+errors get the same notes as in the sync driver. Closing (``aclose``) closes every
 stage's generator and the source, downstream first, then does what ``Run.close`` does.
 """
 
@@ -25,7 +27,7 @@ import functools
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 from hosepipe import _nodes
 from hosepipe._channel import Channel, ChannelClosed, EndOfChannel
@@ -290,18 +292,28 @@ class ARun(Run):
         positions = tuple(pos for pos, _ in group)
         counters = self.counters
 
-        def set_counts(n: int, drops: tuple[int, ...], failed: int) -> None:
+        def publish(
+            stages: Sequence[Any], n: int, drops: tuple[int, ...], failed: int, at: int
+        ) -> None:
+            """Write the stages' in/out: *n* items read, *drops* per stage; the item that
+            failed at stage *failed*, or is still at stage *at* (an await), went no further."""
             if reads_source:
-                counters[0].items_out = n
+                stages[0].items_out = n
             for j, (pos, dropped) in enumerate(zip(positions, drops)):
-                counters[pos].items_in = n
-                n -= dropped + (j == failed)  # the item that failed there went no further
-                counters[pos].items_out = n
+                stages[pos].items_in = n
+                n = max(0, n - dropped - (j in (failed, at)))
+                stages[pos].items_out = n
+
+        def set_counts(n: int, drops: tuple[int, ...], failed: int) -> None:
+            publish(counters, n, drops, failed, -1)
 
         def note_source(exc: BaseException, n: int) -> None:
             add_stage_note(exc, 0, counters[0].label, n)
 
-        return make(up, tuple(fns), positions, self._fail, note_source, set_counts)  # type: ignore[no-any-return]
+        layer, counts = make(up, tuple(fns), positions, self._fail, note_source, set_counts)
+        # live: stats() reads the layer's counters (closure cells) as they are now
+        self._views.append(lambda stages: publish(stages, *counts()))
+        return layer  # type: ignore[no-any-return]
 
     def _fail(self, pos: int, exc: Exception, item: Any, index: int) -> bool:
         """True if a catch skips *exc*; else it gets the stage note (to be raised)."""
@@ -310,6 +322,18 @@ class ARun(Run):
             return True
         add_stage_note(exc, pos, self.counters[pos].label, index)
         return False
+
+    def _live(self, pos: int, counts: Callable[[], tuple[int, int]]) -> None:
+        """Show stage *pos*'s (items in, items out) from *counts* in ``stats()`` while it
+        runs: a function reading the stage's own counters (closure cells of its generator,
+        so counting costs what it did). It gives the final counts too once the stage ends,
+        as its counter then does, so a ``stats()`` at any moment is consistent."""
+
+        def view(stages: list[Any]) -> None:
+            stage = stages[pos]
+            stage.items_in, stage.items_out = counts()
+
+        self._views.append(view)
 
     async def _flat(
         self, pos: int, node: _nodes.Node, up: AsyncIterator[Any]
@@ -323,6 +347,7 @@ class ARun(Run):
         if isinstance(fn, Retrying):  # retried with asyncio.sleep between attempts
             call, is_async = _async_retry(fn), True
         n_in = n_out = 0
+        self._live(pos, lambda: (n_in, n_out))
         try:
             async for item in up:
                 n_in += 1
@@ -347,6 +372,7 @@ class ARun(Run):
         counter = self.counters[pos]
         step = node.make_step()
         n_in = n_out = 0
+        self._live(pos, lambda: (n_in, n_out))
         try:
             async for item in up:
                 n_in += 1
@@ -456,6 +482,7 @@ class ARun(Run):
         step = node.make_step()
         clock = asyncio.get_running_loop().time
         n = 0
+        self._live(pos, lambda: (n, n))
         try:
             async for item in up:
                 wait = step.wait(clock())
@@ -473,6 +500,7 @@ class ARun(Run):
         counter = self.counters[pos]
         others = [self._open_other(o) for o in node.others]
         n_in = n_out = 0
+        self._live(pos, lambda: (n_in, n_out))
         try:
             if isinstance(node, _nodes.Chain):
                 async for item in up:
@@ -552,7 +580,9 @@ class ARun(Run):
             wake.set()
 
         n_in = n_out = 0
+        self._live(pos, lambda: (n_in, n_out))
         exhausted = False
+        clock = time.perf_counter
         try:
             while True:
                 while not exhausted and running[0] < limit and len(tasks) < 2 * limit:
@@ -572,7 +602,12 @@ class ARun(Run):
                 head = next(iter(tasks))
                 if not finished and not (node.ordered and head.done()):
                     wake.clear()
-                    await wake.wait()
+                    if exhausted:
+                        await wake.wait()
+                    else:  # the window is full: the reader waits for a task to finish
+                        started = clock()
+                        await wake.wait()
+                        window.waited(clock() - started)
                 if init_error:  # an initializer failed: no call can run
                     add_stage_note(init_error[0], pos, counter.label, None)
                     raise init_error[0]
@@ -663,6 +698,14 @@ class ARun(Run):
             add_stage_note(exc, pos, counter.label, index)
 
         counts = [0, 0, 0]  # in, out, retries
+        retries = counter.retries
+
+        def view(stages: list[Any]) -> None:  # live, and the same as the counter at the end
+            stage = stages[pos]
+            stage.items_in, stage.items_out = counts[0], counts[1]
+            stage.retries = retries + counts[2]
+
+        self._views.append(view)
         window = Window(window_size(node.concurrency))
         counter.queue = window.statistics
         pool: ChunkPool | None = None
@@ -713,7 +756,7 @@ class ARun(Run):
             if pool is not None:
                 pool.close()
             counter.items_in, counter.items_out = counts[0], counts[1]
-            counter.retries += counts[2]
+            counter.retries = retries + counts[2]
 
 
 def _thread_pool(
@@ -799,32 +842,46 @@ _FUSED_CACHE: dict[tuple[tuple[tuple[str, bool], ...], bool], Callable[..., Any]
 
 
 def _fused_factory(ops: tuple[tuple[str, bool], ...], reads_source: bool) -> Callable[..., Any]:
-    """Compile an async generator function running *ops* ((op, is_async) pairs) per item.
+    """Compile a function making an async generator that runs *ops* ((op, is_async) pairs)
+    per item, and a function returning its counts so far.
 
     The generated layer counts the items it reads (``n``) and, per stage, the items that
     stage dropped or a ``catch`` skipped (``d<j>``); ``set_counts`` turns them into each
-    stage's in/out when the layer ends. A failing call goes to ``fail`` (skip, or note and
-    raise) with the item's index at that stage; an error from the source itself gets the
-    source note.
+    stage's in/out when the layer ends. The counters are closure cells, shared with the
+    ``counts`` function that ``Run.stats()`` calls while the layer runs (a cell costs about
+    what a local does, so live counts cost nothing per item); a layer with awaits also
+    keeps in ``at`` the stage whose await the current item is in (-1: none), so a slow
+    ``async def`` stage does not show its item as passed before it is. A failing call
+    goes to ``fail`` (skip, or note and raise) with the item's index at that stage; an
+    error from the source itself gets the source note.
     """
     key = (ops, reads_source)
     if key in _FUSED_CACHE:
         return _FUSED_CACHE[key]
     k = len(ops)
+    awaits = any(is_async for _, is_async in ops)
     drops = ", ".join(f"d{j}" for j in range(k)) + ("," if k == 1 else "")
+    cells = ", ".join(["n", "failed", *(f"d{j}" for j in range(k)), *(["at"] if awaits else [])])
+    # what runs before the next item is read: after a skip, or the yield
+    between = (["at = -1"] if awaits else []) + (["reading = True"] if reads_source else [])
     lines = [
-        "async def layer(up, fns, positions, fail, note_source, set_counts):",
-        f"    {', '.join(f'f{j}' for j in range(k))}{',' if k == 1 else ''} = fns",
-        f"    {', '.join(f'p{j}' for j in range(k))}{',' if k == 1 else ''} = positions",
+        "def make(up, fns, positions, fail, note_source, set_counts):",
         "    n = 0",
         "    failed = -1",
-        "    reading = True",
         *(f"    d{j} = 0" for j in range(k)),
-        "    try:",
+        *(["    at = -1"] if awaits else []),
+        "    def counts():",
+        f"        return n, ({drops}), failed, {'at' if awaits else '-1'}",
+        "    async def layer():",
+        f"        nonlocal {cells}",
+        f"        {', '.join(f'f{j}' for j in range(k))}{',' if k == 1 else ''} = fns",
+        f"        {', '.join(f'p{j}' for j in range(k))}{',' if k == 1 else ''} = positions",
+        *(["        reading = True"] if reads_source else []),
         "        try:",
-        "            async for x in up:",
-        "                reading = False",
-        "                n += 1",
+        "            try:",
+        "                async for x in up:",
+        *(["                    reading = False"] if reads_source else []),
+        "                    n += 1",
     ]
     for j, (op, is_async) in enumerate(ops):
         if op in ("observe", "catch"):
@@ -833,33 +890,47 @@ def _fused_factory(ops: tuple[tuple[str, bool], ...], reads_source: bool) -> Cal
         index = "n - 1" + "".join(f" - d{i}" for i in range(j))
         body = {
             "map": [f"x = {call}"],
-            "filter": [f"if not {call}:", f"    d{j} += 1", "    reading = True", "    continue"],
+            "filter": [
+                f"if not {call}:",
+                f"    d{j} += 1",
+                *(f"    {b}" for b in between),
+                "    continue",
+            ],
             "tap": [call],
         }[op]
-        lines.append("                try:")
-        lines += [f"                    {b}" for b in body]
+        if is_async:
+            lines.append(f"                    at = {j}")
+        lines.append("                    try:")
+        lines += [f"                        {b}" for b in body]
         lines += [
-            "                except Exception as e:",
-            f"                    if fail(p{j}, e, x, {index}):",
-            f"                        d{j} += 1",
-            "                        reading = True",
-            "                        continue",
-            f"                    failed = {j}",
-            "                    raise",
+            "                    except Exception as e:",
+            f"                        if fail(p{j}, e, x, {index}):",
+            f"                            d{j} += 1",
+            *(f"                            {b}" for b in between),
+            "                            continue",
+            f"                        failed = {j}",
+            "                        raise",
         ]
     lines += [
-        "                yield x",
-        "                reading = True",
-        "        except Exception as e:",
+        *(["                    at = -1"] if awaits else []),
+        "                    yield x",
+        *(["                    reading = True"] if reads_source else []),
+        "            except Exception as e:",
         # only an error from reading the source itself gets the source note
-        *(["            if reading:", "                note_source(e, n)"] if reads_source else []),
-        "            raise",
-        "    finally:",
-        f"        set_counts(n, ({drops}), failed)",
+        *(
+            ["                if reading:", "                    note_source(e, n)"]
+            if reads_source
+            else []
+        ),
+        "                raise",
+        "        finally:",
+        *(["            at = -1"] if awaits else []),
+        f"            set_counts(n, ({drops}), failed)",
+        "    return layer(), counts",
     ]
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), f"<hosepipe async layer {ops}>", "exec"), namespace)
-    made = namespace["layer"]
+    made = namespace["make"]
     if len(_FUSED_CACHE) > 256:
         _FUSED_CACHE.clear()
     _FUSED_CACHE[key] = made
