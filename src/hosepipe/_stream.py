@@ -587,8 +587,9 @@ class Stream(Generic[T]):
         published after each block of up to 255 items, and blocks shrink so that this
         happens at least every 0.05 s or so while items flow; a source that stalls can
         hold back one block's counts until its next item. Error counts are exact at every
-        moment, so they can be a little ahead of the item counts. ``HosepipeError`` if the
-        stream has not started a run.
+        moment, so they can be a little ahead of the item counts. In an async run every
+        count is exact at every moment (an item awaited in an ``async def`` stage counts as
+        in, not yet out). ``HosepipeError`` if the stream has not started a run.
 
         >>> s = Stream(range(5)).map(str)
         >>> it = iter(s); _ = next(it)

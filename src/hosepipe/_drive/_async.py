@@ -680,22 +680,12 @@ class ARun(Run):
         from hosepipe._drive._procpool import ChunkPool, window_size
 
         counter = self.counters[pos]
-        guards = self.guards[pos]
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
 
         def on_done() -> None:  # in the pool's thread, when a chunk finishes
             with contextlib.suppress(RuntimeError):  # the loop has closed: no one waits
                 loop.call_soon_threadsafe(wake.set)
-
-        def on_error(exc: BaseException, item: Any, index: int) -> bool:
-            if guards and isinstance(exc, Exception) and _catch(self, guards, pos, exc, item):
-                return True
-            add_stage_note(exc, pos, counter.label, index)
-            return False
-
-        def note(exc: BaseException, index: int | None) -> None:
-            add_stage_note(exc, pos, counter.label, index)
 
         counts = [0, 0, 0]  # in, out, retries
         retries = counter.retries
@@ -710,20 +700,7 @@ class ARun(Run):
         counter.queue = window.statistics
         pool: ChunkPool | None = None
         try:
-            pool = ChunkPool(
-                node.fn,
-                concurrency=node.concurrency,
-                ordered=node.ordered,
-                flat=node.flat,
-                label=node.label,
-                initializer=node.initializer,
-                guarded=bool(guards),
-                on_error=on_error,
-                note=note,
-                counts=counts,
-                window=window,
-                on_done=on_done,
-            )
+            pool = self.chunk_pool(pos, node, counts, window, on_done)
             exhausted = False
             while True:
                 while not exhausted and (size := pool.room()):
@@ -750,7 +727,7 @@ class ARun(Run):
                 for out in pool.ready():
                     yield out
         except Exception as e:  # not an item's error (an initializer's): name the stage
-            note(e, None)
+            add_stage_note(e, pos, counter.label, None)
             raise
         finally:
             if pool is not None:

@@ -353,9 +353,6 @@ class Run:
             add_stage_note(exc, pos, node.label, index)
             return False
 
-        def note(exc: BaseException, index: int | None) -> None:
-            add_stage_note(exc, pos, node.label, index)
-
         def runner() -> Iterator[Any]:
             counts = [0, 0, 0]  # in, out, retries (in processes; threads share the wrapper)
             running = [True]
@@ -375,20 +372,7 @@ class Run:
             try:
                 if node.via == "process":
                     counter.queue = window.statistics
-                    pool = ChunkPool(
-                        node.fn,
-                        concurrency=node.concurrency,
-                        ordered=node.ordered,
-                        flat=node.flat,
-                        label=node.label,
-                        initializer=node.initializer,
-                        guarded=bool(guards),
-                        on_error=on_error,
-                        note=note,
-                        counts=counts,
-                        window=window,
-                    )
-                    yield from process_map(opener(), pool)
+                    yield from process_map(opener(), run.chunk_pool(pos, node, counts, window))
                     return
                 fn = run._bind(pos, node.fn)
                 counter.queue = window.statistics
@@ -415,6 +399,42 @@ class Run:
                 run._finish(outer)
 
         return runner
+
+    def chunk_pool(
+        self,
+        pos: int,
+        node: _nodes.ConcurrentMap,
+        counts: list[int],
+        window: Window,
+        on_done: Callable[[], None] | None = None,
+    ) -> ChunkPool:
+        """The worker-process pool of stage *pos* (``via="process"``) for this run, in
+        either driver: a failed call is skipped by the stage's ``catch`` or gets its note."""
+        guards = self.guards[pos]
+
+        def on_error(exc: BaseException, item: Any, index: int) -> bool:
+            if guards and isinstance(exc, Exception) and _catch(self, guards, pos, exc, item):
+                return True
+            add_stage_note(exc, pos, node.label, index)
+            return False
+
+        def note(exc: BaseException, index: int | None) -> None:
+            add_stage_note(exc, pos, node.label, index)
+
+        return ChunkPool(
+            node.fn,
+            concurrency=node.concurrency,
+            ordered=node.ordered,
+            flat=node.flat,
+            label=node.label,
+            initializer=node.initializer,
+            guarded=bool(guards),
+            on_error=on_error,
+            note=note,
+            counts=counts,
+            window=window,
+            on_done=on_done,
+        )
 
     def _throttle_runner(
         self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
