@@ -131,26 +131,24 @@ class Hub:
             if close is not None:
                 close()
 
-    def _detach(self, k: int) -> bool:
+    def _release(self, k: int) -> bool:
         """Close consumer *k*'s channel; True if it was the last one attached."""
         self.channels[k].close_receive()
         with self._lock:
             self._open -= 1
-            last = self._open == 0
+            return self._open == 0
+
+    def _detach(self, k: int) -> None:
+        last = self._release(k)
         thread = self._thread
         if last and thread is not None and thread is not threading.current_thread():
             thread.join()  # every consumer is gone: the producer stops at its next send
-        return last
 
     async def _adetach(self, k: int) -> None:
         """``_detach`` from async code: the producer is awaited, not waited for."""
         from hosepipe._drive._async import join_thread
 
-        self.channels[k].close_receive()
-        with self._lock:
-            self._open -= 1
-            last = self._open == 0
-        if not last:
+        if not self._release(k):
             return
         if self._task is not None:  # it may be waiting for its upstream: stop it now
             import asyncio
@@ -249,18 +247,21 @@ class _ConsumerSource(Reader[object]):
         self.label = f"broadcast[{k}]({_label(hub.stream)})"
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
+        self._claim()
+        return _Consumer(self.hub, self.k)
+
+    def aopen(self) -> AsyncIterator[Any]:
+        """The async form (read from async code): see the module documentation."""
+        self._claim()
+        return _aconsume(self.hub, self.k)
+
+    def _claim(self) -> None:
         if self.used:
             raise StreamConsumedError(
                 f"{self.label}: a broadcast consumer runs once (it shares one run of the "
                 "source with the other consumers); call broadcast() again for another run"
             )
         self.used = True
-        return _Consumer(self.hub, self.k)
-
-    def aopen(self) -> AsyncIterator[Any]:
-        """The async form (read from async code): see the module documentation."""
-        self.open(_ignore)  # the one-run check
-        return _aconsume(self.hub, self.k)
 
 
 class Merge(Reader[object]):
@@ -286,8 +287,6 @@ class Merge(Reader[object]):
 
     def _start(self, channel: Channel[Any], in_loop: bool) -> tuple[list[Any], list[Any]]:
         """Start a producer per stream: (threads, tasks)."""
-        import asyncio
-
         left = [len(self.streams)]
         lock = threading.Lock()
 
@@ -329,6 +328,8 @@ class Merge(Reader[object]):
         threads, tasks = [], []
         for i, stream in enumerate(self.streams):
             if in_loop and _is_async(stream):
+                import asyncio  # only here: a sync merge need not load it
+
                 tasks.append(asyncio.ensure_future(aproduce(_as_stream(stream))))
                 continue
             t = threading.Thread(
@@ -401,10 +402,6 @@ def _reader() -> object:
     except RuntimeError:
         return threading.get_ident()
     return asyncio.current_task()
-
-
-def _ignore(_: BaseException) -> None:
-    pass
 
 
 def _label(obj: object) -> str:
