@@ -384,5 +384,5 @@ def merge(*streams: Iterable[T], buffer: int = 100) -> Stream[T]:
     """
     from hosepipe._fanout import Merge
 
-    merged: Stream[Any] = Stream(Merge(streams, buffer))
+    merged: Stream[Any] = Stream(Merge(streams, buffer, Stream))
     return merged

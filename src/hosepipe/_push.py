@@ -26,17 +26,20 @@ import functools
 import types
 from collections.abc import Callable, Generator, Iterator
 
-from hosepipe import _astream, _nodes
+from hosepipe import _nodes
+from hosepipe._callables import fn_name, is_async_fn, is_async_source
+from hosepipe._drive._sync import _guards, catch_error
+from hosepipe._ends import SinkBase
 from hosepipe._errors import NOTE_PREFIX, add_stage_note, has_note
-from hosepipe._retry import Retrying
+from hosepipe._steps._make import bind, make_step
 from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from typing import Any, ParamSpec
 
     from hosepipe import _steps
+    from hosepipe._ends import SinkWriter
     from hosepipe._stream import Pipeline, Stream
-    from hosepipe.sinks._base import SinkWriter
 
     P = ParamSpec("P")
     Caught = Callable[[Exception, Any], bool] | None  # handles a stage's error for a catch
@@ -103,7 +106,7 @@ def coroutine(fn: Callable[P, Generator[Y, S, R]]) -> Callable[P, Generator[Y, S
     closed
     """
     code = getattr(fn, "__code__", None)
-    name = _nodes.fn_name(fn)
+    name = fn_name(fn)
     if not callable(fn):
         raise TypeError(
             f"coroutine(): `fn` must be a generator function, got {fn!r} ({type(fn).__name__})"
@@ -174,7 +177,7 @@ def check_target(where: str, target: object) -> None:
             "generators, fed with send()"
         )
     if _is_generator_function(target):
-        name = _nodes.fn_name(target)
+        name = fn_name(target)
         raise TypeError(
             f"{where} must be a started generator, got the generator function {name}; "
             f"call it ({name}(...)) to make the generator"
@@ -247,7 +250,7 @@ def into(stream: Stream[T], target: Target[T]) -> None:
         _close_target(target, label, None)  # take(0): it wants nothing, read nothing
         return
     send = target.send
-    if _astream.is_async(stream):
+    if stream._is_async():
         # The async driver runs the terminal in a coroutine, where a StopIteration
         # would become a RuntimeError: the target returning is signalled another way.
         target_send = send
@@ -436,12 +439,7 @@ def _refusal(node: _nodes.Node) -> str | None:
         node, _nodes.Flatten | _nodes.Observe | _nodes.Catch | _nodes._StepNode
     ):
         fn = node.user_fn
-        if isinstance(fn, Retrying):
-            fn = fn.fn
-        code = getattr(fn, "__code__", None)
-        if isinstance(code, types.CodeType) and code.co_flags & (
-            _CO_COROUTINE | _CO_ASYNC_GENERATOR
-        ):
+        if is_async_fn(fn) or is_async_source(fn):
             return "it calls an async function, which send() cannot await"
         return None
     if isinstance(node, _nodes.ConcurrentMap):
@@ -507,8 +505,6 @@ class PushTarget(Generic[T_contra]):
                     f"{reason}. Put it in the stream that feeds the target instead: "
                     f"stream.{node.OP}(...).into(target)"
                 )
-        from hosepipe._drive._sync import _guards
-
         self.label = label
         self._sink = sink
         self._open = True
@@ -522,7 +518,7 @@ class PushTarget(Generic[T_contra]):
             node = stages[pos - 1]
             caught = self._guard(guards[pos], node.label)
             if isinstance(node, _nodes._StepNode):
-                step = node.make_step()
+                step = make_step(node)
                 if step.done:
                     stopped = pos
                 down, flush = _step_stage(step, down, pos, node.label, caught)
@@ -530,7 +526,7 @@ class PushTarget(Generic[T_contra]):
             elif isinstance(node, _nodes.Flatten):
                 down = _flat_stage(iter, down, pos, node.label, caught)
             elif isinstance(node, _nodes._FnNode):
-                fn = node.fn.bound() if isinstance(node.fn, Retrying) else node.fn
+                fn = bind(node.fn)
                 make = _FN_STAGES[type(node)]
                 down = make(fn, down, pos, node.label, caught)
             # observe and catch pass items on as they are
@@ -648,14 +644,11 @@ class PushTarget(Generic[T_contra]):
         """For a stage guarded by *guards*: a function that handles a caught error."""
         if not guards:
             return None
-        from hosepipe._drive._sync import catch_error
-        from hosepipe.sinks._base import Sink
-
         for node in guards:
-            if isinstance(node.dead_letter, Sink) and node.dead_letter not in self._dead_sinks:
+            if isinstance(node.dead_letter, SinkBase) and node.dead_letter not in self._dead_sinks:
                 self._dead_sinks.append(node.dead_letter)
 
-        def writer_for(sink: Sink[Any, Any]) -> Any:  # opened at the first bad item
+        def writer_for(sink: SinkBase[Any, Any]) -> Any:  # opened at the first bad item
             writer = self._dead.get(id(sink))
             if writer is None:
                 writer = self._dead[id(sink)] = sink.open()

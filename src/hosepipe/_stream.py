@@ -20,11 +20,11 @@ from types import TracebackType
 
 from hosepipe import _astream, _nodes
 from hosepipe._drive._sync import END, DeadLetter, Run
+from hosepipe._ends import SinkBase
 from hosepipe._errors import EmptyStreamError, HosepipeError
 from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
-from hosepipe.sinks._base import Sink
 
 if TYPE_CHECKING:
     import logging
@@ -551,11 +551,11 @@ class Stream(Generic[T]):
     @overload
     def __or__(self, other: Pipeline[T, U]) -> Stream[U]: ...
     @overload
-    def __or__(self, other: Sink[T, R]) -> R: ...
+    def __or__(self, other: SinkBase[T, R]) -> R: ...
     def __or__(self, other: Any) -> Any:
         if isinstance(other, Pipeline):
             return self.pipe(other)
-        if isinstance(other, Sink):
+        if isinstance(other, SinkBase):
             return self.to(other)
         return NotImplemented
 
@@ -706,7 +706,7 @@ class Stream(Generic[T]):
         self._run().execute("call", fn)
 
     @overload
-    def to(self, sink: Sink[T, R]) -> R: ...
+    def to(self, sink: SinkBase[T, R]) -> R: ...
     @overload
     def to(self, sink: Callable[[Iterable[T]], R]) -> R: ...
     def to(self, sink: Any) -> Any:
@@ -721,7 +721,7 @@ class Stream(Generic[T]):
         >>> Stream("abca").to(Counter)
         Counter({'a': 2, 'b': 1, 'c': 1})
         """
-        if isinstance(sink, Sink):
+        if isinstance(sink, SinkBase):
             writer = sink.open()
             try:
                 self._run().execute("call", writer.write, None, f"to({sink.label})")

@@ -37,12 +37,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
+from hosepipe._callables import fn_name
+from hosepipe._ends import Reader
 from hosepipe._errors import DataError, HosepipeError
 from hosepipe._extras import require
-from hosepipe._nodes import _check_int, fn_name
+from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, TypeVar
 from hosepipe.backoff import Backoff, Exponential, check_backoff
-from hosepipe.sources._base import Reader
 from hosepipe.sources._sql import hide_password
 
 if TYPE_CHECKING:

@@ -23,52 +23,27 @@ stage's generator and the source, downstream first, then does what ``Run.close``
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 from hosepipe import _nodes
+from hosepipe._callables import fn_name, is_async_fn, is_async_source
 from hosepipe._channel import Channel, ChannelClosed, EndOfChannel
 from hosepipe._drive._sync import END, Run, _catch, _chain_opener
 from hosepipe._errors import HosepipeError, add_stage_note, has_note
 from hosepipe._retry import Retrying
+from hosepipe._steps._make import make_step
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncio
     from typing import Any
 
-__all__ = ["ARun", "BridgeRun", "is_async_fn", "is_async_source", "is_async_stream"]
+    from hosepipe._source import Source
 
-_CO_COROUTINE = 0x80
-_CO_ASYNC_GENERATOR = 0x200
-
-
-def _code_flags(fn: object) -> int:
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    if isinstance(fn, Retrying):
-        fn = fn.fn
-    code = getattr(fn, "__code__", None)
-    if code is None:  # a callable object: its __call__
-        call = vars(type(fn)).get("__call__") if isinstance(fn, object) else None
-        code = getattr(call, "__code__", None)
-    return int(getattr(code, "co_flags", 0))
-
-
-def is_async_fn(fn: object) -> bool:
-    """Whether *fn* is an ``async def`` function (or a partial of one, or an object whose
-    ``__call__`` is one). Checked from the code flags: no ``inspect`` import."""
-    return bool(_code_flags(fn) & _CO_COROUTINE)
-
-
-def is_async_source(obj: object) -> bool:
-    """An async iterable that is not also a sync one, or an async generator function."""
-    if hasattr(obj, "__aiter__") and not hasattr(obj, "__iter__"):
-        return True
-    return callable(obj) and bool(_code_flags(obj) & _CO_ASYNC_GENERATOR)
+__all__ = ["ARun", "BridgeRun", "is_async_stream", "reads_async"]
 
 
 def is_async_stream(source: object, nodes: tuple[_nodes.Node, ...]) -> bool:
@@ -83,6 +58,18 @@ def is_async_stream(source: object, nodes: tuple[_nodes.Node, ...]) -> bool:
             if is_async_source(getattr(getattr(other, "_source", None), "obj", other)):
                 return True
     return False
+
+
+def reads_async(source: Source, nodes: tuple[_nodes.Node, ...]) -> bool:
+    """Whether a stream, read from async code, runs on the async driver: it needs it, or
+    it has a stage that waits (``buffer``, a timed ``batch``, a concurrent ``map``,
+    ``throttle``) or a fan-out/fan-in source, which the async driver awaits instead of
+    blocking the event loop. Other plain streams run their compiled stages inline."""
+    if source.has_async_form():
+        return True
+    if any(node.KIND in ("thread", "pace") for node in nodes):
+        return True
+    return is_async_stream(source.obj, nodes)
 
 
 class ARun(Run):
@@ -186,7 +173,7 @@ class ARun(Run):
                         acc = item if acc is END else fn(acc, item)
                 except Exception as e:
                     if not has_note(e):
-                        name = label or f"{terminal}({_nodes.fn_name(fn) if fn else ''})"
+                        name = label or f"{terminal}({fn_name(fn) if fn else ''})"
                         e.add_note(f"hosepipe: in the terminal {name}, item index {index}")
                     raise
             return acc
@@ -370,7 +357,7 @@ class ARun(Run):
         self, pos: int, node: _nodes._StepNode, up: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:
         counter = self.counters[pos]
-        step = node.make_step()
+        step = make_step(node)
         n_in = n_out = 0
         self._live(pos, lambda: (n_in, n_out))
         try:
@@ -479,7 +466,7 @@ class ARun(Run):
         import asyncio
 
         counter = self.counters[pos]
-        step = node.make_step()
+        step = make_step(node)
         clock = asyncio.get_running_loop().time
         n = 0
         self._live(pos, lambda: (n, n))

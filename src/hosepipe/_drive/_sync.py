@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 
 from hosepipe import _nodes, _steps
+from hosepipe._callables import fn_name
 from hosepipe._channel import Channel, ChannelClosed, EndOfChannel, Window
 from hosepipe._drive._fuse import (
     BLOCK,
@@ -44,13 +45,14 @@ from hosepipe._drive._inline import inline_expression
 from hosepipe._drive._pool import concurrent_map, window_size
 from hosepipe._drive._procpool import ChunkPool, process_map
 from hosepipe._drive._procpool import window_size as process_window_size
+from hosepipe._ends import SinkBase
 from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
 from hosepipe._retry import Retrying
 from hosepipe._source import Source
+from hosepipe._steps._make import bind, make_step, watcher
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.metrics._stats import RunStats, StageCounter, StageStats
-from hosepipe.metrics._watch import EveryItems, Watch
-from hosepipe.sinks._base import Sink
+from hosepipe.metrics._watch import Watch
 
 if TYPE_CHECKING:
     from typing import Any
@@ -251,15 +253,13 @@ class Run:
         run with no bad item still replaces what an earlier run left there)."""
         self.t_start = _pc()
         nodes = self.nodes
-        watchers = [w for p, n in enumerate(nodes, 1) if (w := n.watcher(p, nodes)) is not None]
+        watchers = [w for p, n in enumerate(nodes, 1) if (w := watcher(n, p, nodes)) is not None]
         if watchers:
-            from hosepipe.sources._files import bytes_read
-
-            self._watch = Watch(self.stats, watchers, bytes_read(self.source.obj))
+            self._watch = Watch(self.stats, watchers, self.source.bytes_read())
         for guards in self.guards:
             for node in guards:
                 sink = node.dead_letter
-                if isinstance(sink, Sink) and id(sink) not in self._dead:
+                if isinstance(sink, SinkBase) and id(sink) not in self._dead:
                     self._dead[id(sink)] = sink.open()
 
     def _build(
@@ -317,7 +317,7 @@ class Run:
         seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal, fn)
         # per stage: its function, or for a stateful stage a fresh step object for this run
         objs = tuple(
-            n.make_step() if isinstance(n, _nodes._StepNode) else f for n, f in zip(nodes, fns)
+            make_step(n) if isinstance(n, _nodes._StepNode) else f for n, f in zip(nodes, fns)
         )
         factory = compiled.factory(globals_)
         return factory(
@@ -422,7 +422,7 @@ class Run:
             add_stage_note(exc, pos, node.label, index)
 
         return ChunkPool(
-            node.fn,
+            bind(node.fn),  # a retried function is pickled to the workers and called there
             concurrency=node.concurrency,
             ordered=node.ordered,
             flat=node.flat,
@@ -445,7 +445,7 @@ class Run:
         run = self
 
         def runner() -> Iterator[Any]:
-            step = node.make_step()
+            step = make_step(node)
             clock, sleep = time.monotonic, time.sleep
             n = 0
             try:
@@ -464,10 +464,9 @@ class Run:
 
     def _bind(self, pos: int, fn: Any) -> Any:
         """*fn*, or for a retried stage a wrapper of this run's own (its retries counted)."""
+        fn = bind(fn)
         if isinstance(fn, Retrying):
-            fn = self._retrying[pos] = fn.bound()
-        elif isinstance(fn, EveryItems):  # observe(every=N): a count of this run's own
-            fn = fn.bound()
+            self._retrying[pos] = fn
         return fn
 
     def _buffer_runner(
@@ -711,7 +710,7 @@ def catch_error(
     exc: Exception,
     item: Any,
     label: str,
-    writer_for: Callable[[Sink[Any, Any]], Any],
+    writer_for: Callable[[SinkBase[Any, Any]], Any],
     count: Callable[[BaseException], None] | None = None,
 ) -> bool:
     """Whether one of *guards* catches *exc*; if one does, count it, call its handler and
@@ -723,7 +722,7 @@ def catch_error(
             if node.handler is not None:
                 node.handler(exc, item)
             dead = node.dead_letter
-            if isinstance(dead, Sink):
+            if isinstance(dead, SinkBase):
                 writer_for(dead).write(DeadLetter(item, exc, label).to_dict())
             elif dead is not None:
                 send: Callable[[DeadLetter], object] = getattr(dead, "append", dead)
@@ -824,7 +823,7 @@ class _Segment:
             name = _TERMINAL_NAMES.get(self.terminal or "", self.terminal)
             fn = self.term_fn
             label = self.run.term_label or (
-                f"{name}({_nodes.fn_name(fn)})" if fn is not None else f"{name}()"
+                f"{name}({fn_name(fn)})" if fn is not None else f"{name}()"
             )
             exc.add_note(f"hosepipe: in the terminal {label}, item index {n_in - 1}")
 

@@ -129,7 +129,7 @@ def bytes_read(reader: object) -> Callable[[], tuple[int, int]] | None:
     Meant for progress bars: two runs reading the same file at once confuse it.
     """
     paths = getattr(reader, "paths", None)
-    if not isinstance(reader, _Lines | _Chunks | _CsvRows) or paths is None:
+    if not isinstance(reader, _FileReader) or paths is None:
         return None
     resolved = resolve_paths(paths)
     if _STDIN in resolved:
@@ -158,6 +158,15 @@ def bytes_read(reader: object) -> Callable[[], tuple[int, int]] | None:
         return last[0], total
 
     return read
+
+
+class _FileReader(Reader[Any]):
+    """A reader of files, whose progress is counted in bytes (``bytes_read``)."""
+
+    paths: tuple[str, ...]
+
+    def bytes_read(self) -> Callable[[], tuple[int, int]] | None:
+        return bytes_read(self)
 
 
 def _open_binary(path: str) -> io.BufferedIOBase:
@@ -400,7 +409,7 @@ class _Decoding:
             handle_bad(self.on_error, bad, report)  # skip: the rest of this file is unreadable
 
 
-class _Lines(Reader[Any]):
+class _Lines(_FileReader):
     def __init__(self, op: str, paths: tuple[str, ...], decoding: _Decoding) -> None:
         self.paths = paths
         self.decoding = decoding
@@ -466,7 +475,7 @@ def read_lines(
 # -- bytes --------------------------------------------------------------------------------------
 
 
-class _Chunks(Reader[bytes]):
+class _Chunks(_FileReader):
     def __init__(self, paths: tuple[str, ...], chunk_size: int, on_error: OnError) -> None:
         self.paths = paths
         self.chunk_size = chunk_size
@@ -586,7 +595,7 @@ def read_jsonl(path: Paths, *, encoding: str = "utf-8", on_error: OnError = "rai
 # -- CSV --------------------------------------------------------------------------------------
 
 
-class _CsvRows(Reader[Any]):
+class _CsvRows(_FileReader):
     """``(path, line, row, fields)`` per CSV record; *fields* is that file's header."""
 
     def __init__(
