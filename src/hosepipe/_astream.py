@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from hosepipe._drive._async import ARun
     from hosepipe._drive._sync import Run
-    from hosepipe._stream import Stream
+    from hosepipe._terminals import Terminals as Stream
     from hosepipe.metrics._stats import RunStats
 
 __all__ = [

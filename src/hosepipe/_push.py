@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
     from hosepipe import _steps
     from hosepipe._ends import SinkWriter
-    from hosepipe._stream import Pipeline, Stream
+    from hosepipe._stream import Pipeline
+    from hosepipe._terminals import Terminals
 
     P = ParamSpec("P")
     Caught = Callable[[Exception, Any], bool] | None  # handles a stage's error for a catch
@@ -241,7 +242,7 @@ class _Stop(BaseException):
 # -- Stream.into ------------------------------------------------------------------------
 
 
-def into(stream: Stream[T], target: Target[T]) -> None:
+def into(stream: Terminals[T], target: Target[T]) -> None:
     """``Stream.into``: push each item of *stream* into *target*, then close it (see
     that method for the rules)."""
     check_target("into(): `target`", target)
