@@ -54,7 +54,7 @@ class Terminals(Generic[T]):
     def _run(self) -> Run:
         run: Run
         if self._is_async():  # async stages or source, read from sync code
-            from hosepipe._drive._async import BridgeRun
+            from hosepipe._drive._bridge import BridgeRun
 
             run = BridgeRun(self._source, self._stages)
         else:
