@@ -112,6 +112,7 @@ class Hub:
             await it.aclose()
 
     def _produce(self) -> None:
+        # _aproduce's sync twin on purpose: one awaits each send, this one blocks in it.
         attached = list(self.channels)
         it: Iterator[Any] | None = None
         try:

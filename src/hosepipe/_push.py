@@ -734,7 +734,10 @@ _FN_STAGES: dict[type, Callable[[Callable[[Any], Any], Down, int, str, Caught], 
 def _step_stage(
     step: _steps.Step[Any, Any], down: Down, pos: int, label: str, caught: Caught
 ) -> tuple[Down, Callable[[], None]]:
-    """A stateful stage: its step's ``push`` per item, ``flush`` at the end."""
+    """A stateful stage: its step's ``push`` per item, ``flush`` at the end.
+
+    Its error handling has the shape of ``_fn_stage``'s on purpose: a shared helper would
+    be one more call per item and stage on the push path."""
     push = step.push
     n = 0
 

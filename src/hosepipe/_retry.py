@@ -11,15 +11,12 @@ gives up at once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from hosepipe._callables import Retried
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
-
-    from hosepipe.backoff import Backoff
 
 __all__ = ["Retrying"]
 
@@ -43,15 +40,8 @@ class Retrying(Retried):
 
     __slots__ = ("_lock", "_stop", "retries")
 
-    def __init__(
-        self,
-        fn: Callable[[Any], Any],
-        types: tuple[type[BaseException], ...],
-        attempts: int,
-        backoff: Backoff,
-        flat: bool,
-    ) -> None:
-        super().__init__(fn, types, attempts, backoff, flat)
+    def __init__(self, *description: Any) -> None:  # Retried's arguments
+        super().__init__(*description)
         self.retries = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()

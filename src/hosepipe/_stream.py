@@ -2,7 +2,15 @@
 
 Both are immutable. A method builds a node (``_nodes``), checking its arguments there, and
 returns a new object with the node appended; nothing runs until a stream is iterated or a
-terminal is called, and then a driver (``_drive``) interprets the nodes.
+terminal is called, and then a driver (``_drive``) interprets the nodes. The running half
+of ``Stream`` (iteration and terminals) is ``_terminals.Terminals``.
+
+Why this module is longer than most: ``Stream`` and ``Pipeline`` are one description seen
+with and without a source, and each refers to the other (``stream | pipeline``,
+``pipeline(source)``), so they live together. Written twice on purpose: each operator's
+typed signature, once returning ``Stream[U]`` and once ``Pipeline[In, U]``, because Python's
+typing has no higher-kinded types to say "the same container with another item type"; both
+bodies are one call to the same node builder in ``_nodes``, where the logic is.
 """
 
 from __future__ import annotations

@@ -466,6 +466,8 @@ class _HTTPPagesAsync:
         return self.label
 
     async def __aiter__(self) -> AsyncIterator[Any]:
+        # Twice on purpose: the sync loop's twin with awaits; both only carry out the steps of
+        # the one sans-I/O ``_Spec.run`` (as httpx's sync and async clients share their models).
         require("httpx", "http", "hosepipe.http.paginate()")
         import httpx
 

@@ -234,6 +234,8 @@ class ARun(Run):
                 counter.items_out = n
                 yield item
             return
+        # Twice on purpose: the loop above awaits, this one calls next() inline; a shared
+        # form would put an adapter's await on every item of a sync source.
         sync_it = self._open_source()  # a sync source, read inline
         n = 0
         while True:
@@ -657,7 +659,11 @@ class ARun(Run):
         self, pos: int, node: _nodes.ConcurrentMap, up: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:
         """``map(fn, concurrency=N, via="process")``: the sync driver's ``ChunkPool``, with
-        the upstream read and the wait for a finished chunk awaited on the event loop."""
+        the upstream read and the wait for a finished chunk awaited on the event loop.
+
+        Its loop is ``_procpool.process_map``'s with awaits, on purpose: the pool's logic is
+        ``ChunkPool``'s, shared; what stays twice is reading the upstream and waiting.
+        """
         import asyncio
         import time
 

@@ -131,18 +131,7 @@ class StageStats:
     ('filter(<lambda>)', 10, 4, 6, 0.6)
     """
 
-    __slots__ = (
-        "errors",
-        "errors_by_type",
-        "items_in",
-        "items_out",
-        "label",
-        "position",
-        "queue",
-        "retries",
-        "time",
-        "wall_time",
-    )
+    __slots__ = (*StageCounter.__slots__, "wall_time")
 
     def __init__(
         self,
