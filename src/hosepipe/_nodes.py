@@ -20,6 +20,9 @@ whose function becomes a ``_callables.Retried`` description (each run binds the
 wrapper that calls it). What a run makes of a node (its step object, its bound function,
 its watcher) is the steps layer's business (``_steps._make``): nodes import no layer above
 them.
+
+Why this module is longer than most: it is the table of every operator, one small class
+each (its arguments, their checks, its label); split up, the table would be scattered.
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ object with ``send()`` and ``close()``. Its ``close()`` ends it (``GeneratorExit
 
 ``PushStream`` and ``PushPipeline`` are mixed into ``Stream`` and ``Pipeline`` and hold
 their push methods.
+
+Why this module is longer than most: push mode is one driver, and its targets (``coroutine``,
+``broadcast_to``), the stage chain it builds from nodes and ``into``/``as_target`` close
+each other's targets; split, each part would reach into the others' internals.
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ An ``HTTPError`` caused by an httpx exception (a timeout, a refused connection) 
 ``__cause__``. No label, message, ``HTTPError.url`` or ``DataError.path`` shows a URL's
 password or the value of a query parameter whose name says it is secret (``api_key``,
 ``token``, ``password``, ``sig``...): they read ``***``. The requests use the real URL.
+
+Why this module is longer than most: it is one integration, whose three pagination styles
+share one sans-I/O page walker (``_Spec``), with thin sync and async readers around it.
 """
 
 from __future__ import annotations
