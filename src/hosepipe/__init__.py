@@ -9,7 +9,6 @@ True
 """
 
 from hosepipe import backoff as backoff
-from hosepipe._drive._sync import DeadLetter as DeadLetter
 from hosepipe._errors import DataError as DataError
 from hosepipe._errors import EmptyStreamError as EmptyStreamError
 from hosepipe._errors import HosepipeError as HosepipeError
@@ -40,6 +39,7 @@ from hosepipe._operators import tap as tap
 from hosepipe._operators import throttle as throttle
 from hosepipe._operators import window as window
 from hosepipe._operators import zip as zip
+from hosepipe._steps._catch import DeadLetter as DeadLetter
 from hosepipe._stream import Pipeline as Pipeline
 from hosepipe._stream import Stream as Stream
 from hosepipe._terminals import Iteration as Iteration

@@ -32,9 +32,9 @@ from collections.abc import Callable, Generator, Iterator
 
 from hosepipe import _nodes
 from hosepipe._callables import fn_name, is_async_fn, is_async_source
-from hosepipe._drive._sync import _guards, catch_error
 from hosepipe._ends import SinkBase
 from hosepipe._errors import NOTE_PREFIX, add_stage_note, has_note
+from hosepipe._steps._catch import catch_error, guards_of
 from hosepipe._steps._make import bind, make_step
 from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -515,7 +515,7 @@ class PushTarget(Generic[T_contra]):
         self._open = True
         self._dead: dict[int, SinkWriter[Any, Any]] = {}
         self._dead_sinks: list[Any] = []
-        guards = _guards(stages)
+        guards = guards_of(stages)
         down: Callable[[Any], None] = _sink_stage(sink.send, len(stages) + 1, target_label(sink))
         flushers: list[tuple[int, Callable[[], None]]] = []
         stopped: int | None = None

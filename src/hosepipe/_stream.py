@@ -24,9 +24,10 @@ from collections.abc import (
 )
 
 from hosepipe import _nodes
-from hosepipe._drive._sync import END, DeadLetter
+from hosepipe._drive._sync import END
 from hosepipe._ends import SinkBase
 from hosepipe._source import Source
+from hosepipe._steps._catch import DeadLetter
 from hosepipe._terminals import Terminals
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 

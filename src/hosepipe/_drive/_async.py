@@ -33,7 +33,7 @@ from hosepipe import _nodes, _steps
 from hosepipe._callables import fn_name, is_async_fn, is_async_source
 from hosepipe._channel import Channel, ChannelClosed, EndOfChannel, Window
 from hosepipe._drive._afuse import fused_factory
-from hosepipe._drive._sync import END, Run, _Background, _catch, _chain_opener
+from hosepipe._drive._sync import END, Run, _Background, _chain_opener
 from hosepipe._errors import HosepipeError, add_stage_note, has_note
 from hosepipe._retry import Retrying
 from hosepipe._steps._make import make_step
@@ -309,7 +309,7 @@ class ARun(Run):
     def _fail(self, pos: int, exc: Exception, item: Any, index: int) -> bool:
         """True if a catch skips *exc*; else it gets the stage note (to be raised)."""
         guards = self.guards[pos]
-        if guards and _catch(self, guards, pos, exc, item):
+        if guards and self.catch(guards, pos, exc, item):
             return True
         add_stage_note(exc, pos, self.counters[pos].label, index)
         return False
