@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from hosepipe._push import PushTarget, Target
     from hosepipe.backoff import Backoff
+    from hosepipe.engines import Dask
 
     DeadLetterTarget = Callable[[DeadLetter], object] | Any
 
@@ -59,6 +60,13 @@ def _as_stream(obj: object, op: str) -> Stream[Any]:
     if not hasattr(obj, "__iter__"):
         raise TypeError(f"{op}(): every argument must be iterable, got {obj!r}")
     return Stream(obj)
+
+
+def _engine_run(engine: Dask, stream: Stream[Any], terminal: str, *args: Any) -> Any:
+    """``stream.<terminal>(*args)`` run on *engine* (``hosepipe.engines``)."""
+    from hosepipe.engines._dask import run_on
+
+    return run_on(engine, stream, terminal, *args)
 
 
 def _stream_stages(
@@ -617,12 +625,14 @@ class Stream(Generic[T]):
         """
         return Iteration(self._run())
 
-    def to_list(self) -> list[T]:
-        """All items in a list.
+    def to_list(self, *, engine: Dask | None = None) -> list[T]:
+        """All items in a list; with *engine* (``hp.engines.Dask()``), computed there.
 
         >>> Stream(range(3)).to_list()
         [0, 1, 2]
         """
+        if engine is not None:
+            return _engine_run(engine, self, "to_list")  # type: ignore[no-any-return]
         return self._run().execute("list")  # type: ignore[no-any-return]
 
     @overload
@@ -649,10 +659,12 @@ class Stream(Generic[T]):
         return got
 
     @overload
-    def reduce(self, fn: Callable[[T, T], T]) -> T: ...
+    def reduce(self, fn: Callable[[T, T], T], *, engine: Dask | None = None) -> T: ...
     @overload
-    def reduce(self, fn: Callable[[A, T], A], initial: A) -> A: ...
-    def reduce(self, fn: Callable[[Any, T], Any], initial: Any = _MISSING) -> Any:
+    def reduce(self, fn: Callable[[A, T], A], initial: A, *, engine: Dask | None = None) -> A: ...
+    def reduce(
+        self, fn: Callable[[Any, T], Any], initial: Any = _MISSING, *, engine: Dask | None = None
+    ) -> Any:
         """Fold the items with ``acc = fn(acc, item)``, from *initial* or the first item.
 
         >>> import operator
@@ -663,6 +675,10 @@ class Stream(Generic[T]):
         """
         if not callable(fn):
             raise TypeError(f"reduce(): `fn` must be callable, got {fn!r}")
+        if engine is not None:  # there, fn must be associative: partitions fold apart
+            return _engine_run(
+                engine, self, "reduce", fn, *(() if initial is _MISSING else (initial,))
+            )
         if initial is _MISSING:
             got = self._run().execute("reduce1", fn, END)
             if got is END:
@@ -672,19 +688,21 @@ class Stream(Generic[T]):
             return got
         return self._run().execute("reduce", fn, initial)
 
-    def count(self) -> int:
+    def count(self, *, engine: Dask | None = None) -> int:
         """The number of items.
 
         >>> Stream(range(7)).filter(lambda x: x % 2).count()
         3
         """
+        if engine is not None:
+            return _engine_run(engine, self, "count")  # type: ignore[no-any-return]
         return self._run().execute("count", None, 0)  # type: ignore[no-any-return]
 
     @overload
-    def sum(self) -> T | Literal[0]: ...
+    def sum(self, *, engine: Dask | None = None) -> T | Literal[0]: ...
     @overload
-    def sum(self, start: U) -> T | U: ...
-    def sum(self, start: Any = 0) -> Any:
+    def sum(self, start: U, *, engine: Dask | None = None) -> T | U: ...
+    def sum(self, start: Any = 0, *, engine: Dask | None = None) -> Any:
         """The items added with ``+``, left to right, to *start*.
 
         >>> Stream([1, 2, 3]).sum()
@@ -692,9 +710,11 @@ class Stream(Generic[T]):
         >>> Stream([[1], [2]]).sum([])
         [1, 2]
         """
+        if engine is not None:
+            return _engine_run(engine, self, "sum", start)
         return self._run().execute("sum", None, start)
 
-    def for_each(self, fn: Callable[[T], object]) -> None:
+    def for_each(self, fn: Callable[[T], object], *, engine: Dask | None = None) -> None:
         """Call *fn* on each item.
 
         >>> Stream("ab").for_each(print)
@@ -703,13 +723,15 @@ class Stream(Generic[T]):
         """
         if not callable(fn):
             raise TypeError(f"for_each(): `fn` must be callable, got {fn!r}")
+        if engine is not None:  # fn is called here, on the items gathered in order
+            return _engine_run(engine, self, "for_each", fn)  # type: ignore[no-any-return]
         self._run().execute("call", fn)
 
     @overload
-    def to(self, sink: Sink[T, R]) -> R: ...
+    def to(self, sink: Sink[T, R], *, engine: Dask | None = None) -> R: ...
     @overload
-    def to(self, sink: Callable[[Iterable[T]], R]) -> R: ...
-    def to(self, sink: Any) -> Any:
+    def to(self, sink: Callable[[Iterable[T]], R], *, engine: Dask | None = None) -> R: ...
+    def to(self, sink: Any, *, engine: Dask | None = None) -> Any:
         """Run the stream into *sink* and return the sink's result (also: ``stream | sink``).
 
         *sink* is a hosepipe ``Sink`` (``hp.write_jsonl(path)``, ``hp.to_sql(...)``), which
@@ -721,6 +743,8 @@ class Stream(Generic[T]):
         >>> Stream("abca").to(Counter)
         Counter({'a': 2, 'b': 1, 'c': 1})
         """
+        if engine is not None:
+            return _engine_run(engine, self, "to", sink)
         if isinstance(sink, Sink):
             writer = sink.open()
             try:
@@ -737,13 +761,15 @@ class Stream(Generic[T]):
         with self.iterate() as it:
             return sink(it)
 
-    def run(self) -> RunStats:
+    def run(self, *, engine: Dask | None = None) -> RunStats:
         """Run the stream to its end, discarding the items, and return its ``RunStats``.
 
         >>> stats = Stream(range(10)).filter(lambda x: x < 3).run()
         >>> stats.items_in, stats.items_out
         (10, 3)
         """
+        if engine is not None:
+            return _engine_run(engine, self, "run")  # type: ignore[no-any-return]
         run = self._run()
         run.execute("drain")
         return run.stats()
