@@ -208,6 +208,7 @@ class _Run:
         self.partials: list[Any] = []  # one per partition
         self.part_stats: dict[int, RunStats] = {}
         self.tail: Stream[Any] | None = None
+        self.failed: int | None = None  # the partition whose error the client saw
 
     def cancel(self) -> None:
         with contextlib.suppress(Exception):
@@ -216,7 +217,7 @@ class _Run:
     def note(self, exc: Exception) -> None:
         """Name the partition that failed, when a worker's error is the one raised."""
         for i, fut in enumerate(self.partials):
-            if fut.status == "error":
+            if i == self.failed or (self.failed is None and fut.status == "error"):
                 n = len(self.parts)
                 exc.add_note(
                     f"hosepipe: on Dask, in partition {i + 1} of {n} "
@@ -262,8 +263,13 @@ class _Run:
         order = self.partials if self.engine.ordered else as_completed(self.partials)
         try:
             for fut in order:
-                items, stats = fut.result()
-                self.part_stats[index[fut.key]] = stats[0]
+                i = index[fut.key]
+                try:
+                    items, stats = fut.result()
+                except BaseException:
+                    self.failed = i
+                    raise
+                self.part_stats[i] = stats[0]
                 yield from items
         finally:
             self.cancel()  # stopped early (take): the rest is not needed
