@@ -724,7 +724,8 @@ class Stream(Generic[T]):
         if not callable(fn):
             raise TypeError(f"for_each(): `fn` must be callable, got {fn!r}")
         if engine is not None:  # fn is called here, on the items gathered in order
-            return _engine_run(engine, self, "for_each", fn)  # type: ignore[no-any-return]
+            _engine_run(engine, self, "for_each", fn)
+            return
         self._run().execute("call", fn)
 
     @overload

@@ -15,7 +15,7 @@ import glob
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from hosepipe._errors import EmptyStreamError, HosepipeError
 from hosepipe._extras import require
@@ -152,7 +152,7 @@ class Dask:
         >>> Dask.__new__(Dask).stats()
         Traceback (most recent call last):
         ...
-        hosepipe._errors.HosepipeError: stats(): no stream has run on this engine yet
+        hosepipe.HosepipeError: stats(): no stream has run on this engine yet
         """
         last: RunStats | None = getattr(self, "_last", None)
         if last is None:
@@ -260,7 +260,9 @@ class _Run:
         from distributed import as_completed
 
         index = {fut.key: i for i, fut in enumerate(self.partials)}
-        order = self.partials if self.engine.ordered else as_completed(self.partials)
+        order: Iterable[Any] = self.partials
+        if not self.engine.ordered:
+            order = as_completed(self.partials)  # type: ignore[no-untyped-call]
         try:
             for fut in order:
                 i = index[fut.key]
@@ -308,31 +310,48 @@ class _Run:
         return getattr(self.tail, method)(*args)
 
     def _per_partition(self, sink: Any) -> int:
-        """One file per partition (the ``*`` of the sink's path numbered), then a manifest."""
+        """One file per partition (the ``*`` of the sink's path numbered), then a manifest.
+
+        The workers write each file atomically under a hidden staging name; once every
+        partition is done the client renames them into place, so a failed run shows no
+        file of its own (files and folder must be shared by the client and the workers).
+        """
+        import uuid
+
         from hosepipe.sinks._files import _AtomicFile
 
         n = len(self.parts)
         width = max(5, len(str(n - 1)))
-        sinks = [_numbered(sink, str(i).zfill(width)) for i in range(n)]
+        finals = [_numbered(sink, str(i).zfill(width)).path for i in range(n)]
+        run_id = uuid.uuid4().hex[:12]
+        sinks = [_numbered(sink, str(i).zfill(width), f".{run_id}.") for i in range(n)]
         self._submit("sink", sinks=sinks)
         counts = []
-        for i, fut in enumerate(self.partials):
-            count, stats = fut.result()
-            counts.append(count)
-            self.part_stats[i] = stats[0]
-        for s in sinks:  # the temporary files of attempts on workers that were lost
-            folder, base = os.path.split(os.path.abspath(s.path))
-            for stale in glob.glob(os.path.join(folder, f".{glob.escape(base)}.*.tmp")):
+        try:
+            for i, fut in enumerate(self.partials):
+                count, stats = fut.result()
+                counts.append(count)
+                self.part_stats[i] = stats[0]
+            for s, final in zip(sinks, finals):
+                os.replace(s.path, final)
+        except BaseException:  # no partial output: the staged files of the partitions done
+            self.cancel()
+            for s in sinks:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(stale)
+                    os.unlink(s.path)
+            raise
+        finally:
+            for s in sinks:  # the temporary files of attempts on workers that were lost
+                folder, base = os.path.split(os.path.abspath(s.path))
+                for stale in glob.glob(os.path.join(folder, f".{glob.escape(base)}.*.tmp")):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(stale)
         folder, base = os.path.split(sink.path)
         manifest = {
             "pattern": base,
             "partitions": n,
             "items": sum(counts),
-            "files": [
-                {"path": os.path.basename(s.path), "items": c} for s, c in zip(sinks, counts)
-            ],
+            "files": [{"path": os.path.basename(f), "items": c} for f, c in zip(finals, counts)],
         }
         out = _AtomicFile(os.path.join(folder, base.split("*")[0] + "manifest.json"), "utf-8")
         try:
@@ -341,7 +360,7 @@ class _Run:
         except BaseException:
             out.abort()
             raise
-        out.commit()
+        out.commit()  # syncs the folder too, so the renames above last
         return sum(counts)
 
     def stats(self, stream: Stream[Any], wall: float) -> RunStats:
@@ -387,12 +406,13 @@ def _pattern(sink: object) -> bool:
     return isinstance(sink, _FileSink) and "*" in os.path.basename(sink.path)
 
 
-def _numbered(sink: Any, number: str) -> Any:
+def _numbered(sink: Any, number: str, prefix: str = "") -> Any:
+    """A copy of *sink* writing to its path with ``*`` numbered (and *prefix* before)."""
     import copy
 
     part = copy.copy(sink)
     folder, base = os.path.split(sink.path)
-    part.path = os.path.join(folder, base.replace("*", number))
+    part.path = os.path.join(folder, prefix + base.replace("*", number))
     part.label = f"{sink.op}({part.path!r})"
     return part
 

@@ -41,8 +41,8 @@ def run_partition(job: bytes, part: bytes) -> tuple[Any, list[RunStats]]:
     """Run one partition: ``hp.Stream(source)`` with the job's stages, into its terminal.
 
     *job* pickles ``(stages, terminal, fn)``; *part* pickles ``(source, sink)``. Terminals:
-    ``list``, ``count``, ``drain`` (value ``EMPTY``), ``reduce1`` (fold with *fn*; ``EMPTY`` if no item),
-    ``sink`` (``stream.to(sink)``, the partition's own file). Returns the value and the
+    ``list``, ``count``, ``drain`` (value ``EMPTY``), ``reduce1`` (fold with *fn*; ``EMPTY``
+    if no item), ``sink`` (``stream.to(sink)``, the partition's own file). Returns the value and the
     partition's ``RunStats`` (in a list, so that ``combine`` can concatenate them).
     """
     from hosepipe._drive._sync import END

@@ -22,14 +22,14 @@ import copy
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from itertools import pairwise
 
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.sources._base import Reader
 
 if TYPE_CHECKING:
-
     from hosepipe._source import Source
     from hosepipe._stream import Stream
     from hosepipe.sources._files import _Decoding
@@ -58,7 +58,7 @@ def parse_size(op: str, size: object) -> int:
     >>> parse_size("Dask", "big")
     Traceback (most recent call last):
     ...
-    ValueError: Dask(): `partition_size` must be a number of bytes >= 1 or a size such as '64MB', got 'big'
+    ValueError: Dask(): `partition_size` must be a number of bytes >= 1 or a size ... got 'big'
     """
     value: float | None = None
     if isinstance(size, int) and not isinstance(size, bool):
@@ -179,7 +179,11 @@ class _LineRange(Reader[Any]):
                 f"{self.label}: the number of its first line is not known; count the line "
                 "ends before it first (count_newlines)"
             )
-        return _flat(self.decoding.blocks(self.path, report, self._open, self.first_line))
+        return _flat(self._blocks(report))
+
+    def _blocks(self, report: Report) -> Generator[Iterable[Any], None, None]:
+        assert self.first_line is not None
+        yield from self.decoding.blocks(self.path, report, self._open, self.first_line)
 
 
 def _is_plain(path: str) -> bool:
@@ -199,7 +203,7 @@ def line_ranges(path: str, size: int) -> list[tuple[int, int]]:
     >>> with open(name, "wb") as f:
     ...     _ = f.write(b"aaa\\nbb\\nc\\ndddd\\n")
     >>> line_ranges(name, 5)
-    [(0, 4), (4, 7), (7, 14)]
+    [(0, 7), (7, 14)]
     """
     total = os.path.getsize(path)
     cuts = [0]
@@ -224,7 +228,7 @@ def line_ranges(path: str, size: int) -> list[tuple[int, int]]:
                 cuts.append(at)
             nominal = max(nominal + size, at + 1)
     cuts.append(total)
-    return list(zip(cuts[:-1], cuts[1:]))
+    return list(pairwise(cuts))
 
 
 def count_newlines(path: str, start: int, end: int) -> int:
