@@ -99,7 +99,9 @@ class Dask:
                 n_workers=workers,
                 threads_per_worker=threads_per_worker,
                 processes=True,
-                dashboard_address=None,
+                host="127.0.0.1",
+                dashboard_address=":0",  # its HTTP server on a free port, not 8787
+                scheduler_kwargs={"dashboard": False},
             )
             try:
                 self._client = distributed.Client(self._cluster)
