@@ -476,3 +476,32 @@ def test_ctrl_c_cancels_the_tasks(cluster: str, tmp_path: Path) -> None:
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_hosepipe_run_on_the_cluster(cluster: str, logs: list[str], tmp_path: Path) -> None:
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import hosepipe as hp\n"
+        "def size(line):\n"
+        "    field = line.rsplit(' ', 1)[1]\n"
+        "    return 0 if field == '-' else int(field)\n"
+        f"pipeline = hp.read_lines({logs!r}).map(size).filter(bool)\n"
+    )
+    out = tmp_path / "out.txt"
+    hosepipe = str(Path(sys.executable).with_name("hosepipe"))
+    args = [hosepipe, "run", str(job), "--engine", "dask", "--scheduler", cluster]
+    done = subprocess.run(
+        [*args, "-o", str(out), "--stats", "json"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().split() == [str(x) for x in [10, 20, 30, 50, 60, 70] * 3]
+    stats = json.loads(done.stderr[done.stderr.index("{") :])
+    assert [s["items_out"] for s in stats["stages"]] == [27, 27, 18]
+    wrong = subprocess.run(
+        [hosepipe, "run", str(job), "--scheduler", cluster], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().endswith("error: --scheduler goes with --engine dask")
