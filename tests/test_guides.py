@@ -38,9 +38,6 @@ def _start_dask_offload_thread() -> None:
     """dask.distributed keeps one thread for the life of the process (its offload pool);
     start it before the leak check, which then sees that the guide's cluster left nothing."""
     pytest.importorskip("distributed", reason="the Dask guide needs pip install 'hosepipe[dask]'")
-    from distributed.utils import offload
-
-    offload  # noqa: B018 - imported for the side effect below
     from distributed.utils import _offload_executor
 
     _offload_executor.submit(lambda: None).result()
