@@ -350,6 +350,25 @@ def test_a_worker_error_keeps_its_type_and_notes(engine: hp.engines.Dask, logs: 
         s.count(engine=engine)
 
 
+def test_a_client_stage_error_is_numbered_as_in_the_local_run(engine: hp.engines.Dask) -> None:
+    s = hp.partitioned([[1, 2], [3, 0]]).map(abs).scan(lambda acc, x: acc + 12 // x, 0)
+    with pytest.raises(ZeroDivisionError) as local:
+        s.to_list()
+    with pytest.raises(ZeroDivisionError) as remote:
+        s.to_list(engine=engine)
+    assert remote.value.__notes__ == local.value.__notes__
+    assert local.value.__notes__ == ["hosepipe: in stage 2 scan(<lambda>), item index 3"]
+
+
+def test_unordered_gathers_every_item(cluster: str) -> None:
+    with hp.engines.Dask(cluster, ordered=False) as dask:
+        s = hp.partitioned([range(i * 10, i * 10 + 10) for i in range(5)]).map(str)
+        got = s.enumerate().to_list(engine=dask)
+        assert sorted(x for _, x in got) == sorted(s.to_list())
+        assert [i for i, _ in got] == list(range(50))
+        assert s.sum("", engine=dask) == s.sum("")  # a reduction keeps the order anyway
+
+
 def test_stages_that_cannot_run_on_workers_are_refused(engine: hp.engines.Dask) -> None:
     s = hp.partitioned([[1], [2]])
     with pytest.raises(

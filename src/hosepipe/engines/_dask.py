@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 
-from hosepipe._errors import EmptyStreamError, HosepipeError
+from hosepipe._errors import NOTE_PREFIX, EmptyStreamError, HosepipeError
 from hosepipe._extras import require
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.engines._plan import Plan, by_value
@@ -308,8 +308,12 @@ class _Run:
                 return self._per_partition(args[0])
         self._submit("list")
         self.tail = Stream._make(Source(self._gathered), self.plan.tail)
-        method = {"to_list": "to_list", "run": "run"}.get(terminal, terminal)
-        return getattr(self.tail, method)(*args)
+        try:
+            return getattr(self.tail, terminal)(*args)
+        except Exception as exc:
+            if self.failed is None:  # a client stage's error: its place in the whole stream
+                _renumber(exc, len(self.plan.head))
+            raise
 
     def _per_partition(self, sink: Any) -> int:
         """One file per partition (the ``*`` of the sink's path numbered), then a manifest.
@@ -394,6 +398,19 @@ def _at(s: StageStats, position: int, wall: float) -> StageStats:
         s.queue,
         wall_time=wall,
     )
+
+
+def _renumber(exc: BaseException, shift: int) -> None:
+    """Make the stage numbers in hosepipe's notes on *exc* count the workers' stages too."""
+    import re
+
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list):
+        return
+    for i, note in enumerate(notes):
+        m = re.match(rf"^{NOTE_PREFIX}in stage (\d+) ", note) if isinstance(note, str) else None
+        if m:
+            notes[i] = f"{note[: m.start(1)]}{int(m.group(1)) + shift}{note[m.end(1) :]}"
 
 
 def _label(part: object) -> str:
