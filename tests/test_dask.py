@@ -8,6 +8,7 @@ they fail. The partition boundary tests need no cluster.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -158,6 +159,20 @@ def test_client_stages_after_the_workers_keep_the_local_order(
     # the client stops gathering once take(3) has its items, as the local run stops reading
     assert stats.stage("batch(4)").items_in == s.run().stage("batch(4)").items_in == 12
     assert stats.items_out == 3
+
+
+async def _async_double(x: int) -> int:
+    await asyncio.sleep(0)
+    return x * 2
+
+
+def test_async_stages_and_threads_run_inside_each_worker(engine: hp.engines.Dask) -> None:
+    s = hp.partitioned([[1, 2], [3], [4, 5, 6]]).map(_async_double, concurrency=2)
+    s = s.map(lambda x: x + 1, concurrency=2)
+    assert s.to_list(engine=engine) == s.to_list() == [3, 5, 7, 9, 11, 13]
+    per = engine.partition_stats()
+    assert [p.items_out for p in per] == [2, 1, 3]
+    assert engine.stats().items_out == 6
 
 
 def test_empty_partitions_and_empty_streams(engine: hp.engines.Dask) -> None:

@@ -87,6 +87,7 @@ class Dask:
         self._cluster: Any = None
         self._owns_client = True
         self._last: RunStats | None = None
+        self._parts: list[RunStats] | None = None
         if client_or_address is None:
             import multiprocessing.process
 
@@ -161,6 +162,21 @@ class Dask:
             raise HosepipeError("stats(): no stream has run on this engine yet")
         return last
 
+    def partition_stats(self) -> list[RunStats]:
+        """The ``RunStats`` of each partition of the latest run, in partition order: the
+        rows the workers ran (the source and the stages before the first client stage).
+        A partition left unread (a ``take`` had its items) has no entry.
+
+        >>> Dask.__new__(Dask).partition_stats()
+        Traceback (most recent call last):
+        ...
+        hosepipe.HosepipeError: partition_stats(): no stream has run on this engine yet
+        """
+        parts: list[RunStats] | None = getattr(self, "_parts", None)
+        if parts is None:
+            raise HosepipeError("partition_stats(): no stream has run on this engine yet")
+        return list(parts)
+
     # -- running -------------------------------------------------------------------------
 
     def _dumps(self, obj: object, *roots: object) -> bytes:
@@ -195,6 +211,7 @@ class Dask:
             run.cancel()  # Ctrl-C too: no task of this run goes on
             raise
         self._last = run.stats(stream, time.perf_counter() - started)
+        self._parts = [run.part_stats[i] for i in sorted(run.part_stats)]
         return self._last if terminal == "run" else value
 
 
