@@ -236,6 +236,22 @@ def test_byte_ranges_of_one_file_on_the_cluster(cluster: str, tmp_path: Path) ->
         assert good.to_list(engine=dask) == good.to_list() == [*range(500), 1]
 
 
+@settings(max_examples=10, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet=st.sampled_from("ab\r é"), max_size=20), max_size=60),
+    size=st.integers(1, 200),
+)
+def test_byte_ranges_on_the_cluster_give_the_local_lines(
+    cluster: str, tmp_path_factory: pytest.TempPathFactory, lines: list[str], size: int
+) -> None:
+    path = tmp_path_factory.mktemp("cluster-ranges") / "f.txt"
+    path.write_bytes("".join(f"{line}\n" for line in lines).encode())
+    with hp.engines.Dask(cluster, partition_size=size) as dask:
+        s = hp.read_lines(str(path)).map(lambda line: line.upper())
+        assert s.to_list(engine=dask) == s.to_list()
+        assert s.count(engine=dask) == len(lines)
+
+
 def test_compressed_and_csv_files_are_one_partition_each(tmp_path: Path) -> None:
     import gzip
 
@@ -425,6 +441,16 @@ def test_the_engine_checks_its_arguments() -> None:
         hp.engines.Dask(partition_size="-3MB")
     with pytest.raises(TypeError, match=r"^Dask\(\): `ordered` must be True or False, got 1$"):
         hp.engines.Dask(ordered=1)  # type: ignore[arg-type]
+
+
+def test_importing_hosepipe_engines_does_not_import_dask() -> None:
+    code = (
+        "import sys, hosepipe as hp\n"
+        "assert hp.engines.Dask.__name__ == 'Dask'\n"
+        "assert 'distributed' not in sys.modules and 'dask' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_without_dask_the_error_names_the_extra() -> None:
