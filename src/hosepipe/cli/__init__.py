@@ -183,6 +183,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         ),
     )
     run.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help=(
+            "where to run: here (local), or on Dask (needs hosepipe[dask]): the partitions of "
+            "the stream's files on the --scheduler's workers, or on a LocalCluster of 2 "
+            "worker processes. Default: local"
+        ),
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: the Dask scheduler, such as tcp://10.0.0.5:8786",
+    )
+    run.add_argument(
         "--traceback",
         action="store_true",
         help="when the pipeline fails, print the full Python traceback",

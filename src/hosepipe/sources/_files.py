@@ -361,18 +361,26 @@ class _Decoding:
         self.located = located  # yield (path, line, text) instead of text
         self.skip_blank = skip_blank  # leave out lines that are only whitespace
 
-    def blocks(self, path: str, report: Report) -> Iterator[Iterable[Any]]:
+    def blocks(
+        self,
+        path: str,
+        report: Report,
+        opener: Callable[[str], io.BufferedIOBase] = open_binary,
+        first_line: int = 1,
+    ) -> Iterator[Iterable[Any]]:
         """The lines of *path*, a block at a time (``_Flat`` hands them out one by one).
 
         The fast path decodes and splits large blocks of text (``_text_blocks``). A decoding
         error there only says that the current block is bad, so the file is then read again
         in binary from the last good line, decoding line by line to find and report each bad
         one. Both paths split lines by the same rule: at "\\n", with "\\r\\n" as one line end.
+        *opener* and *first_line* read a part of the file instead (``sources._partition``):
+        what *opener* returns starts at line *first_line* of *path*.
         """
-        n = 0  # lines handed out
+        n = first_line - 1  # lines handed out, and those before the part read
         try:
             if path != _STDIN:  # standard input cannot be read twice: only line by line
-                with open_binary(path) as binary:
+                with opener(path) as binary:
                     try:
                         for block in _text_blocks(binary, self.encoding, self.errors):
                             lines = _split_lines(block, self.keep_ends)
@@ -386,8 +394,8 @@ class _Decoding:
                         return
                     except UnicodeDecodeError:
                         pass  # find the bad line(s) below
-            with open_binary(path) as binary:
-                for _ in range(n):
+            with opener(path) as binary:
+                for _ in range(n - first_line + 1):
                     binary.readline()
                 for raw in binary:
                     n += 1
