@@ -1,0 +1,54 @@
+"""A griffe extension for the API reference: doctest examples render as Python sessions.
+
+hosepipe's docstrings are prose with ``>>>`` examples (run by pytest's doctests). Markdown
+would read a ``>>>`` line as a quote, so each example (from a ``>>>`` line to the next blank
+line, as doctest reads it) is put in a ``pycon`` fence, without its ``# doctest:`` directives.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import griffe
+
+_DIRECTIVE = re.compile(r"\s*# doctest:.*$")
+
+
+def fence_doctests(text: str) -> str:
+    """*text* with every doctest example in a ``pycon`` code fence.
+
+    >>> print(fence_doctests("Add.\\n\\n>>> 1 + 1  # doctest: +SKIP\\n2\\n\\nDone."))
+    Add.
+    <BLANKLINE>
+    ```pycon
+    >>> 1 + 1
+    2
+    ```
+    <BLANKLINE>
+    Done.
+    """
+    out: list[str] = []
+    in_example = in_fence = False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if in_example and not stripped:
+            out.append("```")
+            in_example = False
+        elif not in_example and not in_fence and stripped.startswith(">>>"):
+            out.append("```pycon")
+            in_example = True
+        elif not in_example and stripped.startswith("```"):
+            in_fence = not in_fence
+        out.append(_DIRECTIVE.sub("", line) if in_example else line)
+    if in_example:
+        out.append("```")
+    return "\n".join(out)
+
+
+class DoctestFences(griffe.Extension):
+    """Fence the doctest examples of every docstring griffe loads."""
+
+    def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
+        if obj.docstring is not None:
+            obj.docstring.value = fence_doctests(obj.docstring.value)
