@@ -18,15 +18,8 @@ _DIRECTIVE = re.compile(r"\s*# doctest:.*$")
 def fence_doctests(text: str) -> str:
     """*text* with every doctest example in a ``pycon`` code fence.
 
-    >>> print(fence_doctests("Add.\\n\\n>>> 1 + 1  # doctest: +SKIP\\n2\\n\\nDone."))
-    Add.
-    <BLANKLINE>
-    ```pycon
-    >>> 1 + 1
-    2
-    ```
-    <BLANKLINE>
-    Done.
+    >>> fence_doctests("Add.\\n\\n>>> 1 + 1  # doctest: +SKIP\\n2\\n\\nDone.").splitlines()
+    ['Add.', '', '```pycon', '>>> 1 + 1', '2', '```', '', 'Done.']
     """
     out: list[str] = []
     in_example = in_fence = False

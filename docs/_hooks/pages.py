@@ -61,7 +61,15 @@ def public_modules() -> list[str]:
 
 def site_link(target: str, source: str, page: str) -> str | None:
     """The link from site *page* for *target*, a link in repository file *source*; None when
-    the site has no page for it."""
+    the site has no page for it.
+
+    >>> site_link("docs/guide/async.md#tasks", "README.md", "index.md")
+    'guide/async.md#tasks'
+    >>> site_link("../CHANGELOG.md", "benchmarks/README.md", "benchmarks/index.md")
+    '../changelog.md'
+    >>> site_link("tests/typing/", "README.md", "index.md") is None
+    True
+    """
     if "://" in target or target.startswith(("#", "mailto:")):
         return target
     path, _, anchor = target.partition("#")
@@ -78,7 +86,12 @@ def site_link(target: str, source: str, page: str) -> str | None:
 
 def rewrite_links(text: str, source: str, page: str) -> str:
     """*text* of repository file *source* with its links fixed for site *page*; a link to a
-    file the site does not show becomes plain text naming the repository path."""
+    file the site does not show becomes plain text naming the repository path.
+
+    >>> text = "[the guide](docs/guide/push.md), [x](src/a.py), [y/](y/)"
+    >>> rewrite_links(text, "README.md", "index.md")
+    '[the guide](guide/push.md), x (`src/a.py`), `y/` (in the repository)'
+    """
 
     def fix(match: re.Match[str]) -> str:
         label, target = match.groups()
