@@ -380,9 +380,10 @@ def test_the_api_page_renders_stream_map(browser: Browser, served: str) -> None:
         "?.nextElementSibling?.classList.contains('doc-signature') &&"
         " document.getElementById('hosepipe.Stream.map').nextElementSibling.innerText"
     )
-    assert signature.startswith(
-        "map(\n    fn: Callable[[T], Any],\n    *,\n    concurrency: int = 1,"
-    )
+    assert signature.startswith("map(\n    fn: Callable[[T], Any],\n")
+    for parameter in ("concurrency: int = 1", "ordered: bool = True", "via: str | None = None"):
+        assert f"\n    {parameter}," in signature, signature
+    assert signature.rstrip().endswith(") -> Stream[Any]"), signature
     example = browser.evaluate(
         "document.getElementById('hosepipe.Stream.map').parentElement"
         ".querySelector('.language-pycon').innerText"
