@@ -3,6 +3,8 @@
 hosepipe's docstrings are prose with ``>>>`` examples (run by pytest's doctests). Markdown
 would read a ``>>>`` line as a quote, so each example (from a ``>>>`` line to the next blank
 line, as doctest reads it) is put in a ``pycon`` fence, without its ``# doctest:`` directives.
+A paragraph ending in reST's ``::`` (an indented block follows, which Markdown shows as code
+too) ends in one colon.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def fence_doctests(text: str) -> str:
 
     >>> fence_doctests("Add.\\n\\n>>> 1 + 1  # doctest: +SKIP\\n2\\n\\nDone.").splitlines()
     ['Add.', '', '```pycon', '>>> 1 + 1', '2', '```', '', 'Done.']
+    >>> fence_doctests("The tree::\\n\\n    Exception").splitlines()
+    ['The tree:', '', '    Exception']
     """
     out: list[str] = []
     in_example = in_fence = False
@@ -33,6 +37,8 @@ def fence_doctests(text: str) -> str:
             in_example = True
         elif not in_example and stripped.startswith("```"):
             in_fence = not in_fence
+        elif not in_example and not in_fence and line.endswith("::"):
+            line = line[:-1]
         out.append(_DIRECTIVE.sub("", line) if in_example else line)
     if in_example:
         out.append("```")

@@ -127,7 +127,8 @@ def fill_extras_table(markdown: str) -> str:
     if missing or unknown:
         raise PluginError(
             "docs/extras.md and pyproject.toml [project.optional-dependencies] differ: "
-            f"no row for {missing}, rows for extras pyproject.toml lacks: {unknown}"
+            f"no row for {missing}, rows for extras pyproject.toml lacks: {unknown} "
+            "(a row is: | `name` | what it brings |)"
         )
 
     def row(m: re.Match[str]) -> str:
