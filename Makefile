@@ -49,7 +49,7 @@ docs-serve: $(STAMP_DEV)
 # CI it is installed when missing, so the test can fail there; elsewhere it skips without.
 browser:
 	@if [ -n "$$CI" ] && ! command -v chromium >/dev/null 2>&1; then \
-		apt-get update -q && apt-get install -y -q chromium; fi
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
 # The strict site build, then the tests, which read that build instead of making their own.
 test: export HOSEPIPE_SITE_DIR := $(CURDIR)/site
