@@ -65,7 +65,22 @@ class Reader(Generic[T]):
 
 
 class SinkWriter(Protocol[In, R]):
-    """One run's open sink."""
+    """One run's open sink: ``write`` each item, then ``commit`` (or ``abort``).
+
+    Any object with these three methods is one; ``Sink.open()`` returns a fresh one per run.
+
+    >>> import hosepipe as hp
+    >>> class Joined:
+    ...     def __init__(self): self.parts = []
+    ...     def write(self, item): self.parts.append(str(item))
+    ...     def commit(self): return ",".join(self.parts)
+    ...     def abort(self): self.parts.clear()
+    >>> class Join(hp.Sink):
+    ...     label = "join()"
+    ...     def open(self): return Joined()
+    >>> hp.Stream(range(3)).to(Join())
+    '0,1,2'
+    """
 
     def write(self, item: In, /) -> None:
         """Take one item."""
