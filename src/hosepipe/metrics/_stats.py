@@ -447,19 +447,21 @@ def _mapping(d: object, where: str) -> Mapping[str, Any]:
     return d
 
 
-def _count(d: Mapping[str, Any], key: str, where: str) -> int:
+def _field(d: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in d:
         raise ValueError(f"{where}.{key} is missing")
-    v = d[key]
+    return d[key]
+
+
+def _count(d: Mapping[str, Any], key: str, where: str) -> int:
+    v = _field(d, key, where)
     if not isinstance(v, int) or isinstance(v, bool) or v < 0:
         raise ValueError(f"{where}.{key} must be an integer >= 0, got {v!r}")
     return v
 
 
 def _seconds(d: Mapping[str, Any], key: str, where: str) -> float:
-    if key not in d:
-        raise ValueError(f"{where}.{key} is missing")
-    v = d[key]
+    v = _field(d, key, where)
     if not isinstance(v, int | float) or isinstance(v, bool) or not v >= 0:  # NaN too
         raise ValueError(f"{where}.{key} must be a number of seconds >= 0, got {v!r}")
     return float(v)
