@@ -28,6 +28,7 @@ from hosepipe.sinks._base import Sink
 
 if TYPE_CHECKING:
     import logging
+    import os
     from datetime import timedelta
     from typing import Any, Literal, TypeGuard
 
@@ -706,10 +707,28 @@ class Stream(Generic[T]):
         self._run().execute("call", fn)
 
     @overload
-    def to(self, sink: Sink[T, R]) -> R: ...
+    def to(
+        self,
+        sink: Sink[T, R],
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        every: int | None = None,
+        every_seconds: float | None = None,
+        force: bool = False,
+        restart: bool = False,
+    ) -> R: ...
     @overload
     def to(self, sink: Callable[[Iterable[T]], R]) -> R: ...
-    def to(self, sink: Any) -> Any:
+    def to(
+        self,
+        sink: Any,
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        every: int | None = None,
+        every_seconds: float | None = None,
+        force: bool = False,
+        restart: bool = False,
+    ) -> Any:
         """Run the stream into *sink* and return the sink's result (also: ``stream | sink``).
 
         *sink* is a hosepipe ``Sink`` (``hp.write_jsonl(path)``, ``hp.to_sql(...)``), which
@@ -717,10 +736,23 @@ class Stream(Generic[T]):
         fails; or any callable that consumes an iterable (``list``, ``collections.Counter``).
         Either way the stream is closed when the sink returns or raises.
 
+        With *checkpoint* (a file path) the run can be resumed: every *every* source items
+        (10,000 by default) or *every_seconds*, the sink commits what it has and the
+        checkpoint records the source's position, atomically; calling ``to`` again with the
+        same checkpoint goes on from there, exactly once. *force* resumes a checkpoint of a
+        different pipeline, *restart* starts over. See the checkpoint guide.
+
         >>> from collections import Counter
         >>> Stream("abca").to(Counter)
         Counter({'a': 2, 'b': 1, 'c': 1})
         """
+        if checkpoint is not None:  # resumable runs: hosepipe._checkpoint
+            from hosepipe import _checkpoint
+
+            _checkpoint.check_options("to", checkpoint, every, every_seconds)
+            return _checkpoint.run_checkpointed(
+                self, sink, checkpoint, every, every_seconds, force, restart
+            )
         if isinstance(sink, Sink):
             writer = sink.open()
             try:
@@ -737,13 +769,31 @@ class Stream(Generic[T]):
         with self.iterate() as it:
             return sink(it)
 
-    def run(self) -> RunStats:
+    def run(
+        self,
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        every: int | None = None,
+        every_seconds: float | None = None,
+        force: bool = False,
+        restart: bool = False,
+    ) -> RunStats:
         """Run the stream to its end, discarding the items, and return its ``RunStats``.
+
+        With *checkpoint*, the source position is recorded as in ``to()``, and a second
+        call resumes from it (the stages' own side effects are then at least once).
 
         >>> stats = Stream(range(10)).filter(lambda x: x < 3).run()
         >>> stats.items_in, stats.items_out
         (10, 3)
         """
+        if checkpoint is not None:  # resumable runs: hosepipe._checkpoint
+            from hosepipe import _checkpoint
+
+            _checkpoint.check_options("run", checkpoint, every, every_seconds)
+            return _checkpoint.run_checkpointed(  # type: ignore[no-any-return]
+                self, None, checkpoint, every, every_seconds, force, restart
+            )
         run = self._run()
         run.execute("drain")
         return run.stats()

@@ -1,0 +1,511 @@
+"""Checkpoint and resume: a killed job restarts where it stopped, nothing lost, nothing doubled.
+
+``stream.to(sink, checkpoint="job.ckpt", every=10_000)`` (or ``every_seconds=``) runs the
+stream so that it can be resumed: every *every* source items (or seconds) the sink makes
+what it received durable and, in one atomic step, the checkpoint records the source's
+position after the last source item whose results all reached the sink, with the state of
+the stateful stages between them. A second call with the same checkpoint seeks the source
+to that position, restores the stages and goes on writing; a finished job is a no-op.
+
+How the steps stay in step: the checkpointed run reads its source through ``_Tracked``,
+which hands the source's items to the first stage in blocks (``islice``) and commits
+between two items, when the downstream asks for the next one. A chain of plain sync
+stages reads nothing ahead, so at that moment every result of the items read so far has
+reached the sink, or is held in a stage's state (a ``batch``'s list), which the checkpoint
+saves. Stages that read ahead (``buffer``, ``batch(timeout=)``, joins) or keep their state
+in the fused loop's locals (``take``, ``skip``, ``enumerate``, ``scan``, ``drop_while``)
+are refused with a message naming them. A concurrent ordered ``map`` reads ahead: there
+each item carries its source position to the sink (``_Tag``), which commits the position
+that came with the last result it wrote, once the source items before it are complete.
+
+Commit protocol per sink:
+
+* a file sink writes a partial file next to its target (``.<name>.<key>.partial``); a
+  commit flushes and ``fsync``s it and then writes the checkpoint record (partial file
+  size, source position, stage state) to the checkpoint file atomically (a temporary
+  file, ``fsync``, ``rename``, folder ``fsync``). Resuming truncates the partial file to
+  the recorded size and appends. At the end the record says "finished" first and the
+  partial file is then renamed over the target, so a kill between the two is completed
+  by the next call.
+* a SQL sink (``to_sql``) writes the same record into the table ``hosepipe_checkpoints``
+  in the transaction that inserts the rows since the last commit; that row is what a
+  resume trusts, the file then only names the job.
+* ``run()`` (no sink) records the source position only: stage side effects are at least
+  once.
+
+The file format (``encode``/``decode``): a magic line, the format version, the payload's
+length and SHA-256, then the payload (a pickle of a dict). A file that is not a
+checkpoint, has another version, is truncated or does not match its checksum is an error
+(``CheckpointError``), never a silent start from zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import struct
+import time
+from collections.abc import Callable, Iterator
+from itertools import islice
+
+from hosepipe._errors import HosepipeError
+from hosepipe._typing import TYPE_CHECKING, Any, Protocol
+from hosepipe.sources._base import Reader
+
+if TYPE_CHECKING:
+    from hosepipe._stream import Stream
+
+__all__ = [
+    "CheckpointError",
+    "Seekable",
+    "check_options",
+    "decode",
+    "encode",
+    "run_checkpointed",
+]
+
+MAGIC = b"HOSEPIPE-CHECKPOINT\n"
+VERSION = 1
+_HEADER = struct.Struct(">HQ32s")  # version, payload length, SHA-256 of the payload
+NOT_GIVEN: Any = object()
+
+
+class CheckpointError(HosepipeError):
+    """A checkpoint cannot be used: corrupt, truncated, of another pipeline, or a stage,
+    source or sink that cannot be checkpointed.
+
+    >>> import hosepipe as hp
+    >>> issubclass(hp.CheckpointError, hp.HosepipeError)
+    True
+    """
+
+
+class Seekable(Protocol):
+    """What a source needs for a checkpointed run: ``position()`` and ``seek(pos)``.
+
+    ``position()``, called between two items of an iteration, returns the position just
+    after the last item that iteration yielded: a picklable value (an int, a string, a
+    dict). ``seek(pos)``, called before an iteration, makes that iteration start at *pos*.
+    hosepipe's ``read_lines``, ``read_csv``, ``read_jsonl``, ``read_sql`` and
+    ``http.paginate`` sources implement it; so can yours:
+
+    >>> import hosepipe as hp
+    >>> class Numbers:
+    ...     def __init__(self, n):
+    ...         self.n, self.start, self.at = n, 0, 0
+    ...     def seek(self, pos):
+    ...         self.start = pos
+    ...     def position(self):
+    ...         return self.at
+    ...     def __iter__(self):
+    ...         self.at = self.start
+    ...         while self.at < self.n:
+    ...             self.at += 1
+    ...             yield self.at - 1
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> out, job = os.path.join(folder, "out.jsonl"), os.path.join(folder, "job.ckpt")
+    >>> hp.Stream(Numbers(5)).to(hp.write_jsonl(out), checkpoint=job, every=2)
+    5
+    >>> hp.read_jsonl(out).to_list()
+    [0, 1, 2, 3, 4]
+    """
+
+    def position(self) -> Any:
+        """The position just after the last item the current iteration yielded."""
+
+    def seek(self, pos: Any, /) -> None:
+        """Make the next iteration start at *pos* (a value ``position()`` returned)."""
+
+
+# -- the file format ---------------------------------------------------------------------------
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """The bytes of a checkpoint file holding *record*.
+
+    >>> decode(encode({"position": 3}), "job.ckpt")
+    {'position': 3}
+    """
+    payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    return MAGIC + _HEADER.pack(VERSION, len(payload), hashlib.sha256(payload).digest()) + payload
+
+
+def decode(data: bytes, where: str) -> dict[str, Any]:
+    """The record in the checkpoint bytes *data* read from *where*; ``CheckpointError`` when
+    they are not a checkpoint, of another format version, truncated or corrupt.
+
+    >>> decode(encode({"position": 3})[:-1], "job.ckpt")
+    Traceback (most recent call last):
+    ...
+    hosepipe.CheckpointError: the checkpoint 'job.ckpt' is truncated (...); remove it ...
+    """
+    if not data.startswith(MAGIC):
+        if MAGIC.startswith(data):
+            raise CheckpointError(_bad(where, f"truncated ({len(data)} bytes, no header)"))
+        raise CheckpointError(
+            f"{where!r} is not a hosepipe checkpoint file; remove it or choose another path"
+        )
+    head = data[len(MAGIC) : len(MAGIC) + _HEADER.size]
+    if len(head) < _HEADER.size:
+        raise CheckpointError(_bad(where, f"truncated ({len(data)} bytes, header cut short)"))
+    version, length, digest = _HEADER.unpack(head)
+    if version != VERSION:
+        raise CheckpointError(
+            f"the checkpoint {where!r} has format version {version}; this hosepipe reads "
+            f"version {VERSION}"
+        )
+    payload = data[len(MAGIC) + _HEADER.size :]
+    if len(payload) != length:
+        raise CheckpointError(_bad(where, f"truncated ({len(payload)} of {length} bytes)"))
+    if hashlib.sha256(payload).digest() != digest:
+        raise CheckpointError(_bad(where, "corrupt (its checksum does not match)"))
+    record = pickle.loads(payload)  # the user's own file, checksummed
+    if not isinstance(record, dict):
+        raise CheckpointError(_bad(where, "corrupt (no record in it)"))
+    return record
+
+
+def _bad(where: str, what: str) -> str:
+    return f"the checkpoint {where!r} is {what}; remove it or pass restart=True to start over"
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Replace *path* by *data* atomically: a temporary file, ``fsync``, rename, folder sync."""
+    from hosepipe.sinks._files import _sync_folder
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _sync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+def read(path: str) -> dict[str, Any] | None:
+    """The record in the checkpoint file *path*, or None when there is none."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    return decode(data, path)
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+def check_options(op: str, checkpoint: Any, every: Any, every_seconds: Any) -> None:
+    """Validate the checkpoint keywords of ``to()``/``run()``, naming the bad one."""
+    if not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(f"{op}(): `checkpoint` must be a path, got {checkpoint!r}")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"{op}(): `every` must be an int >= 1, got {every!r}")
+    if every_seconds is not None and (
+        isinstance(every_seconds, bool)
+        or not isinstance(every_seconds, int | float)
+        or not every_seconds > 0
+    ):
+        raise ValueError(f"{op}(): `every_seconds` must be a number > 0, got {every_seconds!r}")
+    if every is not None and every_seconds is not None:
+        raise ValueError(f"{op}(): give `every` or `every_seconds`, not both")
+
+
+# -- what can be checkpointed ------------------------------------------------------------------
+
+# stages whose state lives in their step object (saved with state()/restore())
+_SAVED = ("batch", "window", "group_by", "distinct")
+# stages that keep no state between items
+_STATELESS = ("map", "filter", "flat_map", "flatten", "tap", "observe", "catch", "take_while")
+
+
+def _check_stages(nodes: tuple[Any, ...]) -> None:
+    from hosepipe import _nodes
+
+    for pos, node in enumerate(nodes, start=1):
+        op = node.OP
+        if op in _STATELESS or op in _SAVED or op == "throttle":
+            continue
+        if isinstance(node, _nodes.ConcurrentMap) and node.ordered and node.OP == "map":
+            continue
+        if op == "map" or op == "flat_map":
+            why = "an unordered or concurrent flat_map cannot say which source items are done"
+        elif op in ("buffer", "batch", "chain", "zip"):
+            why = "it reads ahead of the sink or from other streams"
+        else:
+            why = "its state lives in the running loop, where a checkpoint cannot save it"
+        raise CheckpointError(f"checkpoint: stage {pos} {node.label} cannot be checkpointed: {why}")
+
+
+def _description(stream: Stream[Any], sink: Any) -> str:
+    end = sink.label if sink is not None else "run()"
+    return f"{stream!r}.to({end})" if sink is not None else f"{stream!r}.{end}"
+
+
+# -- sinks -------------------------------------------------------------------------------------
+
+
+class _Store:
+    """Where the records of a run go: the checkpoint file (file sinks and ``run()``)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any] | None:
+        return read(self.path)
+
+    def write(self, record: dict[str, Any]) -> None:
+        write_atomic(self.path, encode(record))
+
+    def remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def _job_key(path: str) -> str:
+    return hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:12]
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def run_checkpointed(
+    stream: Stream[Any],
+    sink: Any,
+    checkpoint: str | os.PathLike[str],
+    every: int | None,
+    every_seconds: float | None,
+    force: bool,
+    restart: bool,
+) -> Any:
+    """Run *stream* into *sink* (None: ``run()``) under the checkpoint file *checkpoint*."""
+    from hosepipe._source import Source
+    from hosepipe._stream import Stream
+
+    path = os.fspath(checkpoint)
+    if every is None and every_seconds is None:
+        every = 10_000
+    source = stream._source
+    obj = source.obj
+    if source.mode not in ("reader", "iterable") or not all(
+        callable(getattr(obj, name, None)) for name in ("position", "seek")
+    ):
+        raise CheckpointError(
+            f"checkpoint: the source {source.label} cannot seek, so a run cannot resume "
+            "from it; give a source with position() and seek(pos) (hp.Seekable): "
+            "read_lines, read_csv, read_jsonl, read_sql or http.paginate"
+        )
+    _check_stages(stream._stages)
+    if sink is not None and not hasattr(sink, "open_checkpointed"):
+        raise CheckpointError(
+            f"checkpoint: the sink {sink.label} cannot commit in step with a checkpoint; "
+            "use a file sink (write_jsonl, write_lines, write_csv) or to_sql"
+        )
+    check = getattr(obj, "check_checkpoint", None)
+    if check is not None:
+        check()
+    description = _description(stream, sink)
+    digest = hashlib.sha256(description.encode()).hexdigest()
+    key = _job_key(path)
+    store = _Store(path)
+    writer = sink.open_checkpointed(key, store) if sink is not None else None
+    try:
+        if restart:
+            store.remove()
+            if writer is not None:
+                writer.forget()
+        record = store.load()  # a corrupt or truncated file is an error, whatever the sink
+        if writer is not None and getattr(writer, "keeps_records", False):  # the sink's record wins
+            kept = writer.load()
+            if kept is None and record is not None and record.get("commits"):
+                raise CheckpointError(
+                    f"the checkpoint {path!r} has a record, but the sink {sink.label} has "
+                    "none for this job: they do not belong together; pass restart=True "
+                    "to start over"
+                )
+            record = kept
+        if record is not None and record.get("hash") != digest and not force:
+            raise CheckpointError(
+                f"the checkpoint {path!r} was written by a different pipeline:\n"
+                f"  checkpoint: {record.get('pipeline')}\n"
+                f"  this run:   {description}\n"
+                "pass force=True (--force) to resume it anyway, or restart=True "
+                "(--restart) to start over"
+            )
+        if record is not None and record.get("finished"):
+            if writer is not None:
+                writer.complete(record)
+            import logging
+
+            logging.getLogger("hosepipe").warning(
+                "hosepipe: the checkpoint %s says this job finished; nothing to do "
+                "(pass restart=True, or --restart, to run it again)",
+                path,
+            )
+            return record.get("result")
+        if record is None:
+            record = {"position": None, "steps": {}, "sink": None, "commits": 0}
+        record["pipeline"], record["hash"], record["finished"] = description, digest, False
+        if writer is not None:
+            writer.resume(record.get("sink"))
+        run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
+        tracked = _Tracked(source, run)
+        nodes = run.wrap(stream._stages)
+        inner = Stream._make(Source(tracked), nodes)
+        if writer is None:
+            r = inner._run()
+            stream._last = r
+            run.start()
+            r.execute("drain")
+            run.commit(finished=True, result=None)
+            return r.stats()
+        r = inner._run()
+        stream._last = r
+        run.start()
+        r.execute("call", run.write, None, f"to({sink.label})")
+        run.commit(finished=True, result=writer.count())
+        result = writer.finish()
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
+    return result
+
+
+class _Checkpointed:
+    """One checkpointed run: its record, its stages' steps, its commits."""
+
+    def __init__(
+        self,
+        stream: Stream[Any],
+        source: Any,
+        record: dict[str, Any],
+        writer: Any,
+        store: _Store,
+        every: int | None,
+        every_seconds: float | None,
+    ) -> None:
+        self.source = source
+        self.record = record
+        self.writer = writer
+        self.store = store
+        self.every = every
+        self.every_seconds = every_seconds
+        self.steps: dict[int, Any] = {}
+        self.read = False  # whether this run has read a source item
+        self.write: Callable[[Any], None] = writer.write if writer is not None else _ignore
+        self.tagged = False
+
+    def wrap(self, nodes: tuple[Any, ...]) -> tuple[Any, ...]:
+        """*nodes* with each stateful stage's node recording its step (restored from the
+        checkpoint) as the run makes it."""
+        import copy
+
+        out = []
+        saved = self.record.get("steps") or {}
+        for pos, node in enumerate(nodes, start=1):
+            if node.OP in _SAVED:
+                node = copy.copy(node)
+                node.__class__ = _recording(type(node), pos, self.steps, saved.get(pos))
+            out.append(node)
+        return tuple(out)
+
+    def start(self) -> None:
+        if self.record.get("commits", 0) == 0:
+            self.commit(finished=False, result=None)
+
+    def commit(self, *, finished: bool, result: Any) -> None:
+        """Make the sink's output durable and record the source position with it."""
+        record = self.record
+        if self.read:
+            record["position"] = self.source.position()
+        record["steps"] = {pos: step.state() for pos, step in self.steps.items()}
+        record["commits"] = record.get("commits", 0) + 1
+        record["finished"] = finished
+        record["result"] = result
+        record["time"] = time.time()
+        if self.writer is not None:
+            self.writer.commit(record)
+        else:
+            self.store.write(record)
+
+
+def _ignore(_: Any) -> None:
+    pass
+
+
+def _recording(cls: type, pos: int, steps: dict[int, Any], state: Any) -> type:
+    """A subclass of the node class *cls* whose ``make_step`` keeps its step in *steps*
+    (restored to *state* first, when there is one)."""
+
+    def make_step(self: Any) -> Any:
+        step = cls.make_step(self)  # type: ignore[attr-defined]
+        if state is not None:
+            step.restore(state)
+        steps[pos] = step
+        return step
+
+    return type(cls.__name__, (cls,), {"__slots__": (), "make_step": make_step})
+
+
+class _Tracked(Reader[Any]):
+    """The source of a checkpointed run: seeks the user's source to the recorded position,
+    and commits between two of its items, every *every* items or *every_seconds*."""
+
+    def __init__(self, source: Any, run: _Checkpointed) -> None:
+        self.source = source
+        self.run = run
+        self.label = source.label
+
+    def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
+        run = self.run
+        position = run.record.get("position")
+        if position is not None:
+            run.source.seek(position)
+        return self._items(self.source.open(report))
+
+    def _items(self, it: Iterator[Any]) -> Iterator[Any]:
+        """The items of *it*, handed on in blocks at C speed (``islice``); between two
+        blocks, when the downstream asks for the next item, a commit."""
+        run = self.run
+        seconds = run.every_seconds
+        block = run.every or 64
+        clock = time.monotonic
+        next_at = clock() + seconds if seconds is not None else 0.0
+        end = _END
+        try:
+            while True:
+                began = clock() if seconds is not None else 0.0
+                item = next(it, end)
+                if item is end:
+                    return
+                run.read = True
+                yield item
+                yield from islice(it, block - 1)
+                # the downstream asks for the next item: the items read so far are done
+                if seconds is None:
+                    run.commit(finished=False, result=None)
+                    continue
+                now = clock()
+                if now >= next_at:
+                    run.commit(finished=False, result=None)
+                    next_at = clock() + seconds
+                took = now - began  # blocks of about a tenth of the period
+                if took < seconds / 20 and block < 1 << 16:
+                    block *= 2
+                elif took > seconds / 5 and block > 1:
+                    block //= 2
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+
+_END: Any = object()
