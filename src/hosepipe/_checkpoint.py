@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable, Iterator
 from itertools import islice
 
-from hosepipe._errors import HosepipeError
+from hosepipe._errors import CheckpointError
 from hosepipe._typing import TYPE_CHECKING, Any, Protocol
 from hosepipe.sources._base import Reader
 
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from hosepipe._stream import Stream
 
 __all__ = [
-    "CheckpointError",
     "Seekable",
     "check_options",
     "decode",
@@ -70,16 +69,6 @@ MAGIC = b"HOSEPIPE-CHECKPOINT\n"
 VERSION = 1
 _HEADER = struct.Struct(">HQ32s")  # version, payload length, SHA-256 of the payload
 NOT_GIVEN: Any = object()
-
-
-class CheckpointError(HosepipeError):
-    """A checkpoint cannot be used: corrupt, truncated, of another pipeline, or a stage,
-    source or sink that cannot be checkpointed.
-
-    >>> import hosepipe as hp
-    >>> issubclass(hp.CheckpointError, hp.HosepipeError)
-    True
-    """
 
 
 class Seekable(Protocol):
@@ -118,6 +107,9 @@ class Seekable(Protocol):
 
     def seek(self, pos: Any, /) -> None:
         """Make the next iteration start at *pos* (a value ``position()`` returned)."""
+
+
+Seekable.__module__ = "hosepipe"
 
 
 # -- the file format ---------------------------------------------------------------------------
@@ -176,7 +168,7 @@ def write_atomic(path: str, data: bytes) -> None:
     """Replace *path* by *data* atomically: a temporary file, ``fsync``, rename, folder sync."""
     from hosepipe.sinks._files import _sync_folder
 
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = f"{path}.tmp"  # one name: a run killed while writing it leaves no litter behind
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -245,8 +237,15 @@ def _check_stages(nodes: tuple[Any, ...]) -> None:
 
 
 def _description(stream: Stream[Any], sink: Any) -> str:
-    end = sink.label if sink is not None else "run()"
-    return f"{stream!r}.to({end})" if sink is not None else f"{stream!r}.{end}"
+    """What the checkpoint's hash is of: the stream's repr (source, stages by operator and
+    function name) and the sink's; a source with the default repr is named by its class."""
+    obj = stream._source.obj
+    source = stream._source.label
+    if type(obj).__repr__ is object.__repr__:
+        source = f"<{type(obj).__module__}.{type(obj).__qualname__}>"
+    stages = "".join(f".{n.label}" for n in stream._stages)
+    end = f"to({sink.label})" if sink is not None else "run()"
+    return f"Stream({source}){stages}.{end}"
 
 
 # -- sinks -------------------------------------------------------------------------------------

@@ -200,7 +200,7 @@ class _FileSink(Sink[Any, int]):
     def open_checkpointed(self, key: str, store: Any) -> _Segments:
         """A writer for a checkpointed run (``hosepipe._checkpoint``) of job *key*."""
         if self.path.lower().endswith((".gz", ".bz2", ".xz", ".zst")):
-            from hosepipe._checkpoint import CheckpointError
+            from hosepipe._errors import CheckpointError
 
             raise CheckpointError(
                 f"checkpoint: the sink {self.label} writes a compressed file, which cannot "
@@ -474,7 +474,7 @@ class _Segments:
     def resume(self, saved: dict[str, Any] | None) -> None:
         size = 0 if saved is None else int(saved["size"])
         if saved is not None and not os.path.exists(self.partial):
-            from hosepipe._checkpoint import CheckpointError
+            from hosepipe._errors import CheckpointError
 
             raise CheckpointError(
                 f"checkpoint: the partial output {self.partial!r} of {self.sink.label} is "

@@ -525,7 +525,7 @@ def _files_from(reader: Any) -> Iterator[_Cursor]:
     files = resolve_paths(reader.paths)
     begin = 0 if start is None else int(start["file"])
     if start is not None and (begin >= len(files) or files[begin] != start["path"]):
-        from hosepipe._checkpoint import CheckpointError
+        from hosepipe._errors import CheckpointError
 
         raise CheckpointError(
             f"checkpoint: {reader.label} cannot resume: file {begin + 1} of its files was "
@@ -543,7 +543,7 @@ def _files_from(reader: Any) -> Iterator[_Cursor]:
 
 
 def _check_seekable(label: str, paths: tuple[str, ...], encoding: str) -> None:
-    from hosepipe._checkpoint import CheckpointError
+    from hosepipe._errors import CheckpointError
 
     if _STDIN in paths:
         raise CheckpointError(
@@ -762,7 +762,7 @@ class _CsvRows(Reader[Any]):
         if cursor is None or source is None or source.reader is None:
             return None
         if source.marks or source._ahead != cursor.line:
-            from hosepipe._checkpoint import CheckpointError
+            from hosepipe._errors import CheckpointError
 
             raise CheckpointError(
                 f"checkpoint: {self.label} cannot record a position in {cursor.path!r}: it "
