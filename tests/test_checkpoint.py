@@ -464,3 +464,40 @@ def test_run_records_the_position(tmp_path: Path) -> None:
     )
     assert seen == list(range(12)) + list(range(10, 20))  # at least once, from the commit
     assert stats.items_out == 10
+
+
+def _sql_source_resumes(conn_or_url: Any, make: Any, out: Path, ckpt: Path) -> None:
+    for bad in (3, 40, 41, 99, -1):
+        with contextlib.suppress(Boom):
+            make().map(lambda r, bad=bad: (fail_at(bad)(r["id"]), r)[1]).to(
+                hp.write_jsonl(out), checkpoint=ckpt, every=4, force=True
+            )
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == list(range(100))
+
+
+def test_read_sql_resumes_after_its_key_sqlite(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "in.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"%{i}") for i in range(99, -1, -1)])
+    url = f"sqlite:///{db}"
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    _sql_source_resumes(url, lambda: hp.read_sql(url, "SELECT * FROM t", key="id"), out, ckpt)
+    assert decode(ckpt.read_bytes(), "x")["position"] == {"after": 99}
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: the source read_sql\('sqlite:///.*', 'SELECT \* FROM t'\) can resume "
+        r"only from a key: pass read_sql\(\.\.\., key='id'\)",
+    ):
+        hp.read_sql(url, "SELECT * FROM t").to(hp.write_jsonl(out), checkpoint=ckpt)
+    with pytest.raises(ValueError, match=r"^read_sql\(\): `key` 'nope' is not a column of the "):
+        hp.read_sql(url, "SELECT * FROM t", key="nope").to_list()
+
+
+def test_read_sql_resumes_after_its_key_postgres(tmp_path: Path, pg: test_sql.PG) -> None:
+    pg.conn.execute(f"INSERT INTO {pg.events} SELECT i, '%' || i FROM generate_series(0, 99) i")
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    query = f"SELECT * FROM {pg.events} WHERE kind LIKE '%%'"
+    _sql_source_resumes(pg.url, lambda: hp.read_sql(pg.url, query, key="id"), out, ckpt)
