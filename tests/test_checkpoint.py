@@ -26,11 +26,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hosepipe as hp
+import test_http
 import test_sql
 from hosepipe._checkpoint import decode, encode
 
 pg_url = test_sql.pg_url
 pg = test_sql.pg
+_http_server = test_http._http_server
+server = test_http.server
 
 ROWS = 1500
 
@@ -501,3 +504,27 @@ def test_read_sql_resumes_after_its_key_postgres(tmp_path: Path, pg: test_sql.PG
     out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
     query = f"SELECT * FROM {pg.events} WHERE kind LIKE '%%'"
     _sql_source_resumes(pg.url, lambda: hp.read_sql(pg.url, query, key="id"), out, ckpt)
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/link?size=3&n=40", {}),
+        ("/cursor?size=3&n=40", {"style": "cursor", "items": "data", "next_cursor": "meta.next"}),
+        ("/page?size=3&n=40", {"style": "page", "items": "items"}),
+    ],
+    ids=["link", "cursor", "page"],
+)
+def test_paginate_resumes_at_its_page(
+    tmp_path: Path, server: test_http.Server, path: str, kwargs: dict[str, Any]
+) -> None:
+    from hosepipe.http import paginate
+
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for bad in (4, 17, 18, 39, -1):
+        with contextlib.suppress(Boom):
+            paginate(server.url(path), **kwargs).map(fail_at(bad)).to(
+                hp.write_jsonl(out), checkpoint=ckpt, every=2, force=True
+            )
+    assert out.read_text().split() == [str(i) for i in range(40)]
+    assert len(server.requests) < 40  # a resumed run fetches its page again, not all before
