@@ -54,6 +54,8 @@ def work(rec):
 print("ready", flush=True)
 if kind == "jsonl":
     hp.read_csv(src).map(work).to(hp.write_jsonl(out), checkpoint=ckpt, every=45)
+elif kind == "threads":
+    hp.read_csv(src).map(work, concurrency=4).to(hp.write_jsonl(out), checkpoint=ckpt, every=45)
 else:
     url, table = sys.argv[6:8]
     sink = hp.to_sql(url, table, columns=["id", "name", "double"], batch_size=30)
@@ -144,6 +146,20 @@ def test_killed_at_items_and_resumed_jsonl(
     assert out.read_bytes() == files["ref"].read_bytes()
     assert sorted(p.name for p in tmp.iterdir()) == ["job.ckpt", "out.jsonl"]
     assert decode(ckpt.read_bytes(), str(ckpt))["finished"] is True
+
+
+@few
+@given(kill_at=kills)
+def test_killed_and_resumed_with_a_concurrent_map(
+    files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, kill_at: list[int]
+) -> None:
+    tmp = tmp_path_factory.mktemp("run")
+    out, ckpt = tmp / "out.jsonl", tmp / "job.ckpt"
+    args = ["threads", str(out), str(ckpt)]
+    codes = [run_job(files, args, kill_at=k) for k in kill_at]
+    assert codes[0] == -signal.SIGKILL
+    assert run_job(files, args) == 0
+    assert out.read_bytes() == files["ref"].read_bytes()
 
 
 @few
@@ -528,3 +544,33 @@ def test_paginate_resumes_at_its_page(
             )
     assert out.read_text().split() == [str(i) for i in range(40)]
     assert len(server.requests) < 40  # a resumed run fetches its page again, not all before
+
+
+@pytest.mark.parametrize("via", ["thread", "process"])
+def test_a_concurrent_map_commits_what_reached_the_sink(tmp_path: Path, via: str) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for bad in (2, 30, 31, 77, -1):
+        with contextlib.suppress(Boom):
+            hp.Stream(Numbers(80)).filter(lambda x: x % 3 != 1).map(
+                fail_at(bad), concurrency=3, via=via
+            ).map(str).to(hp.write_lines(out), checkpoint=ckpt, every=4, force=True)
+    assert out.read_text().split() == [str(i) for i in range(80) if i % 3 != 1]
+
+
+def test_what_a_concurrent_map_cannot_be_checkpointed_with(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    s = hp.Stream(Numbers(3))
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: stage 1 map\(str, concurrency=2, ordered=False\) cannot be "
+        r"checkpointed: only an ordered map \(not flat_map, not async\) says in order which "
+        r"source items reached the sink$",
+    ):
+        s.map(str, concurrency=2, ordered=False).to(hp.write_jsonl(out), checkpoint=ckpt)
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: stage 2 batch\(2\) cannot be checkpointed: with a concurrent map "
+        r"before the sink, only map, filter, tap, observe and catch \(without handler or dead "
+        r"letter\) can be checkpointed$",
+    ):
+        s.map(str, concurrency=2).batch(2).to(hp.write_jsonl(out), checkpoint=ckpt)

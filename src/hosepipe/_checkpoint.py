@@ -47,6 +47,7 @@ import os
 import pickle
 import struct
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import islice
 
@@ -218,22 +219,95 @@ _SAVED = ("batch", "window", "group_by", "distinct")
 _STATELESS = ("map", "filter", "flat_map", "flatten", "tap", "observe", "catch", "take_while")
 
 
-def _check_stages(nodes: tuple[Any, ...]) -> None:
+def _check_stages(nodes: tuple[Any, ...]) -> bool:
+    """Refuse what cannot be checkpointed; whether a concurrent map reads ahead (then items
+    carry their sequence numbers to the sink: ``_tag``)."""
     from hosepipe import _nodes
 
+    concurrent = any(isinstance(n, _nodes.ConcurrentMap) for n in nodes)
     for pos, node in enumerate(nodes, start=1):
         op = node.OP
-        if op in _STATELESS or op in _SAVED or op == "throttle":
+        if isinstance(node, _nodes.ConcurrentMap):
+            if node.ordered and not node.flat and node.via != "async" and not _is_async(node.fn):
+                continue
+            why = (
+                "only an ordered map (not flat_map, not async) says in order which source "
+                "items reached the sink"
+            )
+        elif concurrent and not _passes_tags(node):
+            why = (
+                "with a concurrent map before the sink, only map, filter, tap, observe and "
+                "catch (without handler or dead letter) can be checkpointed"
+            )
+        elif op in _STATELESS or op in _SAVED or op == "throttle":
             continue
-        if isinstance(node, _nodes.ConcurrentMap) and node.ordered and node.OP == "map":
-            continue
-        if op == "map" or op == "flat_map":
-            why = "an unordered or concurrent flat_map cannot say which source items are done"
         elif op in ("buffer", "batch", "chain", "zip"):
             why = "it reads ahead of the sink or from other streams"
         else:
             why = "its state lives in the running loop, where a checkpoint cannot save it"
         raise CheckpointError(f"checkpoint: stage {pos} {node.label} cannot be checkpointed: {why}")
+    return concurrent
+
+
+def _is_async(fn: Any) -> bool:
+    from hosepipe._drive._async import is_async_fn
+
+    return bool(is_async_fn(fn))
+
+
+def _passes_tags(node: Any) -> bool:
+    from hosepipe import _nodes
+
+    if type(node) in (_nodes.Map, _nodes.Filter, _nodes.Tap):
+        return not _is_async(node.fn) and not isinstance(node.fn, _retry_type())
+    if type(node) is _nodes.Observe:
+        return True
+    return isinstance(node, _nodes.Catch) and node.handler is None and node.dead_letter is None
+
+
+def _retry_type() -> type:
+    from hosepipe._retry import Retrying
+
+    return Retrying
+
+
+def _tag(nodes: tuple[Any, ...]) -> tuple[Any, ...]:
+    """*nodes* working on ``(sequence number, item)`` pairs: each function sees the item."""
+    import copy
+
+    from hosepipe import _nodes
+
+    out = []
+    for node in nodes:
+        if isinstance(node, _nodes.ConcurrentMap | _nodes.Map | _nodes.Filter | _nodes.Tap):
+            node = copy.copy(node)
+            node.fn = (_MapTagged if node.OP == "map" else _OnTagged)(node.fn)
+        out.append(node)
+    return tuple(out)
+
+
+class _OnTagged:
+    """A filter's or tap's function, called on the item of a ``(sequence number, item)``."""
+
+    __slots__ = ("__name__", "fn")
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        from hosepipe._nodes import fn_name
+
+        self.fn = fn
+        self.__name__ = fn_name(fn)
+
+    def __call__(self, tagged: tuple[int, Any]) -> Any:
+        return self.fn(tagged[1])
+
+
+class _MapTagged(_OnTagged):
+    """A map's function: ``(n, item)`` to ``(n, fn(item))``."""
+
+    __slots__ = ()
+
+    def __call__(self, tagged: tuple[int, Any]) -> Any:
+        return tagged[0], self.fn(tagged[1])
 
 
 def _description(stream: Stream[Any], sink: Any) -> str:
@@ -301,7 +375,7 @@ def run_checkpointed(
             "from it; give a source with position() and seek(pos) (hp.Seekable): "
             "read_lines, read_csv, read_jsonl, read_sql or http.paginate"
         )
-    _check_stages(stream._stages)
+    tagged = _check_stages(stream._stages)
     if sink is not None and not hasattr(sink, "open_checkpointed"):
         raise CheckpointError(
             f"checkpoint: the sink {sink.label} cannot commit in step with a checkpoint; "
@@ -355,21 +429,20 @@ def run_checkpointed(
         if writer is not None:
             writer.resume(record.get("sink"))
         run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
-        tracked = _Tracked(source, run)
-        nodes = run.wrap(stream._stages)
-        inner = Stream._make(Source(tracked), nodes)
-        if writer is None:
-            r = inner._run()
-            stream._last = r
-            run.start()
-            r.execute("drain")
-            run.commit(finished=True, result=None)
-            return r.stats()
+        nodes = _tag(stream._stages) if tagged else run.wrap(stream._stages)
+        inner = Stream._make(Source(_Tracked(source, run, tagged)), nodes)
         r = inner._run()
         stream._last = r
         run.start()
-        r.execute("call", run.write, None, f"to({sink.label})")
-        run.commit(finished=True, result=writer.count())
+        if tagged:
+            r.execute("call", run.write_tagged, None, f"to({sink.label})" if sink else None)
+        elif writer is None:
+            r.execute("drain")
+        else:
+            r.execute("call", run.write, None, f"to({sink.label})")
+        run.commit(finished=True, result=None if writer is None else writer.count())
+        if writer is None:
+            return r.stats()
         result = writer.finish()
     except BaseException:
         if writer is not None:
@@ -400,7 +473,18 @@ class _Checkpointed:
         self.steps: dict[int, Any] = {}
         self.read = False  # whether this run has read a source item
         self.write: Callable[[Any], None] = writer.write if writer is not None else _ignore
-        self.tagged = False
+        self.marks: deque[tuple[int, Any]] = deque()  # (sequence number, position after it)
+
+    def write_tagged(self, tagged: tuple[int, Any]) -> None:
+        """A result of source item *n* reached the sink: every item before *n* is done, so
+        a position noted after one of them is committed first (a concurrent map's run)."""
+        n, item = tagged
+        marks = self.marks
+        if marks and marks[0][0] < n:
+            while marks and marks[0][0] < n:
+                position = marks.popleft()[1]
+            self.commit(finished=False, result=None, position=position)
+        self.write(item)
 
     def wrap(self, nodes: tuple[Any, ...]) -> tuple[Any, ...]:
         """*nodes* with each stateful stage's node recording its step (restored from the
@@ -420,10 +504,13 @@ class _Checkpointed:
         if self.record.get("commits", 0) == 0:
             self.commit(finished=False, result=None)
 
-    def commit(self, *, finished: bool, result: Any) -> None:
-        """Make the sink's output durable and record the source position with it."""
+    def commit(self, *, finished: bool, result: Any, position: Any = NOT_GIVEN) -> None:
+        """Make the sink's output durable and record the source position with it (the
+        source's own now, or *position*)."""
         record = self.record
-        if self.read:
+        if position is not NOT_GIVEN:
+            record["position"] = position
+        elif self.read:
             record["position"] = self.source.position()
         record["steps"] = {pos: step.state() for pos, step in self.steps.items()}
         record["commits"] = record.get("commits", 0) + 1
@@ -458,9 +545,10 @@ class _Tracked(Reader[Any]):
     """The source of a checkpointed run: seeks the user's source to the recorded position,
     and commits between two of its items, every *every* items or *every_seconds*."""
 
-    def __init__(self, source: Any, run: _Checkpointed) -> None:
+    def __init__(self, source: Any, run: _Checkpointed, tagged: bool) -> None:
         self.source = source
         self.run = run
+        self.tagged = tagged
         self.label = source.label
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
@@ -468,7 +556,32 @@ class _Tracked(Reader[Any]):
         position = run.record.get("position")
         if position is not None:
             run.source.seek(position)
-        return self._items(self.source.open(report))
+        it = self.source.open(report)
+        return self._tagged(it) if self.tagged else self._items(it)
+
+    def _tagged(self, it: Iterator[Any]) -> Iterator[Any]:
+        """``(n, item)`` for the *n*-th item of *it*; every *every* items (or seconds) the
+        position after it is noted, for the sink to commit once item *n* is done."""
+        run = self.run
+        every, seconds = run.every, run.every_seconds
+        position, marks, clock = run.source.position, run.marks, time.monotonic
+        next_at = clock() + seconds if seconds is not None else 0.0
+        n = 0
+        try:
+            for item in it:
+                n += 1
+                run.read = True
+                yield n, item
+                if every is not None:
+                    if n % every == 0:
+                        marks.append((n, position()))
+                elif clock() >= next_at:
+                    marks.append((n, position()))
+                    next_at = clock() + seconds  # type: ignore[operator]
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
 
     def _items(self, it: Iterator[Any]) -> Iterator[Any]:
         """The items of *it*, handed on in blocks at C speed (``islice``); between two
