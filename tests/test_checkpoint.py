@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -112,7 +113,7 @@ def run_job(
 kills = st.lists(st.integers(0, ROWS - 1), min_size=1, max_size=4, unique=True).map(sorted)
 delays = st.lists(st.floats(0.0, 0.6), min_size=1, max_size=3)
 few = settings(
-    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -574,3 +575,49 @@ def test_what_a_concurrent_map_cannot_be_checkpointed_with(tmp_path: Path) -> No
         r"letter\) can be checkpointed$",
     ):
         s.map(str, concurrency=2).batch(2).to(hp.write_jsonl(out), checkpoint=ckpt)
+
+
+CLI_JOB = """
+import os, signal, sys
+import hosepipe as hp
+
+def work(line):
+    if line == os.environ.get("KILL_AT"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return line.upper()
+
+pipeline = hp.read_lines(sys.argv[0].replace("job.py", "in.txt")).map(work)
+"""
+
+
+def test_the_command_line_resumes(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("".join(f"line {i}\n" for i in range(3000)))
+    (tmp_path / "job.py").write_text(CLI_JOB.replace("sys.argv[0]", repr(str(tmp_path / "job.py"))))
+    cmd = [sys.executable, "-m", "hosepipe", "run", str(tmp_path / "job.py"), "--stats", "none"]
+    cmd += ["--checkpoint", str(tmp_path / "job.ckpt"), "-o", str(tmp_path / "out.txt")]
+    env = dict(os.environ)
+
+    def run(kill_at: str, *more: str) -> subprocess.CompletedProcess[str]:
+        env["KILL_AT"] = kill_at
+        return subprocess.run(
+            [*cmd, "--every", "100", *more], env=env, capture_output=True, text=True
+        )
+
+    assert run("line 1234").returncode == -signal.SIGKILL
+    assert run("line 2345").returncode == -signal.SIGKILL
+    done = run("")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "out.txt").read_text() == "".join(f"LINE {i}\n" for i in range(3000))
+    again = run("line 5")
+    assert again.returncode == 0
+    assert again.stderr == (
+        f"hosepipe: the checkpoint {tmp_path / 'job.ckpt'} says this job finished; nothing to "
+        "do (pass restart=True, or --restart, to run it again)\n"
+    )
+    assert run("line 5", "--restart").returncode == -signal.SIGKILL
+    stdout = subprocess.run([*cmd[:-2]], env=env, capture_output=True, text=True)
+    assert stdout.returncode == 1
+    assert stdout.stderr == (
+        "hosepipe: error: hosepipe.CheckpointError: --checkpoint needs --output (or --discard): "
+        "standard output cannot be resumed where it stopped\n"
+    )

@@ -317,7 +317,10 @@ def _description(stream: Stream[Any], sink: Any) -> str:
     source = stream._source.label
     if type(obj).__repr__ is object.__repr__:
         source = f"<{type(obj).__module__}.{type(obj).__qualname__}>"
-    stages = "".join(f".{n.label}" for n in stream._stages)
+    from hosepipe._nodes import Observe
+
+    # observing (observe, progress) changes no item: a run may resume with or without
+    stages = "".join(f".{n.label}" for n in stream._stages if not isinstance(n, Observe))
     end = f"to({sink.label})" if sink is not None else "run()"
     return f"Stream({source}){stages}.{end}"
 
