@@ -49,6 +49,7 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
 from itertools import islice
 
 from hosepipe._errors import CheckpointError
@@ -337,8 +338,8 @@ class _Store:
     def load(self) -> dict[str, Any] | None:
         return read(self.path)
 
-    def write(self, record: dict[str, Any]) -> None:
-        write_atomic(self.path, encode(record))
+    def write_bytes(self, data: bytes) -> None:
+        write_atomic(self.path, data)
 
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -392,6 +393,7 @@ def run_checkpointed(
     key = _job_key(path)
     store = _Store(path)
     writer = sink.open_checkpointed(key, store) if sink is not None else None
+    run: _Checkpointed | None = None
     try:
         if restart:
             store.remove()
@@ -448,6 +450,9 @@ def run_checkpointed(
             return r.stats()
         result = writer.finish()
     except BaseException:
+        if run is not None:
+            with contextlib.suppress(Exception):  # the run's own error is the one to see
+                run.close()
         if writer is not None:
             writer.close()
         raise
@@ -477,6 +482,7 @@ class _Checkpointed:
         self.read = False  # whether this run has read a source item
         self.write: Callable[[Any], None] = writer.write if writer is not None else _ignore
         self.marks: deque[tuple[int, Any]] = deque()  # (sequence number, position after it)
+        self.committer = _Committer()
 
     def write_tagged(self, tagged: tuple[int, Any]) -> None:
         """A result of source item *n* reached the sink: every item before *n* is done, so
@@ -521,9 +527,86 @@ class _Checkpointed:
         record["result"] = result
         record["time"] = time.time()
         if self.writer is not None:
-            self.writer.commit(record)
+            durable = self.writer.commit(record)
         else:
-            self.store.write(record)
+            durable = partial(self.store.write_bytes, encode(record))
+        if finished:  # the last one: after the pending one, and in this thread
+            self.committer.close()
+            durable()
+        else:
+            self.committer.submit(durable)
+
+    def close(self) -> None:
+        """Wait for a commit still being made durable (however the run ended)."""
+        self.committer.close()
+
+
+class _Committer:
+    """Makes commits durable (``fsync``, the checkpoint file) in a thread of its own, so
+    the run goes on meanwhile. What a commit records was fixed when it was made (the
+    partial file's size, the source position, the stages' state, encoded), so a later
+    ``fsync`` covering more data is still exact. One commit waits at most: a newer one
+    replaces it, being a later state of the same job. ``close()`` waits for the last
+    and joins the thread; an error in the thread is raised at the next call."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Condition()
+        self.pending: Callable[[], None] | None = None
+        self.busy = False
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self.closing = False
+
+    def submit(self, durable: Callable[[], None]) -> None:
+        import threading
+
+        with self.lock:
+            self._raise()
+            self.pending = durable
+            self.lock.notify_all()
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._work, name="hosepipe-checkpoint", daemon=True
+                )
+                self.thread.start()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def _work(self) -> None:
+        while True:
+            with self.lock:
+                while self.pending is None and not self.closing:
+                    self.lock.wait()
+                job, self.pending = self.pending, None
+                if job is None:
+                    return
+                self.busy = True
+            try:
+                job()
+            except BaseException as e:  # raised in the run's thread, at its next commit
+                with self.lock:
+                    self.error = e
+            finally:
+                with self.lock:
+                    self.busy = False
+                    self.lock.notify_all()
+
+    def close(self) -> None:
+        with self.lock:
+            self.closing = True
+            self.lock.notify_all()
+            thread = self.thread
+        if thread is not None:
+            thread.join()
+            self.thread = None
+        with self.lock:
+            self.closing = False
+            self._raise()
 
 
 def _ignore(_: Any) -> None:

@@ -498,18 +498,27 @@ class _Segments:
         assert self.writer is not None
         return self.writer.pieces.count()
 
-    def commit(self, record: dict[str, Any]) -> None:
-        """Make what was written durable, then write *record* (with the size) atomically."""
+    def commit(self, record: dict[str, Any]) -> Callable[[], None]:
+        """Hand what was written to the OS and note its size in *record*; return what makes
+        it durable: ``fsync`` the partial file, then write the record atomically (it may
+        run in another thread while more is appended: the record says where to cut)."""
+        from hosepipe._checkpoint import encode
+
         assert self.writer is not None
         pieces, out = self.writer.pieces, self.writer.out
         pieces.flush()
         if out.text is not None:
             out.text.flush()
         out.raw.flush()
-        os.fsync(out.raw.fileno())
         state = dict(pieces.state) if pieces.state is not None else None
         record["sink"] = {"size": out.raw.tell(), "count": pieces.count(), "state": state}
-        self.store.write(record)
+        fd, data, store = out.raw.fileno(), encode(record), self.store
+
+        def durable() -> None:
+            os.fdatasync(fd)
+            store.write_bytes(data)
+
+        return durable
 
     def finish(self) -> int:
         """The job is done (and recorded so): the partial file becomes the target."""

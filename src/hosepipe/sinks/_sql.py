@@ -445,23 +445,27 @@ class _Checkpointed:
     def count(self) -> int:
         return self.writer.written + len(self.writer.rows)
 
-    def commit(self, record: dict[str, Any]) -> None:
-        """Insert the rows buffered, and *record*, in one transaction; then the file."""
+    def commit(self, record: dict[str, Any]) -> Callable[[], None]:
+        """Insert the rows buffered, and *record*, in one transaction; return what writes
+        the checkpoint file after it (which a resumed run does not trust for the position)."""
+        from functools import partial
+
         from hosepipe._checkpoint import encode
 
         writer = self.writer
         writer._flush()
         record["sink"] = {"count": writer.written}
+        data = encode(record)
         self._execute(
             f"INSERT INTO {CHECKPOINTS} (job, record) VALUES (%s, %s) "
             "ON CONFLICT (job) DO UPDATE SET record = excluded.record",
             self.key,
-            encode(record),
+            data,
         )
         writer._end(ok=True)
         if not record["finished"]:
             writer._begin()
-        self.store.write(record)
+        return partial(self.store.write_bytes, data)
 
     def finish(self) -> int:
         writer = self.writer
