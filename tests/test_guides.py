@@ -15,7 +15,13 @@ GUIDES = sorted((Path(__file__).resolve().parent.parent / "docs" / "guide").glob
 
 
 def test_there_are_guides() -> None:
-    assert [g.name for g in GUIDES] == ["async.md", "concurrency.md", "push.md", "watching.md"]
+    assert [g.name for g in GUIDES] == [
+        "async.md",
+        "checkpoint.md",
+        "concurrency.md",
+        "push.md",
+        "watching.md",
+    ]
 
 
 @pytest.mark.parametrize("guide", GUIDES, ids=lambda p: p.name)
