@@ -9,7 +9,6 @@ True
 """
 
 from hosepipe import backoff as backoff
-from hosepipe._drive._sync import DeadLetter as DeadLetter
 from hosepipe._errors import CheckpointError as CheckpointError
 from hosepipe._errors import DataError as DataError
 from hosepipe._errors import EmptyStreamError as EmptyStreamError
@@ -41,9 +40,10 @@ from hosepipe._operators import tap as tap
 from hosepipe._operators import throttle as throttle
 from hosepipe._operators import window as window
 from hosepipe._operators import zip as zip
-from hosepipe._stream import Iteration as Iteration
+from hosepipe._steps._catch import DeadLetter as DeadLetter
 from hosepipe._stream import Pipeline as Pipeline
 from hosepipe._stream import Stream as Stream
+from hosepipe._terminals import Iteration as Iteration
 from hosepipe.metrics import RunStats as RunStats
 from hosepipe.metrics import StageStats as StageStats
 from hosepipe.sinks import _LAZY as _sinks_lazy

@@ -52,9 +52,9 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import islice
 
+from hosepipe._ends import Reader
 from hosepipe._errors import CheckpointError
 from hosepipe._typing import TYPE_CHECKING, Any, Protocol
-from hosepipe.sources._base import Reader
 
 if TYPE_CHECKING:
     from hosepipe._stream import Stream
@@ -251,7 +251,7 @@ def _check_stages(nodes: tuple[Any, ...]) -> bool:
 
 
 def _is_async(fn: Any) -> bool:
-    from hosepipe._drive._async import is_async_fn
+    from hosepipe._callables import is_async_fn
 
     return bool(is_async_fn(fn))
 
@@ -293,7 +293,7 @@ class _OnTagged:
     __slots__ = ("__name__", "fn")
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
-        from hosepipe._nodes import fn_name
+        from hosepipe._callables import fn_name
 
         self.fn = fn
         self.__name__ = fn_name(fn)
@@ -354,7 +354,7 @@ def _job_key(path: str) -> str:
 
 
 def run_checkpointed(
-    stream: Stream[Any],
+    stream: Any,
     sink: Any,
     checkpoint: str | os.PathLike[str],
     every: int | None,
@@ -362,7 +362,8 @@ def run_checkpointed(
     force: bool,
     restart: bool,
 ) -> Any:
-    """Run *stream* into *sink* (None: ``run()``) under the checkpoint file *checkpoint*."""
+    """Run the ``Stream`` *stream* into *sink* (None: ``run()``) under the checkpoint file
+    *checkpoint*."""
     from hosepipe._source import Source
     from hosepipe._stream import Stream
 
@@ -438,13 +439,17 @@ def run_checkpointed(
         inner = Stream._make(Source(_Tracked(source, run, tagged)), nodes)
         r = inner._run()
         stream._last = r
-        run.start()
-        if tagged:
-            r.execute("call", run.write_tagged, None, f"to({sink.label})" if sink else None)
-        elif writer is None:
-            r.execute("drain")
-        else:
-            r.execute("call", run.write, None, f"to({sink.label})")
+        try:
+            run.start()
+            if tagged:
+                label = f"to({sink.label})" if sink is not None else None
+                r.execute("call", run.write_tagged, None, label)
+            elif writer is None:
+                r.execute("drain")
+            else:
+                r.execute("call", run.write, None, f"to({sink.label})")
+        finally:
+            _forget(run.classes)
         run.commit(finished=True, result=None if writer is None else writer.count())
         if writer is None:
             return r.stats()
@@ -479,6 +484,7 @@ class _Checkpointed:
         self.every = every
         self.every_seconds = every_seconds
         self.steps: dict[int, Any] = {}
+        self.classes: list[type] = []  # made by _recording for this run
         self.read = False  # whether this run has read a source item
         self.write: Callable[[Any], None] = writer.write if writer is not None else _ignore
         self.marks: deque[tuple[int, Any]] = deque()  # (sequence number, position after it)
@@ -506,6 +512,7 @@ class _Checkpointed:
             if node.OP in _SAVED:
                 node = copy.copy(node)
                 node.__class__ = _recording(type(node), pos, self.steps, saved.get(pos))
+                self.classes.append(type(node))
             out.append(node)
         return tuple(out)
 
@@ -614,17 +621,31 @@ def _ignore(_: Any) -> None:
 
 
 def _recording(cls: type, pos: int, steps: dict[int, Any], state: Any) -> type:
-    """A subclass of the node class *cls* whose ``make_step`` keeps its step in *steps*
-    (restored to *state* first, when there is one)."""
+    """A subclass of the node class *cls* for one run, whose steps (``_steps._make``) are
+    made as *cls*'s, restored to *state* when there is one, and kept in *steps*; its
+    factory is registered for ``make_step`` until the run ends (``_forget``)."""
+    from hosepipe._steps import _make
 
-    def make_step(self: Any) -> Any:
-        step = cls.make_step(self)  # type: ignore[attr-defined]
+    make = _make._STEPS[cls]
+
+    def factory(node: Any) -> Any:
+        step = make(node)
         if state is not None:
             step.restore(state)
         steps[pos] = step
         return step
 
-    return type(cls.__name__, (cls,), {"__slots__": (), "make_step": make_step})
+    sub = type(cls.__name__, (cls,), {"__slots__": (), "__module__": cls.__module__})
+    _make._STEPS[sub] = factory
+    return sub
+
+
+def _forget(classes: list[type]) -> None:
+    """Unregister the step factories of ``_recording``'s classes."""
+    from hosepipe._steps import _make
+
+    for cls in classes:
+        _make._STEPS.pop(cls, None)
 
 
 class _Tracked(Reader[Any]):

@@ -30,6 +30,9 @@ An ``HTTPError`` caused by an httpx exception (a timeout, a refused connection) 
 ``__cause__``. No label, message, ``HTTPError.url`` or ``DataError.path`` shows a URL's
 password or the value of a query parameter whose name says it is secret (``api_key``,
 ``token``, ``password``, ``sig``...): they read ``***``. The requests use the real URL.
+
+Why this module is longer than most: it is one integration, whose three pagination styles
+share one sans-I/O page walker (``_Spec``), with thin sync and async readers around it.
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
+from hosepipe._callables import fn_name
+from hosepipe._ends import Reader
 from hosepipe._errors import DataError, HosepipeError
 from hosepipe._extras import require
-from hosepipe._nodes import _check_int, fn_name
+from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, TypeVar
 from hosepipe.backoff import Backoff, Exponential, check_backoff
-from hosepipe.sources._base import Reader
 from hosepipe.sources._sql import hide_password
 
 if TYPE_CHECKING:
@@ -498,6 +502,8 @@ class _HTTPPagesAsync:
         return self.label
 
     async def __aiter__(self) -> AsyncIterator[Any]:
+        # Twice on purpose: the sync loop's twin with awaits; both only carry out the steps of
+        # the one sans-I/O ``_Spec.run`` (as httpx's sync and async clients share their models).
         require("httpx", "http", "hosepipe.http.paginate()")
         import httpx
 

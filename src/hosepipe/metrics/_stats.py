@@ -8,9 +8,60 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-    from hosepipe._channel import ChannelStats
+__all__ = ["ChannelStats", "RunStats", "StageCounter", "StageStats"]
 
-__all__ = ["RunStats", "StageCounter", "StageStats"]
+
+class ChannelStats:
+    """A snapshot of a channel: *depth* now, *peak* depth so far, *capacity*, items *sent*
+    and *received*, and *send_wait* (seconds producers spent waiting on a full channel)."""
+
+    __slots__ = ("capacity", "depth", "peak", "received", "send_wait", "sent")
+
+    def __init__(
+        self, capacity: int, depth: int, peak: int, sent: int, received: int, send_wait: float
+    ) -> None:
+        self.capacity = capacity
+        self.depth = depth
+        self.peak = peak
+        self.sent = sent
+        self.received = received
+        self.send_wait = send_wait
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the snapshot."""
+        return {
+            "capacity": self.capacity,
+            "depth": self.depth,
+            "peak": self.peak,
+            "sent": self.sent,
+            "received": self.received,
+            "send_wait": self.send_wait,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "queue") -> ChannelStats:
+        """The snapshot whose ``to_dict()`` gave *d*; ``ValueError`` names a bad field.
+
+        >>> ChannelStats.from_dict({"capacity": 8})
+        Traceback (most recent call last):
+        ...
+        ValueError: queue.depth is missing
+        """
+        d = _mapping(d, where)
+        return cls(
+            _count(d, "capacity", where),
+            _count(d, "depth", where),
+            _count(d, "peak", where),
+            _count(d, "sent", where),
+            _count(d, "received", where),
+            _seconds(d, "send_wait", where),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ChannelStats(depth={self.depth}/{self.capacity}, peak={self.peak}, "
+            f"sent={self.sent}, received={self.received}, send_wait={self.send_wait:.6f})"
+        )
 
 
 class StageCounter:
@@ -80,18 +131,7 @@ class StageStats:
     ('filter(<lambda>)', 10, 4, 6, 0.6)
     """
 
-    __slots__ = (
-        "errors",
-        "errors_by_type",
-        "items_in",
-        "items_out",
-        "label",
-        "position",
-        "queue",
-        "retries",
-        "time",
-        "wall_time",
-    )
+    __slots__ = (*StageCounter.__slots__, "wall_time")
 
     def __init__(
         self,
@@ -169,8 +209,6 @@ class StageStats:
         ...
         ValueError: stage.label must be a string, got a number (3)
         """
-        from hosepipe._channel import ChannelStats
-
         d = _mapping(d, where)
         label = d.get("label")
         if not isinstance(label, str):

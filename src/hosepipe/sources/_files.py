@@ -10,6 +10,9 @@ file, invalid JSON or a CSV row with the wrong number of fields is a ``DataError
 the file, the 1-based line and the raw text; ``on_error`` says what to do with it:
 ``"raise"`` (the default), ``"skip"`` (counted in the stats), or a callable that receives
 the error (and the record is skipped).
+
+Why this module is longer than most: lines, bytes, JSON Lines and CSV share one opening and
+decompression, one line rule with its offsets and line numbers, and one bad-record policy.
 """
 
 from __future__ import annotations
@@ -129,7 +132,7 @@ def bytes_read(reader: object) -> Callable[[], tuple[int, int]] | None:
     Meant for progress bars: two runs reading the same file at once confuse it.
     """
     paths = getattr(reader, "paths", None)
-    if not isinstance(reader, _Lines | _Chunks | _CsvRows) or paths is None:
+    if not isinstance(reader, _FileReader) or paths is None:
         return None
     resolved = resolve_paths(paths)
     if _STDIN in resolved:
@@ -158,6 +161,15 @@ def bytes_read(reader: object) -> Callable[[], tuple[int, int]] | None:
         return last[0], total
 
     return read
+
+
+class _FileReader(Reader[Any]):
+    """A reader of files, whose progress is counted in bytes (``bytes_read``)."""
+
+    paths: tuple[str, ...]
+
+    def bytes_read(self) -> Callable[[], tuple[int, int]] | None:
+        return bytes_read(self)
 
 
 def _open_binary(path: str) -> io.BufferedIOBase:
@@ -413,7 +425,7 @@ class _Decoding:
             handle_bad(self.on_error, bad, report)  # skip: the rest of this file is unreadable
 
 
-class _Lines(Reader[Any]):
+class _Lines(_FileReader):
     _start: dict[str, Any] | None = None  # where the next run starts (seek)
     _cursor: _Cursor | None = None  # where the latest run is
 
@@ -608,7 +620,7 @@ def read_lines(
 # -- bytes --------------------------------------------------------------------------------------
 
 
-class _Chunks(Reader[bytes]):
+class _Chunks(_FileReader):
     def __init__(self, paths: tuple[str, ...], chunk_size: int, on_error: OnError) -> None:
         self.paths = paths
         self.chunk_size = chunk_size
@@ -728,7 +740,7 @@ def read_jsonl(path: Paths, *, encoding: str = "utf-8", on_error: OnError = "rai
 # -- CSV --------------------------------------------------------------------------------------
 
 
-class _CsvRows(Reader[Any]):
+class _CsvRows(_FileReader):
     """``(path, line, row, fields)`` per CSV record; *fields* is that file's header."""
 
     def __init__(

@@ -529,6 +529,7 @@ class _AsyncSqlReader(_SqlRead):
         return self.label
 
 
+# The overloads differ only in `rows` and the item type they give: typing needs each written out.
 @overload
 def read_sql(
     conn_or_url: Connectable,
