@@ -168,8 +168,6 @@ def _bad(where: str, what: str) -> str:
 
 def write_atomic(path: str, data: bytes) -> None:
     """Replace *path* by *data* atomically: a temporary file, ``fsync``, rename, folder sync."""
-    from hosepipe.sinks._files import _sync_folder
-
     tmp = f"{path}.tmp"  # one name: a run killed while writing it leaves no litter behind
     try:
         with open(tmp, "wb") as f:
@@ -180,7 +178,11 @@ def write_atomic(path: str, data: bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    _sync_folder(os.path.dirname(os.path.abspath(path)))
+    folder = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:  # the rename itself made durable
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def read(path: str) -> dict[str, Any] | None:
@@ -365,7 +367,6 @@ def run_checkpointed(
     """Run the ``Stream`` *stream* into *sink* (None: ``run()``) under the checkpoint file
     *checkpoint*."""
     from hosepipe._source import Source
-    from hosepipe._stream import Stream
 
     path = os.fspath(checkpoint)
     if every is None and every_seconds is None:
@@ -436,7 +437,7 @@ def run_checkpointed(
             writer.resume(record.get("sink"))
         run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
         nodes = _tag(stream._stages) if tagged else run.wrap(stream._stages)
-        inner = Stream._make(Source(_Tracked(source, run, tagged)), nodes)
+        inner = type(stream)._make(Source(_Tracked(source, run, tagged)), nodes)
         r = inner._run()
         stream._last = r
         try:
