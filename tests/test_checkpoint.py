@@ -621,3 +621,66 @@ def test_the_command_line_resumes(tmp_path: Path) -> None:
         "hosepipe: error: hosepipe.CheckpointError: --checkpoint needs --output (or --discard): "
         "standard output cannot be resumed where it stopped\n"
     )
+
+
+def test_every_seconds_commits_by_the_clock(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.txt", tmp_path / "job.ckpt"
+    for bad in (20, 500, 501, 1999, -1):
+        with contextlib.suppress(Boom):
+            hp.Stream(Numbers(2000)).map(fail_at(bad)).tap(lambda _: time.sleep(0.00002)).map(
+                str
+            ).batch(7).flatten().to(
+                hp.write_lines(out), checkpoint=ckpt, every_seconds=0.001, force=True
+            )
+    assert out.read_text().split() == [str(i) for i in range(2000)]
+
+
+def test_write_csv_writes_its_header_once(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.csv", tmp_path / "job.ckpt"
+    for bad in (3, 11, -1):
+        with contextlib.suppress(Boom):
+            hp.Stream(Numbers(20)).map(fail_at(bad)).map(lambda i: {"n": i, "sq": i * i}).to(
+                hp.write_csv(out), checkpoint=ckpt, every=2, force=True
+            )
+    expected = "n,sq\r\n" + "".join(f"{i},{i * i}\r\n" for i in range(20))
+    assert out.read_bytes() == expected.encode()
+
+
+def test_to_sql_sqlite_resumes_and_its_row_is_the_record(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "out.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    sink = hp.to_sql(f"sqlite:///{db}", "t", columns=["n"], batch_size=3)
+    ckpt = tmp_path / "job.ckpt"
+    for bad in (4, 17, 18, -1):
+        with contextlib.suppress(Boom):
+            hp.Stream(Numbers(30)).map(fail_at(bad)).map(lambda i: (i,)).batch(4).flatten().to(
+                sink, checkpoint=ckpt, every=5, force=True
+            )
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert [n for (n,) in conn.execute("SELECT n FROM t ORDER BY rowid")] == list(range(30))
+        conn.execute("DELETE FROM hosepipe_checkpoints")
+        conn.commit()
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^the checkpoint '.*job\.ckpt' has a record, but the sink to_sql\('sqlite:///.*', "
+        r"'t'\) has none for this job: they do not belong together; pass restart=True to start "
+        r"over$",
+    ):
+        hp.Stream(Numbers(30)).map(lambda i: (i,)).to(sink, checkpoint=ckpt)
+
+
+def test_a_failed_run_leaves_no_thread_or_open_file(tmp_path: Path) -> None:
+    from hosepipe.testing import assert_no_leaks
+
+    out, ckpt = tmp_path / "out.txt", tmp_path / "job.ckpt"
+    with assert_no_leaks(), pytest.raises(Boom):
+        hp.Stream(Numbers(500)).map(fail_at(300)).map(str).to(
+            hp.write_lines(out), checkpoint=ckpt, every=10
+        )
+    with assert_no_leaks(), pytest.raises(Boom):
+        hp.Stream(Numbers(500)).map(fail_at(400), concurrency=3).map(str).to(
+            hp.write_lines(out), checkpoint=ckpt, every=10, force=True
+        )
