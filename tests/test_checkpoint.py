@@ -410,6 +410,16 @@ def test_what_cannot_be_checkpointed_is_refused(tmp_path: Path) -> None:
         "the running loop, where a checkpoint cannot save it$",
     ):
         hp.Stream(Numbers(3)).scan(lambda a, b: a + b, 0).to(sink, checkpoint=ckpt)
+
+    async def slow(x: int) -> int:
+        return x
+
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: stage 1 map\(slow\) cannot be checkpointed: checkpointed runs are "
+        r"sync: an async def stage is not supported yet$",
+    ):
+        hp.Stream(Numbers(3)).map(slow).to(sink, checkpoint=ckpt)
     with pytest.raises(hp.CheckpointError, match=r"^checkpoint: stage 2 buffer\(4\) cannot be "):
         hp.Stream(Numbers(3)).map(str).buffer(4).to(sink, checkpoint=ckpt)
     with pytest.raises(

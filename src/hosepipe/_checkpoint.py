@@ -237,6 +237,8 @@ def _check_stages(nodes: tuple[Any, ...]) -> bool:
                 "only an ordered map (not flat_map, not async) says in order which source "
                 "items reached the sink"
             )
+        elif _is_async(getattr(node, "fn", None)):
+            why = "checkpointed runs are sync: an async def stage is not supported yet"
         elif concurrent and not _passes_tags(node):
             why = (
                 "with a concurrent map before the sink, only map, filter, tap, observe and "
