@@ -48,9 +48,9 @@ import pickle
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from itertools import islice
+from itertools import chain, islice
 
 from hosepipe._ends import Reader
 from hosepipe._errors import CheckpointError
@@ -694,8 +694,18 @@ class _Tracked(Reader[Any]):
                 close()
 
     def _items(self, it: Iterator[Any]) -> Iterator[Any]:
-        """The items of *it*, handed on in blocks at C speed (``islice``); between two
-        blocks, when the downstream asks for the next item, a commit."""
+        """The items of *it*, handed on in blocks at C speed (``chain`` of ``islice``s, so
+        no Python code runs per item); between two blocks, a commit (``_blocks``)."""
+        blocks = self._blocks(it)
+        flat = _Flat.from_iterable(blocks)
+        assert isinstance(flat, _Flat)
+        flat.blocks = blocks
+        return flat
+
+    def _blocks(self, it: Iterator[Any]) -> Iterator[Iterable[Any]]:
+        """Blocks of *it*: its first item, then an ``islice`` of the rest of the block.
+        The chain asks for the next block when the downstream asks for the item after it:
+        everything read so far is done, so that is when to commit."""
         run = self.run
         seconds = run.every_seconds
         block = run.every or 64
@@ -709,8 +719,8 @@ class _Tracked(Reader[Any]):
                 if item is end:
                     return
                 run.read = True
-                yield item
-                yield from islice(it, block - 1)
+                yield (item,)
+                yield islice(it, block - 1)
                 # the downstream asks for the next item: the items read so far are done
                 if seconds is None:
                     run.commit(finished=False, result=None)
@@ -731,3 +741,14 @@ class _Tracked(Reader[Any]):
 
 
 _END: Any = object()
+
+
+class _Flat(chain[Any]):
+    """A chain of blocks with ``close()``, which closes the generator of the blocks (and
+    with it the source) when the run ends."""
+
+    __slots__ = ("blocks",)
+    blocks: Any
+
+    def close(self) -> None:
+        self.blocks.close()

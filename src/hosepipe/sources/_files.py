@@ -511,22 +511,32 @@ def _compressed(path: str) -> bool:
 
 
 def _offset_of_line(path: str, lines: int, start: int) -> int:
-    """The byte offset in *path* after *lines* more lines from the offset *start*."""
-    with open(path, "rb") as f:
+    """The byte offset in *path* after *lines* more lines from the offset *start*: "\\n"
+    counted a megabyte at a time, then 4 KB at a time in the last, then line by line."""
+    buf = bytearray(1 << 20)
+    with open(path, "rb", buffering=0) as f:
         f.seek(start)
         at = start
         while lines > 0:
-            chunk = f.read(_BLOCK)
-            if not chunk:
+            got = f.readinto(buf)
+            if not got:
                 return at  # the last line has no line end
-            found = chunk.count(b"\n")
+            found = buf.count(b"\n", 0, got)
             if found < lines:
                 lines -= found
-                at += len(chunk)
+                at += got
                 continue
-            cut = -1
+            i = j = 0
+            while True:
+                j = min(i + 4096, got)
+                here = buf.count(b"\n", i, j)
+                if here >= lines:
+                    break
+                lines -= here
+                i = j
+            cut = i - 1
             for _ in range(lines):
-                cut = chunk.index(b"\n", cut + 1)
+                cut = buf.index(b"\n", cut + 1, j)
             return at + cut + 1
     return start
 
