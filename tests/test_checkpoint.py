@@ -479,6 +479,13 @@ def test_lines_over_several_files_resume(tmp_path: Path) -> None:
                 hp.write_lines(out), checkpoint=ckpt, every=7, force=True
             )
     assert out.read_text() == "".join(f"{n}{i}\n" for n in "abc" for i in range(50))
+    last = tmp_path / "c.log"
+    assert decode(ckpt.read_bytes(), "x")["position"] == {
+        "file": 2,
+        "path": str(last),
+        "line": 50,
+        "offset": last.stat().st_size,
+    }
 
 
 def test_run_records_the_position(tmp_path: Path) -> None:

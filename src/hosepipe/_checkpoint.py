@@ -510,7 +510,8 @@ class _Checkpointed:
         import copy
 
         out = []
-        saved = self.record.get("steps") or {}
+        steps = self.record.get("steps")
+        saved = pickle.loads(steps) if steps else {}  # the user's own file, checksummed
         for pos, node in enumerate(nodes, start=1):
             if node.OP in _SAVED:
                 node = copy.copy(node)
@@ -531,15 +532,20 @@ class _Checkpointed:
             record["position"] = position
         elif self.read:
             record["position"] = self.source.position()
-        record["steps"] = {pos: step.state() for pos, step in self.steps.items()}
+        states = {pos: step.state() for pos, step in self.steps.items()}
+        record["steps"] = pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)  # as it is now
         record["commits"] = record.get("commits", 0) + 1
         record["finished"] = finished
         record["result"] = result
         record["time"] = time.time()
+        settle = getattr(self.source, "settle_position", None)
+        if settle is not None and (finished or getattr(self.writer, "keeps_records", False)):
+            record["position"], settle = settle(record["position"]), None
+        snapshot = dict(record)  # the next commit changes the record, not this
         if self.writer is not None:
-            durable = self.writer.commit(record)
+            durable = self.writer.commit(snapshot, settle)
         else:
-            durable = partial(self.store.write_bytes, encode(record))
+            durable = partial(_write, self.store, snapshot, settle)
         if finished:  # the last one: after the pending one, and in this thread
             self.committer.close()
             durable()
@@ -621,6 +627,18 @@ class _Committer:
 
 def _ignore(_: Any) -> None:
     pass
+
+
+def settled(record: dict[str, Any], settle: Callable[[Any], Any] | None) -> bytes:
+    """*record* encoded, its position first completed by *settle* (a reader's
+    ``settle_position``: the byte offset of a line), in the committing thread."""
+    if settle is not None:
+        record["position"] = settle(record["position"])
+    return encode(record)
+
+
+def _write(store: _Store, record: dict[str, Any], settle: Callable[[Any], Any] | None) -> None:
+    store.write_bytes(settled(record, settle))
 
 
 def _recording(cls: type, pos: int, steps: dict[int, Any], state: Any) -> type:

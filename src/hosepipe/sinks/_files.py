@@ -498,11 +498,13 @@ class _Segments:
         assert self.writer is not None
         return self.writer.pieces.count()
 
-    def commit(self, record: dict[str, Any]) -> Callable[[], None]:
+    def commit(
+        self, record: dict[str, Any], settle: Callable[[Any], Any] | None
+    ) -> Callable[[], None]:
         """Hand what was written to the OS and note its size in *record*; return what makes
         it durable: ``fsync`` the partial file, then write the record atomically (it may
         run in another thread while more is appended: the record says where to cut)."""
-        from hosepipe._checkpoint import encode
+        from hosepipe._checkpoint import settled
 
         assert self.writer is not None
         pieces, out = self.writer.pieces, self.writer.out
@@ -512,9 +514,10 @@ class _Segments:
         out.raw.flush()
         state = dict(pieces.state) if pieces.state is not None else None
         record["sink"] = {"size": out.raw.tell(), "count": pieces.count(), "state": state}
-        fd, data, store = out.raw.fileno(), encode(record), self.store
+        fd, store = out.raw.fileno(), self.store
 
         def durable() -> None:
+            data = settled(record, settle)
             os.fdatasync(fd)
             store.write_bytes(data)
 

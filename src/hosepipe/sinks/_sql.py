@@ -445,7 +445,9 @@ class _Checkpointed:
     def count(self) -> int:
         return self.writer.written + len(self.writer.rows)
 
-    def commit(self, record: dict[str, Any]) -> Callable[[], None]:
+    def commit(
+        self, record: dict[str, Any], settle: Callable[[Any], Any] | None
+    ) -> Callable[[], None]:
         """Insert the rows buffered, and *record*, in one transaction; return what writes
         the checkpoint file after it (which a resumed run does not trust for the position)."""
         from functools import partial

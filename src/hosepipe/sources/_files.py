@@ -167,9 +167,24 @@ class _FileReader(Reader[Any]):
     """A reader of files, whose progress is counted in bytes (``bytes_read``)."""
 
     paths: tuple[str, ...]
+    _scan: tuple[str, int, int] | None = None  # a (path, line, offset) known, for settling
 
     def bytes_read(self) -> Callable[[], tuple[int, int]] | None:
         return bytes_read(self)
+
+    def settle_position(self, pos: dict[str, Any] | None) -> dict[str, Any] | None:
+        """*pos* (from ``position()``) with the byte offset of its line in a plain file,
+        counted on from the last one settled: checkpoints call it in their own thread,
+        so the run does not wait for the counting."""
+        if pos is None or pos["offset"] is not None or _compressed(pos["path"]):
+            return pos
+        path, line = pos["path"], pos["line"]
+        known, base, at = self._scan or (path, 0, 0)
+        if known != path or base > line:
+            base, at = 0, 0
+        offset = _offset_of_line(path, line - base, at)
+        self._scan = (path, line, offset)
+        return {**pos, "offset": offset}
 
 
 def _open_binary(path: str) -> io.BufferedIOBase:
@@ -466,14 +481,13 @@ class _Cursor:
     number, its length, and an iterator over it whose length hint says how much of it is
     left), and where the reading of the file started (a seek)."""
 
-    __slots__ = ("ahead", "fields", "first", "index", "line", "offset", "path", "scan", "size")
+    __slots__ = ("ahead", "fields", "first", "index", "line", "offset", "path", "size")
 
     def __init__(self, index: int, path: str, line: int = 0, offset: int | None = None) -> None:
         self.index, self.path = index, path
         self.line, self.offset = line, offset  # lines before the start, and its byte offset
         self.first, self.size = line + 1, 0
         self.ahead: Any = iter(())
-        self.scan = (line, offset)  # a line whose offset is known, to count on from
         self.fields: tuple[str, ...] | None = None  # read_csv: the file's header
 
     def block(self, first: int, size: int, ahead: Any) -> None:
@@ -484,15 +498,10 @@ class _Cursor:
         return self.first - 1 + self.size - int(self.ahead.__length_hint__())
 
     def position(self, lines: int | None = None) -> dict[str, Any]:
+        """The position after *lines* lines (default: those handed out); its byte offset
+        is found later, by ``settle`` (``_FileReader.settle_position``)."""
         line = self.lines() if lines is None else lines
-        offset = None
-        if not _compressed(self.path):
-            base, at = self.scan
-            if at is None or base > line:
-                base, at = 0, 0
-            offset = _offset_of_line(self.path, line - base, at)
-            self.scan = (line, offset)
-        pos = {"file": self.index, "path": self.path, "line": line, "offset": offset}
+        pos = {"file": self.index, "path": self.path, "line": line, "offset": None}
         if self.fields is not None:
             pos["fields"] = list(self.fields)
         return pos
@@ -556,6 +565,8 @@ def _files_from(reader: Any) -> Iterator[_Cursor]:
     for index in range(begin, len(files)):
         if start is not None and index == begin:
             cursor = _Cursor(index, files[index], int(start["line"]), start["offset"])
+            if start["offset"] is not None:
+                reader._scan = (files[index], int(start["line"]), start["offset"])
             fields = start.get("fields")
             cursor.fields = None if fields is None else tuple(fields)
         else:
