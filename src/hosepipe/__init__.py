@@ -77,6 +77,7 @@ __all__ = [
     "compose",
     "coroutine",
     "distinct",
+    "engines",
     "drop_while",
     "enumerate",
     "filter",
@@ -88,6 +89,7 @@ __all__ = [
     "merge",
     "observe",
     "paginate",
+    "partitioned",
     "pipe",
     "progress",
     "read_bytes",
@@ -116,6 +118,7 @@ _LAZY = {
     **_sinks_lazy,
     **_sources_lazy,
     "http": "hosepipe.http",
+    "engines": "hosepipe.engines",
     "Seekable": "hosepipe._checkpoint",
     "broadcast_to": "hosepipe._push",
     "coroutine": "hosepipe._push",
@@ -131,6 +134,7 @@ del _name
 from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
+    from hosepipe import engines as engines
     from hosepipe import http as http
     from hosepipe._checkpoint import Seekable as Seekable
     from hosepipe._push import broadcast_to as broadcast_to
@@ -145,6 +149,7 @@ if TYPE_CHECKING:
     from hosepipe.sources._files import read_lines as read_lines
     from hosepipe.sources._follow import follow as follow
     from hosepipe.sources._paginate import paginate as paginate
+    from hosepipe.sources._partition import partitioned as partitioned
     from hosepipe.sources._sql import read_sql as read_sql
 else:
     from hosepipe._lazy import lazy_exports

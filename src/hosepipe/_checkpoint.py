@@ -198,8 +198,14 @@ def read(path: str) -> dict[str, Any] | None:
 # -- options -----------------------------------------------------------------------------------
 
 
-def check_options(op: str, checkpoint: Any, every: Any, every_seconds: Any) -> None:
+def check_options(
+    op: str, checkpoint: Any, every: Any, every_seconds: Any, engine: Any = None
+) -> None:
     """Validate the checkpoint keywords of ``to()``/``run()``, naming the bad one."""
+    if engine is not None:
+        raise ValueError(
+            f"{op}(): a checkpointed run runs here, on the local engine: leave out `engine`"
+        )
     if not isinstance(checkpoint, str | os.PathLike):
         raise TypeError(f"{op}(): `checkpoint` must be a path, got {checkpoint!r}")
     if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):

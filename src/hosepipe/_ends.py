@@ -1,5 +1,6 @@
 """What the drivers need of a stream's two ends: the ``Reader`` base of hosepipe's sources
-and the ``SinkBase``/``SinkWriter`` protocol of its sinks.
+and the ``SinkBase``/``SinkWriter`` protocol of its sinks; and what the terminals need of
+an engine (``engine=``), the ``Engine`` base.
 
 Both are inert descriptions, like stage nodes: a reader is opened afresh for each run, a
 sink opens a fresh writer. The sources and sinks themselves (files, SQL, HTTP) are
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from hosepipe._typing import Generic, Protocol, TypeVar
+from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-__all__ = ["BytesRead", "Reader", "SinkBase", "SinkWriter"]
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["BytesRead", "Engine", "Reader", "SinkBase", "SinkWriter"]
 
 T = TypeVar("T", covariant=True)
 In = TypeVar("In", contravariant=True)
@@ -61,7 +65,22 @@ class Reader(Generic[T]):
 
 
 class SinkWriter(Protocol[In, R]):
-    """One run's open sink."""
+    """One run's open sink: ``write`` each item, then ``commit`` (or ``abort``).
+
+    Any object with these three methods is one; ``Sink.open()`` returns a fresh one per run.
+
+    >>> import hosepipe as hp
+    >>> class Joined:
+    ...     def __init__(self): self.parts = []
+    ...     def write(self, item): self.parts.append(str(item))
+    ...     def commit(self): return ",".join(self.parts)
+    ...     def abort(self): self.parts.clear()
+    >>> class Join(hp.Sink):
+    ...     label = "join()"
+    ...     def open(self): return Joined()
+    >>> hp.Stream(range(3)).to(Join())
+    '0,1,2'
+    """
 
     def write(self, item: In, /) -> None:
         """Take one item."""
@@ -87,3 +106,12 @@ class SinkBase(Generic[In, R]):
 
     def __repr__(self) -> str:
         return self.label
+
+
+class Engine:
+    """Base of the engines a terminal can run a stream on (``engine=``), such as
+    ``hp.engines.Dask()``: the terminal hands it the stream, its own name and arguments."""
+
+    def execute(self, stream: Any, terminal: str, args: tuple[Any, ...]) -> Any:
+        """``stream.<terminal>(*args)``, computed on this engine."""
+        raise NotImplementedError

@@ -121,7 +121,9 @@ class DataError(HosepipeError, ValueError):
         return f"{self.message} ({place})" if place else self.message
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_data_error, (self.message, self.path, self.line, self.raw))
+        # the notes (hosepipe's stage and item) travel too: to a worker process and back
+        notes = {"__notes__": list(self.__notes__)} if hasattr(self, "__notes__") else None
+        return (_rebuild_data_error, (self.message, self.path, self.line, self.raw), notes)
 
 
 def _rebuild_data_error(

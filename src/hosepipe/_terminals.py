@@ -13,7 +13,7 @@ from types import TracebackType
 
 from hosepipe import _astream
 from hosepipe._drive._sync import END, Run
-from hosepipe._ends import SinkBase
+from hosepipe._ends import Engine, SinkBase
 from hosepipe._errors import EmptyStreamError, HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
@@ -35,6 +35,15 @@ D = TypeVar("D")
 R = TypeVar("R")
 
 _MISSING: Any = END
+
+
+def _engine_run(engine: object, stream: Any, terminal: str, *args: Any) -> Any:
+    """``stream.<terminal>(*args)`` computed on *engine* (``hosepipe.engines``)."""
+    if not isinstance(engine, Engine):
+        raise TypeError(
+            f"{terminal}(): `engine` must be an engine such as hp.engines.Dask(), got {engine!r}"
+        )
+    return engine.execute(stream, terminal, args)
 
 
 class Terminals(Generic[T]):
@@ -107,13 +116,15 @@ class Terminals(Generic[T]):
         """
         return Iteration(self._run())
 
-    def to_list(self) -> list[T]:
-        """All items in a list.
+    def to_list(self, *, engine: Engine | None = None) -> list[T]:
+        """All items in a list; with *engine* (``hp.engines.Dask()``), computed there.
 
         >>> from hosepipe import Stream
         >>> Stream(range(3)).to_list()
         [0, 1, 2]
         """
+        if engine is not None:
+            return _engine_run(engine, self, "to_list")  # type: ignore[no-any-return]
         return self._run().execute("list")  # type: ignore[no-any-return]
 
     @overload
@@ -141,10 +152,12 @@ class Terminals(Generic[T]):
         return got
 
     @overload
-    def reduce(self, fn: Callable[[T, T], T]) -> T: ...
+    def reduce(self, fn: Callable[[T, T], T], *, engine: Engine | None = None) -> T: ...
     @overload
-    def reduce(self, fn: Callable[[A, T], A], initial: A) -> A: ...
-    def reduce(self, fn: Callable[[Any, T], Any], initial: Any = _MISSING) -> Any:
+    def reduce(self, fn: Callable[[A, T], A], initial: A, *, engine: Engine | None = None) -> A: ...
+    def reduce(
+        self, fn: Callable[[Any, T], Any], initial: Any = _MISSING, *, engine: Engine | None = None
+    ) -> Any:
         """Fold the items with ``acc = fn(acc, item)``, from *initial* or the first item.
 
         >>> from hosepipe import Stream
@@ -156,6 +169,10 @@ class Terminals(Generic[T]):
         """
         if not callable(fn):
             raise TypeError(f"reduce(): `fn` must be callable, got {fn!r}")
+        if engine is not None:  # there, fn must be associative: partitions fold apart
+            return _engine_run(
+                engine, self, "reduce", fn, *(() if initial is _MISSING else (initial,))
+            )
         if initial is _MISSING:
             got = self._run().execute("reduce1", fn, END)
             if got is END:
@@ -165,20 +182,22 @@ class Terminals(Generic[T]):
             return got
         return self._run().execute("reduce", fn, initial)
 
-    def count(self) -> int:
+    def count(self, *, engine: Engine | None = None) -> int:
         """The number of items.
 
         >>> from hosepipe import Stream
         >>> Stream(range(7)).filter(lambda x: x % 2).count()
         3
         """
+        if engine is not None:
+            return _engine_run(engine, self, "count")  # type: ignore[no-any-return]
         return self._run().execute("count", None, 0)  # type: ignore[no-any-return]
 
     @overload
-    def sum(self) -> T | Literal[0]: ...
+    def sum(self, *, engine: Engine | None = None) -> T | Literal[0]: ...
     @overload
-    def sum(self, start: U) -> T | U: ...
-    def sum(self, start: Any = 0) -> Any:
+    def sum(self, start: U, *, engine: Engine | None = None) -> T | U: ...
+    def sum(self, start: Any = 0, *, engine: Engine | None = None) -> Any:
         """The items added with ``+``, left to right, to *start*.
 
         >>> from hosepipe import Stream
@@ -187,9 +206,11 @@ class Terminals(Generic[T]):
         >>> Stream([[1], [2]]).sum([])
         [1, 2]
         """
+        if engine is not None:
+            return _engine_run(engine, self, "sum", start)
         return self._run().execute("sum", None, start)
 
-    def for_each(self, fn: Callable[[T], object]) -> None:
+    def for_each(self, fn: Callable[[T], object], *, engine: Engine | None = None) -> None:
         """Call *fn* on each item.
 
         >>> from hosepipe import Stream
@@ -199,6 +220,9 @@ class Terminals(Generic[T]):
         """
         if not callable(fn):
             raise TypeError(f"for_each(): `fn` must be callable, got {fn!r}")
+        if engine is not None:  # fn is called here, on the items gathered in order
+            _engine_run(engine, self, "for_each", fn)
+            return
         self._run().execute("call", fn)
 
     @overload
@@ -206,6 +230,7 @@ class Terminals(Generic[T]):
         self,
         sink: SinkBase[T, R],
         *,
+        engine: Engine | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         every: int | None = None,
         every_seconds: float | None = None,
@@ -213,11 +238,12 @@ class Terminals(Generic[T]):
         restart: bool = False,
     ) -> R: ...
     @overload
-    def to(self, sink: Callable[[Iterable[T]], R]) -> R: ...
+    def to(self, sink: Callable[[Iterable[T]], R], *, engine: Engine | None = None) -> R: ...
     def to(
         self,
         sink: Any,
         *,
+        engine: Engine | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         every: int | None = None,
         every_seconds: float | None = None,
@@ -245,10 +271,12 @@ class Terminals(Generic[T]):
         if checkpoint is not None:  # resumable runs: hosepipe._checkpoint
             from hosepipe import _checkpoint
 
-            _checkpoint.check_options("to", checkpoint, every, every_seconds)
+            _checkpoint.check_options("to", checkpoint, every, every_seconds, engine)
             return _checkpoint.run_checkpointed(
                 self, sink, checkpoint, every, every_seconds, force, restart
             )
+        if engine is not None:
+            return _engine_run(engine, self, "to", sink)
         if isinstance(sink, SinkBase):
             writer = sink.open()
             try:
@@ -268,6 +296,7 @@ class Terminals(Generic[T]):
     def run(
         self,
         *,
+        engine: Engine | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         every: int | None = None,
         every_seconds: float | None = None,
@@ -287,10 +316,12 @@ class Terminals(Generic[T]):
         if checkpoint is not None:  # resumable runs: hosepipe._checkpoint
             from hosepipe import _checkpoint
 
-            _checkpoint.check_options("run", checkpoint, every, every_seconds)
+            _checkpoint.check_options("run", checkpoint, every, every_seconds, engine)
             return _checkpoint.run_checkpointed(  # type: ignore[no-any-return]
                 self, None, checkpoint, every, every_seconds, force, restart
             )
+        if engine is not None:
+            return _engine_run(engine, self, "run")  # type: ignore[no-any-return]
         run = self._run()
         run.execute("drain")
         return run.stats()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
 __all__ = ["ChannelStats", "RunStats", "StageCounter", "StageStats"]
@@ -284,6 +284,56 @@ class RunStats:
             if s.label in (label, f"observe({label!r})"):
                 return s
         raise KeyError(f"no stage labelled {label!r}; stages: {[s.label for s in self.stages]}")
+
+    @classmethod
+    def merge(
+        cls,
+        runs: Sequence[RunStats],
+        *,
+        wall_time: float,
+        source_label: str | None = None,
+        stages: int | None = None,
+    ) -> RunStats:
+        """One ``RunStats`` from several runs of the same stages (the partitions of a run
+        on an engine): each stage's counters and times added up, errors by type too.
+
+        *source_label* renames the source's row; *stages* is the number of rows, for when
+        *runs* may be empty. Queues are left out (they were the workers').
+
+        >>> import hosepipe as hp
+        >>> a = hp.Stream(range(3)).map(str).run()
+        >>> b = hp.Stream(range(4)).map(str).run()
+        >>> m = hp.RunStats.merge([a, b], wall_time=1.0, source_label="parts")
+        >>> [(s.label, s.items_in, s.items_out) for s in m.stages]
+        [('parts', 0, 7), ('map(str)', 7, 7)]
+        """
+        width = stages if stages is not None else len(runs[0].stages) if runs else 0
+        if any(len(r.stages) != width for r in runs):
+            raise ValueError("RunStats.merge(): the runs have different numbers of stages")
+        merged = []
+        for pos in range(width):
+            rows = [r.stages[pos] for r in runs]
+            by_type: dict[str, int] = {}
+            for row in rows:
+                for name, n in row.errors_by_type.items():
+                    by_type[name] = by_type.get(name, 0) + n
+            label = rows[0].label if rows else f"stage {pos}"
+            if pos == 0 and source_label is not None:
+                label = source_label
+            merged.append(
+                StageStats(
+                    pos,
+                    label,
+                    sum(r.items_in for r in rows),
+                    sum(r.items_out for r in rows),
+                    sum(r.errors for r in rows),
+                    sum(r.time for r in rows),
+                    by_type,
+                    sum(r.retries for r in rows),
+                    wall_time=wall_time,
+                )
+            )
+        return cls(tuple(merged), wall_time)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: the stages, totals and wall time (``from_dict`` reads it back).

@@ -377,7 +377,12 @@ class _Decoding:
         self.skip_blank = skip_blank  # leave out lines that are only whitespace
 
     def blocks(
-        self, path: str, report: Report, cursor: _Cursor | None = None
+        self,
+        path: str,
+        report: Report,
+        opener: Callable[[str], io.BufferedIOBase] = open_binary,
+        first_line: int = 1,
+        cursor: _Cursor | None = None,
     ) -> Iterator[Iterable[Any]]:
         """The lines of *path*, a block at a time (``_Flat`` hands them out one by one).
 
@@ -385,15 +390,16 @@ class _Decoding:
         error there only says that the current block is bad, so the file is then read again
         in binary from the last good line, decoding line by line to find and report each bad
         one. Both paths split lines by the same rule: at "\\n", with "\\r\\n" as one line end.
-
-        A *cursor* (checkpointed runs) says where to start and notes each block handed out.
+        *opener* and *first_line* read a part of the file instead (``sources._partition``):
+        what *opener* returns starts at line *first_line* of *path*. A *cursor*
+        (checkpointed runs) says where to start and notes each block handed out.
         """
-        n = 0 if cursor is None else cursor.line  # lines handed out
+        n = first_line - 1 if cursor is None else cursor.line  # lines handed out (or before)
         try:
             if path != _STDIN:  # standard input cannot be read twice: only line by line
-                with open_binary(path) as binary:
-                    if n:
-                        cursor.seek(binary)  # type: ignore[union-attr]
+                with opener(path) as binary:
+                    if cursor is not None and n:
+                        cursor.seek(binary)
                     try:
                         for block in _text_blocks(binary, self.encoding, self.errors):
                             lines = _split_lines(block, self.keep_ends)
@@ -411,8 +417,8 @@ class _Decoding:
                         return
                     except UnicodeDecodeError:
                         pass  # find the bad line(s) below
-            with open_binary(path) as binary:
-                for _ in range(n):
+            with opener(path) as binary:
+                for _ in range(n - first_line + 1):
                     binary.readline()
                 for raw in binary:
                     n += 1
@@ -454,7 +460,7 @@ class _Lines(_FileReader):
 
     def _blocks(self, report: Report) -> Generator[Iterable[Any], None, None]:
         for cursor in _files_from(self):
-            yield from self.decoding.blocks(cursor.path, report, cursor)
+            yield from self.decoding.blocks(cursor.path, report, cursor=cursor)
 
     def position(self) -> dict[str, Any] | None:
         """Where the latest run is: just after the last line it handed out (checkpoints)."""
