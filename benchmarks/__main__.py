@@ -1,6 +1,6 @@
 """Command line: ``python -m benchmarks [--quick] [--only NAME] [--rounds N]``.
 
-NAME is one of W1, W2, W3, W4, W5, W6, W7, ops, import; repeat ``--only`` for several.
+NAME is one of W1, W2, W3, W4, W5, W6, W7, W8, ops, import; repeat ``--only`` for several.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from benchmarks import (
     w5_async,
     w6_memory,
     w7_dask,
+    w8_checkpoint,
 )
 from benchmarks._harness import Report, environment, progress, publish
 
@@ -31,6 +32,7 @@ WORKLOADS: dict[str, Callable[..., Report]] = {
     "W5": w5_async.run,
     "W6": w6_memory.run,
     "W7": w7_dask.run,
+    "W8": w8_checkpoint.run,
     "ops": operators.run,
     "import": import_cost.run,
 }

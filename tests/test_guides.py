@@ -38,7 +38,8 @@ def python_blocks(text: str) -> list[tuple[str | None, str]]:
 
 def test_there_are_guides() -> None:
     assert [g.name for g in GUIDES] == [
-        "async.md", "coming-from.md", "concurrency.md", "dask.md", "push.md", "watching.md",
+        "async.md", "checkpoint.md", "coming-from.md", "concurrency.md", "dask.md", "push.md",
+        "watching.md",
     ]  # fmt: skip
 
 

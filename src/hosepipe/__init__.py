@@ -9,6 +9,7 @@ True
 """
 
 from hosepipe import backoff as backoff
+from hosepipe._errors import CheckpointError as CheckpointError
 from hosepipe._errors import DataError as DataError
 from hosepipe._errors import EmptyStreamError as EmptyStreamError
 from hosepipe._errors import HosepipeError as HosepipeError
@@ -53,6 +54,7 @@ from hosepipe.sources._base import Reader as Reader
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "DataError",
     "DeadLetter",
     "EmptyStreamError",
@@ -61,6 +63,7 @@ __all__ = [
     "Pipeline",
     "Reader",
     "RunStats",
+    "Seekable",
     "Sink",
     "StageStats",
     "Stream",
@@ -116,6 +119,7 @@ _LAZY = {
     **_sources_lazy,
     "http": "hosepipe.http",
     "engines": "hosepipe.engines",
+    "Seekable": "hosepipe._checkpoint",
     "broadcast_to": "hosepipe._push",
     "coroutine": "hosepipe._push",
 }
@@ -132,6 +136,7 @@ from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 if TYPE_CHECKING:
     from hosepipe import engines as engines
     from hosepipe import http as http
+    from hosepipe._checkpoint import Seekable as Seekable
     from hosepipe._push import broadcast_to as broadcast_to
     from hosepipe._push import coroutine as coroutine
     from hosepipe.sinks._files import write_csv as write_csv

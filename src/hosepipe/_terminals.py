@@ -19,6 +19,7 @@ from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
 
 if TYPE_CHECKING:
+    import os
     from typing import Any, Literal
 
     from hosepipe import _nodes
@@ -225,10 +226,30 @@ class Terminals(Generic[T]):
         self._run().execute("call", fn)
 
     @overload
-    def to(self, sink: SinkBase[T, R], *, engine: Engine | None = None) -> R: ...
+    def to(
+        self,
+        sink: SinkBase[T, R],
+        *,
+        engine: Engine | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        every: int | None = None,
+        every_seconds: float | None = None,
+        force: bool = False,
+        restart: bool = False,
+    ) -> R: ...
     @overload
     def to(self, sink: Callable[[Iterable[T]], R], *, engine: Engine | None = None) -> R: ...
-    def to(self, sink: Any, *, engine: Engine | None = None) -> Any:
+    def to(
+        self,
+        sink: Any,
+        *,
+        engine: Engine | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        every: int | None = None,
+        every_seconds: float | None = None,
+        force: bool = False,
+        restart: bool = False,
+    ) -> Any:
         """Run the stream into *sink* and return the sink's result (also: ``stream | sink``).
 
         *sink* is a hosepipe ``Sink`` (``hp.write_jsonl(path)``, ``hp.to_sql(...)``), which
@@ -236,11 +257,24 @@ class Terminals(Generic[T]):
         fails; or any callable that consumes an iterable (``list``, ``collections.Counter``).
         Either way the stream is closed when the sink returns or raises.
 
+        With *checkpoint* (a file path) the run can be resumed: every *every* source items
+        (10,000 by default) or *every_seconds*, the sink commits what it has and the
+        checkpoint records the source's position, atomically; calling ``to`` again with the
+        same checkpoint goes on from there, exactly once. *force* resumes a checkpoint of a
+        different pipeline, *restart* starts over. See the checkpoint guide.
+
         >>> from hosepipe import Stream
         >>> from collections import Counter
         >>> Stream("abca").to(Counter)
         Counter({'a': 2, 'b': 1, 'c': 1})
         """
+        if checkpoint is not None:  # resumable runs: hosepipe._checkpoint
+            from hosepipe import _checkpoint
+
+            _checkpoint.check_options("to", checkpoint, every, every_seconds, engine)
+            return _checkpoint.run_checkpointed(
+                self, sink, checkpoint, every, every_seconds, force, restart
+            )
         if engine is not None:
             return _engine_run(engine, self, "to", sink)
         if isinstance(sink, SinkBase):
@@ -259,14 +293,33 @@ class Terminals(Generic[T]):
         with self.iterate() as it:
             return sink(it)
 
-    def run(self, *, engine: Engine | None = None) -> RunStats:
+    def run(
+        self,
+        *,
+        engine: Engine | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        every: int | None = None,
+        every_seconds: float | None = None,
+        force: bool = False,
+        restart: bool = False,
+    ) -> RunStats:
         """Run the stream to its end, discarding the items, and return its ``RunStats``.
+
+        With *checkpoint*, the source position is recorded as in ``to()``, and a second
+        call resumes from it (the stages' own side effects are then at least once).
 
         >>> from hosepipe import Stream
         >>> stats = Stream(range(10)).filter(lambda x: x < 3).run()
         >>> stats.items_in, stats.items_out
         (10, 3)
         """
+        if checkpoint is not None:  # resumable runs: hosepipe._checkpoint
+            from hosepipe import _checkpoint
+
+            _checkpoint.check_options("run", checkpoint, every, every_seconds, engine)
+            return _checkpoint.run_checkpointed(  # type: ignore[no-any-return]
+                self, None, checkpoint, every, every_seconds, force, restart
+            )
         if engine is not None:
             return _engine_run(engine, self, "run")  # type: ignore[no-any-return]
         run = self._run()

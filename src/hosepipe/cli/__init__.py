@@ -177,6 +177,30 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         ),
     )
     run.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help=(
+            "make the run resumable: record its progress in PATH every --every items, with "
+            "--output (or --discard); run the same command again to resume where it stopped"
+        ),
+    )
+    run.add_argument(
+        "--every",
+        type=int,
+        metavar="N",
+        help="with --checkpoint: commit every N source items (default 10000)",
+    )
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --checkpoint: forget the checkpoint and start over",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="with --checkpoint: resume even though the pipeline changed since the checkpoint",
+    )
+    run.add_argument(
         "--stats",
         choices=("table", "json", "none"),
         default="table",

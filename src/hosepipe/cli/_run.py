@@ -420,6 +420,45 @@ def _discard(item: object) -> None:
     pass
 
 
+def execute_checkpointed(
+    stream: Stream[Any], args: argparse.Namespace, engine: Any = None
+) -> tuple[RunStats, int, BaseException | None]:
+    """``--checkpoint``: run *stream* resumably into ``--output`` (or ``--discard``)."""
+    import hosepipe as hp
+
+    options = {"checkpoint": args.checkpoint, "every": args.every}
+    options.update(force=args.force, restart=args.restart)
+    code = EXIT_OK
+    error: BaseException | None = None
+    if args.output is not None:
+        stream = stream.map(str)
+    try:
+        if engine is not None:
+            raise hp.CheckpointError(
+                "--checkpoint runs here, on the local engine: leave out --engine"
+            )
+        if args.output is None and not args.discard:
+            raise hp.CheckpointError(
+                "--checkpoint needs --output (or --discard): standard output cannot be "
+                "resumed where it stopped"
+            )
+        if args.output is not None:
+            stream.to(hp.write_lines(args.output), **options)
+        else:
+            stream.run(**options)
+    except KeyboardInterrupt as e:
+        code, error = EXIT_INTERRUPTED, e
+    except Exception as e:
+        code, error = EXIT_ERROR, e
+    try:
+        stats = stream.stats()
+    except hp.HosepipeError:  # refused before it ran, or a finished job: nothing ran
+        from hosepipe.metrics import RunStats
+
+        stats = RunStats((), 0.0)
+    return stats, code, error
+
+
 def _flush_stdout() -> None:
     try:
         sys.stdout.flush()
@@ -558,7 +597,10 @@ def run_command(args: argparse.Namespace) -> int:
     engine = _engine(args)
     try:
         with _logging_around_bars(args.log_level is not None and stream is not before):
-            stats, code, error = execute(stream, args.output, args.discard, engine)
+            if args.checkpoint is not None:
+                stats, code, error = execute_checkpointed(stream, args, engine)
+            else:
+                stats, code, error = execute(stream, args.output, args.discard, engine)
     finally:
         if engine is not None:
             engine.close()
