@@ -444,21 +444,20 @@ def run_checkpointed(
         if writer is not None:
             writer.resume(record.get("sink"))
         run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
-        nodes = _tag(stream._stages) if tagged else run.wrap(stream._stages)
+        nodes = _tag(stream._stages) if tagged else stream._stages
         inner = type(stream)._make(Source(_Tracked(source, run, tagged)), nodes)
         r = inner._run()
+        if not tagged:
+            r.on_step = run.on_step
         stream._last = r
-        try:
-            run.start()
-            if tagged:
-                label = f"to({sink.label})" if sink is not None else None
-                r.execute("call", run.write_tagged, None, label)
-            elif writer is None:
-                r.execute("drain")
-            else:
-                r.execute("call", run.write, None, f"to({sink.label})")
-        finally:
-            _forget(run.classes)
+        run.start()
+        if tagged:
+            label = f"to({sink.label})" if sink is not None else None
+            r.execute("call", run.write_tagged, None, label)
+        elif writer is None:
+            r.execute("drain")
+        else:
+            r.execute("call", run.write, None, f"to({sink.label})")
         run.commit(finished=True, result=None if writer is None else writer.count())
         if writer is None:
             return r.stats()
@@ -493,7 +492,7 @@ class _Checkpointed:
         self.every = every
         self.every_seconds = every_seconds
         self.steps: dict[int, Any] = {}
-        self.classes: list[type] = []  # made by _recording for this run
+        self.saved: dict[int, Any] | None = None  # the steps' states read from the record
         self.read = False  # whether this run has read a source item
         self.write: Callable[[Any], None] = writer.write if writer is not None else _ignore
         self.marks: deque[tuple[int, Any]] = deque()  # (sequence number, position after it)
@@ -510,21 +509,18 @@ class _Checkpointed:
             self.commit(finished=False, result=None, position=position)
         self.write(item)
 
-    def wrap(self, nodes: tuple[Any, ...]) -> tuple[Any, ...]:
-        """*nodes* with each stateful stage's node recording its step (restored from the
-        checkpoint) as the run makes it."""
-        import copy
-
-        out = []
-        steps = self.record.get("steps")
-        saved = pickle.loads(steps) if steps else {}  # the user's own file, checksummed
-        for pos, node in enumerate(nodes, start=1):
-            if node.OP in _SAVED:
-                node = copy.copy(node)
-                node.__class__ = _recording(type(node), pos, self.steps, saved.get(pos))
-                self.classes.append(type(node))
-            out.append(node)
-        return tuple(out)
+    def on_step(self, pos: int, step: Any) -> None:
+        """As the run makes a stateful stage's step (``Run.on_step``): restore it from the
+        checkpoint, and keep it, so each commit saves its state. A step with no state of
+        its own (take_while, throttle) is not kept."""
+        if not hasattr(step, "state"):
+            return
+        if self.saved is None:
+            steps = self.record.get("steps")
+            self.saved = pickle.loads(steps) if steps else {}  # the user's own file, checksummed
+        if pos in self.saved:
+            step.restore(self.saved[pos])
+        self.steps[pos] = step
 
     def start(self) -> None:
         if self.record.get("commits", 0) == 0:
@@ -645,34 +641,6 @@ def settled(record: dict[str, Any], settle: Callable[[Any], Any] | None) -> byte
 
 def _write(store: _Store, record: dict[str, Any], settle: Callable[[Any], Any] | None) -> None:
     store.write_bytes(settled(record, settle))
-
-
-def _recording(cls: type, pos: int, steps: dict[int, Any], state: Any) -> type:
-    """A subclass of the node class *cls* for one run, whose steps (``_steps._make``) are
-    made as *cls*'s, restored to *state* when there is one, and kept in *steps*; its
-    factory is registered for ``make_step`` until the run ends (``_forget``)."""
-    from hosepipe._steps import _make
-
-    make = _make._STEPS[cls]
-
-    def factory(node: Any) -> Any:
-        step = make(node)
-        if state is not None:
-            step.restore(state)
-        steps[pos] = step
-        return step
-
-    sub = type(cls.__name__, (cls,), {"__slots__": (), "__module__": cls.__module__})
-    _make._STEPS[sub] = factory
-    return sub
-
-
-def _forget(classes: list[type]) -> None:
-    """Unregister the step factories of ``_recording``'s classes."""
-    from hosepipe._steps import _make
-
-    for cls in classes:
-        _make._STEPS.pop(cls, None)
 
 
 class _Tracked(Reader[Any]):

@@ -35,7 +35,6 @@ from hosepipe._drive._apool import async_retry, concurrent, processes
 from hosepipe._drive._sync import END, Run, _Background, _chain_opener
 from hosepipe._errors import HosepipeError, add_stage_note, has_note
 from hosepipe._retry import Retrying
-from hosepipe._steps._make import make_step
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -359,7 +358,7 @@ class ARun(Run):
         self, pos: int, node: _nodes._StepNode, up: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:
         counter = self.counters[pos]
-        step = make_step(node)
+        step = self.make_step(pos, node)
         n_in = n_out = 0
         self._live(pos, lambda: (n_in, n_out))
         try:
@@ -466,7 +465,7 @@ class ARun(Run):
         import asyncio
 
         counter = self.counters[pos]
-        step = make_step(node)
+        step = self.make_step(pos, node)
         clock = asyncio.get_running_loop().time
         n = 0
         self._live(pos, lambda: (n, n))

@@ -80,6 +80,7 @@ class Run:
         "guards",
         "latency",
         "nodes",
+        "on_step",
         "source",
         "t_end",
         "t_start",
@@ -102,6 +103,9 @@ class Run:
         self._watch: Watch | None = None  # the thread ticking progress bars and observe logs
         self.latency: Latency | None = None  # sampled latency histograms, when exported
         self.term_label: str | None = None
+        # called with (position, step) as the run makes each stateful stage's step: a
+        # checkpointed run restores and keeps them (``_checkpoint``)
+        self.on_step: Callable[[int, Any], None] | None = None
         self.t_start = 0.0
         self.t_end: float | None = None
 
@@ -263,7 +267,8 @@ class Run:
         seg = Segment(self, compiled, ops, positions, reads_source, outer, terminal, fn)
         # per stage: its function, or for a stateful stage a fresh step object for this run
         objs = tuple(
-            make_step(n) if isinstance(n, _nodes._StepNode) else f for n, f in zip(nodes, fns)
+            self.make_step(p, n) if isinstance(n, _nodes._StepNode) else f
+            for p, n, f in zip(positions, nodes, fns)
         )
         factory = compiled.factory(globals_)
         return factory(
@@ -391,7 +396,7 @@ class Run:
         run = self
 
         def runner() -> Iterator[Any]:
-            step = make_step(node)
+            step = run.make_step(pos, node)
             clock, sleep = time.monotonic, time.sleep
             n = 0
             try:
@@ -415,6 +420,13 @@ class Run:
         return catch_error(
             guards, exc, item, counter.label, lambda sink: self._dead[id(sink)], counter.count_error
         )
+
+    def make_step(self, pos: int, node: _nodes.Node) -> Any:
+        """This run's step object for the stateful stage *node* at *pos*."""
+        step = make_step(node)
+        if self.on_step is not None:
+            self.on_step(pos, step)
+        return step
 
     def _bind(self, pos: int, fn: Any) -> Any:
         """*fn*, or for a retried stage a wrapper of this run's own (its retries counted)."""

@@ -358,8 +358,15 @@ class _Run:
                 self.part_stats[i] = stats[0]
             for s, final in zip(sinks, finals):
                 os.replace(s.path, final)
-        except BaseException:  # no partial output: the staged files of the partitions done
-            self.cancel()
+        except BaseException as e:  # no partial output: the staged files of the partitions done
+            if isinstance(e, Exception):
+                # a task already running cannot be stopped on its worker: let the others end,
+                # so none stages a file after the clean-up below
+                from distributed import wait
+
+                wait(self.partials)  # type: ignore[no-untyped-call]
+            else:  # Ctrl-C: stop at once
+                self.cancel()
             for s in sinks:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(s.path)
