@@ -30,7 +30,11 @@ from __future__ import annotations
 
 import builtins
 import types
+from collections import deque
 from collections.abc import Callable
+from functools import partial
+from itertools import compress, count, repeat
+from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
 
@@ -95,7 +99,7 @@ _TERMINAL_LINES = {
 }
 
 _PARAMS = (
-    "_hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
+    "_hp_C, _hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
     "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple, _hp_live"
 )
 
@@ -108,6 +112,51 @@ class Stop(BaseException):
 
 
 _PLAIN_GLOBALS: dict[str, Any] = {"__builtins__": builtins}
+
+# The C path. A segment of plain stages (calls of non-inlined functions: at most one, so an
+# error has one possible origin; and take, skip, enumerate) run into drain/count/to_list is
+# handed, block by block, to C iterators: ``map``, ``filter``, ``islice``, ``zip(count())``,
+# drained by ``deque(maxlen=0)`` or ``list.extend``, as hand-written ``itertools`` code would.
+# Only sources that cannot raise qualify; their items read are counted at no cost per item
+# (``length_hint`` of a range or tuple iterator) or by a ``compress`` against a counted
+# ``repeat`` (a list's iterator, whose list a stage may change). Counts follow from those
+# numbers, as on the Python path. The source's last item always goes through the Python
+# body, so a C block that ends before its length ended early because a function raised
+# StopIteration (or a take was satisfied), which is then reported, not swallowed.
+C_OPS = frozenset({"map", "filter", "tap", "take", "skip", "enumerate", "observe"})
+C_TERMINALS = frozenset({"drain", "count", "list"})
+C_MAX = 1 << 16  # the longest C block, in items (the Python blocks stay <= BLOCK - 1)
+_EXACT: tuple[type, ...] = (
+    type(iter(range(0))),
+    type(iter(())),
+)  # length_hint is exact, they cannot raise
+_SAFE: tuple[type, ...] = (type(iter([])),)  # cannot raise; counted with a sentinel
+
+
+def _c_kind(it: object) -> int:
+    """1: counted by its length hint; 2: counted with a sentinel; 0: the Python path."""
+    kind = type(it)
+    return 1 if kind in _EXACT else 2 if kind in _SAFE else 0
+
+
+def _c_stop_error() -> RuntimeError:
+    return RuntimeError("a stage function raised StopIteration")
+
+
+_C_TOOLS = (
+    _c_kind,
+    length_hint,
+    repeat,
+    compress,
+    deque,
+    map,
+    filter,
+    zip,
+    count,
+    _c_stop_error,
+)
+_C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
+_C_NAMES += "_hp_zip, _hp_count, _hp_cstop"
 
 
 class Compiled:
@@ -136,7 +185,7 @@ class Compiled:
 
     def factory(self, globals_: dict[str, Any] | None) -> Callable[..., Callable[[], Any]]:
         """The segment factory, bound to the globals its inlined expressions need."""
-        return types.FunctionType(self.code, globals_ or _PLAIN_GLOBALS)
+        return partial(types.FunctionType(self.code, globals_ or _PLAIN_GLOBALS), _C_TOOLS)
 
 
 _cache: dict[tuple[Any, ...], Compiled] = {}
@@ -220,6 +269,28 @@ class _Writer:
         )
         self.counts = "(" + "".join(f"{self.cvar(k, j)}, " for k, j in self.counters) + ")"
         self.times = "(" + "".join(f"{self.tvars(j)}, " for j in self.timers) + ")"
+        self.c_fn = self.c_plan()
+
+    def c_plan(self) -> int | None:
+        """Whether the segment may take the C path (see ``C_OPS``): None if not, else the
+        stage whose function it calls (-1: none)."""
+        ops, fns = self.ops, [j for j, op in enumerate(self.ops) if op in FN_OPS]
+        if (
+            self.terminal not in C_TERMINALS
+            or any(self.guarded)
+            or not set(ops) <= C_OPS
+            or len(fns) > 1
+            or any(self.inlined[j] is not None for j in fns)
+        ):
+            return None
+        tap_ok = {"tap", "take", "skip", "observe"}  # a tap: a map whose results nobody uses
+        if (
+            fns
+            and ops[fns[0]] == "tap"
+            and (self.terminal == "list" or not set(ops[fns[0] :]) <= tap_ok)
+        ):
+            return None
+        return fns[0] if fns else -1
 
     @staticmethod
     def tvars(j: int) -> str:
@@ -268,6 +339,9 @@ class _Writer:
         ind = 4 if steps else 3
         self.add(ind, "_hp_it = _hp_open()", ("up",))
         self.add(ind, "_hp_B = 1")
+        if self.c_fn is not None:
+            self.add(ind, f"{_C_NAMES} = _hp_C")
+            self.add(ind, "_hp_CX = _hp_ckind(_hp_it); _hp_Q = 1")
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
@@ -280,10 +354,22 @@ class _Writer:
         self.add(ind + 1, "for _hp_x0 in (_hp_x0,):")
         self.add(ind + 2, "_hp_n += 1")
         self.level(0, 0, ind + 2, timed=True)
-        self.add(ind + 1, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
-        self.add(ind + 2, "_hp_n += 1")
-        self.level(0, 0, ind + 2, timed=False)
+        body = ind + 1
+        if self.c_fn is not None:
+            self.add(ind + 1, "if _hp_CX:")
+            self.c_block(ind + 2)
+            self.add(ind + 1, "else:")
+            body = ind + 2
+        self.add(body, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
+        self.add(body + 1, "_hp_n += 1")
+        self.level(0, 0, body + 1, timed=False)
         self.add(ind + 1, f"_hp_B = _hp_live({self.counts}, {self.times})")
+        if self.c_fn is not None:
+            self.add(
+                ind + 1,
+                f"_hp_Q = _hp_B if _hp_B < {BLOCK - 1} "
+                f"else 2 * _hp_Q if _hp_Q < {C_MAX // 2} else {C_MAX}",
+            )
         if steps:
             self.add(3, "except _hp_Stop as _hp_s:")
             self.add(4, "_hp_stopped = _hp_s.args[0]")
@@ -307,6 +393,94 @@ class _Writer:
         code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
         linemap = {i + 1: tag for i, (_, tag) in enumerate(self.lines) if tag is not None}
         return Compiled(code, linemap, self.counters, self.timers)
+
+    def c_block(self, ind: int) -> None:
+        """The C path's block: up to ``_hp_Q`` items, never the source's last one."""
+        ops, jf = self.ops, self.c_fn
+        assert jf is not None
+        # the terminal's count of what reached it, when one is needed: to_list has it free
+        filt = [j for j in range(len(ops)) if ops[j] == "filter"]
+        # a filter's passed items: the terminal's count, unless a skip follows it
+        sentinel = bool(filt) and "skip" in ops[filt[0] :]
+        counted_end = (bool(filt) and not sentinel) or self.terminal == "count"
+        if self.terminal == "count" and not filt:
+            counted_end = False  # derived from the source count
+        self.add(ind, "_hp_h = _hp_lh(_hp_it)")
+        self.add(ind, "_hp_q = _hp_Q if _hp_h > _hp_Q else _hp_h - 1 if _hp_h else 0")
+        self.add(ind, "if _hp_CX == 1:")
+        self.add(ind + 1, "_hp_c = _hp_islice(_hp_it, _hp_q)")
+        self.add(ind, "else:")
+        self.add(ind + 1, "_hp_r = _hp_repeat(True, _hp_q)")
+        self.add(ind + 1, "_hp_c = _hp_compress(_hp_islice(_hp_it, _hp_q), _hp_r)")
+        for j, op in enumerate(ops):
+            c = "_hp_c"
+            if op == "take":
+                self.add(ind, f"{c} = _hp_islice({c}, _hp_N{j} - _hp_o{j})")
+            elif op == "skip":
+                self.add(ind, f"_hp_s{j} = _hp_N{j} - _hp_d{j}")
+                self.add(ind, f"if _hp_s{j}:")
+                self.add(ind + 1, f"{c} = _hp_islice({c}, _hp_s{j}, None)")
+            elif op == "enumerate":
+                self.add(ind, f"{c} = _hp_zip(_hp_count(_hp_i{j}), {c})")
+            elif op in ("map", "tap"):
+                self.add(ind, f"{c} = _hp_map(_hp_F{j}, {c})")
+            elif op == "filter":
+                self.add(ind, f"{c} = _hp_filter(_hp_F{j}, {c})")
+                if sentinel:
+                    self.add(ind, "_hp_rf = _hp_repeat(True, _hp_q)")
+                    self.add(ind, f"{c} = _hp_compress({c}, _hp_rf)")
+        tag = ("stage", jf) if jf >= 0 else ("up",)
+        self.add(ind, "try:")
+        if self.terminal == "list":
+            self.add(ind + 1, "_hp_m = len(_hp_acc)")
+            self.add(ind + 1, "_hp_acc.extend(_hp_c)", tag)
+        elif counted_end:
+            self.add(ind + 1, "_hp_re = _hp_repeat(None, _hp_q)")
+            self.add(ind + 1, "_hp_deque(_hp_zip(_hp_c, _hp_re), 0)", tag)
+        else:
+            self.add(ind + 1, "_hp_deque(_hp_c, 0)", tag)
+        self.add(ind, "except _hp_Exception:")
+        self.c_counts(ind + 1, failed=True, sentinel=sentinel, counted_end=counted_end)
+        self.add(ind + 1, "raise")
+        self.c_counts(ind, failed=False, sentinel=sentinel, counted_end=counted_end)
+        takes = [j for j, op in enumerate(ops) if op == "take"]
+        for j in takes:
+            self.add(ind, f"if _hp_o{j} >= _hp_N{j}:")
+            self.add(ind + 1, f"raise _hp_Stop({j})")
+        self.add(ind, "if _hp_v0 < _hp_q:")  # ended early: not a take, so StopIteration
+        if jf >= 0 and ops[jf] == "filter":
+            self.add(ind + 1, f"_hp_d{jf} -= 1")  # the item it failed on is not a drop
+        self.add(ind + 1, "_hp_e = _hp_cstop()")
+        self.add(ind + 1, "raise _hp_e", tag)
+
+    def c_counts(self, ind: int, *, failed: bool, sentinel: bool, counted_end: bool) -> None:
+        """After a C block (or its error): the counters, from the numbers it leaves."""
+        ops = self.ops
+        self.add(
+            ind, "_hp_v = _hp_v0 = _hp_h - _hp_lh(_hp_it) if _hp_CX == 1 else _hp_q - _hp_lh(_hp_r)"
+        )
+        self.add(ind, "_hp_n += _hp_v")
+        if self.terminal == "list":
+            self.add(ind, "_hp_m = len(_hp_acc) - _hp_m")
+        elif counted_end:
+            self.add(ind, "_hp_m = _hp_q - _hp_lh(_hp_re)")
+        for j, op in enumerate(ops):
+            if op == "take":
+                self.add(ind, f"_hp_o{j} += _hp_v")
+            elif op == "skip":
+                self.add(ind, f"_hp_g = _hp_v if _hp_v < _hp_s{j} else _hp_s{j}")
+                self.add(ind, f"_hp_d{j} += _hp_g; _hp_v -= _hp_g")
+            elif op == "enumerate":
+                self.add(ind, f"_hp_i{j} += _hp_v")
+            elif op in ("map", "tap") and failed:
+                self.add(ind, "_hp_v -= 1")
+            elif op == "filter":
+                w = "_hp_q - _hp_lh(_hp_rf)" if sentinel else "_hp_m"
+                self.add(ind, f"_hp_w = {w}")
+                self.add(ind, f"_hp_d{j} += _hp_v - _hp_w" + (" - 1" if failed else ""))
+                self.add(ind, "_hp_v = _hp_w")
+        if self.terminal == "count":
+            self.add(ind, "_hp_acc += _hp_v")
 
     def prologue(self, j: int) -> None:
         """Bind what stage *j* uses to locals: its function, its step's arguments and state."""
