@@ -33,6 +33,11 @@ STAGES: list[tuple[str, Callable[[int], Build]]] = [
     ("skip", lambda k: lambda s: s.skip(k)),
     ("enumerate", lambda k: lambda s: s.enumerate(k)),
 ]
+TAILS: list[Callable[[int], Build]] = [
+    lambda k: lambda s: s,
+    lambda k: lambda s: s.batch(k % 9 + 1),
+    lambda k: lambda s: s.window(k % 5 + 1),
+]
 TERMINALS = ["run", "count", "to_list"]
 
 
@@ -57,9 +62,10 @@ def _counts(stream: hp.Stream[Any]) -> list[tuple[int, int, int]]:
     kind=st.sampled_from(["range", "tuple", "list"]),
     chain=st.lists(st.tuples(st.integers(0, len(STAGES) - 1), st.integers(0, 700)), max_size=4),
     terminal=st.sampled_from(TERMINALS),
+    tail=st.tuples(st.integers(0, len(TAILS) - 1), st.integers(0, 100)),
 )
 def test_same_items_and_counts_as_the_python_loop(
-    data: list[int], kind: str, chain: list[tuple[int, int]], terminal: str
+    data: list[int], kind: str, chain: list[tuple[int, int]], terminal: str, tail: tuple[int, int]
 ) -> None:
     source: Any = range(len(data)) if kind == "range" else tuple(data) if kind == "tuple" else data
     values = list(source)
@@ -68,7 +74,7 @@ def test_same_items_and_counts_as_the_python_loop(
         s = hp.Stream(src)
         for i, k in chain:
             s = STAGES[i][1](k)(s)
-        return s
+        return TAILS[tail[0]](tail[1])(s)
 
     fast, slow = build(source), build(_fresh(values))
     assert _finish(fast, terminal) == _finish(slow, terminal)
@@ -137,7 +143,11 @@ def test_stop_iteration_in_a_function_is_reported_not_swallowed() -> None:
         (lambda s: s.tap(abs), "list", None),  # to_list needs the items, not abs's results
         (lambda s: s.map(abs).map(abs), "drain", None),  # two functions: which one failed?
         (lambda s: s.map(lambda x: x + 1), "drain", None),  # inlined: the Python loop is faster
-        (lambda s: s.batch(3), "drain", None),
+        (lambda s: s.filter(bool).batch(3), "drain", 0),
+        (lambda s: s.window(3), "count", -1),
+        (lambda s: s.batch(3).map(abs), "drain", None),
+        (lambda s: s.window(3, step=2), "drain", None),
+        (lambda s: s.tap(abs).batch(3), "drain", None),
         (lambda s: s.map(abs), None, None),  # iteration
     ],
 )

@@ -125,6 +125,9 @@ _PLAIN_GLOBALS: dict[str, Any] = {"__builtins__": builtins}
 # StopIteration (or a take was satisfied), which is then reported, not swallowed.
 C_OPS = frozenset({"map", "filter", "tap", "take", "skip", "enumerate", "observe"})
 C_TERMINALS = frozenset({"drain", "count", "list"})
+# The last stage may also be one that gathers: the block is added to its step's list (a
+# batch's buf, a window's last items) and its outputs cut from that list in C.
+C_TAILS = frozenset({"batch", "window1"})
 C_MAX = 1 << 16  # the longest C block, in items (the Python blocks stay <= BLOCK - 1)
 _EXACT: tuple[type, ...] = (
     type(iter(range(0))),
@@ -275,6 +278,8 @@ class _Writer:
         """Whether the segment may take the C path (see ``C_OPS``): None if not, else the
         stage whose function it calls (-1: none)."""
         ops, fns = self.ops, [j for j, op in enumerate(self.ops) if op in FN_OPS]
+        if ops and ops[-1] in C_TAILS:  # the items of a block gathered into a list
+            ops = ops[:-1]
         if (
             self.terminal not in C_TERMINALS
             or any(self.guarded)
@@ -287,7 +292,7 @@ class _Writer:
         if (
             fns
             and ops[fns[0]] == "tap"
-            and (self.terminal == "list" or not set(ops[fns[0] :]) <= tap_ok)
+            and (self.terminal == "list" or not set(self.ops[fns[0] :]) <= tap_ok)
         ):
             return None
         return fns[0] if fns else -1
@@ -430,8 +435,18 @@ class _Writer:
                     self.add(ind, "_hp_rf = _hp_repeat(True, _hp_q)")
                     self.add(ind, f"{c} = _hp_compress({c}, _hp_rf)")
         tag = ("stage", jf) if jf >= 0 else ("up",)
+        tail = ops[-1] if ops and ops[-1] in C_TAILS else None
+        jt = len(ops) - 1
+        if tail == "window1":  # the window's last size - 1 items, then the block's
+            self.add(ind, f"_hp_L = [*_hp_q{jt}]; _hp_z = len(_hp_L) - _hp_N{jt} + 1")
+            self.add(ind, "if _hp_z > 0:")
+            self.add(ind + 1, "del _hp_L[:_hp_z]")
         self.add(ind, "try:")
-        if self.terminal == "list":
+        if tail is not None:
+            b = f"_hp_K{jt}.buf" if tail == "batch" else "_hp_L"
+            self.add(ind + 1, f"_hp_b = {b}; _hp_m = len(_hp_b)")
+            self.add(ind + 1, "_hp_b.extend(_hp_c)", tag)
+        elif self.terminal == "list":
             self.add(ind + 1, "_hp_m = len(_hp_acc)")
             self.add(ind + 1, "_hp_acc.extend(_hp_c)", tag)
         elif counted_end:
@@ -443,6 +458,8 @@ class _Writer:
         self.c_counts(ind + 1, failed=True, sentinel=sentinel, counted_end=counted_end)
         self.add(ind + 1, "raise")
         self.c_counts(ind, failed=False, sentinel=sentinel, counted_end=counted_end)
+        if tail is not None:
+            self.c_tail(ind, tail, jt)
         takes = [j for j, op in enumerate(ops) if op == "take"]
         for j in takes:
             self.add(ind, f"if _hp_o{j} >= _hp_N{j}:")
@@ -453,6 +470,31 @@ class _Writer:
         self.add(ind + 1, "_hp_e = _hp_cstop()")
         self.add(ind + 1, "raise _hp_e", tag)
 
+    def c_tail(self, ind: int, tail: str, j: int) -> None:
+        """A gathering last stage's outputs, cut from its list ``_hp_b`` (``_hp_m`` new
+        items), and what it keeps for the next block."""
+        term = {"list": "_hp_acc.extend(_hp_W)", "count": "_hp_acc += _hp_k"}
+        if tail == "batch":
+            self.add(ind, f"_hp_N = _hp_K{j}.size; _hp_f = len(_hp_b) // _hp_N * _hp_N")
+            self.add(ind, "if _hp_f:")
+            self.add(ind + 1, "_hp_k = _hp_f // _hp_N")
+            self.add(ind + 1, "_hp_W = _hp_map(_hp_b.__getitem__, _hp_map(slice, ")
+            self.add(ind + 2, "range(0, _hp_f, _hp_N), range(_hp_N, _hp_f + 1, _hp_N)))")
+            self.add(ind + 1, term.get(self.terminal or "", "_hp_deque(_hp_W, 0)"))
+            self.add(ind + 1, f"_hp_o{j} += _hp_k")
+            self.add(ind + 1, "del _hp_b[:_hp_f]")
+            return
+        n = f"_hp_N{j}"
+        self.add(ind, f"_hp_k = len(_hp_b) - {n} + 1")
+        self.add(ind, "if _hp_k > 0:")
+        self.add(ind + 1, f"_hp_W = _hp_zip(*_hp_map(_hp_islice, _hp_repeat(_hp_b, {n}), ")
+        self.add(ind + 2, f"range({n}), _hp_repeat(None, {n})))")
+        self.add(ind + 1, term.get(self.terminal or "", "_hp_deque(_hp_W, 0)"))
+        self.add(ind, "else:")
+        self.add(ind + 1, "_hp_k = 0")
+        self.add(ind, f"_hp_d{j} += _hp_m - _hp_k")
+        self.add(ind, f"_hp_q{j}.clear(); _hp_q{j}.extend(_hp_b[-{n}:])")
+
     def c_counts(self, ind: int, *, failed: bool, sentinel: bool, counted_end: bool) -> None:
         """After a C block (or its error): the counters, from the numbers it leaves."""
         ops = self.ops
@@ -460,11 +502,15 @@ class _Writer:
             ind, "_hp_v = _hp_v0 = _hp_h - _hp_lh(_hp_it) if _hp_CX == 1 else _hp_q - _hp_lh(_hp_r)"
         )
         self.add(ind, "_hp_n += _hp_v")
-        if self.terminal == "list":
+        if ops and ops[-1] in C_TAILS:
+            self.add(ind, "_hp_m = len(_hp_b) - _hp_m")
+        elif self.terminal == "list":
             self.add(ind, "_hp_m = len(_hp_acc) - _hp_m")
         elif counted_end:
             self.add(ind, "_hp_m = _hp_q - _hp_lh(_hp_re)")
         for j, op in enumerate(ops):
+            if op in C_TAILS:
+                continue  # c_tail
             if op == "take":
                 self.add(ind, f"_hp_o{j} += _hp_v")
             elif op == "skip":
@@ -479,7 +525,7 @@ class _Writer:
                 self.add(ind, f"_hp_w = {w}")
                 self.add(ind, f"_hp_d{j} += _hp_v - _hp_w" + (" - 1" if failed else ""))
                 self.add(ind, "_hp_v = _hp_w")
-        if self.terminal == "count":
+        if self.terminal == "count" and not (ops and ops[-1] in C_TAILS):
             self.add(ind, "_hp_acc += _hp_v")
 
     def prologue(self, j: int) -> None:
