@@ -73,7 +73,9 @@ STEP_OPS = frozenset(
 # arguments and the state): skip, take_while, drop_while and distinct drop like a filter,
 # enumerate and scan rewrite the item like a map, take counts and stops after its n-th item
 # (see opens()); a window with step 1 appends to its deque and drops until it is full.
-# batch, window (other steps) and group_by call push() and loop over what it returns.
+# batch appends to its step's list and passes it on when full (written out too, but it holds
+# items back, so it keeps its flush); window (other steps) and group_by call push() and
+# loop over what it returns.
 CODED_STEPS = frozenset(
     {"take", "skip", "enumerate", "scan", "take_while", "drop_while", "distinct", "window1"}
 )
@@ -548,6 +550,8 @@ class _Writer:
                 self.add(2, f"_hp_F{j} = {k}.pred")
         elif op == "distinct":
             self.add(2, f"_hp_seen{j} = {k}.seen" + (f"; _hp_F{j} = {k}.key" if called else ""))
+        elif op == "batch":  # its list is the step's buf, which flush() hands out
+            self.add(2, f"_hp_b{j} = {k}.buf; _hp_N{j} = {k}.size")
         elif op in PUSH_STEPS:
             self.add(2, f"_hp_P{j} = {k}.push")
         elif op in FN_OPS and called:
@@ -666,6 +670,12 @@ class _Writer:
         x, y, tag = item_var(lvl), item_var(lvl + 1), ("stage", j)
         if self.ops[j] == "flatten":
             self.add(ind, f"for {y} in {x}:", tag)
+        elif self.ops[j] == "batch":  # Batch.push, written out: append, and when full pass on
+            self.line(j, ind, f"_hp_b{j}.append({x})", timed=timed)
+            self.add(ind, f"if len(_hp_b{j}) < _hp_N{j}:")
+            self.add(ind + 1, "continue")
+            self.add(ind, f"_hp_sub{lvl} = _hp_b{j}; _hp_b{j} = _hp_K{j}.buf = []")
+            self.add(ind, f"for {y} in (_hp_sub{lvl},):")
         elif self.ops[j] == "take":
             self.add(ind, f"for {y} in ({x},):")
         elif timed:

@@ -607,6 +607,11 @@ class _CsvRows(Reader[Any]):
         self.label = _label("read_csv", paths)
 
     def open(self, report: Report) -> Iterator[Any]:
+        if len(self.paths) == 1 and os.path.isfile(self.paths[0]):  # no hop per record
+            return self._rows(self.paths[0], report)
+        return self._files(report)
+
+    def _files(self, report: Report) -> Iterator[Any]:
         for path in resolve_paths(self.paths):
             yield from self._rows(path, report)
 
@@ -775,6 +780,9 @@ class _ParseCsv:
         return self._plan[1]
 
     def __call__(self, record: tuple[str, int, list[str], tuple[str, ...] | None]) -> Any:
+        fields, row = record[3], record[2]
+        if not self.types and fields is not None and len(row) == len(fields):
+            return dict(zip(fields, row))  # the common case
         path, line, row, fields = record
         converters = self._converters(fields) if self.types else ()
         if fields is not None and len(row) == len(fields) and not converters:
