@@ -46,8 +46,9 @@ def reads_async(stream: Stream[Any]) -> bool:
     """Whether *stream*, read from async code, runs on the async driver: it needs it, or
     it has a stage that waits (``buffer``, a timed ``batch``, a concurrent ``map``,
     ``throttle``) or a fan-out/fan-in source, which the async driver awaits instead of
-    blocking the event loop. Other plain streams run their compiled stages inline."""
-    if stream._source.has_async_form():
+    blocking the event loop, or a factory source that returns an async iterable. Other
+    plain streams run their compiled stages inline."""
+    if stream._source.has_async_form() or stream._source.makes_async():
         return True
     if any(node.KIND in ("thread", "pace") for node in stream._stages):
         return True
