@@ -32,6 +32,7 @@ STAGES: list[tuple[str, Callable[[int], Build]]] = [
     ("take", lambda k: lambda s: s.take(k)),
     ("skip", lambda k: lambda s: s.skip(k)),
     ("enumerate", lambda k: lambda s: s.enumerate(k)),
+    ("drop_while", lambda k: lambda s: s.drop_while(functools.partial(operator.is_not, k % 7))),
 ]
 TAILS: list[Callable[[int], Build]] = [
     lambda k: lambda s: s,
@@ -162,3 +163,20 @@ def test_which_segments_take_the_c_path(
     inlined, _ = _inline_all(ops, tuple(n.user_fn for n in nodes))
     writer = _Writer(ops, (False,) * len(ops), True, terminal, inlined)
     assert writer.c_fn == expected
+
+
+def test_a_drop_while_error_and_its_counts() -> None:
+    def small(x: int) -> bool:
+        if x < 0:
+            raise ValueError("no order")
+        return x < 5
+
+    data = [0] * 3000 + [-1] + [0] * 10
+    s = hp.Stream(data).drop_while(small)
+    with pytest.raises(ValueError, match=r"^no order") as info:
+        s.run()
+    assert info.value.__notes__ == ["hosepipe: in stage 1 drop_while(small), item index 3000"]
+    assert _counts(s) == [(0, 3001, 0), (3001, 0, 0)]
+    t = hp.Stream(tuple(range(100_000))).drop_while((90_000).__gt__)
+    assert t.count() == 10_000
+    assert _counts(t) == [(0, 100_000, 0), (100_000, 10_000, 0)]

@@ -33,7 +33,7 @@ import types
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from itertools import compress, count, repeat
+from itertools import compress, count, dropwhile, repeat
 from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
@@ -125,7 +125,8 @@ _PLAIN_GLOBALS: dict[str, Any] = {"__builtins__": builtins}
 # numbers, as on the Python path. The source's last item always goes through the Python
 # body, so a C block that ends before its length ended early because a function raised
 # StopIteration (or a take was satisfied), which is then reported, not swallowed.
-C_OPS = frozenset({"map", "filter", "tap", "take", "skip", "enumerate", "observe"})
+C_OPS = frozenset({"map", "filter", "tap", "drop_while", "take", "skip", "enumerate", "observe"})
+_C_FN_OPS = FN_OPS | {"drop_while"}  # stages that call a function: at most one
 C_TERMINALS = frozenset({"drain", "count", "list"})
 # The last stage may also be one that gathers: the block is added to its step's list (a
 # batch's buf, a window's last items) and its outputs cut from that list in C.
@@ -158,10 +159,11 @@ _C_TOOLS = (
     filter,
     zip,
     count,
+    dropwhile,
     _c_stop_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
-_C_NAMES += "_hp_zip, _hp_count, _hp_cstop"
+_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_cstop"
 
 
 class Compiled:
@@ -279,7 +281,7 @@ class _Writer:
     def c_plan(self) -> int | None:
         """Whether the segment may take the C path (see ``C_OPS``): None if not, else the
         stage whose function it calls (-1: none)."""
-        ops, fns = self.ops, [j for j, op in enumerate(self.ops) if op in FN_OPS]
+        ops, fns = self.ops, [j for j, op in enumerate(self.ops) if op in _C_FN_OPS]
         if ops and ops[-1] in C_TAILS:  # the items of a block gathered into a list
             ops = ops[:-1]
         if (
@@ -406,7 +408,7 @@ class _Writer:
         ops, jf = self.ops, self.c_fn
         assert jf is not None
         # the terminal's count of what reached it, when one is needed: to_list has it free
-        filt = [j for j in range(len(ops)) if ops[j] == "filter"]
+        filt = [j for j in range(len(ops)) if ops[j] in ("filter", "drop_while")]
         # a filter's passed items: the terminal's count, unless a skip follows it
         sentinel = bool(filt) and "skip" in ops[filt[0] :]
         counted_end = (bool(filt) and not sentinel) or self.terminal == "count"
@@ -431,11 +433,17 @@ class _Writer:
                 self.add(ind, f"{c} = _hp_zip(_hp_count(_hp_i{j}), {c})")
             elif op in ("map", "tap"):
                 self.add(ind, f"{c} = _hp_map(_hp_F{j}, {c})")
-            elif op == "filter":
-                self.add(ind, f"{c} = _hp_filter(_hp_F{j}, {c})")
+            elif op in ("filter", "drop_while"):
+                k = ind
+                if op == "drop_while":  # only while it drops; it passes everything after
+                    self.add(ind, f"_hp_dw = _hp_w{j}")
+                    self.add(ind, "if _hp_dw:")
+                    k = ind + 1
+                fn = "_hp_filter" if op == "filter" else "_hp_dropwhile"
+                self.add(k, f"{c} = {fn}(_hp_F{j}, {c})")
                 if sentinel:
-                    self.add(ind, "_hp_rf = _hp_repeat(True, _hp_q)")
-                    self.add(ind, f"{c} = _hp_compress({c}, _hp_rf)")
+                    self.add(k, "_hp_rf = _hp_repeat(True, _hp_q)")
+                    self.add(k, f"{c} = _hp_compress({c}, _hp_rf)")
         tag = ("stage", jf) if jf >= 0 else ("up",)
         tail = ops[-1] if ops and ops[-1] in C_TAILS else None
         jt = len(ops) - 1
@@ -467,7 +475,7 @@ class _Writer:
             self.add(ind, f"if _hp_o{j} >= _hp_N{j}:")
             self.add(ind + 1, f"raise _hp_Stop({j})")
         self.add(ind, "if _hp_v0 < _hp_q:")  # ended early: not a take, so StopIteration
-        if jf >= 0 and ops[jf] == "filter":
+        if jf >= 0 and ops[jf] in ("filter", "drop_while"):
             self.add(ind + 1, f"_hp_d{jf} -= 1")  # the item it failed on is not a drop
         self.add(ind + 1, "_hp_e = _hp_cstop()")
         self.add(ind + 1, "raise _hp_e", tag)
@@ -522,11 +530,18 @@ class _Writer:
                 self.add(ind, f"_hp_i{j} += _hp_v")
             elif op in ("map", "tap") and failed:
                 self.add(ind, "_hp_v -= 1")
-            elif op == "filter":
+            elif op in ("filter", "drop_while"):
+                k = ind
+                if op == "drop_while":
+                    self.add(ind, "if _hp_dw:")
+                    k = ind + 1
                 w = "_hp_q - _hp_lh(_hp_rf)" if sentinel else "_hp_m"
-                self.add(ind, f"_hp_w = {w}")
-                self.add(ind, f"_hp_d{j} += _hp_v - _hp_w" + (" - 1" if failed else ""))
-                self.add(ind, "_hp_v = _hp_w")
+                self.add(k, f"_hp_w = {w}")
+                self.add(k, f"_hp_d{j} += _hp_v - _hp_w" + (" - 1" if failed else ""))
+                self.add(k, "_hp_v = _hp_w")
+                if op == "drop_while":
+                    self.add(k, "if _hp_w:")
+                    self.add(k + 1, f"_hp_w{j} = False")
         if self.terminal == "count" and not (ops and ops[-1] in C_TAILS):
             self.add(ind, "_hp_acc += _hp_v")
 
