@@ -38,6 +38,7 @@ TAILS: list[Callable[[int], Build]] = [
     lambda k: lambda s: s,
     lambda k: lambda s: s.batch(k % 9 + 1),
     lambda k: lambda s: s.window(k % 5 + 1),
+    lambda k: lambda s: s.group_by((k % 4 + 1).__rfloordiv__),
 ]
 TERMINALS = ["run", "count", "to_list"]
 
@@ -47,10 +48,13 @@ def _fresh(data: list[int]) -> Callable[[], Iterator[int]]:
 
 
 def _finish(stream: hp.Stream[Any], terminal: str) -> Any:
-    if terminal == "run":
-        stream.run()
-        return None
-    return getattr(stream, terminal)()
+    try:
+        if terminal == "run":
+            stream.run()
+            return None
+        return getattr(stream, terminal)()
+    except Exception as e:  # both paths must fail alike, with the same note
+        return ("error", type(e), str(e), getattr(e, "__notes__", None))
 
 
 def _counts(stream: hp.Stream[Any]) -> list[tuple[int, int, int]]:
@@ -180,3 +184,19 @@ def test_a_drop_while_error_and_its_counts() -> None:
     t = hp.Stream(tuple(range(100_000))).drop_while((90_000).__gt__)
     assert t.count() == 10_000
     assert _counts(t) == [(0, 100_000, 0), (100_000, 10_000, 0)]
+
+
+def test_a_group_by_key_error_mid_block_counts_only_what_it_reached() -> None:
+    def tens(x: int) -> int:
+        if x == 5000:
+            raise ValueError("bad key")
+        return x // 10
+
+    for s in (hp.Stream(range(10_000)), hp.Stream(_fresh(list(range(10_000))))):
+        s = s.group_by(tens)
+        with pytest.raises(ValueError, match=r"^bad key") as info:
+            s.run()
+        assert info.value.__notes__ == ["hosepipe: in stage 1 group_by(tens), item index 5000"]
+        assert _counts(s) == [(0, 5001, 0), (5001, 499, 0)]  # group 499 was still open
+    groups = hp.Stream(tuple(range(100_000))).group_by((10).__rfloordiv__).to_list()
+    assert groups == [(k, list(range(10 * k, 10 * k + 10))) for k in range(10_000)]

@@ -33,7 +33,7 @@ import types
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from itertools import compress, count, dropwhile, repeat
+from itertools import compress, count, dropwhile, groupby, repeat
 from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
@@ -130,7 +130,7 @@ _C_FN_OPS = FN_OPS | {"drop_while"}  # stages that call a function: at most one
 C_TERMINALS = frozenset({"drain", "count", "list"})
 # The last stage may also be one that gathers: the block is added to its step's list (a
 # batch's buf, a window's last items) and its outputs cut from that list in C.
-C_TAILS = frozenset({"batch", "window1"})
+C_TAILS = frozenset({"batch", "window1", "group_by"})
 C_MAX = 1 << 16  # the longest C block, in items (the Python blocks stay <= BLOCK - 1)
 _EXACT: tuple[type, ...] = (
     type(iter(range(0))),
@@ -160,10 +160,11 @@ _C_TOOLS = (
     zip,
     count,
     dropwhile,
+    groupby,
     _c_stop_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
-_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_cstop"
+_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_cstop"
 
 
 class Compiled:
@@ -281,7 +282,10 @@ class _Writer:
     def c_plan(self) -> int | None:
         """Whether the segment may take the C path (see ``C_OPS``): None if not, else the
         stage whose function it calls (-1: none)."""
-        ops, fns = self.ops, [j for j, op in enumerate(self.ops) if op in _C_FN_OPS]
+        ops = self.ops
+        fns = [j for j, op in enumerate(ops) if op in _C_FN_OPS or op == "group_by"]
+        if ops and ops[-1] == "group_by" and not set(ops[:-1]) <= {"take", "enumerate", "observe"}:
+            return None  # its key may fail mid-block: its items in must match the source's
         if ops and ops[-1] in C_TAILS:  # the items of a block gathered into a list
             ops = ops[:-1]
         if (
@@ -295,7 +299,7 @@ class _Writer:
         tap_ok = {"tap", "take", "skip", "observe"}  # a tap: a map whose results nobody uses
         if (
             fns
-            and ops[fns[0]] == "tap"
+            and self.ops[fns[0]] == "tap"
             and (self.terminal == "list" or not set(self.ops[fns[0] :]) <= tap_ok)
         ):
             return None
@@ -453,7 +457,7 @@ class _Writer:
             self.add(ind + 1, "del _hp_L[:_hp_z]")
         self.add(ind, "try:")
         if tail is not None:
-            b = f"_hp_K{jt}.buf" if tail == "batch" else "_hp_L"
+            b = f"_hp_K{jt}.buf" if tail == "batch" else "_hp_L" if tail == "window1" else "[]"
             self.add(ind + 1, f"_hp_b = {b}; _hp_m = len(_hp_b)")
             self.add(ind + 1, "_hp_b.extend(_hp_c)", tag)
         elif self.terminal == "list":
@@ -484,6 +488,9 @@ class _Writer:
         """A gathering last stage's outputs, cut from its list ``_hp_b`` (``_hp_m`` new
         items), and what it keeps for the next block."""
         term = {"list": "_hp_acc.extend(_hp_W)", "count": "_hp_acc += _hp_k"}
+        if tail == "group_by":
+            self.c_groups(ind, j)
+            return
         if tail == "batch":
             self.add(ind, f"_hp_N = _hp_K{j}.size; _hp_f = len(_hp_b) // _hp_N * _hp_N")
             self.add(ind, "if _hp_f:")
@@ -504,6 +511,41 @@ class _Writer:
         self.add(ind + 1, "_hp_k = 0")
         self.add(ind, f"_hp_d{j} += _hp_m - _hp_k")
         self.add(ind, f"_hp_q{j}.clear(); _hp_q{j}.extend(_hp_b[-{n}:])")
+
+    def c_groups(self, ind: int, j: int) -> None:
+        """group_by's groups of the block, as GroupBy.push makes them: ``itertools.groupby``
+        over the block, the first group joining the step's current one if its key is equal.
+        A key's error mid-block takes back the items the groups did not reach."""
+        k, tag = f"_hp_K{j}", ("stage", j)
+        emit = {"list": "_hp_acc.append((_hp_gk, _hp_gl))", "count": "_hp_acc += 1"}
+        self.add(ind, f"_hp_gk = {k}.current; _hp_gl = {k}.group; _hp_ge = {k}._EMPTY")
+        self.add(ind, "_hp_bi = iter(_hp_b); _hp_z = -len(_hp_gl)")
+        self.add(ind, "try:")
+        self.add(ind + 1, f"for _hp_g0, _hp_g1 in _hp_groupby(_hp_bi, {k}.key):", tag)
+        self.add(ind + 2, "if _hp_gk is _hp_ge:")
+        self.add(ind + 3, "_hp_gk = _hp_g0")
+        self.add(ind + 2, "elif _hp_g0 != _hp_gk:", tag)
+        if self.terminal in emit:
+            self.add(ind + 3, emit[self.terminal or ""])
+        self.add(ind + 3, f"_hp_o{j} += 1; _hp_z += len(_hp_gl)")
+        self.add(ind + 3, "_hp_gk = _hp_g0; _hp_gl = []")
+        self.add(ind + 2, "_hp_gl.extend(_hp_g1)", tag)
+        self.add(ind, "except _hp_Exception:")
+        self.c_unread(ind + 1, "_hp_lh(_hp_bi)")
+        self.add(ind + 1, "raise")
+        self.add(ind, f"{k}.current = _hp_gk; {k}.group = _hp_gl")
+        self.add(ind, "_hp_z += len(_hp_gl)")
+        self.add(ind, "if _hp_z != len(_hp_b):")  # a key raised StopIteration: groupby ended
+        self.c_unread(ind + 1, "len(_hp_b) - _hp_z")
+        self.add(ind + 1, "_hp_e = _hp_cstop()")
+        self.add(ind + 1, "raise _hp_e", tag)
+
+    def c_unread(self, ind: int, unread: str) -> None:
+        """Take back from the counts the block's items a failing group_by did not reach."""
+        self.add(ind, f"_hp_u = {unread}; _hp_n -= _hp_u")
+        for j, op in enumerate(self.ops):
+            if op == "take":
+                self.add(ind, f"_hp_o{j} -= _hp_u")
 
     def c_counts(self, ind: int, *, failed: bool, sentinel: bool, counted_end: bool) -> None:
         """After a C block (or its error): the counters, from the numbers it leaves."""
