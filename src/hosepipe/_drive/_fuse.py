@@ -33,7 +33,7 @@ import types
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from itertools import compress, count, dropwhile, groupby, repeat
+from itertools import compress, count, dropwhile, groupby, repeat, tee
 from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
@@ -161,10 +161,11 @@ _C_TOOLS = (
     count,
     dropwhile,
     groupby,
+    tee,
     _c_stop_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
-_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_cstop"
+_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_tee, _hp_cstop"
 
 
 class Compiled:
@@ -504,8 +505,10 @@ class _Writer:
         n = f"_hp_N{j}"
         self.add(ind, f"_hp_k = len(_hp_b) - {n} + 1")
         self.add(ind, "if _hp_k > 0:")
-        self.add(ind + 1, f"_hp_W = _hp_zip(*_hp_map(_hp_islice, _hp_repeat(_hp_b, {n}), ")
-        self.add(ind + 2, f"range({n}), _hp_repeat(None, {n})))")
+        self.add(ind + 1, f"_hp_W = _hp_tee(_hp_b, {n})")  # the sliding_window recipe
+        self.add(ind + 1, "for _hp_i, _hp_t in enumerate(_hp_W):")
+        self.add(ind + 2, "_hp_next(_hp_islice(_hp_t, _hp_i, _hp_i), None)")
+        self.add(ind + 1, "_hp_W = _hp_zip(*_hp_W)")
         self.add(ind + 1, term.get(self.terminal or "", "_hp_deque(_hp_W, 0)"))
         self.add(ind, "else:")
         self.add(ind + 1, "_hp_k = 0")
