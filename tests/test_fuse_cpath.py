@@ -39,6 +39,7 @@ TAILS: list[Callable[[int], Build]] = [
     lambda k: lambda s: s.batch(k % 9 + 1),
     lambda k: lambda s: s.window(k % 5 + 1),
     lambda k: lambda s: s.group_by((k % 4 + 1).__rfloordiv__),
+    lambda k: lambda s: s.scan(operator.add, k % 3),
 ]
 TERMINALS = ["run", "count", "to_list"]
 
@@ -200,3 +201,24 @@ def test_a_group_by_key_error_mid_block_counts_only_what_it_reached() -> None:
         assert _counts(s) == [(0, 5001, 0), (5001, 499, 0)]  # group 499 was still open
     groups = hp.Stream(tuple(range(100_000))).group_by((10).__rfloordiv__).to_list()
     assert groups == [(k, list(range(10 * k, 10 * k + 10))) for k in range(10_000)]
+
+
+def test_scan_carries_its_total_across_blocks_and_notes_its_errors() -> None:
+    assert hp.Stream(range(100_000)).scan(operator.add, 5).to_list() == list(
+        itertools.accumulate(range(100_000), initial=5)
+    )[1:]
+    s = hp.Stream(tuple(range(100_000))).scan(operator.add, 0)
+    assert s.count() == 100_000
+    assert _counts(s) == [(0, 100_000, 0), (100_000, 100_000, 0)]
+
+    def add_small(total: int, x: int) -> int:
+        if x == 7000:
+            raise ValueError("too big")
+        return total + x
+
+    for src in (tuple(range(10_000)), _fresh(list(range(10_000)))):
+        t = hp.Stream(src).scan(add_small, 0)
+        with pytest.raises(ValueError, match=r"^too big") as info:
+            t.run()
+        assert info.value.__notes__ == ["hosepipe: in stage 1 scan(add_small), item index 7000"]
+        assert _counts(t) == [(0, 7001, 0), (7001, 7000, 0)]

@@ -33,7 +33,7 @@ import types
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from itertools import compress, count, dropwhile, groupby, repeat, tee
+from itertools import accumulate, compress, count, dropwhile, groupby, repeat, tee
 from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
@@ -125,8 +125,10 @@ _PLAIN_GLOBALS: dict[str, Any] = {"__builtins__": builtins}
 # numbers, as on the Python path. The source's last item always goes through the Python
 # body, so a C block that ends before its length ended early because a function raised
 # StopIteration (or a take was satisfied), which is then reported, not swallowed.
-C_OPS = frozenset({"map", "filter", "tap", "drop_while", "take", "skip", "enumerate", "observe"})
-_C_FN_OPS = FN_OPS | {"drop_while"}  # stages that call a function: at most one
+C_OPS = frozenset(
+    {"map", "filter", "tap", "drop_while", "scan", "take", "skip", "enumerate", "observe"}
+)
+_C_FN_OPS = FN_OPS | {"drop_while", "scan"}  # stages that call a function: at most one
 C_TERMINALS = frozenset({"drain", "count", "list"})
 # The last stage may also be one that gathers: the block is added to its step's list (a
 # batch's buf, a window's last items) and its outputs cut from that list in C.
@@ -162,10 +164,12 @@ _C_TOOLS = (
     dropwhile,
     groupby,
     tee,
+    accumulate,
     _c_stop_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
-_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_tee, _hp_cstop"
+_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_tee, _hp_accumulate, "
+_C_NAMES += "_hp_cstop"
 
 
 class Compiled:
@@ -287,6 +291,8 @@ class _Writer:
         fns = [j for j, op in enumerate(ops) if op in _C_FN_OPS or op == "group_by"]
         if ops and ops[-1] == "group_by" and not set(ops[:-1]) <= {"take", "enumerate", "observe"}:
             return None  # its key may fail mid-block: its items in must match the source's
+        if "scan" in ops and ops[-1] != "scan":  # its last output is the next block's start
+            return None
         if ops and ops[-1] in C_TAILS:  # the items of a block gathered into a list
             ops = ops[:-1]
         if (
@@ -438,6 +444,9 @@ class _Writer:
                 self.add(ind, f"{c} = _hp_zip(_hp_count(_hp_i{j}), {c})")
             elif op in ("map", "tap"):
                 self.add(ind, f"{c} = _hp_map(_hp_F{j}, {c})")
+            elif op == "scan":  # accumulate() yields its initial value first: skipped
+                acc = f"_hp_accumulate({c}, _hp_F{j}, initial=_hp_a{j})"
+                self.add(ind, f"{c} = _hp_islice({acc}, 1, None)")
             elif op in ("filter", "drop_while"):
                 k = ind
                 if op == "drop_while":  # only while it drops; it passes everything after
@@ -467,6 +476,8 @@ class _Writer:
         elif counted_end:
             self.add(ind + 1, "_hp_re = _hp_repeat(None, _hp_q)")
             self.add(ind + 1, "_hp_deque(_hp_zip(_hp_c, _hp_re), 0)", tag)
+        elif ops and ops[-1] == "scan":  # keep its last output
+            self.add(ind + 1, "_hp_dl = _hp_deque(_hp_c, 1)", tag)
         else:
             self.add(ind + 1, "_hp_deque(_hp_c, 0)", tag)
         self.add(ind, "except _hp_Exception:")
@@ -475,6 +486,10 @@ class _Writer:
         self.c_counts(ind, failed=False, sentinel=sentinel, counted_end=counted_end)
         if tail is not None:
             self.c_tail(ind, tail, jt)
+        if ops and ops[-1] == "scan":  # the next block starts from its last output
+            last = "_hp_m" if self.terminal == "list" else "_hp_dl"
+            self.add(ind, f"if {last}:")
+            self.add(ind + 1, f"_hp_a{jt} = " + ("_hp_acc[-1]" if last == "_hp_m" else "_hp_dl[0]"))
         takes = [j for j, op in enumerate(ops) if op == "take"]
         for j in takes:
             self.add(ind, f"if _hp_o{j} >= _hp_N{j}:")
@@ -573,7 +588,7 @@ class _Writer:
                 self.add(ind, f"_hp_d{j} += _hp_g; _hp_v -= _hp_g")
             elif op == "enumerate":
                 self.add(ind, f"_hp_i{j} += _hp_v")
-            elif op in ("map", "tap") and failed:
+            elif op in ("map", "tap", "scan") and failed:
                 self.add(ind, "_hp_v -= 1")
             elif op in ("filter", "drop_while"):
                 k = ind
