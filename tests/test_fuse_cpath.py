@@ -204,9 +204,10 @@ def test_a_group_by_key_error_mid_block_counts_only_what_it_reached() -> None:
 
 
 def test_scan_carries_its_total_across_blocks_and_notes_its_errors() -> None:
-    assert hp.Stream(range(100_000)).scan(operator.add, 5).to_list() == list(
-        itertools.accumulate(range(100_000), initial=5)
-    )[1:]
+    assert (
+        hp.Stream(range(100_000)).scan(operator.add, 5).to_list()
+        == list(itertools.accumulate(range(100_000), initial=5))[1:]
+    )
     s = hp.Stream(tuple(range(100_000))).scan(operator.add, 0)
     assert s.count() == 100_000
     assert _counts(s) == [(0, 100_000, 0), (100_000, 100_000, 0)]
