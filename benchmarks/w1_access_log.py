@@ -243,9 +243,14 @@ def _verdicts(t: Timings) -> list[Verdict]:
         ),
         Verdict("end goal: hosepipe <= 1.00x builtins map/filter", fmt_ratio(vs_floor), None),
         Verdict(
-            "with a progress bar <= 1.15x without",
+            "with a progress bar <= 1.05x without",
             fmt_ratio(with_bar := t.paired_median("hosepipe-progress", "hosepipe")),
-            with_bar <= 1.15,
+            with_bar <= 1.05,
+        ),
+        Verdict(
+            "with observe(every=1 s) <= 1.05x without",
+            fmt_ratio(with_log := t.paired_median("hosepipe-observe", "hosepipe")),
+            with_log <= 1.05,
         ),
     ]
 

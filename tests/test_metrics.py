@@ -65,7 +65,7 @@ def test_stats_table_and_dict() -> None:
     stats = hp.Stream(range(1000)).map(str).filter(lambda s: "7" in s).run()
     table = str(stats)
     lines = table.splitlines()
-    assert lines[0].split() == ["stage", "in", "out", "errors", "time", "items/s"]
+    assert lines[0].split() == ["stage", "in", "out", "errors", "time*", "items/s"]
     assert lines[1].startswith("0 source range(0, 1000)")
     assert lines[2].split()[:5] == ["1", "map(str)", "1,000", "1,000", "0"]
     assert lines[3].split()[:5] == ["2", "filter(<lambda>)", "1,000", "271", "0"]

@@ -33,5 +33,5 @@ def test_readme_examples_run() -> None:
                 raise AssertionError(f"README python block {i + 1} failed: {e!r}") from e
     # the printed stats table has the shape the README shows
     printed = out.getvalue().splitlines()
-    assert printed[0].split() == ["stage", "in", "out", "errors", "time", "items/s"]
+    assert printed[0].split() == ["stage", "in", "out", "errors", "time*", "items/s"]
     assert printed[3].split()[:5] == ["2", "filter(<lambda>)", "1,000", "271", "0"]

@@ -346,7 +346,7 @@ def test_stage_stats_rates_and_json_round_trip() -> None:
 def test_table_shows_queue_peak_and_wait_when_a_stage_has_a_queue() -> None:
     table = str(hp.Stream(range(50)).buffer(8).run())
     head = table.splitlines()[0].split()
-    assert head == ["stage", "in", "out", "errors", "time", "items/s", "queue", "wait"]
+    assert head == ["stage", "in", "out", "errors", "time*", "items/s", "queue", "wait"]
     row = table.splitlines()[2].split()
     assert row[:2] == ["1", "buffer(8)"]
     assert row[-3].endswith("/8")

@@ -13,12 +13,17 @@ if TYPE_CHECKING:
 from hosepipe._callables import fn_name, is_async_source
 from hosepipe._ends import BytesRead, Reader
 from hosepipe._errors import StreamConsumedError
+from hosepipe._loops import iterate_async
 
 __all__ = ["Source"]
 
 _repr = reprlib.Repr()
 _repr.maxstring = 40
 _repr.maxother = 40
+
+
+def _async_only(obj: object) -> bool:
+    return hasattr(obj, "__aiter__") and not hasattr(obj, "__iter__")
 
 
 class Source:
@@ -32,7 +37,7 @@ class Source:
       ``StreamConsumedError`` instead of silently yielding nothing.
     """
 
-    __slots__ = ("mode", "obj", "used")
+    __slots__ = ("made", "mode", "obj", "used")
 
     def __init__(self, obj: object) -> None:
         if isinstance(obj, Reader):
@@ -54,6 +59,7 @@ class Source:
             )
         self.obj = obj
         self.used = False
+        self.made: object = None  # what a factory made for the run about to start
 
     @property
     def label(self) -> str:
@@ -77,11 +83,16 @@ class Source:
         if self.mode == "iterable":
             return iter(self.obj)  # type: ignore[call-overload, no-any-return]
         if self.mode == "factory":
-            made = self.obj()  # type: ignore[operator]
+            made: Any = self.made
+            self.made = None
+            if made is None:
+                made = self.obj()  # type: ignore[operator]
+            if _async_only(made):  # `lambda: agen(10)` read from sync code
+                return iterate_async(made.__aiter__)
             if not hasattr(made, "__iter__"):
                 raise TypeError(
-                    f"the source factory {fn_name(self.obj)}() must return an iterable, "
-                    f"got {made!r} ({type(made).__name__})"
+                    f"the source factory {fn_name(self.obj)}() must return an iterable or an "
+                    f"async iterable, got {made!r} ({type(made).__name__})"
                 )
             return iter(made)
         if self.used:
@@ -97,6 +108,16 @@ class Source:
     def bytes_read(self) -> BytesRead | None:
         """For a file reader, a function giving (bytes read, total bytes), else None."""
         return self.obj.bytes_read() if self.mode == "reader" else None  # type: ignore[attr-defined]
+
+    def makes_async(self) -> bool:
+        """Whether a factory source (not an async generator function) returns an async
+        iterable (``lambda: agen(10)``): it is called for the run about to start, which
+        takes what it made (``open``, ``aopen``); the result says which driver runs it."""
+        if self.mode != "factory" or is_async_source(self.obj):
+            return False
+        if self.made is None:
+            self.made = self.obj()  # type: ignore[operator]
+        return _async_only(self.made)
 
     def has_async_form(self) -> bool:
         """Whether the source is one of hosepipe's readers with both a sync and an async
@@ -115,6 +136,14 @@ class Source:
 
         if self.mode == "factory" and is_async_source(self.obj):
             return self.obj().__aiter__()  # type: ignore[operator, no-any-return]
+        if self.mode == "factory":  # async or not, its result says: `lambda: agen(10)`
+            made, self.made = self.made, None
+            if made is None:
+                made = self.obj()  # type: ignore[operator]
+            if _async_only(made):
+                return made.__aiter__()  # type: ignore[attr-defined, no-any-return]
+            self.made = made  # a sync iterable: this run's open() takes it
+            return None
         if self.mode == "aiterable":
             return self.obj.__aiter__()  # type: ignore[attr-defined, no-any-return]
         if self.mode != "aiterator":

@@ -63,8 +63,9 @@ def reads_async(source: Source, nodes: tuple[_nodes.Node, ...]) -> bool:
     """Whether a stream, read from async code, runs on the async driver: it needs it, or
     it has a stage that waits (``buffer``, a timed ``batch``, a concurrent ``map``,
     ``throttle``) or a fan-out/fan-in source, which the async driver awaits instead of
-    blocking the event loop. Other plain streams run their compiled stages inline."""
-    if source.has_async_form():
+    blocking the event loop, or a factory source that returns an async iterable. Other
+    plain streams run their compiled stages inline."""
+    if source.has_async_form() or source.makes_async():
         return True
     if any(node.KIND in ("thread", "pace") for node in nodes):
         return True

@@ -30,7 +30,11 @@ from __future__ import annotations
 
 import builtins
 import types
+from collections import deque
 from collections.abc import Callable
+from functools import partial
+from itertools import accumulate, compress, count, dropwhile, groupby, repeat, tee
+from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
 
@@ -69,7 +73,9 @@ STEP_OPS = frozenset(
 # arguments and the state): skip, take_while, drop_while and distinct drop like a filter,
 # enumerate and scan rewrite the item like a map, take counts and stops after its n-th item
 # (see opens()); a window with step 1 appends to its deque and drops until it is full.
-# batch, window (other steps) and group_by call push() and loop over what it returns.
+# batch appends to its step's list and passes it on when full (written out too, but it holds
+# items back, so it keeps its flush); window (other steps) and group_by call push() and
+# loop over what it returns.
 CODED_STEPS = frozenset(
     {"take", "skip", "enumerate", "scan", "take_while", "drop_while", "distinct", "window1"}
 )
@@ -95,7 +101,7 @@ _TERMINAL_LINES = {
 }
 
 _PARAMS = (
-    "_hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
+    "_hp_C, _hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
     "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple, _hp_live"
 )
 
@@ -108,6 +114,62 @@ class Stop(BaseException):
 
 
 _PLAIN_GLOBALS: dict[str, Any] = {"__builtins__": builtins}
+
+# The C path. A segment of plain stages (calls of non-inlined functions: at most one, so an
+# error has one possible origin; and take, skip, enumerate) run into drain/count/to_list is
+# handed, block by block, to C iterators: ``map``, ``filter``, ``islice``, ``zip(count())``,
+# drained by ``deque(maxlen=0)`` or ``list.extend``, as hand-written ``itertools`` code would.
+# Only sources that cannot raise qualify; their items read are counted at no cost per item
+# (``length_hint`` of a range or tuple iterator) or by a ``compress`` against a counted
+# ``repeat`` (a list's iterator, whose list a stage may change). Counts follow from those
+# numbers, as on the Python path. The source's last item always goes through the Python
+# body, so a C block that ends before its length ended early because a function raised
+# StopIteration (or a take was satisfied), which is then reported, not swallowed.
+C_OPS = frozenset(
+    {"map", "filter", "tap", "drop_while", "scan", "take", "skip", "enumerate", "observe"}
+)
+_C_FN_OPS = FN_OPS | {"drop_while", "scan"}  # stages that call a function: at most one
+C_TERMINALS = frozenset({"drain", "count", "list"})
+# The last stage may also be one that gathers: the block is added to its step's list (a
+# batch's buf, a window's last items) and its outputs cut from that list in C.
+C_TAILS = frozenset({"batch", "window1", "group_by"})
+C_MAX = 1 << 16  # the longest C block, in items (the Python blocks stay <= BLOCK - 1)
+_EXACT: tuple[type, ...] = (
+    type(iter(range(0))),
+    type(iter(())),
+)  # length_hint is exact, they cannot raise
+_SAFE: tuple[type, ...] = (type(iter([])),)  # cannot raise; counted with a sentinel
+
+
+def _c_kind(it: object) -> int:
+    """1: counted by its length hint; 2: counted with a sentinel; 0: the Python path."""
+    kind = type(it)
+    return 1 if kind in _EXACT else 2 if kind in _SAFE else 0
+
+
+def _c_stop_error() -> RuntimeError:
+    return RuntimeError("a stage function raised StopIteration")
+
+
+_C_TOOLS = (
+    _c_kind,
+    length_hint,
+    repeat,
+    compress,
+    deque,
+    map,
+    filter,
+    zip,
+    count,
+    dropwhile,
+    groupby,
+    tee,
+    accumulate,
+    _c_stop_error,
+)
+_C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
+_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_tee, _hp_accumulate, "
+_C_NAMES += "_hp_cstop"
 
 
 class Compiled:
@@ -136,7 +198,7 @@ class Compiled:
 
     def factory(self, globals_: dict[str, Any] | None) -> Callable[..., Callable[[], Any]]:
         """The segment factory, bound to the globals its inlined expressions need."""
-        return types.FunctionType(self.code, globals_ or _PLAIN_GLOBALS)
+        return partial(types.FunctionType(self.code, globals_ or _PLAIN_GLOBALS), _C_TOOLS)
 
 
 _cache: dict[tuple[Any, ...], Compiled] = {}
@@ -220,6 +282,35 @@ class _Writer:
         )
         self.counts = "(" + "".join(f"{self.cvar(k, j)}, " for k, j in self.counters) + ")"
         self.times = "(" + "".join(f"{self.tvars(j)}, " for j in self.timers) + ")"
+        self.c_fn = self.c_plan()
+
+    def c_plan(self) -> int | None:
+        """Whether the segment may take the C path (see ``C_OPS``): None if not, else the
+        stage whose function it calls (-1: none)."""
+        ops = self.ops
+        fns = [j for j, op in enumerate(ops) if op in _C_FN_OPS or op == "group_by"]
+        if ops and ops[-1] == "group_by" and not set(ops[:-1]) <= {"take", "enumerate", "observe"}:
+            return None  # its key may fail mid-block: its items in must match the source's
+        if "scan" in ops and ops[-1] != "scan":  # its last output is the next block's start
+            return None
+        if ops and ops[-1] in C_TAILS:  # the items of a block gathered into a list
+            ops = ops[:-1]
+        if (
+            self.terminal not in C_TERMINALS
+            or any(self.guarded)
+            or not set(ops) <= C_OPS
+            or len(fns) > 1
+            or any(self.inlined[j] is not None for j in fns)
+        ):
+            return None
+        tap_ok = {"tap", "take", "skip", "observe"}  # a tap: a map whose results nobody uses
+        if (
+            fns
+            and self.ops[fns[0]] == "tap"
+            and (self.terminal == "list" or not set(self.ops[fns[0] :]) <= tap_ok)
+        ):
+            return None
+        return fns[0] if fns else -1
 
     @staticmethod
     def tvars(j: int) -> str:
@@ -268,6 +359,9 @@ class _Writer:
         ind = 4 if steps else 3
         self.add(ind, "_hp_it = _hp_open()", ("up",))
         self.add(ind, "_hp_B = 1")
+        if self.c_fn is not None:
+            self.add(ind, f"{_C_NAMES} = _hp_C")
+            self.add(ind, "_hp_CX = _hp_ckind(_hp_it); _hp_Q = 1")
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
@@ -280,10 +374,22 @@ class _Writer:
         self.add(ind + 1, "for _hp_x0 in (_hp_x0,):")
         self.add(ind + 2, "_hp_n += 1")
         self.level(0, 0, ind + 2, timed=True)
-        self.add(ind + 1, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
-        self.add(ind + 2, "_hp_n += 1")
-        self.level(0, 0, ind + 2, timed=False)
+        body = ind + 1
+        if self.c_fn is not None:
+            self.add(ind + 1, "if _hp_CX:")
+            self.c_block(ind + 2)
+            self.add(ind + 1, "else:")
+            body = ind + 2
+        self.add(body, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
+        self.add(body + 1, "_hp_n += 1")
+        self.level(0, 0, body + 1, timed=False)
         self.add(ind + 1, f"_hp_B = _hp_live({self.counts}, {self.times})")
+        if self.c_fn is not None:
+            self.add(
+                ind + 1,
+                f"_hp_Q = _hp_B if _hp_B < {BLOCK - 1} "
+                f"else 2 * _hp_Q if _hp_Q < {C_MAX // 2} else {C_MAX}",
+            )
         if steps:
             self.add(3, "except _hp_Stop as _hp_s:")
             self.add(4, "_hp_stopped = _hp_s.args[0]")
@@ -308,6 +414,197 @@ class _Writer:
         linemap = {i + 1: tag for i, (_, tag) in enumerate(self.lines) if tag is not None}
         return Compiled(code, linemap, self.counters, self.timers)
 
+    def c_block(self, ind: int) -> None:
+        """The C path's block: up to ``_hp_Q`` items, never the source's last one."""
+        ops, jf = self.ops, self.c_fn
+        assert jf is not None
+        # the terminal's count of what reached it, when one is needed: to_list has it free
+        filt = [j for j in range(len(ops)) if ops[j] in ("filter", "drop_while")]
+        # a filter's passed items: the terminal's count, unless a skip follows it
+        sentinel = bool(filt) and "skip" in ops[filt[0] :]
+        counted_end = (bool(filt) and not sentinel) or self.terminal == "count"
+        if self.terminal == "count" and not filt:
+            counted_end = False  # derived from the source count
+        self.add(ind, "_hp_h = _hp_lh(_hp_it)")
+        self.add(ind, "_hp_q = _hp_Q if _hp_h > _hp_Q else _hp_h - 1 if _hp_h else 0")
+        self.add(ind, "if _hp_CX == 1:")
+        self.add(ind + 1, "_hp_c = _hp_islice(_hp_it, _hp_q)")
+        self.add(ind, "else:")
+        self.add(ind + 1, "_hp_r = _hp_repeat(True, _hp_q)")
+        self.add(ind + 1, "_hp_c = _hp_compress(_hp_islice(_hp_it, _hp_q), _hp_r)")
+        for j, op in enumerate(ops):
+            c = "_hp_c"
+            if op == "take":
+                self.add(ind, f"{c} = _hp_islice({c}, _hp_N{j} - _hp_o{j})")
+            elif op == "skip":
+                self.add(ind, f"_hp_s{j} = _hp_N{j} - _hp_d{j}")
+                self.add(ind, f"if _hp_s{j}:")
+                self.add(ind + 1, f"{c} = _hp_islice({c}, _hp_s{j}, None)")
+            elif op == "enumerate":
+                self.add(ind, f"{c} = _hp_zip(_hp_count(_hp_i{j}), {c})")
+            elif op in ("map", "tap"):
+                self.add(ind, f"{c} = _hp_map(_hp_F{j}, {c})")
+            elif op == "scan":  # accumulate() yields its initial value first: skipped
+                acc = f"_hp_accumulate({c}, _hp_F{j}, initial=_hp_a{j})"
+                self.add(ind, f"{c} = _hp_islice({acc}, 1, None)")
+            elif op in ("filter", "drop_while"):
+                k = ind
+                if op == "drop_while":  # only while it drops; it passes everything after
+                    self.add(ind, f"_hp_dw = _hp_w{j}")
+                    self.add(ind, "if _hp_dw:")
+                    k = ind + 1
+                fn = "_hp_filter" if op == "filter" else "_hp_dropwhile"
+                self.add(k, f"{c} = {fn}(_hp_F{j}, {c})")
+                if sentinel:
+                    self.add(k, "_hp_rf = _hp_repeat(True, _hp_q)")
+                    self.add(k, f"{c} = _hp_compress({c}, _hp_rf)")
+        tag = ("stage", jf) if jf >= 0 else ("up",)
+        tail = ops[-1] if ops and ops[-1] in C_TAILS else None
+        jt = len(ops) - 1
+        if tail == "window1":  # the window's last size - 1 items, then the block's
+            self.add(ind, f"_hp_L = [*_hp_q{jt}]; _hp_z = len(_hp_L) - _hp_N{jt} + 1")
+            self.add(ind, "if _hp_z > 0:")
+            self.add(ind + 1, "del _hp_L[:_hp_z]")
+        self.add(ind, "try:")
+        if tail is not None:
+            b = f"_hp_K{jt}.buf" if tail == "batch" else "_hp_L" if tail == "window1" else "[]"
+            self.add(ind + 1, f"_hp_b = {b}; _hp_m = len(_hp_b)")
+            self.add(ind + 1, "_hp_b.extend(_hp_c)", tag)
+        elif self.terminal == "list":
+            self.add(ind + 1, "_hp_m = len(_hp_acc)")
+            self.add(ind + 1, "_hp_acc.extend(_hp_c)", tag)
+        elif counted_end:
+            self.add(ind + 1, "_hp_re = _hp_repeat(None, _hp_q)")
+            self.add(ind + 1, "_hp_deque(_hp_zip(_hp_c, _hp_re), 0)", tag)
+        elif ops and ops[-1] == "scan":  # keep its last output
+            self.add(ind + 1, "_hp_dl = _hp_deque(_hp_c, 1)", tag)
+        else:
+            self.add(ind + 1, "_hp_deque(_hp_c, 0)", tag)
+        self.add(ind, "except _hp_Exception:")
+        self.c_counts(ind + 1, failed=True, sentinel=sentinel, counted_end=counted_end)
+        self.add(ind + 1, "raise")
+        self.c_counts(ind, failed=False, sentinel=sentinel, counted_end=counted_end)
+        if tail is not None:
+            self.c_tail(ind, tail, jt)
+        if ops and ops[-1] == "scan":  # the next block starts from its last output
+            last = "_hp_m" if self.terminal == "list" else "_hp_dl"
+            self.add(ind, f"if {last}:")
+            self.add(ind + 1, f"_hp_a{jt} = " + ("_hp_acc[-1]" if last == "_hp_m" else "_hp_dl[0]"))
+        takes = [j for j, op in enumerate(ops) if op == "take"]
+        for j in takes:
+            self.add(ind, f"if _hp_o{j} >= _hp_N{j}:")
+            self.add(ind + 1, f"raise _hp_Stop({j})")
+        self.add(ind, "if _hp_v0 < _hp_q:")  # ended early: not a take, so StopIteration
+        if jf >= 0 and ops[jf] in ("filter", "drop_while"):
+            self.add(ind + 1, f"_hp_d{jf} -= 1")  # the item it failed on is not a drop
+        self.add(ind + 1, "_hp_e = _hp_cstop()")
+        self.add(ind + 1, "raise _hp_e", tag)
+
+    def c_tail(self, ind: int, tail: str, j: int) -> None:
+        """A gathering last stage's outputs, cut from its list ``_hp_b`` (``_hp_m`` new
+        items), and what it keeps for the next block."""
+        term = {"list": "_hp_acc.extend(_hp_W)", "count": "_hp_acc += _hp_k"}
+        if tail == "group_by":
+            self.c_groups(ind, j)
+            return
+        if tail == "batch":
+            self.add(ind, f"_hp_N = _hp_K{j}.size; _hp_f = len(_hp_b) // _hp_N * _hp_N")
+            self.add(ind, "if _hp_f:")
+            self.add(ind + 1, "_hp_k = _hp_f // _hp_N")
+            self.add(ind + 1, "_hp_W = _hp_map(_hp_b.__getitem__, _hp_map(slice, ")
+            self.add(ind + 2, "range(0, _hp_f, _hp_N), range(_hp_N, _hp_f + 1, _hp_N)))")
+            self.add(ind + 1, term.get(self.terminal or "", "_hp_deque(_hp_W, 0)"))
+            self.add(ind + 1, f"_hp_o{j} += _hp_k")
+            self.add(ind + 1, "del _hp_b[:_hp_f]")
+            return
+        n = f"_hp_N{j}"
+        self.add(ind, f"_hp_k = len(_hp_b) - {n} + 1")
+        self.add(ind, "if _hp_k > 0:")
+        self.add(ind + 1, f"_hp_W = _hp_tee(_hp_b, {n})")  # the sliding_window recipe
+        self.add(ind + 1, "for _hp_i, _hp_t in enumerate(_hp_W):")
+        self.add(ind + 2, "_hp_next(_hp_islice(_hp_t, _hp_i, _hp_i), None)")
+        self.add(ind + 1, "_hp_W = _hp_zip(*_hp_W)")
+        self.add(ind + 1, term.get(self.terminal or "", "_hp_deque(_hp_W, 0)"))
+        self.add(ind, "else:")
+        self.add(ind + 1, "_hp_k = 0")
+        self.add(ind, f"_hp_d{j} += _hp_m - _hp_k")
+        self.add(ind, f"_hp_q{j}.clear(); _hp_q{j}.extend(_hp_b[-{n}:])")
+
+    def c_groups(self, ind: int, j: int) -> None:
+        """group_by's groups of the block, as GroupBy.push makes them: ``itertools.groupby``
+        over the block, the first group joining the step's current one if its key is equal.
+        A key's error mid-block takes back the items the groups did not reach."""
+        k, tag = f"_hp_K{j}", ("stage", j)
+        emit = {"list": "_hp_acc.append((_hp_gk, _hp_gl))", "count": "_hp_acc += 1"}
+        self.add(ind, f"_hp_gk = {k}.current; _hp_gl = {k}.group; _hp_ge = {k}._EMPTY")
+        self.add(ind, "_hp_bi = iter(_hp_b); _hp_z = -len(_hp_gl)")
+        self.add(ind, "try:")
+        self.add(ind + 1, f"for _hp_g0, _hp_g1 in _hp_groupby(_hp_bi, {k}.key):", tag)
+        self.add(ind + 2, "if _hp_gk is _hp_ge:")
+        self.add(ind + 3, "_hp_gk = _hp_g0")
+        self.add(ind + 2, "elif _hp_g0 != _hp_gk:", tag)
+        if self.terminal in emit:
+            self.add(ind + 3, emit[self.terminal or ""])
+        self.add(ind + 3, f"_hp_o{j} += 1; _hp_z += len(_hp_gl)")
+        self.add(ind + 3, "_hp_gk = _hp_g0; _hp_gl = []")
+        self.add(ind + 2, "_hp_gl.extend(_hp_g1)", tag)
+        self.add(ind, "except _hp_Exception:")
+        self.c_unread(ind + 1, "_hp_lh(_hp_bi)")
+        self.add(ind + 1, "raise")
+        self.add(ind, f"{k}.current = _hp_gk; {k}.group = _hp_gl")
+        self.add(ind, "_hp_z += len(_hp_gl)")
+        self.add(ind, "if _hp_z != len(_hp_b):")  # a key raised StopIteration: groupby ended
+        self.c_unread(ind + 1, "len(_hp_b) - _hp_z")
+        self.add(ind + 1, "_hp_e = _hp_cstop()")
+        self.add(ind + 1, "raise _hp_e", tag)
+
+    def c_unread(self, ind: int, unread: str) -> None:
+        """Take back from the counts the block's items a failing group_by did not reach."""
+        self.add(ind, f"_hp_u = {unread}; _hp_n -= _hp_u")
+        for j, op in enumerate(self.ops):
+            if op == "take":
+                self.add(ind, f"_hp_o{j} -= _hp_u")
+
+    def c_counts(self, ind: int, *, failed: bool, sentinel: bool, counted_end: bool) -> None:
+        """After a C block (or its error): the counters, from the numbers it leaves."""
+        ops = self.ops
+        self.add(
+            ind, "_hp_v = _hp_v0 = _hp_h - _hp_lh(_hp_it) if _hp_CX == 1 else _hp_q - _hp_lh(_hp_r)"
+        )
+        self.add(ind, "_hp_n += _hp_v")
+        if ops and ops[-1] in C_TAILS:
+            self.add(ind, "_hp_m = len(_hp_b) - _hp_m")
+        elif self.terminal == "list":
+            self.add(ind, "_hp_m = len(_hp_acc) - _hp_m")
+        elif counted_end:
+            self.add(ind, "_hp_m = _hp_q - _hp_lh(_hp_re)")
+        for j, op in enumerate(ops):
+            if op in C_TAILS:
+                continue  # c_tail
+            if op == "take":
+                self.add(ind, f"_hp_o{j} += _hp_v")
+            elif op == "skip":
+                self.add(ind, f"_hp_g = _hp_v if _hp_v < _hp_s{j} else _hp_s{j}")
+                self.add(ind, f"_hp_d{j} += _hp_g; _hp_v -= _hp_g")
+            elif op == "enumerate":
+                self.add(ind, f"_hp_i{j} += _hp_v")
+            elif op in ("map", "tap", "scan") and failed:
+                self.add(ind, "_hp_v -= 1")
+            elif op in ("filter", "drop_while"):
+                k = ind
+                if op == "drop_while":
+                    self.add(ind, "if _hp_dw:")
+                    k = ind + 1
+                w = "_hp_q - _hp_lh(_hp_rf)" if sentinel else "_hp_m"
+                self.add(k, f"_hp_w = {w}")
+                self.add(k, f"_hp_d{j} += _hp_v - _hp_w" + (" - 1" if failed else ""))
+                self.add(k, "_hp_v = _hp_w")
+                if op == "drop_while":
+                    self.add(k, "if _hp_w:")
+                    self.add(k + 1, f"_hp_w{j} = False")
+        if self.terminal == "count" and not (ops and ops[-1] in C_TAILS):
+            self.add(ind, "_hp_acc += _hp_v")
+
     def prologue(self, j: int) -> None:
         """Bind what stage *j* uses to locals: its function, its step's arguments and state."""
         op, k, called = self.ops[j], f"_hp_K{j}", self.inlined[j] is None
@@ -328,6 +625,8 @@ class _Writer:
                 self.add(2, f"_hp_F{j} = {k}.pred")
         elif op == "distinct":
             self.add(2, f"_hp_seen{j} = {k}.seen" + (f"; _hp_F{j} = {k}.key" if called else ""))
+        elif op == "batch":  # its list is the step's buf, which flush() hands out
+            self.add(2, f"_hp_b{j} = {k}.buf; _hp_N{j} = {k}.size")
         elif op in PUSH_STEPS:
             self.add(2, f"_hp_P{j} = {k}.push")
         elif op in FN_OPS and called:
@@ -446,6 +745,12 @@ class _Writer:
         x, y, tag = item_var(lvl), item_var(lvl + 1), ("stage", j)
         if self.ops[j] == "flatten":
             self.add(ind, f"for {y} in {x}:", tag)
+        elif self.ops[j] == "batch":  # Batch.push, written out: append, and when full pass on
+            self.line(j, ind, f"_hp_b{j}.append({x})", timed=timed)
+            self.add(ind, f"if len(_hp_b{j}) < _hp_N{j}:")
+            self.add(ind + 1, "continue")
+            self.add(ind, f"_hp_sub{lvl} = _hp_b{j}; _hp_b{j} = _hp_K{j}.buf = []")
+            self.add(ind, f"for {y} in (_hp_sub{lvl},):")
         elif self.ops[j] == "take":
             self.add(ind, f"for {y} in ({x},):")
         elif timed:

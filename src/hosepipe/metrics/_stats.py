@@ -114,9 +114,12 @@ class StageCounter:
 class StageStats:
     """What one stage did in a run: items in and out, errors skipped, time spent.
 
-    *time* is the stage's own time in seconds (its function calls, or for the source its
-    reads; not the time spent upstream), estimated from a timed sample of about one item in
-    every 256. *errors_by_type* counts the skipped errors by exception class name.
+    *time* is the stage's own (self) time in seconds: its function calls, or for the source
+    its reads, not the time spent upstream. It is an estimate from a timed sample of about
+    one item in every 256, in wall-clock time, so a sample the OS paused (a busy machine)
+    counts whole and the stages' times can add up to more than the run's wall time; for a
+    stage on several threads or processes it adds up their times. *errors_by_type* counts
+    the skipped errors by exception class name.
     *retries* counts the calls made again by a ``retry``. *queue* is, for a stage with a
     queue of its own (``buffer``, ``batch(timeout=)``, a concurrent ``map``), a
     ``ChannelStats``: items held now (``depth``) and at most (``peak``), its ``capacity``,
@@ -251,10 +254,10 @@ class RunStats:
     >>> (stats.items_in, stats.items_out, stats.errors)
     (5, 5, 0)
     >>> print(stats)  # doctest: +SKIP
-    stage                 in  out  errors    time  items/s
+    stage                 in  out  errors   time*  items/s
     0 source range(0, 5)   -    5       0  0.0 ms    83.3k
     1 map(str)             5    5       0  0.0 ms    83.3k
-    total: 5 in, 5 out, 0 errors; wall time 0.1 ms
+    total: 5 in, 5 out, 0 errors; wall time 0.1 ms; time*: each stage's own time, ...
     """
 
     __slots__ = ("stages", "wall_time")
@@ -385,7 +388,7 @@ class RunStats:
         queues = any(s.queue is not None for s in self.stages)  # likewise for queues
         head = ["stage", "in", "out", "errors"]
         head += ["retries"] if retries else []
-        head += ["time", "items/s"]
+        head += ["time*", "items/s"]  # *: see the total line
         head += ["queue", "wait"] if queues else []
         rows = [tuple(head)]
         for s in self.stages:
@@ -413,7 +416,9 @@ class RunStats:
         ]
         lines.append(
             f"total: {self.items_in:,} in, {self.items_out:,} out, {self.errors:,} errors; "
-            f"wall time {_fmt_time(self.wall_time)}"
+            f"wall time {_fmt_time(self.wall_time)}; time*: each stage's own time, estimated "
+            f"from 1 item in 256, {_fmt_time(sum(s.time for s in self.stages))} in all "
+            "(can exceed the wall time: threads, and pauses of a busy machine, count)"
         )
         return "\n".join(lines)
 

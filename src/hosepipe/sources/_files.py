@@ -792,6 +792,13 @@ class _CsvRows(_FileReader):
     _source: _CsvLines | None = None
 
     def open(self, report: Report) -> Iterator[Any]:
+        paths = self.paths
+        if len(paths) == 1 and self._start is None and os.path.isfile(paths[0]):
+            cursor = self._cursor = _Cursor(0, paths[0])  # one file: no hop per record
+            return self._rows(paths[0], report, cursor)
+        return self._files(report)
+
+    def _files(self, report: Report) -> Iterator[Any]:
         for cursor in _files_from(self):
             yield from self._rows(cursor.path, report, cursor)
 
@@ -1007,6 +1014,9 @@ class _ParseCsv:
         return self._plan[1]
 
     def __call__(self, record: tuple[str, int, list[str], tuple[str, ...] | None]) -> Any:
+        fields, row = record[3], record[2]
+        if not self.types and fields is not None and len(row) == len(fields):
+            return dict(zip(fields, row))  # the common case
         path, line, row, fields = record
         converters = self._converters(fields) if self.types else ()
         if fields is not None and len(row) == len(fields) and not converters:
