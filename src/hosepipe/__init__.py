@@ -107,12 +107,14 @@ __all__ = [
     "zip",
 ]
 
-# Sources, sinks and hp.http are imported on first use (PEP 562), so `import hosepipe`
-# loads only the core; hosepipe.http imports httpx only when one of its functions is called.
+# Sources, sinks, hp.http and the brokers (hp.redis, hp.nats, hp.amqp) are imported on first
+# use (PEP 562), so `import hosepipe` loads only the core; hosepipe.http imports httpx (and
+# each broker module its client) only when one of its functions is called.
 _LAZY = {
     **_sinks_lazy,
     **_sources_lazy,
     "http": "hosepipe.http",
+    "redis": "hosepipe.redis",
     "broadcast_to": "hosepipe._push",
     "coroutine": "hosepipe._push",
 }
@@ -128,6 +130,7 @@ from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from hosepipe import http as http
+    from hosepipe import redis as redis
     from hosepipe._push import broadcast_to as broadcast_to
     from hosepipe._push import coroutine as coroutine
     from hosepipe.sinks._files import write_csv as write_csv

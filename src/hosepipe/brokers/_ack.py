@@ -1,0 +1,277 @@
+"""When a broker source acknowledges a message: written once, used by every broker.
+
+A broker source delivers messages one at a time and keeps, per run, an ``Unacked`` record
+of those not yet acknowledged. It does no I/O: the source asks it which messages to ack
+now and sends those acks in one call to the broker, before each fetch, when the feed is
+idle, and when the run ends.
+
+The rule (``ack="auto"``, the default) is the *pull-past* watermark: a message is done when
+the pipeline pulls the next one. In a chain of plain stages (map, filter, tap, catch, ...),
+the driver only pulls again once the message before has gone all the way: written by the
+sink, dropped by a filter, or skipped by ``catch`` after its dead letter was written. So a
+killed consumer leaves at most the message in flight (and what a sink has not yet made
+durable, see below) unacked, and the broker delivers it again: at-least-once. When the run
+ends, the message in flight is acked only if the run is known to have ended well (a sync
+run stopped by ``take(n)`` or its terminal finishing); after an error, ``Ctrl-C``, a
+``break`` or any end of an async run it goes back to the broker.
+
+``ack="manual"``: nothing is acked until the user calls ``Message.ack()`` (or
+``hosepipe.<broker>.ack(messages)``), for pipelines that hold messages between the source
+and the sink (``batch``, ``buffer``, concurrent ``map``), which would make *pull-past* ack
+messages that are still waiting in the stage.
+
+Sinks that buffer their writes (the broker sinks publish in batches) register a *flush*
+with ``before_ack``: the source flushes every sink open in its thread before it sends acks,
+so a message is never acked before what it produced is in the target. A committing sink
+(checkpoints) can use the same hook: commit, then let the source ack.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from hosepipe._errors import HosepipeError
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    AckMode = Literal["auto", "manual"]
+
+__all__ = [
+    "BrokerError",
+    "Idle",
+    "Message",
+    "Unacked",
+    "ack",
+    "before_ack",
+    "check_ack",
+    "check_max_idle",
+    "ended_well",
+    "flush_sinks",
+]
+
+
+class BrokerError(HosepipeError):
+    """A broker could not be reached, or a stream, subject or queue is missing.
+
+    The message names the URL with its password hidden.
+
+    >>> import hosepipe as hp
+    >>> issubclass(BrokerError, hp.HosepipeError)
+    True
+    """
+
+
+class Message:
+    """One message of a broker feed: its payload, its id and where it came from.
+
+    *data* is the payload (bytes), *id* the broker's id for it (a Redis entry id, a NATS
+    stream sequence, an AMQP delivery tag), *source* the stream, subject or queue it was
+    read from, *redelivered* whether the broker delivered it before, and *meta* a dict of
+    the broker's other fields (a Redis entry's fields, NATS or AMQP headers). ``ack()``
+    acknowledges it when the source reads with ``ack="manual"``.
+
+    >>> m = Message(b'{"n": 1}', "1-0", "events", False, {})
+    >>> m
+    Message(id='1-0', source='events', data=b'{"n": 1}')
+    >>> import json
+    >>> json.loads(m.data)
+    {'n': 1}
+    """
+
+    __slots__ = ("_unacked", "data", "id", "meta", "redelivered", "source")
+
+    def __init__(
+        self,
+        data: bytes,
+        id: str,
+        source: str,
+        redelivered: bool,
+        meta: dict[str, Any],
+        unacked: Unacked | None = None,
+    ) -> None:
+        self.data = data
+        self.id = id
+        self.source = source
+        self.redelivered = redelivered
+        self.meta = meta
+        self._unacked = unacked
+
+    def ack(self) -> None:
+        """Acknowledge this message (``ack="manual"``): sent with the source's next acks."""
+        if self._unacked is None:
+            raise HosepipeError(f"{self!r} does not belong to a running broker source")
+        self._unacked.done(self)
+
+    def __repr__(self) -> str:
+        return f"Message(id={self.id!r}, source={self.source!r}, data={self.data[:60]!r})"
+
+
+def ack(messages: Message | list[Message] | tuple[Message, ...]) -> None:
+    """Acknowledge a message, or each message of a batch (``ack="manual"``): a ``tap``.
+
+    >>> ack(Message(b"x", "1-0", "events", False, {}))
+    Traceback (most recent call last):
+    ...
+    hosepipe.HosepipeError: Message(id='1-0', ...) does not belong to a running broker source
+    """
+    if isinstance(messages, Message):
+        messages.ack()
+        return
+    for m in messages:
+        if not isinstance(m, Message):
+            raise TypeError(f"ack(): expected broker messages, got {m!r} ({type(m).__name__})")
+        m.ack()
+
+
+class Unacked:
+    """One run's delivered-but-unacked messages and the acks due (no I/O).
+
+    >>> u = Unacked("demo()", "auto", 10)
+    >>> a, b = (Message(b"", str(i), "s", False, {}, u) for i in range(2))
+    >>> u.deliver(a); u.deliver(b)  # pulling b passes a
+    >>> [m.id for m in u.due()], u.pending
+    (['0'], 1)
+    >>> [m.id for m in u.end(ok=False)]  # b may not have reached the sink
+    []
+    """
+
+    __slots__ = ("_due", "_held", "_lock", "_out", "limit", "manual", "op")
+
+    def __init__(self, op: str, mode: AckMode, limit: int) -> None:
+        self.op = op
+        self.manual = mode == "manual"
+        self.limit = limit
+        self._held: Message | None = None  # auto: the message in flight
+        self._out: dict[int, Message] = {}  # manual: delivered, not yet acked by the user
+        self._due: list[Message] = []  # acks to send
+        self._lock = threading.Lock()  # manual acks may come from another thread
+
+    @property
+    def pending(self) -> int:
+        """Messages delivered and not yet acked on the broker."""
+        return len(self._due) + (len(self._out) if self.manual else self._held is not None)
+
+    def deliver(self, message: Message) -> None:
+        """*message* is about to be given to the pipeline."""
+        if self.manual:
+            with self._lock:
+                if len(self._out) >= self.limit:
+                    raise HosepipeError(
+                        f"{self.op}: {len(self._out)} messages were delivered and not acked "
+                        f"(`max_unacked`={self.limit}) with ack='manual': ack them with "
+                        "Message.ack() after the sink took them, or raise `max_unacked`"
+                    )
+                self._out[id(message)] = message
+            return
+        if self._held is not None:
+            self._due.append(self._held)
+        self._held = message
+
+    def passed(self) -> None:
+        """The pipeline asked for the message after the one in flight (auto mode)."""
+        if self._held is not None and not self.manual:
+            self._due.append(self._held)
+            self._held = None
+
+    def done(self, message: Message) -> None:
+        """The user acked *message* (manual mode); in auto mode, acks it at once."""
+        with self._lock:
+            if self.manual:
+                if self._out.pop(id(message), None) is not None:
+                    self._due.append(message)
+            elif message is self._held:
+                self.passed()
+
+    def due(self) -> list[Message]:
+        """The messages to ack now, in delivery order; they are no longer pending."""
+        with self._lock:
+            due, self._due = self._due, []
+        return due
+
+    def end(self, ok: bool) -> list[Message]:
+        """The run ends: the acks to send last (the one in flight too when *ok*)."""
+        if ok:
+            self.passed()
+        for m in self._out.values():
+            m._unacked = None
+        if self._held is not None:
+            self._held._unacked = None
+        return self.due()
+
+
+def ended_well(exit: GeneratorExit) -> bool:
+    """Whether a sync source closed with *exit* was closed by a run that ended well.
+
+    The sync driver closes the source from the code that ends the run; when that code is
+    handling an error (the sink raised, ``Ctrl-C``, a ``break`` closing the outer
+    iterator), the ``GeneratorExit`` is raised in its context. No context: the run ended
+    because it was done (``take(n)``, ``first()``). A wrong guess only ever redelivers.
+    """
+    return exit.__context__ is None
+
+
+# -- sinks that must flush before a source acks ------------------------------------------
+
+_flushers = threading.local()
+
+
+@contextmanager
+def before_ack(flush: Callable[[], object]) -> Iterator[None]:
+    """While open, *flush* runs before a broker source in this thread sends acks."""
+    hooks: list[Callable[[], object]] = _flushers.__dict__.setdefault("hooks", [])
+    hooks.append(flush)
+    try:
+        yield
+    finally:
+        hooks.remove(flush)
+
+
+def flush_sinks() -> None:
+    """Flush every sink open in this thread (called by a source before it acks)."""
+    for flush in tuple(_flushers.__dict__.get("hooks", ())):
+        flush()
+
+
+# -- validation and the idle clock ---------------------------------------------------------
+
+
+def check_ack(op: str, ack: object, max_unacked: object) -> None:
+    if ack not in ("auto", "manual"):
+        raise ValueError(f"{op}: `ack` must be 'auto' or 'manual', got {ack!r}")
+    if isinstance(max_unacked, bool) or not isinstance(max_unacked, int) or max_unacked < 1:
+        raise ValueError(f"{op}: `max_unacked` must be an int >= 1, got {max_unacked!r}")
+
+
+def check_max_idle(op: str, max_idle: object) -> None:
+    ok = isinstance(max_idle, int | float) and not isinstance(max_idle, bool) and max_idle > 0
+    if not (max_idle is None or ok):
+        raise ValueError(f"{op}: `max_idle` must be None or seconds > 0, got {max_idle!r}")
+
+
+class Idle:
+    """How long a feed may stay without messages (*max_idle* seconds, or forever)."""
+
+    __slots__ = ("deadline", "max_idle")
+
+    def __init__(self, max_idle: float | None) -> None:
+        self.max_idle = max_idle
+        self.deadline = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        if self.max_idle is not None:
+            self.deadline = time.monotonic() + self.max_idle
+
+    def wait(self, block: float) -> float:
+        """Seconds the next fetch may wait: *block*, less when the idle time is nearly up."""
+        if self.max_idle is None:
+            return block
+        return max(0.0, min(block, self.deadline - time.monotonic()))
+
+    def expired(self) -> bool:
+        return self.max_idle is not None and time.monotonic() >= self.deadline
