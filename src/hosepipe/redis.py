@@ -116,6 +116,14 @@ class _Spec:
             f"{self.op}: Redis at {self.shown} failed: {type(e).__name__}: {hide_password(text)}"
         )
 
+    def ack_later(self, messages: list[Message]) -> None:
+        """Ack *messages* after the run's connection closed (``ack="manual"``)."""
+        _client_module()
+        import redis
+
+        with redis.Redis.from_url(self.url) as client:
+            client.xack(self.stream, self.group, *(m.id for m in messages))
+
     def messages(self, entries: list[Any], redelivered: bool, unacked: Unacked) -> list[Message]:
         field = self.field
         return [
@@ -241,6 +249,7 @@ class _StreamReader(Reader[Message]):
                     error = e
         finally:
             steps.close()
+            unacked.after_end = spec.ack_later
             try:
                 due = unacked.end(ok)
                 if due:
@@ -297,6 +306,7 @@ class _StreamReaderAsync:
                     error = e
         finally:
             steps.close()
+            unacked.after_end = spec.ack_later
             try:
                 due = unacked.end(ok)  # an async run's end cannot tell an error from done
                 if due:
@@ -424,8 +434,8 @@ class _StreamWriter:
             fields: Any = {sink.field: item.data}
         elif isinstance(item, bytes | str | int | float) and not isinstance(item, bool):
             fields = {sink.field: item}
-        elif isinstance(item, dict):
-            fields = item
+        elif isinstance(item, dict):  # a dead letter's dict has None values: left out
+            fields = {k: _field(v) for k, v in item.items() if v is not None}
         else:
             raise TypeError(
                 f"{sink.label}: an item must be bytes, str, a number, a dict of fields or a "
@@ -465,6 +475,13 @@ class _StreamWriter:
         self._hook.close()
         self.pipe.reset()
         self.client.close()
+
+
+def _field(value: Any) -> Any:
+    """A field value as Redis takes it: bytes, str and numbers as they are, others as str."""
+    if isinstance(value, bytes | str | int | float) and not isinstance(value, bool):
+        return value
+    return str(value)
 
 
 class _StreamSink(Sink[Any, int]):

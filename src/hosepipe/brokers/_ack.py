@@ -140,7 +140,7 @@ class Unacked:
     []
     """
 
-    __slots__ = ("_due", "_held", "_lock", "_out", "limit", "manual", "op")
+    __slots__ = ("_due", "_held", "_lock", "_out", "after_end", "ended", "limit", "manual", "op")
 
     def __init__(self, op: str, mode: AckMode, limit: int) -> None:
         self.op = op
@@ -150,6 +150,10 @@ class Unacked:
         self._out: dict[int, Message] = {}  # manual: delivered, not yet acked by the user
         self._due: list[Message] = []  # acks to send
         self._lock = threading.Lock()  # manual acks may come from another thread
+        self.ended = False
+        # how a broker acks a manual message acked after its feed ended (a stage after the
+        # source still held it: the last short batch); None when the broker cannot
+        self.after_end: Callable[[list[Message]], None] | None = None
 
     @property
     def pending(self) -> int:
@@ -182,10 +186,22 @@ class Unacked:
         """The user acked *message* (manual mode); in auto mode, acks it at once."""
         with self._lock:
             if self.manual:
-                if self._out.pop(id(message), None) is not None:
+                if self._out.pop(id(message), None) is None:
+                    return
+                if not self.ended:
                     self._due.append(message)
+                    return
             elif message is self._held:
                 self.passed()
+                return
+            else:
+                return
+        if self.after_end is None:
+            raise HosepipeError(
+                f"{self.op}: {message!r} was acked after its feed ended: it goes back to "
+                "the broker (ack messages before the stream ends)"
+            )
+        self.after_end([message])
 
     def due(self) -> list[Message]:
         """The messages to ack now, in delivery order; they are no longer pending."""
@@ -197,8 +213,7 @@ class Unacked:
         """The run ends: the acks to send last (the one in flight too when *ok*)."""
         if ok:
             self.passed()
-        for m in self._out.values():
-            m._unacked = None
+        self.ended = True
         if self._held is not None:
             self._held._unacked = None
         return self.due()

@@ -1,0 +1,70 @@
+"""What the broker tests share: finding the local server, unique names, a killed consumer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+def need_server(what: str, check: Callable[[], object]) -> None:
+    """Skip (or fail, when ``CI`` is set) when *check* cannot reach the server."""
+    try:
+        check()
+    except Exception as e:
+        message = f"no {what} on 127.0.0.1 ({type(e).__name__}: {e})"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so the {what} tests must run: {message}")
+        pytest.skip(message)
+
+
+def unique(prefix: str) -> str:
+    return f"hp-test-{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def only_main_thread() -> bool:
+    """Whether the threads a test started have all ended (waiting a little for them)."""
+    for _ in range(100):
+        if threading.active_count() == 1:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def kill_when(script: str, args: list[str], tmp: Path, ready: Callable[[], bool]) -> None:
+    """Run *script* in a subprocess and SIGKILL it as soon as *ready()* is true."""
+    path = tmp / "consumer.py"
+    path.write_text(script)
+    child = subprocess.Popen([sys.executable, str(path), *args], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready():
+            if child.poll() is not None:
+                raise AssertionError(f"the consumer ended before it was killed: {child.stderr}")
+            if time.monotonic() > deadline:
+                raise AssertionError("the consumer made no progress in 60 s")
+            time.sleep(0.005)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+        assert child.stderr is not None
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+
+
+def run_to_end(script: str, args: list[str], tmp: Path) -> None:
+    """Run *script* in a subprocess until it ends by itself (its feed went idle)."""
+    path = tmp / "consumer.py"
+    path.write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(path), *args], capture_output=True, text=True, timeout=100
+    )
+    assert done.returncode == 0, done.stderr
