@@ -115,6 +115,7 @@ _LAZY = {
     **_sources_lazy,
     "http": "hosepipe.http",
     "redis": "hosepipe.redis",
+    "nats": "hosepipe.nats",
     "broadcast_to": "hosepipe._push",
     "coroutine": "hosepipe._push",
 }
@@ -130,6 +131,7 @@ from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from hosepipe import http as http
+    from hosepipe import nats as nats
     from hosepipe import redis as redis
     from hosepipe._push import broadcast_to as broadcast_to
     from hosepipe._push import coroutine as coroutine

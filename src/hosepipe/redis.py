@@ -33,6 +33,8 @@ from hosepipe.brokers._ack import (
     before_ack,
     check_ack,
     check_max_idle,
+    check_name,
+    check_url,
     ended_well,
     flush_sinks,
 )
@@ -60,15 +62,7 @@ def _client_module() -> Any:
 
 
 def _check_url(op: str, url: object) -> str:
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-        shown = hide_password(url) if isinstance(url, str) else url
-        raise ValueError(f"{op}: `url` must be a redis://, rediss:// or unix:// URL, got {shown!r}")
-    return url
-
-
-def _check_str(op: str, param: str, value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{op}: `{param}` must be a non-empty string, got {value!r}")
+    return check_url(op, url, ("redis://", "rediss://", "unix://"))
 
 
 class _Spec:
@@ -366,10 +360,10 @@ def read_stream(
     """
     op = f"{_WHAT}.read_stream()"
     _check_url(op, url)
-    _check_str(op, "stream", stream)
-    _check_str(op, "group", group)
-    _check_str(op, "consumer", consumer)
-    _check_str(op, "field", field)
+    check_name(op, "stream", stream)
+    check_name(op, "group", group)
+    check_name(op, "consumer", consumer)
+    check_name(op, "field", field)
     name = op.removesuffix("()")
     _check_int(name, "block_ms", block_ms, 1)
     _check_int(name, "count", count, 1)
@@ -515,8 +509,8 @@ def write_stream(
     """
     op = f"{_WHAT}.write_stream()"
     _check_url(op, url)
-    _check_str(op, "stream", stream)
-    _check_str(op, "field", field)
+    check_name(op, "stream", stream)
+    check_name(op, "field", field)
     _check_int(op.removesuffix("()"), "batch", batch, 1)
     if maxlen is not None:
         _check_int(op.removesuffix("()"), "maxlen", maxlen, 1)

@@ -83,7 +83,7 @@ class Message:
     {'n': 1}
     """
 
-    __slots__ = ("_unacked", "data", "id", "meta", "redelivered", "source")
+    __slots__ = ("_unacked", "data", "id", "meta", "raw", "redelivered", "source")
 
     def __init__(
         self,
@@ -93,7 +93,9 @@ class Message:
         redelivered: bool,
         meta: dict[str, Any],
         unacked: Unacked | None = None,
+        raw: Any = None,
     ) -> None:
+        self.raw = raw  # the broker client's own message object (NATS, AMQP), or None
         self.data = data
         self.id = id
         self.source = source
@@ -209,6 +211,11 @@ class Unacked:
             due, self._due = self._due, []
         return due
 
+    @property
+    def in_flight(self) -> Message | None:
+        """The message given to the pipeline and not yet passed (auto mode), if any."""
+        return self._held
+
     def end(self, ok: bool) -> list[Message]:
         """The run ends: the acks to send last (the one in flight too when *ok*)."""
         if ok:
@@ -290,3 +297,40 @@ class Idle:
 
     def expired(self) -> bool:
         return self.max_idle is not None and time.monotonic() >= self.deadline
+
+
+def check_url(op: str, url: object, schemes: tuple[str, ...]) -> str:
+    """*url* if it is a str starting with one of *schemes* (``"redis://"``, ...)."""
+    if not isinstance(url, str) or not url.startswith(schemes):
+        from hosepipe.sources._sql import hide_password
+
+        shown = hide_password(url) if isinstance(url, str) else url
+        names = ", ".join(schemes[:-1]) + f" or {schemes[-1]}" if len(schemes) > 1 else schemes[0]
+        raise ValueError(f"{op}: `url` must be a {names} URL, got {shown!r}")
+    return url
+
+
+def check_name(op: str, param: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{op}: `{param}` must be a non-empty string, got {value!r}")
+
+
+def to_payload(label: str, item: object) -> bytes:
+    """What a broker sink publishes for *item*: bytes, str (UTF-8), a number (as text), a
+    Message's data, or a dict as JSON (a dead letter's ``to_dict()``)."""
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return item.encode()
+    if isinstance(item, int | float) and not isinstance(item, bool):
+        return str(item).encode()
+    if isinstance(item, Message):
+        return item.data
+    if isinstance(item, dict):
+        import json
+
+        return json.dumps(item, default=repr).encode()
+    raise TypeError(
+        f"{label}: an item must be bytes, str, a number, a dict (sent as JSON) or a Message, "
+        f"got {item!r} ({type(item).__name__})"
+    )

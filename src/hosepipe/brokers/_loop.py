@@ -1,0 +1,41 @@
+"""An event loop in a thread of its own, for sinks whose client is async (NATS, AMQP).
+
+A sink's ``write`` is a plain call, made by the sync driver or from inside the async
+driver's loop; it runs the client's coroutines on this loop and waits for them. The thread
+lives as long as the sink's writer: ``close()`` stops and joins it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+
+from hosepipe._typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["LoopThread"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """Run coroutines on a private event loop in a thread; ``close()`` joins the thread."""
+
+    __slots__ = ("loop", "thread")
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run *coro* on the loop and wait for its result (or its exception)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
