@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -9,10 +10,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 
 def need_server(what: str, check: Callable[[], object]) -> None:
@@ -24,6 +28,16 @@ def need_server(what: str, check: Callable[[], object]) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set, so the {what} tests must run: {message}")
         pytest.skip(message)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run *coro* with ``asyncio.run`` in a thread of its own (a test's sink may call this
+    from inside the event loop that runs an async source)."""
+    done: list[T] = []
+    thread = threading.Thread(target=lambda: done.append(asyncio.run(coro)))
+    thread.start()
+    thread.join()
+    return done[0]
 
 
 def unique(prefix: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.nats
-from _brokers import kill_when, need_server, only_main_thread, run_to_end, unique
+from _brokers import kill_when, need_server, only_main_thread, run_async, run_to_end, unique
 
 nats = pytest.importorskip("nats")
 
@@ -28,12 +27,7 @@ class JS:
         self.run(self._add())
 
     def run(self, coro):  # type: ignore[no-untyped-def]
-        """Run *coro* in a thread of its own (a test's sink may call it from a loop)."""
-        done: list[object] = []
-        thread = threading.Thread(target=lambda: done.append(asyncio.run(coro)))
-        thread.start()
-        thread.join()
-        return done[0]
+        return run_async(coro)
 
     async def _conn(self):  # type: ignore[no-untyped-def]
         return await nats.connect(URL, allow_reconnect=False, connect_timeout=2)

@@ -116,6 +116,7 @@ _LAZY = {
     "http": "hosepipe.http",
     "redis": "hosepipe.redis",
     "nats": "hosepipe.nats",
+    "amqp": "hosepipe.amqp",
     "broadcast_to": "hosepipe._push",
     "coroutine": "hosepipe._push",
 }
@@ -130,6 +131,7 @@ del _name
 from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
+    from hosepipe import amqp as amqp
     from hosepipe import http as http
     from hosepipe import nats as nats
     from hosepipe import redis as redis

@@ -16,7 +16,6 @@ JetStream stream holds the subject, naming the URL with its password hidden.
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
@@ -29,7 +28,6 @@ from hosepipe.brokers._ack import (
     Message,
     Unacked,
     ack,
-    before_ack,
     check_ack,
     check_max_idle,
     check_name,
@@ -37,7 +35,7 @@ from hosepipe.brokers._ack import (
     flush_sinks,
     to_payload,
 )
-from hosepipe.brokers._loop import LoopThread
+from hosepipe.brokers._loop import LoopSinkWriter
 from hosepipe.sinks._base import Sink
 from hosepipe.sources._sql import hide_password
 
@@ -259,37 +257,23 @@ def consume(
 # -- the sink ------------------------------------------------------------------------------
 
 
-class _Publisher:
-    """One run of ``publish()``: its connection on a loop thread, a batch of messages."""
+class _Publisher(LoopSinkWriter):
+    """One run of ``publish()``: JetStream publishes of a batch, their acks awaited."""
 
     def __init__(self, sink: _PublishSink) -> None:
         self.sink = sink
-        self.buffer: list[tuple[bytes, dict[str, str] | None]] = []
-        self.written = 0
-        self.loop = LoopThread("hosepipe-nats-publish")
-        try:
-            self.nc = self.loop.run(_connect(f"{_WHAT}.publish()", sink.url))
-        except BaseException:
-            self.loop.close()
-            raise
+        super().__init__(sink.label, sink.batch)
+
+    async def connect(self) -> None:
+        self.nc = await _connect(f"{_WHAT}.publish()", self.sink.url)
         self.js = self.nc.jetstream()
-        self._hook = contextlib.ExitStack()
-        self._hook.enter_context(before_ack(self.flush))
 
-    def write(self, item: Any) -> None:
-        sink = self.sink
-        headers = None if sink.msg_id is None else {"Nats-Msg-Id": str(sink.msg_id(item))}
-        self.buffer.append((to_payload(sink.label, item), headers))
-        if len(self.buffer) >= sink.batch:
-            self.flush()
+    def encode(self, item: Any) -> tuple[bytes, dict[str, str] | None]:
+        msg_id = self.sink.msg_id
+        headers = None if msg_id is None else {"Nats-Msg-Id": str(msg_id(item))}
+        return to_payload(self.label, item), headers
 
-    def flush(self) -> None:
-        if self.buffer:
-            batch, self.buffer = self.buffer, []
-            self.loop.run(self._publish(batch))
-            self.written += len(batch)
-
-    async def _publish(self, batch: list[tuple[bytes, dict[str, str] | None]]) -> None:
+    async def send(self, batch: list[tuple[bytes, dict[str, str] | None]]) -> None:
         import asyncio
 
         import nats.errors
@@ -298,27 +282,10 @@ class _Publisher:
         try:
             await asyncio.gather(*(self.js.publish(subject, p, headers=h) for p, h in batch))
         except nats.errors.Error as e:
-            raise BrokerError(
-                f"{self.sink.label}: publishing failed: {type(e).__name__}: {e}"
-            ) from e
+            raise BrokerError(f"{self.label}: publishing failed: {type(e).__name__}: {e}") from e
 
-    def commit(self) -> int:
-        try:
-            self.flush()
-        finally:
-            self._close()
-        return self.written
-
-    def abort(self) -> None:
-        self.buffer = []  # their messages were not acked: they come again
-        self._close()
-
-    def _close(self) -> None:
-        self._hook.close()
-        try:
-            self.loop.run(self.nc.close())
-        finally:
-            self.loop.close()
+    async def disconnect(self) -> None:
+        await self.nc.close()
 
 
 class _PublishSink(Sink[Any, int]):

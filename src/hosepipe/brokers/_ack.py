@@ -212,6 +212,11 @@ class Unacked:
         return due
 
     @property
+    def due_count(self) -> int:
+        """How many acks are due (``due()`` would return that many)."""
+        return len(self._due)
+
+    @property
     def in_flight(self) -> Message | None:
         """The message given to the pipeline and not yet passed (auto mode), if any."""
         return self._held

@@ -39,3 +39,70 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
+
+
+class LoopSinkWriter:
+    """One run of a sink whose client is async: items are buffered, published *batch* at
+    a time on a loop thread (``send``, awaiting the broker's acks or confirms), flushed
+    before any broker source in the thread acks, and dropped on abort (their messages were
+    not acked, so they come again). Subclasses implement ``connect``, ``send``,
+    ``disconnect`` and ``encode``."""
+
+    def __init__(self, label: str, batch: int) -> None:
+        from contextlib import ExitStack
+
+        from hosepipe.brokers._ack import before_ack
+
+        self.label = label
+        self.batch = batch
+        self.buffer: list[Any] = []
+        self.written = 0
+        self.loop = LoopThread(f"hosepipe-{label.split('(')[0]}")
+        try:
+            self.loop.run(self.connect())
+        except BaseException:
+            self.loop.close()
+            raise
+        self._hook = ExitStack()
+        self._hook.enter_context(before_ack(self.flush))
+
+    async def connect(self) -> None:
+        raise NotImplementedError
+
+    async def send(self, batch: list[Any]) -> None:
+        raise NotImplementedError
+
+    async def disconnect(self) -> None:
+        raise NotImplementedError
+
+    def encode(self, item: Any) -> Any:
+        raise NotImplementedError
+
+    def write(self, item: Any) -> None:
+        self.buffer.append(self.encode(item))
+        if len(self.buffer) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            batch, self.buffer = self.buffer, []
+            self.loop.run(self.send(batch))
+            self.written += len(batch)
+
+    def commit(self) -> int:
+        try:
+            self.flush()
+        finally:
+            self._close()
+        return self.written
+
+    def abort(self) -> None:
+        self.buffer = []
+        self._close()
+
+    def _close(self) -> None:
+        self._hook.close()
+        try:
+            self.loop.run(self.disconnect())
+        finally:
+            self.loop.close()
