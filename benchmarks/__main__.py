@@ -1,6 +1,6 @@
 """Command line: ``python -m benchmarks [--quick] [--only NAME] [--rounds N]``.
 
-NAME is one of W1, W2, W3, W4, W5, W6, ops, import; repeat ``--only`` for several.
+NAME is one of W1, W2, W3, W4, W5, W6, W9, ops, import; repeat ``--only`` for several.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from benchmarks import (
     w4_processes,
     w5_async,
     w6_memory,
+    w9_brokers,
 )
 from benchmarks._harness import Report, environment, progress, publish
 
@@ -29,6 +30,7 @@ WORKLOADS: dict[str, Callable[..., Report]] = {
     "W4": w4_processes.run,
     "W5": w5_async.run,
     "W6": w6_memory.run,
+    "W9": w9_brokers.run,
     "ops": operators.run,
     "import": import_cost.run,
 }

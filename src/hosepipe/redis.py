@@ -294,6 +294,8 @@ class _StreamReaderAsync:
                         unacked.passed()
                     continue
                 name, args, kwargs = step
+                if name == "xack":
+                    flush_sinks()
                 try:
                     reply = await getattr(client, name)(*args, **kwargs)
                 except redis.RedisError as e:
@@ -304,6 +306,7 @@ class _StreamReaderAsync:
             try:
                 due = unacked.end(ok)  # an async run's end cannot tell an error from done
                 if due:
+                    flush_sinks()
                     await client.xack(spec.stream, spec.group, *(m.id for m in due))
             finally:
                 if self.client is None:
