@@ -63,7 +63,7 @@ def test_messages_carry_payload_id_fields_and_source(r: redis.Redis) -> None:
     entry = r.xadd(stream, {"data": b"\x00payload", "kind": "x"}).decode()
     [m] = hp.redis.read_stream(URL, stream, group="g", max_idle=0.1).to_list()
     assert (m.data, m.id, m.source, m.redelivered) == (b"\x00payload", entry, stream, False)
-    assert m.meta == {"data": b"\x00payload", "kind": b"x"}
+    assert m.meta == {b"data": b"\x00payload", b"kind": b"x"}
 
 
 def test_async_form_reads_and_acks(r: redis.Redis) -> None:

@@ -51,6 +51,7 @@ __all__ = ["BrokerError", "Message", "ack", "consume", "publish"]
 
 _WHAT = "hosepipe.amqp"
 _SCHEMES = ("amqp://", "amqps://")
+_ACK_AFTER = 0.05  # seconds without a delivery after which the passed messages are acked
 
 
 async def _connect(op: str, url: str) -> aio_pika.abc.AbstractConnection:
@@ -85,7 +86,6 @@ class _Consumer:
         self.max_idle = max_idle
         self.ack = ack
         self.max_unacked = max_unacked
-        self.ack_every = max(1, prefetch // 2)
         self.op = f"{_WHAT}.consume()"
         self.shown = hide_password(url)
         self.label = f"amqp.consume({self.shown!r}, {queue!r})"
@@ -101,6 +101,7 @@ class _Consumer:
         idle = Idle(self.max_idle)
         # what the broker delivered and the pipeline has not taken (at most `prefetch`)
         arrived: asyncio.Queue[Any] = asyncio.Queue()
+        manual = unacked.manual
         ok = False
         try:
             channel = await conn.channel()
@@ -113,8 +114,9 @@ class _Consumer:
                 ) from e
             await queue.consume(arrived.put)
             while True:
-                # acks go in one frame per half window, or when the queue makes us wait
-                if unacked.due_count >= self.ack_every or (arrived.empty() and unacked.due_count):
+                # acks go in one frame when the whole window is due (the broker sends no
+                # more before), or when nothing came for a moment
+                if unacked.due_count >= self.prefetch:
                     flush_sinks()
                     await self._ack(unacked.due())
                 if idle.expired():
@@ -122,8 +124,11 @@ class _Consumer:
                     return
                 if arrived.empty():
                     try:
-                        raw = await asyncio.wait_for(arrived.get(), idle.wait(1.0))
+                        raw = await asyncio.wait_for(arrived.get(), idle.wait(_ACK_AFTER))
                     except TimeoutError:
+                        if unacked.due_count:
+                            flush_sinks()
+                            await self._ack(unacked.due())
                         continue
                 else:
                     raw = arrived.get_nowait()
@@ -137,9 +142,14 @@ class _Consumer:
                     unacked,
                     raw,
                 )
-                unacked.deliver(message)
-                yield message
-                unacked.passed()
+                if manual:
+                    unacked.deliver(message)
+                try:
+                    yield message
+                except GeneratorExit:
+                    unacked.stopped([message], 0)
+                    raise
+                unacked.passed([message])
         except aio_pika.exceptions.AMQPError as e:
             raise BrokerError(
                 f"{self.op}: RabbitMQ at {self.shown} failed: {type(e).__name__}: {e}"

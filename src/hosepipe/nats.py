@@ -16,7 +16,6 @@ JetStream stream holds the subject, naming the URL with its password hidden.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from hosepipe._extras import require
@@ -119,7 +118,8 @@ class _Consumer:
         nc = await _connect(self.op, self.url)
         unacked = Unacked(self.op, self.ack, self.max_unacked)
         idle = Idle(self.max_idle)
-        waiting: deque[Message] = deque()  # fetched, not yet given to the pipeline
+        waiting: list[Message] = []  # fetched, not given to the pipeline when closed
+        manual = unacked.manual
         ok = False
         try:
             js = nc.jetstream()
@@ -151,12 +151,17 @@ class _Consumer:
                 except (nats.errors.TimeoutError, TimeoutError):  # nothing came
                     continue
                 idle.reset()
-                waiting.extend(self._message(raw, unacked) for raw in fetched)
-                while waiting:
-                    message = waiting.popleft()
-                    unacked.deliver(message)
-                    yield message
-                    unacked.passed()
+                batch = [self._message(raw, unacked) for raw in fetched]
+                for at, message in enumerate(batch):
+                    if manual:
+                        unacked.deliver(message)
+                    try:
+                        yield message
+                    except GeneratorExit:
+                        unacked.stopped(batch, at)
+                        waiting = batch[at + 1 :]
+                        raise
+                unacked.passed(batch)
         except nats.errors.Error as e:
             raise BrokerError(
                 f"{self.op}: NATS at {self.shown} failed: {type(e).__name__}: {e}"

@@ -126,7 +126,7 @@ class _Spec:
                 entry_id.decode(),
                 self.stream,
                 redelivered,
-                {k.decode(): v for k, v in fields.items()},
+                fields,
                 unacked,
             )
             for entry_id, fields in entries
@@ -211,6 +211,7 @@ class _StreamReader(Reader[Message]):
         client = self.client or redis.Redis.from_url(spec.url)
         unacked = Unacked(spec.op, spec.ack, spec.max_unacked)
         steps = spec.run(unacked, Idle(spec.max_idle))
+        manual = unacked.manual
         ok = False
         try:
             reply: Any = None
@@ -225,14 +226,16 @@ class _StreamReader(Reader[Message]):
                     raise spec.error(e) from e
                 reply = error = None
                 if isinstance(step, list):
-                    for message in step:
-                        unacked.deliver(message)
+                    for at, message in enumerate(step):
+                        if manual:
+                            unacked.deliver(message)
                         try:
                             yield message
                         except GeneratorExit as e:
                             ok = ended_well(e)
+                            unacked.stopped(step, at)
                             raise
-                        unacked.passed()
+                    unacked.passed(step)
                     continue
                 name, args, kwargs = step
                 if name == "xack":
@@ -274,6 +277,7 @@ class _StreamReaderAsync:
         client = self.client or redis.asyncio.Redis.from_url(spec.url)
         unacked = Unacked(spec.op, spec.ack, spec.max_unacked)
         steps = spec.run(unacked, Idle(spec.max_idle))
+        manual = unacked.manual
         ok = False
         try:
             reply: Any = None
@@ -288,10 +292,15 @@ class _StreamReaderAsync:
                     raise spec.error(e) from e
                 reply = error = None
                 if isinstance(step, list):
-                    for message in step:
-                        unacked.deliver(message)
-                        yield message
-                        unacked.passed()
+                    for at, message in enumerate(step):
+                        if manual:
+                            unacked.deliver(message)
+                        try:
+                            yield message
+                        except GeneratorExit:
+                            unacked.stopped(step, at)
+                            raise
+                    unacked.passed(step)
                     continue
                 name, args, kwargs = step
                 if name == "xack":
@@ -333,12 +342,13 @@ def read_stream(
     """A stream of the entries of Redis stream *stream*, read by consumer group *group*.
 
     Each item is a ``Message``: *data* is the entry's *field* (``b""`` if it has none),
-    *meta* all its fields, *id* the entry id. The group is created (from the stream's
-    start) if it does not exist; *create* also creates a missing stream, which is
-    otherwise a ``BrokerError``. Entries are fetched *count* at a time (``XREADGROUP``,
-    waiting up to *block_ms* for new ones): the next batch is asked for only when the
-    pipeline has taken the last, so at most *count* messages are unacked at any time.
-    The feed never ends by itself, unless *max_idle* seconds pass without a message.
+    *meta* all its fields (as redis-py gives them: bytes to bytes), *id* the entry id.
+    The group is created (from the stream's start) if it does not exist; *create* also
+    creates a missing stream, which is otherwise a ``BrokerError``. Entries are fetched
+    *count* at a time (``XREADGROUP``, waiting up to *block_ms* for new ones): the next
+    batch is asked for only when the pipeline has taken the last, so at most *count*
+    messages are unacked at any time. The feed never ends by itself, unless *max_idle*
+    seconds pass without a message.
 
     Acknowledgement, ``ack="auto"`` (at-least-once): a message is acked (``XACK``, in
     batches) once the pipeline pulls the message after it, that is after the sink took it

@@ -133,12 +133,18 @@ def ack(messages: Message | list[Message] | tuple[Message, ...]) -> None:
 class Unacked:
     """One run's delivered-but-unacked messages and the acks due (no I/O).
 
+    A source gives the pipeline a batch of messages, one at a time. In auto mode it tells
+    this record only about whole batches (``passed``: the pipeline pulled past the last
+    of them) or, when the run is closed while it waits at message *i*, ``stopped(batch,
+    i)``: the messages before *i* were passed, *i* is in flight. In manual mode every
+    message is counted as it is given (``deliver``) and acked by the user (``done``).
+
     >>> u = Unacked("demo()", "auto", 10)
-    >>> a, b = (Message(b"", str(i), "s", False, {}, u) for i in range(2))
-    >>> u.deliver(a); u.deliver(b)  # pulling b passes a
-    >>> [m.id for m in u.due()], u.pending
-    (['0'], 1)
-    >>> [m.id for m in u.end(ok=False)]  # b may not have reached the sink
+    >>> batch = [Message(b"", str(i), "s", False, {}, u) for i in range(3)]
+    >>> u.stopped(batch, 1)  # closed while the pipeline held message 1
+    >>> [m.id for m in u.due()], u.in_flight
+    (['0'], Message(id='1', source='s', data=b''))
+    >>> [m.id for m in u.end(ok=False)]  # 1 may not have reached the sink: not acked
     []
     """
 
@@ -148,7 +154,7 @@ class Unacked:
         self.op = op
         self.manual = mode == "manual"
         self.limit = limit
-        self._held: Message | None = None  # auto: the message in flight
+        self._held: Message | None = None  # auto: the message in flight when closed
         self._out: dict[int, Message] = {}  # manual: delivered, not yet acked by the user
         self._due: list[Message] = []  # acks to send
         self._lock = threading.Lock()  # manual acks may come from another thread
@@ -158,45 +164,46 @@ class Unacked:
         self.after_end: Callable[[list[Message]], None] | None = None
 
     @property
-    def pending(self) -> int:
-        """Messages delivered and not yet acked on the broker."""
-        return len(self._due) + (len(self._out) if self.manual else self._held is not None)
+    def due_count(self) -> int:
+        """How many acks are due (``due()`` would return that many)."""
+        return len(self._due)
+
+    @property
+    def in_flight(self) -> Message | None:
+        """The message the pipeline held when the run was closed (auto mode), if any."""
+        return self._held
+
+    def passed(self, messages: list[Message]) -> None:
+        """Auto mode: the pipeline pulled past each of *messages* (the whole batch)."""
+        if not self.manual:
+            self._due.extend(messages)
+
+    def stopped(self, messages: list[Message], at: int) -> None:
+        """Auto mode: the run was closed while the pipeline held ``messages[at]``."""
+        if not self.manual:
+            self._due.extend(messages[:at])
+            self._held = messages[at]
 
     def deliver(self, message: Message) -> None:
-        """*message* is about to be given to the pipeline."""
-        if self.manual:
-            with self._lock:
-                if len(self._out) >= self.limit:
-                    raise HosepipeError(
-                        f"{self.op}: {len(self._out)} messages were delivered and not acked "
-                        f"(`max_unacked`={self.limit}) with ack='manual': ack them with "
-                        "Message.ack() after the sink took them, or raise `max_unacked`"
-                    )
-                self._out[id(message)] = message
-            return
-        if self._held is not None:
-            self._due.append(self._held)
-        self._held = message
-
-    def passed(self) -> None:
-        """The pipeline asked for the message after the one in flight (auto mode)."""
-        if self._held is not None and not self.manual:
-            self._due.append(self._held)
-            self._held = None
+        """Manual mode: *message* is about to be given to the pipeline."""
+        with self._lock:
+            if len(self._out) >= self.limit:
+                raise HosepipeError(
+                    f"{self.op}: {len(self._out)} messages were delivered and not acked "
+                    f"(`max_unacked`={self.limit}) with ack='manual': ack them with "
+                    "Message.ack() after the sink took them, or raise `max_unacked`"
+                )
+            self._out[id(message)] = message
 
     def done(self, message: Message) -> None:
-        """The user acked *message* (manual mode); in auto mode, acks it at once."""
+        """The user acked *message*: due with the next acks (manual mode; else ignored)."""
+        if not self.manual:
+            return
         with self._lock:
-            if self.manual:
-                if self._out.pop(id(message), None) is None:
-                    return
-                if not self.ended:
-                    self._due.append(message)
-                    return
-            elif message is self._held:
-                self.passed()
+            if self._out.pop(id(message), None) is None:
                 return
-            else:
+            if not self.ended:
+                self._due.append(message)
                 return
         if self.after_end is None:
             raise HosepipeError(
@@ -206,28 +213,20 @@ class Unacked:
         self.after_end([message])
 
     def due(self) -> list[Message]:
-        """The messages to ack now, in delivery order; they are no longer pending."""
+        """The messages to ack now, in delivery order."""
         with self._lock:
             due, self._due = self._due, []
         return due
 
-    @property
-    def due_count(self) -> int:
-        """How many acks are due (``due()`` would return that many)."""
-        return len(self._due)
-
-    @property
-    def in_flight(self) -> Message | None:
-        """The message given to the pipeline and not yet passed (auto mode), if any."""
-        return self._held
-
     def end(self, ok: bool) -> list[Message]:
         """The run ends: the acks to send last (the one in flight too when *ok*)."""
-        if ok:
-            self.passed()
+        held = self._held
+        if ok and held is not None:
+            self._due.append(held)
+            self._held = None
         self.ended = True
-        if self._held is not None:
-            self._held._unacked = None
+        if held is not None:
+            held._unacked = None
         return self.due()
 
 
