@@ -15,11 +15,31 @@ GUIDES = sorted((Path(__file__).resolve().parent.parent / "docs" / "guide").glob
 
 
 def test_there_are_guides() -> None:
-    assert [g.name for g in GUIDES] == ["async.md", "concurrency.md", "push.md", "watching.md"]
+    assert [g.name for g in GUIDES] == [
+        "async.md",
+        "brokers.md",
+        "concurrency.md",
+        "push.md",
+        "watching.md",
+    ]
+
+
+def _need_brokers() -> None:
+    """brokers.md runs against the local Redis, NATS and RabbitMQ servers."""
+    import socket
+
+    from _brokers import need_server
+
+    for what, port in (("Redis server", 6379), ("NATS server", 4222), ("RabbitMQ server", 5672)):
+        need_server(
+            what, lambda port=port: socket.create_connection(("127.0.0.1", port), 2).close()
+        )
 
 
 @pytest.mark.parametrize("guide", GUIDES, ids=lambda p: p.name)
 def test_guide_examples_run(guide: Path) -> None:
+    if guide.name == "brokers.md":
+        _need_brokers()
     blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), flags=re.DOTALL)
     assert blocks, f"{guide.name} has no python examples"
     namespace: dict[str, object] = {"__name__": f"guide_{guide.stem}"}
