@@ -44,17 +44,15 @@ def unique(prefix: str) -> str:
     return f"hp-test-{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def only_main_thread() -> bool:
-    """Whether the threads a test started have all ended (waiting a little for them)."""
-    for _ in range(100):
-        if threading.active_count() == 1:
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def kill_when(script: str, args: list[str], tmp: Path, ready: Callable[[], bool]) -> None:
-    """Run *script* in a subprocess and SIGKILL it as soon as *ready()* is true."""
+def kill_when(
+    script: str,
+    args: list[str],
+    tmp: Path,
+    ready: Callable[[], bool],
+    sig: signal.Signals = signal.SIGKILL,
+) -> None:
+    """Run *script* in a subprocess and send it *sig* (SIGKILL, or SIGINT: Ctrl-C) as soon
+    as *ready()* is true; it must die of that signal."""
     path = tmp / "consumer.py"
     path.write_text(script)
     child = subprocess.Popen([sys.executable, str(path), *args], stderr=subprocess.PIPE)
@@ -66,12 +64,12 @@ def kill_when(script: str, args: list[str], tmp: Path, ready: Callable[[], bool]
             if time.monotonic() > deadline:
                 raise AssertionError("the consumer made no progress in 60 s")
             time.sleep(0.005)
-        child.send_signal(signal.SIGKILL)
+        child.send_signal(sig)
     finally:
         child.wait()
         assert child.stderr is not None
         child.stderr.close()
-    assert child.returncode == -signal.SIGKILL
+    assert child.returncode == -sig
 
 
 def run_to_end(script: str, args: list[str], tmp: Path) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.amqp
-from _brokers import kill_when, need_server, only_main_thread, run_async, run_to_end, unique
+from _brokers import kill_when, need_server, run_async, run_to_end, unique
+from hosepipe.testing import assert_no_leaks
 
 aio_pika = pytest.importorskip("aio_pika")
 
@@ -166,9 +167,9 @@ def test_bad_messages_go_to_a_dead_letter_queue_and_are_acked(q: Queues) -> None
 
 def test_take_closes_cleanly_and_gives_back_what_it_did_not_take(q: Queues) -> None:
     src = q.declare(numbers(20))
-    got = hp.amqp.consume(URL, src, prefetch=5).take(3).to_list()
+    with assert_no_leaks():
+        got = hp.amqp.consume(URL, src, prefetch=5).take(3).to_list()
     assert [m.data for m in got] == [b"0", b"1", b"2"]
-    assert only_main_thread()
     # 0 and 1 were acked; 2 (in flight: an async source cannot tell take's end from an
     # error) and the rest of the window went back to the queue
     assert q.ready(src) == 18
@@ -177,13 +178,15 @@ def test_take_closes_cleanly_and_gives_back_what_it_did_not_take(q: Queues) -> N
 
 def test_publish_to_no_queue_is_an_error(q: Queues) -> None:
     missing = unique("nowhere")
-    with pytest.raises(
-        hp.amqp.BrokerError,
-        match=rf"^amqp\.publish\('amqp://guest:\*\*\*@127\.0\.0\.1:5672/', '{missing}'\): "
-        rf"a message could not be routed to a queue \(routing key '{missing}'\): ",
+    with (
+        assert_no_leaks(),
+        pytest.raises(
+            hp.amqp.BrokerError,
+            match=rf"^amqp\.publish\('amqp://guest:\*\*\*@127\.0\.0\.1:5672/', '{missing}'\): "
+            rf"a message could not be routed to a queue \(routing key '{missing}'\): ",
+        ),
     ):
         hp.Stream([b"x"]).to(hp.amqp.publish(URL, missing))
-    assert only_main_thread()
 
 
 def test_refused_connection_names_the_url_without_password(q: Queues) -> None:
@@ -198,10 +201,13 @@ def test_refused_connection_names_the_url_without_password(q: Queues) -> None:
 
 def test_missing_queue_is_an_error(q: Queues) -> None:
     missing = unique("nowhere")
-    with pytest.raises(
-        hp.amqp.BrokerError,
-        match=rf"^hosepipe\.amqp\.consume\(\): queue '{missing}' does not exist at "
-        r"amqp://guest:\*\*\*@127\.0\.0\.1:5672/\n",
+    with (
+        assert_no_leaks(),
+        pytest.raises(
+            hp.amqp.BrokerError,
+            match=rf"^hosepipe\.amqp\.consume\(\): queue '{missing}' does not exist at "
+            r"amqp://guest:\*\*\*@127\.0\.0\.1:5672/\n",
+        ),
     ):
         hp.amqp.consume(URL, missing).to_list()
 

@@ -6,6 +6,7 @@ Each test uses streams of its own (random names), deleted at the end.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.redis
-from _brokers import kill_when, need_server, only_main_thread, run_to_end, unique
+from _brokers import kill_when, need_server, run_to_end, unique
+from hosepipe.testing import assert_no_leaks
 
 redis = pytest.importorskip("redis")
 
@@ -111,7 +113,7 @@ def test_killed_consumer_restarted_delivers_every_message_at_least_once(
     )
     args = [URL, stream, out]
     kill_when(script, args, tmp_path, lambda: r.xlen(out) >= 100)
-    assert 0 < pending(r, stream) <= count  # killed with a batch in flight
+    assert pending(r, stream) <= count  # at most the batch in flight
     assert r.xlen(out) < n
     run_to_end(script, args, tmp_path)
     got = values(r, out)
@@ -153,11 +155,11 @@ def test_bad_messages_go_to_a_dead_letter_stream_and_are_acked(r: redis.Redis) -
 def test_take_acks_what_it_took_closes_and_leaves_no_thread(r: redis.Redis) -> None:
     stream = fill(r, 50)
     clients = len(r.client_list())
-    got = hp.redis.read_stream(URL, stream, group="g", count=5).take(5).to_list()
+    with assert_no_leaks():
+        got = hp.redis.read_stream(URL, stream, group="g", count=5).take(5).to_list()
     assert [int(m.data) for m in got] == [0, 1, 2, 3, 4]
     assert pending(r, stream) == 0
     assert len(r.client_list()) == clients  # the run's connection is closed
-    assert only_main_thread()
     rest = hp.redis.read_stream(URL, stream, group="g", max_idle=0.1).map(lambda m: m.data)
     assert rest.first() == b"5"
 
@@ -258,3 +260,26 @@ def test_write_stream_refuses_an_item_it_cannot_write(r: redis.Redis) -> None:
         "of fields or a Message, got [1] (list)"
     )
     assert not r.exists(out)  # aborted: the buffered item was not sent
+
+
+def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(r: redis.Redis, tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) mid-batch: the sink's buffer is written and the passed messages are
+    acked before the process ends, so a restart doubles nothing."""
+    n = 300
+    stream, out = fill(r, n), unique("out")
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return m.data\n"
+        "feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count=20,"
+        " max_idle=1.0)\n"
+        "feed.map(work).to(hp.redis.write_stream(url, out, batch=50))\n"
+    )
+    args = [URL, stream, out]
+    kill_when(script, args, tmp_path, lambda: r.xlen(out) >= 100, signal.SIGINT)
+    assert r.xlen(out) < n
+    run_to_end(script, args, tmp_path)
+    assert values(r, out) == list(range(n))  # none lost, none doubled
+    assert pending(r, stream) == 0

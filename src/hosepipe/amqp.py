@@ -159,6 +159,7 @@ class _Consumer:
                 if not conn.is_closed:
                     due = unacked.end(ok)
                     if due:
+                        flush_sinks()  # what they produced is written before they are acked
                         await self._ack(due)
             finally:
                 # closing the channel gives every unacked delivery back to the queue

@@ -171,7 +171,10 @@ class _Consumer:
                 if not nc.is_closed:
                     # acks for what was done, naks for the rest: delivered again at once
                     held = unacked.in_flight
-                    for m in unacked.end(ok):
+                    due = unacked.end(ok)
+                    if due:
+                        flush_sinks()  # what they produced is written before they are acked
+                    for m in due:
                         await m.raw.ack()
                     for m in (*([held] if held is not None and not ok else []), *waiting):
                         await m.raw.nak()
