@@ -243,7 +243,7 @@ class _Publisher(LoopSinkWriter):
             to_payload(self.label, item), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
         )
 
-    async def send(self, batch: list[Any]) -> None:
+    async def asend(self, batch: list[Any]) -> None:
         import aio_pika.exceptions
         from pamqp.commands import Basic
 

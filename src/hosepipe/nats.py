@@ -281,7 +281,7 @@ class _Publisher(LoopSinkWriter):
         headers = None if msg_id is None else {"Nats-Msg-Id": str(msg_id(item))}
         return to_payload(self.label, item), headers
 
-    async def send(self, batch: list[tuple[bytes, dict[str, str] | None]]) -> None:
+    async def asend(self, batch: list[tuple[bytes, dict[str, str] | None]]) -> None:
         import asyncio
 
         import nats.errors

@@ -18,7 +18,6 @@ stream does not exist, naming the URL with its password hidden.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 from hosepipe._extras import require
@@ -30,7 +29,6 @@ from hosepipe.brokers._ack import (
     Message,
     Unacked,
     ack,
-    before_ack,
     check_ack,
     check_max_idle,
     check_name,
@@ -38,6 +36,7 @@ from hosepipe.brokers._ack import (
     ended_well,
     flush_sinks,
 )
+from hosepipe.brokers._batch import BatchWriter
 from hosepipe.sinks._base import Sink
 from hosepipe.sources._base import Reader
 from hosepipe.sources._sql import hide_password
@@ -420,7 +419,7 @@ def read_stream(
 # -- the sink ------------------------------------------------------------------------------
 
 
-class _StreamWriter:
+class _StreamWriter(BatchWriter):
     """One run of ``write_stream()``: XADD in pipelined batches, flushed before any ack."""
 
     def __init__(self, sink: _StreamSink) -> None:
@@ -429,58 +428,38 @@ class _StreamWriter:
 
         self.sink = sink
         self.client = redis.Redis.from_url(sink.url)
-        self.pipe = self.client.pipeline(transaction=False)
-        self.buffered = 0
-        self.written = 0
-        self._hook = contextlib.ExitStack()
-        self._hook.enter_context(before_ack(self.flush))
+        super().__init__(sink.label, sink.batch)
 
-    def write(self, item: Any) -> None:
-        sink = self.sink
+    def encode(self, item: Any) -> Any:
+        field = self.sink.field
+        if isinstance(item, bytes):
+            return {field: item}
         if isinstance(item, Message):
-            fields: Any = {sink.field: item.data}
-        elif isinstance(item, bytes | str | int | float) and not isinstance(item, bool):
-            fields = {sink.field: item}
-        elif isinstance(item, dict):  # a dead letter's dict has None values: left out
-            fields = {k: _field(v) for k, v in item.items() if v is not None}
-        else:
-            raise TypeError(
-                f"{sink.label}: an item must be bytes, str, a number, a dict of fields or a "
-                f"Message, got {item!r} ({type(item).__name__})"
-            )
-        self.pipe.xadd(sink.stream, fields, maxlen=sink.maxlen, approximate=True)
-        self.buffered += 1
-        if self.buffered >= sink.batch:
-            self.flush()
+            return {field: item.data}
+        if isinstance(item, str | int | float) and not isinstance(item, bool):
+            return {field: item}
+        if isinstance(item, dict):  # a dead letter's dict has None values: left out
+            return {k: _field(v) for k, v in item.items() if v is not None}
+        raise TypeError(
+            f"{self.label}: an item must be bytes, str, a number, a dict of fields or a "
+            f"Message, got {item!r} ({type(item).__name__})"
+        )
 
-    def flush(self) -> None:
-        if self.buffered:
-            import redis
+    def send(self, batch: list[Any]) -> None:
+        import redis
 
-            try:
-                self.pipe.execute()
-            except redis.RedisError as e:
-                raise BrokerError(
-                    f"{self.sink.label}: Redis failed: {type(e).__name__}: {hide_password(str(e))}"
-                ) from e
-            self.written += self.buffered
-            self.buffered = 0
-
-    def commit(self) -> int:
+        stream, maxlen = self.sink.stream, self.sink.maxlen
         try:
-            self.flush()
-        finally:
-            self._close()
-        return self.written
+            with self.client.pipeline(transaction=False) as pipe:
+                for fields in batch:
+                    pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+                pipe.execute()
+        except redis.RedisError as e:
+            raise BrokerError(
+                f"{self.label}: Redis failed: {type(e).__name__}: {hide_password(str(e))}"
+            ) from e
 
-    def abort(self) -> None:
-        # What is still buffered belongs to messages not acked: the broker delivers them
-        # again, so it is dropped rather than written twice.
-        self._close()
-
-    def _close(self) -> None:
-        self._hook.close()
-        self.pipe.reset()
+    def close_client(self) -> None:
         self.client.close()
 
 

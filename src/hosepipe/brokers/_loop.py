@@ -12,11 +12,12 @@ import threading
 from collections.abc import Coroutine
 
 from hosepipe._typing import TYPE_CHECKING, TypeVar
+from hosepipe.brokers._batch import BatchWriter
 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopSinkWriter", "LoopThread"]
 
 T = TypeVar("T")
 
@@ -41,67 +42,32 @@ class LoopThread:
         self.loop.close()
 
 
-class LoopSinkWriter:
-    """One run of a sink whose client is async: items are buffered, published *batch* at
-    a time on a loop thread (``send``, awaiting the broker's acks or confirms), flushed
-    before any broker source in the thread acks, and dropped on abort (their messages were
-    not acked, so they come again). Subclasses implement ``connect``, ``send``,
-    ``disconnect`` and ``encode``."""
+class LoopSinkWriter(BatchWriter):
+    """A broker sink's writer whose client is async: its coroutines (``connect``,
+    ``asend``, ``disconnect``) run on a loop thread that lives as long as the writer."""
 
     def __init__(self, label: str, batch: int) -> None:
-        from contextlib import ExitStack
-
-        from hosepipe.brokers._ack import before_ack
-
-        self.label = label
-        self.batch = batch
-        self.buffer: list[Any] = []
-        self.written = 0
         self.loop = LoopThread(f"hosepipe-{label.split('(')[0]}")
         try:
             self.loop.run(self.connect())
         except BaseException:
             self.loop.close()
             raise
-        self._hook = ExitStack()
-        self._hook.enter_context(before_ack(self.flush))
+        super().__init__(label, batch)
 
     async def connect(self) -> None:
         raise NotImplementedError
 
-    async def send(self, batch: list[Any]) -> None:
+    async def asend(self, batch: list[Any]) -> None:
         raise NotImplementedError
 
     async def disconnect(self) -> None:
         raise NotImplementedError
 
-    def encode(self, item: Any) -> Any:
-        raise NotImplementedError
+    def send(self, batch: list[Any]) -> None:
+        self.loop.run(self.asend(batch))
 
-    def write(self, item: Any) -> None:
-        self.buffer.append(self.encode(item))
-        if len(self.buffer) >= self.batch:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            batch, self.buffer = self.buffer, []
-            self.loop.run(self.send(batch))
-            self.written += len(batch)
-
-    def commit(self) -> int:
-        try:
-            self.flush()
-        finally:
-            self._close()
-        return self.written
-
-    def abort(self) -> None:
-        self.buffer = []
-        self._close()
-
-    def _close(self) -> None:
-        self._hook.close()
+    def close_client(self) -> None:
         try:
             self.loop.run(self.disconnect())
         finally:
