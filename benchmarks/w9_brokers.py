@@ -276,9 +276,9 @@ CASES: dict[str, tuple[str, Callable[[int], Any]]] = {
 
 
 def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
-    """Run W9 (quick: 5,000 messages a broker, 5 rounds; full: 50,000, 9 rounds)."""
+    """Run W9 (quick: 5,000 messages a broker, 7 rounds; full: 50,000, 9 rounds)."""
     n = 5_000 if quick else 50_000
-    rounds = rounds or (5 if quick else 9)
+    rounds = rounds or (7 if quick else 9)
     progress(f"W9: {n:,} messages per broker, source -> map -> sink, acked after the write")
     rows: list[tuple[str, ...]] = []
     verdicts: list[Verdict] = []
