@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,3 +222,24 @@ def test_arguments_are_checked_when_the_stream_is_built() -> None:
     assert str(e.value) == (
         "hosepipe.amqp.consume(): `url` must be a amqp:// or amqps:// URL, got 'http://x'"
     )
+
+
+def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(q: Queues, tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) mid-window: the sink's buffer is published and the passed messages
+    acked before the process ends, the rest given back: a restart doubles nothing."""
+    n = 300
+    src, out = q.declare(numbers(n)), q.declare()
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.amqp\n"
+        "url, src, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return m.data\n"
+        "feed = hp.amqp.consume(url, src, prefetch=20, max_idle=1.0)\n"
+        "feed.map(work).to(hp.amqp.publish(url, out, batch=50))\n"
+    )
+    args = [URL, src, out]
+    kill_when(script, args, tmp_path, lambda: q.ready(out) >= 100, signal.SIGINT)
+    assert q.ready(out) < n
+    run_to_end(script, args, tmp_path)
+    assert sorted(int(d) for d in read_all(out)) == list(range(n))

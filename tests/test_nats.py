@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -235,3 +236,26 @@ def test_arguments_are_checked_when_the_stream_is_built(
     assert str(e.value) == (
         "hosepipe.nats.consume(): `url` must be a nats:// or tls:// URL, got 'redis://127.0.0.1'"
     )
+
+
+def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(js: JS, tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) mid-batch, with no Nats-Msg-Id: the sink's buffer is published and
+    the passed messages acked before the process ends, the rest nak-ed: a restart doubles
+    nothing."""
+    n = 300
+    subject = js.fill("in", numbers(n))
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.nats\n"
+        "url, subject, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return m.data\n"
+        "feed = hp.nats.consume(url, subject, durable='d', batch=20, max_idle=1.5)\n"
+        "feed.map(work).to(hp.nats.publish(url, out, batch=50))\n"
+    )
+    args = [URL, subject, js.subject("out")]
+    kill_when(script, args, tmp_path, lambda: js.count("out") >= 100, signal.SIGINT)
+    assert js.count("out") < n
+    run_to_end(script, args, tmp_path)
+    check = hp.nats.consume(URL, js.subject("out"), durable="check", max_idle=0.5)
+    assert sorted(int(m.data) for m in check.to_list()) == list(range(n))

@@ -283,3 +283,47 @@ def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(r: redis.Redis, tmp_path
     run_to_end(script, args, tmp_path)
     assert values(r, out) == list(range(n))  # none lost, none doubled
     assert pending(r, stream) == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "package", "extra"),
+    [
+        ("hp.redis.read_stream('redis://127.0.0.1', 's', group='g')", "redis", "redis"),
+        ("hp.nats.consume('nats://127.0.0.1', 's', durable='d')", "nats", "nats"),
+        ("hp.amqp.consume('amqp://127.0.0.1/', 'q')", "aio_pika", "amqp"),
+    ],
+)
+def test_a_broker_without_its_client_names_the_extra(call: str, package: str, extra: str) -> None:
+    """The broker modules import their client only when used; without it, the error says
+    what to install. (Run in a child whose import of the client fails.)"""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        f"sys.modules[{package!r}] = None  # as if not installed\n"
+        "import hosepipe as hp, hosepipe.redis, hosepipe.nats, hosepipe.amqp\n"
+        "try:\n"
+        f"    {call}\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    op = call.split("(")[0].replace("hp.", "hosepipe.")
+    assert done.stdout == (f"{op}() needs the {package} package: pip install 'hosepipe[{extra}]'\n")
+
+
+def test_broker_modules_import_their_clients_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hosepipe as hp, hosepipe.redis, hosepipe.nats, hosepipe.amqp\n"
+        "clients = ['redis', 'nats', 'aio_pika']\n"
+        "assert not [m for m in clients if m in sys.modules], clients\n"
+        "hp.redis.write_stream('redis://127.0.0.1', 's')  # a sink connects when opened\n"
+        "assert 'redis' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
