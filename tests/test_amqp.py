@@ -145,7 +145,12 @@ def test_slow_sink_keeps_deliveries_bounded_by_prefetch(q: Queues) -> None:
     def sink(m: hp.amqp.Message) -> None:  # taken from the queue, less what was passed
         out_of_queue.append(n - q.ready(src) - int(m.data))
 
-    hp.amqp.consume(URL, src, prefetch=prefetch, max_idle=0.3).for_each(sink)
+    feed = hp.amqp.consume(URL, src, prefetch=prefetch, max_idle=0.3)
+    backlog = feed.tap(sink).run().stages[0].queue
+    assert backlog is not None
+    assert (backlog.depth, backlog.capacity) == (0, prefetch)
+    assert 0 < backlog.peak <= prefetch
+    assert backlog.sent == backlog.received == n
     assert len(out_of_queue) == n
     assert max(out_of_queue) <= prefetch
     assert read_all(src) == []

@@ -160,7 +160,10 @@ def test_killed_consumer_restarted_publishes_every_message_exactly_once(
 def test_slow_sink_keeps_unacked_messages_bounded_by_batch(js: JS) -> None:
     subject, seen = js.fill("in", numbers(60)), []
     feed = hp.nats.consume(URL, subject, durable="d", batch=12, max_idle=0.3)
-    feed.for_each(lambda m: seen.append(js.ack_pending("d")))
+    backlog = feed.tap(lambda m: seen.append(js.ack_pending("d"))).run().stages[0].queue
+    assert backlog is not None
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 12, 12)
+    assert backlog.sent == backlog.received == 60
     assert len(seen) == 60
     assert max(seen) <= 12
     assert js.ack_pending("d") == 0

@@ -128,7 +128,11 @@ def test_slow_sink_keeps_unacked_messages_bounded_by_count(r: redis.Redis) -> No
     def slow_sink(m: hp.redis.Message) -> None:
         seen.append(pending(r, stream))
 
-    hp.redis.read_stream(URL, stream, group="g", count=16, max_idle=0.2).for_each(slow_sink)
+    feed = hp.redis.read_stream(URL, stream, group="g", count=16, max_idle=0.2)
+    backlog = feed.tap(slow_sink).run().stages[0].queue  # the source row's queue
+    assert backlog is not None
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 16, 16)
+    assert backlog.sent == backlog.received == 200  # delivered, acked
     assert len(seen) == 200
     assert max(seen) == 16  # a whole batch is out, never more
     assert pending(r, stream) == 0

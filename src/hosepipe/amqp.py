@@ -25,6 +25,7 @@ from hosepipe._extras import require
 from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.brokers._ack import (
+    Backlog,
     BrokerError,
     Idle,
     Message,
@@ -68,7 +69,7 @@ async def _connect(op: str, url: str) -> aio_pika.abc.AbstractConnection:
         ) from e
 
 
-class _Consumer:
+class _Consumer(Backlog):
     """``consume()``'s source, an async iterable: each ``async for`` over it is a run."""
 
     def __init__(
@@ -97,7 +98,7 @@ class _Consumer:
         import aio_pika.exceptions
 
         conn = await _connect(self.op, self.url)
-        unacked = Unacked(self.op, self.ack, self.max_unacked)
+        unacked = self._unacked = Unacked(self.op, self.ack, self.max_unacked, self.prefetch)
         idle = Idle(self.max_idle)
         # what the broker delivered and the pipeline has not taken (at most `prefetch`)
         arrived: asyncio.Queue[Any] = asyncio.Queue()
@@ -112,7 +113,12 @@ class _Consumer:
                 raise BrokerError(
                     f"{self.op}: queue {self.queue!r} does not exist at {self.shown}"
                 ) from e
-            await queue.consume(arrived.put)
+
+            async def on_message(raw: Any) -> None:
+                unacked.fetched(1)
+                await arrived.put(raw)
+
+            await queue.consume(on_message)
             while True:
                 # acks go in one frame when the whole window is due (the broker sends no
                 # more before), or when nothing came for a moment

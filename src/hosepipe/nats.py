@@ -22,6 +22,7 @@ from hosepipe._extras import require
 from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.brokers._ack import (
+    Backlog,
     BrokerError,
     Idle,
     Message,
@@ -77,7 +78,7 @@ async def _connect(op: str, url: str) -> NATSClient:
         ) from e
 
 
-class _Consumer:
+class _Consumer(Backlog):
     """``consume()``'s source, an async iterable: each ``async for`` over it is a run."""
 
     def __init__(
@@ -116,7 +117,7 @@ class _Consumer:
         import nats.js.errors
 
         nc = await _connect(self.op, self.url)
-        unacked = Unacked(self.op, self.ack, self.max_unacked)
+        unacked = self._unacked = Unacked(self.op, self.ack, self.max_unacked, self.batch)
         idle = Idle(self.max_idle)
         waiting: list[Message] = []  # fetched, not given to the pipeline when closed
         manual = unacked.manual
@@ -152,6 +153,7 @@ class _Consumer:
                     continue
                 idle.reset()
                 batch = [self._message(raw, unacked) for raw in fetched]
+                unacked.fetched(len(batch))
                 for at, message in enumerate(batch):
                     if manual:
                         unacked.deliver(message)

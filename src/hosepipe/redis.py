@@ -24,6 +24,7 @@ from hosepipe._extras import require
 from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.brokers._ack import (
+    Backlog,
     BrokerError,
     Idle,
     Message,
@@ -194,7 +195,7 @@ class _Spec:
                 yield batch
 
 
-class _StreamReader(Reader[Message]):
+class _StreamReader(Backlog, Reader[Message]):
     """``read_stream()``'s sync form: each run opens a client (unless one was given)."""
 
     def __init__(self, spec: _Spec, client: redis_py.Redis | None) -> None:
@@ -208,7 +209,7 @@ class _StreamReader(Reader[Message]):
 
         spec = self.spec
         client = self.client or redis.Redis.from_url(spec.url)
-        unacked = Unacked(spec.op, spec.ack, spec.max_unacked)
+        unacked = self._unacked = Unacked(spec.op, spec.ack, spec.max_unacked, spec.count)
         steps = spec.run(unacked, Idle(spec.max_idle))
         manual = unacked.manual
         ok = False
@@ -225,6 +226,7 @@ class _StreamReader(Reader[Message]):
                     raise spec.error(e) from e
                 reply = error = None
                 if isinstance(step, list):
+                    unacked.fetched(len(step))
                     for at, message in enumerate(step):
                         if manual:
                             unacked.deliver(message)
@@ -256,7 +258,7 @@ class _StreamReader(Reader[Message]):
                     client.close()
 
 
-class _StreamReaderAsync:
+class _StreamReaderAsync(Backlog):
     """``read_stream()``'s async form, an async iterable: each ``async for`` is a run."""
 
     def __init__(self, spec: _Spec, client: aredis.Redis | None) -> None:
@@ -274,7 +276,7 @@ class _StreamReaderAsync:
 
         spec = self.spec
         client = self.client or redis.asyncio.Redis.from_url(spec.url)
-        unacked = Unacked(spec.op, spec.ack, spec.max_unacked)
+        unacked = self._unacked = Unacked(spec.op, spec.ack, spec.max_unacked, spec.count)
         steps = spec.run(unacked, Idle(spec.max_idle))
         manual = unacked.manual
         ok = False
@@ -291,6 +293,7 @@ class _StreamReaderAsync:
                     raise spec.error(e) from e
                 reply = error = None
                 if isinstance(step, list):
+                    unacked.fetched(len(step))
                     for at, message in enumerate(step):
                         if manual:
                             unacked.deliver(message)

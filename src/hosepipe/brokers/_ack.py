@@ -39,9 +39,12 @@ from hosepipe._typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any, Literal
 
+    from hosepipe._channel import ChannelStats
+
     AckMode = Literal["auto", "manual"]
 
 __all__ = [
+    "Backlog",
     "BrokerError",
     "Idle",
     "Message",
@@ -148,10 +151,26 @@ class Unacked:
     []
     """
 
-    __slots__ = ("_due", "_held", "_lock", "_out", "after_end", "ended", "limit", "manual", "op")
+    __slots__ = (
+        "_acked",
+        "_due",
+        "_fetched",
+        "_held",
+        "_lock",
+        "_out",
+        "_peak",
+        "after_end",
+        "capacity",
+        "ended",
+        "limit",
+        "manual",
+        "op",
+    )
 
-    def __init__(self, op: str, mode: AckMode, limit: int) -> None:
+    def __init__(self, op: str, mode: AckMode, limit: int, capacity: int = 0) -> None:
         self.op = op
+        self.capacity = capacity  # the fetch size or prefetch window, for backlog()
+        self._fetched = self._acked = self._peak = 0
         self.manual = mode == "manual"
         self.limit = limit
         self._held: Message | None = None  # auto: the message in flight when closed
@@ -162,6 +181,20 @@ class Unacked:
         # how a broker acks a manual message acked after its feed ended (a stage after the
         # source still held it: the last short batch); None when the broker cannot
         self.after_end: Callable[[list[Message]], None] | None = None
+
+    def fetched(self, n: int) -> None:
+        """The broker delivered *n* more messages to this run."""
+        self._fetched += n
+        self._peak = max(self._peak, self._fetched - self._acked)
+
+    def backlog(self) -> ChannelStats:
+        """Messages delivered and not yet acked on the broker, as a queue's statistics:
+        *depth* now, *peak*, *capacity* (the fetch size or prefetch), *sent* (delivered)
+        and *received* (acked)."""
+        from hosepipe._channel import ChannelStats
+
+        fetched, acked = self._fetched, self._acked
+        return ChannelStats(self.capacity, fetched - acked, self._peak, fetched, acked, 0.0)
 
     @property
     def due_count(self) -> int:
@@ -216,6 +249,7 @@ class Unacked:
         """The messages to ack now, in delivery order."""
         with self._lock:
             due, self._due = self._due, []
+            self._acked += len(due)
         return due
 
     def end(self, ok: bool) -> list[Message]:
@@ -228,6 +262,19 @@ class Unacked:
         if held is not None:
             held._unacked = None
         return self.due()
+
+
+class Backlog:
+    """Mixed into a broker source: ``backlog()`` is its latest run's unacked messages,
+    which the driver shows as the source row's queue in ``RunStats`` (and Prometheus)."""
+
+    _unacked: Unacked | None = None
+
+    def backlog(self) -> ChannelStats:
+        from hosepipe._channel import ChannelStats
+
+        unacked = self._unacked
+        return ChannelStats(0, 0, 0, 0, 0, 0.0) if unacked is None else unacked.backlog()
 
 
 def ended_well(exit: GeneratorExit) -> bool:
