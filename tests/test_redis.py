@@ -331,3 +331,14 @@ def test_broker_modules_import_their_clients_only_when_used() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_failed_sink_batch_leaves_its_messages_unacked(r: redis.Redis) -> None:
+    """The sink's batch fails (the target key is not a stream): the messages it held were
+    passed by the pipeline, but must not be acked, since their output is lost."""
+    stream, target = fill(r, 10), unique("not-a-stream")
+    r.set(target, "a string")
+    feed = hp.redis.read_stream(URL, stream, group="g", count=5)
+    with pytest.raises(hp.redis.BrokerError, match=r"^redis\.write_stream\(.*WRONGTYPE"):
+        feed.map(lambda m: m.data).to(hp.redis.write_stream(URL, target, batch=3))
+    assert pending(r, stream) == 5  # the whole fetched batch: nothing acked

@@ -36,6 +36,7 @@ from hosepipe.brokers._ack import (
     check_name,
     check_url,
     flush_sinks,
+    flushed_at_end,
     to_payload,
 )
 from hosepipe.brokers._loop import LoopSinkWriter
@@ -164,8 +165,8 @@ class _Consumer(Backlog):
             try:
                 if not conn.is_closed:
                     due = unacked.end(ok)
-                    if due:
-                        flush_sinks()  # what they produced is written before they are acked
+                    # what they produced is written before they are acked
+                    if due and flushed_at_end():
                         await self._ack(due)
             finally:
                 # closing the channel gives every unacked delivery back to the queue

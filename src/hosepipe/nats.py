@@ -33,6 +33,7 @@ from hosepipe.brokers._ack import (
     check_name,
     check_url,
     flush_sinks,
+    flushed_at_end,
     to_payload,
 )
 from hosepipe.brokers._loop import LoopSinkWriter
@@ -174,8 +175,9 @@ class _Consumer(Backlog):
                     # acks for what was done, naks for the rest: delivered again at once
                     held = unacked.in_flight
                     due = unacked.end(ok)
-                    if due:
-                        flush_sinks()  # what they produced is written before they are acked
+                    # what they produced is written before they are acked
+                    if due and not flushed_at_end():
+                        due = []
                     for m in due:
                         await m.raw.ack()
                     for m in (*([held] if held is not None and not ok else []), *waiting):

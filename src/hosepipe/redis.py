@@ -36,6 +36,7 @@ from hosepipe.brokers._ack import (
     check_url,
     ended_well,
     flush_sinks,
+    flushed_at_end,
 )
 from hosepipe.brokers._batch import BatchWriter
 from hosepipe.sinks._base import Sink
@@ -250,8 +251,7 @@ class _StreamReader(Backlog, Reader[Message]):
             unacked.after_end = spec.ack_later
             try:
                 due = unacked.end(ok)
-                if due:
-                    flush_sinks()
+                if due and flushed_at_end():
                     client.xack(spec.stream, spec.group, *(m.id for m in due))
             finally:
                 if self.client is None:
@@ -316,8 +316,7 @@ class _StreamReaderAsync(Backlog):
             unacked.after_end = spec.ack_later
             try:
                 due = unacked.end(ok)  # an async run's end cannot tell an error from done
-                if due:
-                    flush_sinks()
+                if due and flushed_at_end():
                     await client.xack(spec.stream, spec.group, *(m.id for m in due))
             finally:
                 if self.client is None:

@@ -55,6 +55,7 @@ __all__ = [
     "check_max_idle",
     "ended_well",
     "flush_sinks",
+    "flushed_at_end",
 ]
 
 
@@ -308,6 +309,16 @@ def flush_sinks() -> None:
     """Flush every sink open in this thread (called by a source before it acks)."""
     for flush in tuple(_flushers.__dict__.get("hooks", ())):
         flush()
+
+
+def flushed_at_end() -> bool:
+    """Flush the sinks as a source's run ends: False (send no acks) if one fails. The sink
+    reports its own failure (its ``write`` or ``commit`` raises it)."""
+    try:
+        flush_sinks()
+    except Exception:
+        return False
+    return True
 
 
 # -- validation and the idle clock ---------------------------------------------------------

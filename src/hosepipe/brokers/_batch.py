@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from hosepipe._typing import TYPE_CHECKING
-from hosepipe.brokers._ack import before_ack
+from hosepipe.brokers._ack import BrokerError, before_ack
 
 if TYPE_CHECKING:
     from typing import Any
@@ -26,6 +26,7 @@ class BatchWriter:
         self.batch = batch
         self.buffer: list[Any] = []
         self.written = 0
+        self.failed: BaseException | None = None  # a batch that could not be sent
         self._hook = ExitStack()
         self._hook.enter_context(before_ack(self.flush))
 
@@ -45,9 +46,15 @@ class BatchWriter:
 
     def flush(self) -> None:
         """Send what is buffered (a source calls this before it acks)."""
+        if self.failed is not None:  # what it held is lost: no source may ack it
+            raise BrokerError(f"{self.label}: an earlier batch failed") from self.failed
         if self.buffer:
             batch, self.buffer = self.buffer, []
-            self.send(batch)
+            try:
+                self.send(batch)
+            except BaseException as e:
+                self.failed = e
+                raise
             self.written += len(batch)
 
     def commit(self) -> int:
