@@ -140,7 +140,7 @@ def test_killed_consumer_restarted_publishes_every_message_exactly_once(
         "import json, sys, time, hosepipe as hp, hosepipe.nats\n"
         "url, subject, out = sys.argv[1:4]\n"
         "def work(m):\n"
-        "    time.sleep(0.002)\n"
+        "    time.sleep(0.005)\n"
         "    return {'id': m.id, 'n': int(m.data)}\n"
         f"feed = hp.nats.consume(url, subject, durable='d', batch={batch}, ack_wait=1,"
         " max_idle=2.5)\n"
@@ -243,17 +243,19 @@ def test_arguments_are_checked_when_the_stream_is_built(
 
 def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(js: JS, tmp_path: Path) -> None:
     """SIGINT (Ctrl-C) mid-batch, with no Nats-Msg-Id: the sink's buffer is published and
-    the passed messages acked before the process ends, the rest nak-ed: a restart doubles
-    nothing."""
+    the passed messages acked before the process ends, the rest nak-ed (those of a fetch
+    the interrupt cut short come again after ack_wait): a restart doubles at most the
+    message in flight."""
     n = 300
     subject = js.fill("in", numbers(n))
     script = (
         "import sys, time, hosepipe as hp, hosepipe.nats\n"
         "url, subject, out = sys.argv[1:4]\n"
         "def work(m):\n"
-        "    time.sleep(0.002)\n"
+        "    time.sleep(0.005)\n"
         "    return m.data\n"
-        "feed = hp.nats.consume(url, subject, durable='d', batch=20, max_idle=1.5)\n"
+        "feed = hp.nats.consume(url, subject, durable='d', batch=20, ack_wait=1,"
+        " max_idle=2.5)\n"
         "feed.map(work).to(hp.nats.publish(url, out, batch=50))\n"
     )
     args = [URL, subject, js.subject("out")]
@@ -261,4 +263,6 @@ def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(js: JS, tmp_path: Path) 
     assert js.count("out") < n
     run_to_end(script, args, tmp_path)
     check = hp.nats.consume(URL, js.subject("out"), durable="check", max_idle=0.5)
-    assert sorted(int(m.data) for m in check.to_list()) == list(range(n))
+    got = sorted(int(m.data) for m in check.to_list())
+    assert sorted(set(got)) == list(range(n))  # none lost
+    assert len(got) - n <= 1  # at most the message in flight (the sink had taken it)

@@ -175,25 +175,36 @@ class _Consumer(Backlog):
                     # acks for what was done, naks for the rest: delivered again at once
                     held = unacked.in_flight
                     due = unacked.end(ok)
-                    # what they produced is written before they are acked
+                    back = [*([held] if held is not None and not ok else []), *waiting]
+                    # what they produced is written before they are acked; if a sink
+                    # failed, they are nak-ed with the rest: delivered again at once
                     if due and not flushed_at_end():
-                        due = []
+                        due, back = [], [*due, *back]
                     for m in due:
                         await m.raw.ack()
-                    for m in (*([held] if held is not None and not ok else []), *waiting):
+                    for m in back:
                         await m.raw.nak()
                     await nc.flush()
             finally:
                 await nc.close()
 
     def _message(self, raw: Any, unacked: Unacked) -> Message:
-        meta = raw.metadata
+        # The stream sequence and delivery count are tokens of the ack subject
+        # ($JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...; 9 tokens, or the
+        # newer form with a domain and an account first); reading the two is much cheaper
+        # than nats-py's Msg.metadata, which parses all of it (and makes a datetime).
+        tokens = (raw.reply or "").split(".")
+        if len(tokens) == 9 and tokens[0] == "$JS":
+            delivered, sequence = tokens[4], tokens[5]
+        else:
+            meta = raw.metadata
+            delivered, sequence = str(meta.num_delivered), str(meta.sequence.stream)
         return Message(
             raw.data,
-            str(meta.sequence.stream),
+            sequence,
             raw.subject,
-            meta.num_delivered > 1,
-            dict(raw.headers or {}),
+            delivered != "1",
+            dict(raw.headers) if raw.headers else {},
             unacked,
             raw,
         )
@@ -226,7 +237,8 @@ def consume(
     is acked once the pipeline pulls the next (at-least-once); when the run ends, the
     fetched messages the pipeline did not take, and after an error or any end that is not
     known to be complete, the one in flight, are *nak*-ed so JetStream delivers them again
-    at once; a killed consumer's are delivered again after *ack_wait*. Since the source is
+    at once; a killed consumer's (and those of a fetch that ``Ctrl-C`` cut short) are
+    delivered again after *ack_wait*. Since the source is
     async, even a sync run's end cannot be told from an error: the last message of a
     ``take(n)`` is delivered again. ``ack="manual"``: ack each message yourself
     (``hosepipe.nats.ack``), before the stream ends.

@@ -27,6 +27,8 @@ class BatchWriter:
         self.buffer: list[Any] = []
         self.written = 0
         self.failed: BaseException | None = None  # a batch that could not be sent
+        # a Ctrl-C that came while a batch was on its way, which it finished first
+        self.interrupted: BaseException | None = None
         self._hook = ExitStack()
         self._hook.enter_context(before_ack(self.flush))
 
@@ -56,6 +58,9 @@ class BatchWriter:
                 self.failed = e
                 raise
             self.written += len(batch)
+            interrupt, self.interrupted = self.interrupted, None
+            if interrupt is not None:
+                raise interrupt
 
     def commit(self) -> int:
         try:

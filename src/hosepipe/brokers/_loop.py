@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
+from concurrent.futures import wait
 
 from hosepipe._typing import TYPE_CHECKING, TypeVar
 from hosepipe.brokers._batch import BatchWriter
@@ -65,7 +66,16 @@ class LoopSinkWriter(BatchWriter):
         raise NotImplementedError
 
     def send(self, batch: list[Any]) -> None:
-        self.loop.run(self.asend(batch))
+        future = asyncio.run_coroutine_threadsafe(self.asend(batch), self.loop.loop)
+        try:
+            future.result()
+        except Exception:
+            raise
+        except BaseException as e:  # Ctrl-C while the batch is on its way: let it arrive,
+            wait([future])  # so that it is either sent (and written) or failed, not unknown
+            if future.exception() is not None:
+                raise future.exception() from e  # type: ignore[misc]
+            self.interrupted = e
 
     def close_client(self) -> None:
         try:
