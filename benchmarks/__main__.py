@@ -1,6 +1,6 @@
 """Command line: ``python -m benchmarks [--quick] [--only NAME] [--rounds N]``.
 
-NAME is one of W1, W2, W3, W4, W5, W6, W9, ops, import; repeat ``--only`` for several.
+NAME is one of W1, W2, W3, W4, W5, W6, W7, W8, W9, ops, import; repeat ``--only`` for several.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from benchmarks import (
     w4_processes,
     w5_async,
     w6_memory,
+    w7_dask,
+    w8_checkpoint,
     w9_brokers,
 )
 from benchmarks._harness import Report, environment, progress, publish
@@ -30,6 +32,8 @@ WORKLOADS: dict[str, Callable[..., Report]] = {
     "W4": w4_processes.run,
     "W5": w5_async.run,
     "W6": w6_memory.run,
+    "W7": w7_dask.run,
+    "W8": w8_checkpoint.run,
     "W9": w9_brokers.run,
     "ops": operators.run,
     "import": import_cost.run,
@@ -61,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quick",
         action="store_true",
         help="small inputs (W1 50 MB, W2 20 MB, W4 100 x 5 ms and 5,000 x 0.1 ms, "
-        "W6 20 and 100 MB, ops 2*10**5 items; W3 keeps its 2,000 items, fewer rounds)",
+        "W6 20 and 100 MB, W7 8 x 5 MB, ops 2*10**5 items; W3 keeps its 2,000 items, fewer rounds)",
     )
     parser.add_argument(
         "--only",

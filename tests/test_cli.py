@@ -501,7 +501,15 @@ def test_demo_data_is_deterministic(tmp_path: Path) -> None:
     [
         (["--version"], 0, "hosepipe 0.1.0"),
         ([], 2, "usage: hosepipe"),
-        (["demo", "--size-mb", "0"], 2, "demo: --size-mb must be >= 1"),
+        (["demo", "--size-mb", "0"], 2, "demo: --size must be at least 1MB"),
+        (["demo", "--size", "0MB"], 2, "demo: --size must be at least 1MB"),
+        (
+            ["demo", "--size", "1.5MB"],
+            2,
+            "argument --size: '1.5MB' is not a size in whole megabytes or gigabytes, "
+            "such as 50MB or 1GB",
+        ),
+        (["demo", "--help"], 0, "--size SIZE"),
         (["nonsense"], 2, "invalid choice: 'nonsense'"),
         (["demo", "--help"], 0, "--size-mb MB"),
     ],

@@ -9,7 +9,7 @@ True
 """
 
 from hosepipe import backoff as backoff
-from hosepipe._drive._sync import DeadLetter as DeadLetter
+from hosepipe._errors import CheckpointError as CheckpointError
 from hosepipe._errors import DataError as DataError
 from hosepipe._errors import EmptyStreamError as EmptyStreamError
 from hosepipe._errors import HosepipeError as HosepipeError
@@ -40,9 +40,10 @@ from hosepipe._operators import tap as tap
 from hosepipe._operators import throttle as throttle
 from hosepipe._operators import window as window
 from hosepipe._operators import zip as zip
-from hosepipe._stream import Iteration as Iteration
+from hosepipe._steps._catch import DeadLetter as DeadLetter
 from hosepipe._stream import Pipeline as Pipeline
 from hosepipe._stream import Stream as Stream
+from hosepipe._terminals import Iteration as Iteration
 from hosepipe.metrics import RunStats as RunStats
 from hosepipe.metrics import StageStats as StageStats
 from hosepipe.sinks import _LAZY as _sinks_lazy
@@ -53,6 +54,7 @@ from hosepipe.sources._base import Reader as Reader
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "DataError",
     "DeadLetter",
     "EmptyStreamError",
@@ -61,6 +63,7 @@ __all__ = [
     "Pipeline",
     "Reader",
     "RunStats",
+    "Seekable",
     "Sink",
     "StageStats",
     "Stream",
@@ -74,6 +77,7 @@ __all__ = [
     "compose",
     "coroutine",
     "distinct",
+    "engines",
     "drop_while",
     "enumerate",
     "filter",
@@ -85,6 +89,7 @@ __all__ = [
     "merge",
     "observe",
     "paginate",
+    "partitioned",
     "pipe",
     "progress",
     "read_bytes",
@@ -117,6 +122,8 @@ _LAZY = {
     "redis": "hosepipe.redis",
     "nats": "hosepipe.nats",
     "amqp": "hosepipe.amqp",
+    "engines": "hosepipe.engines",
+    "Seekable": "hosepipe._checkpoint",
     "broadcast_to": "hosepipe._push",
     "coroutine": "hosepipe._push",
 }
@@ -132,9 +139,11 @@ from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from hosepipe import amqp as amqp
+    from hosepipe import engines as engines
     from hosepipe import http as http
     from hosepipe import nats as nats
     from hosepipe import redis as redis
+    from hosepipe._checkpoint import Seekable as Seekable
     from hosepipe._push import broadcast_to as broadcast_to
     from hosepipe._push import coroutine as coroutine
     from hosepipe.sinks._files import write_csv as write_csv
@@ -147,6 +156,7 @@ if TYPE_CHECKING:
     from hosepipe.sources._files import read_lines as read_lines
     from hosepipe.sources._follow import follow as follow
     from hosepipe.sources._paginate import paginate as paginate
+    from hosepipe.sources._partition import partitioned as partitioned
     from hosepipe.sources._sql import read_sql as read_sql
 else:
     from hosepipe._lazy import lazy_exports

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from hosepipe._drive._async import ARun
     from hosepipe._drive._sync import Run
-    from hosepipe._stream import Stream
+    from hosepipe._terminals import Terminals as Stream
     from hosepipe.metrics._stats import RunStats
 
 __all__ = [
@@ -43,15 +43,10 @@ def is_async(stream: Stream[Any]) -> bool:
 
 
 def reads_async(stream: Stream[Any]) -> bool:
-    """Whether *stream*, read from async code, runs on the async driver: it needs it, or
-    it has a stage that waits (``buffer``, a timed ``batch``, a concurrent ``map``,
-    ``throttle``) or a fan-out/fan-in source, which the async driver awaits instead of
-    blocking the event loop. Other plain streams run their compiled stages inline."""
-    if stream._source.has_async_form():
-        return True
-    if any(node.KIND in ("thread", "pace") for node in stream._stages):
-        return True
-    return is_async(stream)
+    """Whether *stream*, read from async code, runs on the async driver (``_drive._async``)."""
+    from hosepipe._drive._async import reads_async as reads
+
+    return reads(stream._source, stream._stages)
 
 
 def arun_of(stream: Stream[Any]) -> ARun:
@@ -72,7 +67,7 @@ async def aexecute(stream: Stream[Any], terminal: str, fn: Any, init: Any) -> An
     """Run *stream* into a terminal from async code (``Run.execute``'s terminal names)."""
     if reads_async(stream):
         return await arun_of(stream).aexecute(terminal, fn, init)
-    from hosepipe._drive._async import is_async_fn
+    from hosepipe._callables import is_async_fn
 
     if terminal == "call" and is_async_fn(fn):  # an async terminal function needs the loop
         return await arun_of(stream).aexecute(terminal, fn, init)

@@ -38,10 +38,10 @@ from collections.abc import AsyncIterator, Iterator
 
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar
+from hosepipe.metrics._stats import ChannelStats
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["Channel", "ChannelClosed", "ChannelStats", "EndOfChannel", "Handoff", "Window"]
@@ -56,61 +56,6 @@ class ChannelClosed(HosepipeError):
 
 class EndOfChannel(Exception):
     """``receive`` on a channel whose producer closed it and that is empty."""
-
-
-class ChannelStats:
-    """A snapshot of a channel: *depth* now, *peak* depth so far, *capacity*, items *sent*
-    and *received*, and *send_wait* (seconds producers spent waiting on a full channel)."""
-
-    __slots__ = ("capacity", "depth", "peak", "received", "send_wait", "sent")
-
-    def __init__(
-        self, capacity: int, depth: int, peak: int, sent: int, received: int, send_wait: float
-    ) -> None:
-        self.capacity = capacity
-        self.depth = depth
-        self.peak = peak
-        self.sent = sent
-        self.received = received
-        self.send_wait = send_wait
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the snapshot."""
-        return {
-            "capacity": self.capacity,
-            "depth": self.depth,
-            "peak": self.peak,
-            "sent": self.sent,
-            "received": self.received,
-            "send_wait": self.send_wait,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, where: str = "queue") -> ChannelStats:
-        """The snapshot whose ``to_dict()`` gave *d*; ``ValueError`` names a bad field.
-
-        >>> ChannelStats.from_dict({"capacity": 8})
-        Traceback (most recent call last):
-        ...
-        ValueError: queue.depth is missing
-        """
-        from hosepipe.metrics._stats import _count, _mapping, _seconds
-
-        d = _mapping(d, where)
-        return cls(
-            _count(d, "capacity", where),
-            _count(d, "depth", where),
-            _count(d, "peak", where),
-            _count(d, "sent", where),
-            _count(d, "received", where),
-            _seconds(d, "send_wait", where),
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"ChannelStats(depth={self.depth}/{self.capacity}, peak={self.peak}, "
-            f"sent={self.sent}, received={self.received}, send_wait={self.send_wait:.6f})"
-        )
 
 
 class Channel(Generic[T]):

@@ -13,6 +13,8 @@ The library's own errors form one tree::
           |    (also a ValueError)
           +-- DataError                 a bad input record; carries path, line and raw
           |    (also a ValueError)
+          +-- CheckpointError           a checkpoint that cannot be used (corrupt, another
+          |                             pipeline), or a stage that cannot be checkpointed
           +-- hosepipe.http.HTTPError   a request that failed for good (after retries);
                                         carries url, status and attempts
 
@@ -23,6 +25,7 @@ written against the standard library expects.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "DataError",
     "EmptyStreamError",
     "HosepipeError",
@@ -52,6 +55,18 @@ class StreamConsumedError(HosepipeError):
     Traceback (most recent call last):
     ...
     hosepipe.StreamConsumedError: this stream's source is a one-shot iterator ...
+    """
+
+
+class CheckpointError(HosepipeError):
+    """A checkpoint cannot be used (corrupt, truncated, of another pipeline), or a source,
+    stage or sink cannot be checkpointed; see ``Stream.to(..., checkpoint=)``.
+
+    >>> import hosepipe as hp
+    >>> hp.Stream(iter([1])).run(checkpoint="job.ckpt")
+    Traceback (most recent call last):
+    ...
+    hosepipe.CheckpointError: checkpoint: the source <list_iterator ...> cannot seek, ...
     """
 
 
@@ -106,7 +121,9 @@ class DataError(HosepipeError, ValueError):
         return f"{self.message} ({place})" if place else self.message
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_data_error, (self.message, self.path, self.line, self.raw))
+        # the notes (hosepipe's stage and item) travel too: to a worker process and back
+        notes = {"__notes__": list(self.__notes__)} if hasattr(self, "__notes__") else None
+        return (_rebuild_data_error, (self.message, self.path, self.line, self.raw), notes)
 
 
 def _rebuild_data_error(

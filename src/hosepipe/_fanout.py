@@ -28,10 +28,13 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
+from hosepipe._callables import short_label
 from hosepipe._channel import Channel, ChannelClosed, ChannelStats, EndOfChannel
+from hosepipe._drive._async import join_thread, reads_async
+from hosepipe._ends import Reader
 from hosepipe._errors import HosepipeError, StreamConsumedError
+from hosepipe._source import Source
 from hosepipe._typing import TYPE_CHECKING
-from hosepipe.sources._base import Reader
 
 if TYPE_CHECKING:
     import asyncio
@@ -109,6 +112,7 @@ class Hub:
             await it.aclose()
 
     def _produce(self) -> None:
+        # _aproduce's sync twin on purpose: one awaits each send, this one blocks in it.
         attached = list(self.channels)
         it: Iterator[Any] | None = None
         try:
@@ -146,8 +150,6 @@ class Hub:
 
     async def _adetach(self, k: int) -> None:
         """``_detach`` from async code: the producer is awaited, not waited for."""
-        from hosepipe._drive._async import join_thread
-
         if not self._release(k):
             return
         if self._task is not None:  # it may be waiting for its upstream: stop it now
@@ -244,7 +246,7 @@ class _ConsumerSource(Reader[object]):
         self.hub = hub
         self.k = k
         self.used = False
-        self.label = f"broadcast[{k}]({_label(hub.stream)})"
+        self.label = f"broadcast[{k}]({short_label(hub.stream)})"
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
         self._claim()
@@ -268,15 +270,19 @@ class Merge(Reader[object]):
     """The source of ``hp.merge``: each stream in a thread (or, read from async code, an
     async stream in a task), all sending into one channel; items as they arrive."""
 
-    def __init__(self, streams: tuple[Iterable[Any], ...], buffer: int) -> None:
+    def __init__(
+        self, streams: tuple[Iterable[Any], ...], buffer: int, wrap: Callable[[Any], Any]
+    ) -> None:
+        """*wrap* makes a raw async iterable a stream that sync code can read too (the
+        public ``hp.merge`` passes ``Stream``)."""
         _check("merge", "buffer", buffer)
         for s in streams:
             if not hasattr(s, "__iter__") and not hasattr(s, "__aiter__"):
                 raise TypeError(f"merge(): every argument must be iterable, got {s!r}")
-        self.streams = streams
-        self.buffer = buffer
-        names = ", ".join(_label(s) for s in streams)
+        names = ", ".join(short_label(s) for s in streams)
         self.label = f"merge({names})"
+        self.streams = tuple(s if hasattr(s, "__iter__") else wrap(s) for s in streams)
+        self.buffer = buffer
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
         return self._run()
@@ -330,10 +336,10 @@ class Merge(Reader[object]):
             if in_loop and _is_async(stream):
                 import asyncio  # only here: a sync merge need not load it
 
-                tasks.append(asyncio.ensure_future(aproduce(_as_stream(stream))))
+                tasks.append(asyncio.ensure_future(aproduce(stream)))
                 continue
             t = threading.Thread(
-                target=produce, args=(_as_stream(stream),), name=f"hosepipe merge[{i}]", daemon=True
+                target=produce, args=(stream,), name=f"hosepipe merge[{i}]", daemon=True
             )
             t.start()
             threads.append(t)
@@ -354,8 +360,6 @@ class Merge(Reader[object]):
     async def _arun(self) -> AsyncIterator[Any]:
         import asyncio
 
-        from hosepipe._drive._async import join_thread
-
         if not self.streams:
             return
         channel: Channel[Any] = Channel(self.buffer)
@@ -375,22 +379,10 @@ class Merge(Reader[object]):
 def _is_async(stream: object) -> bool:
     """Whether *stream*, read from async code, is read with the async driver (then its
     producer is a task): an async iterable, or a Stream that ``async for`` runs async."""
-    from hosepipe._stream import Stream
-
-    if isinstance(stream, Stream):
-        from hosepipe._astream import reads_async
-
-        return reads_async(stream)
+    source = getattr(stream, "_source", None)
+    if isinstance(source, Source):
+        return reads_async(source, stream._stages)  # type: ignore[attr-defined]
     return not hasattr(stream, "__iter__")
-
-
-def _as_stream(obj: Any) -> Any:
-    """A raw async iterable as a Stream (so sync code can read it too); others as given."""
-    if hasattr(obj, "__iter__"):
-        return obj
-    from hosepipe._stream import Stream
-
-    return Stream(obj)
 
 
 def _reader() -> object:
@@ -402,9 +394,3 @@ def _reader() -> object:
     except RuntimeError:
         return threading.get_ident()
     return asyncio.current_task()
-
-
-def _label(obj: object) -> str:
-    from hosepipe._nodes import _short
-
-    return _short(obj)

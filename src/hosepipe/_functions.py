@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hosepipe._nodes import fn_name
+from hosepipe._callables import fn_name
 from hosepipe._typing import TYPE_CHECKING, TypeVar, overload
 
 if TYPE_CHECKING:

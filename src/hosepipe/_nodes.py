@@ -16,16 +16,21 @@ shipped to worker processes.
 * ``"pace"``: a stage that waits (throttle).
 
 ``retry`` is not a stage: ``append`` folds a ``Retry`` node into the stage before it,
-whose function becomes a ``_retry.Retrying`` wrapper.
+whose function becomes a ``_callables.Retried`` description (each run binds the
+wrapper that calls it). What a run makes of a node (its step object, its bound function,
+its watcher) is the steps layer's business (``_steps._make``): nodes import no layer above
+them.
+
+Why this module is longer than most: it is the table of every operator, one small class
+each (its arguments, their checks, its label); split up, the table would be scattered.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 
-from hosepipe import _steps
-from hosepipe._retry import Retrying
+from hosepipe._callables import Retried, fn_name, is_async_fn, short_label
+from hosepipe._ends import SinkBase
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.backoff import Exponential, check_backoff
 
@@ -50,6 +55,7 @@ __all__ = [
     "Map",
     "Node",
     "Observe",
+    "EveryItems",
     "ObserveEach",
     "Progress",
     "Retry",
@@ -62,20 +68,9 @@ __all__ = [
     "Window",
     "Zip",
     "append",
-    "fn_name",
     "map_node",
     "observe_node",
 ]
-
-
-def fn_name(fn: object) -> str:
-    """The name a user would recognise for *fn*: ``double``, ``<lambda>``, ``str.upper``."""
-    if isinstance(fn, functools.partial):
-        return f"partial({fn_name(fn.func)})"
-    name = getattr(fn, "__name__", None)
-    if isinstance(name, str):
-        return name
-    return type(fn).__name__
 
 
 def _check_callable(op: str, param: str, fn: object) -> None:
@@ -124,11 +119,6 @@ class Node:
         """The user function the stage calls per item, if any."""
         return None
 
-    def watcher(self, position: int, nodes: tuple[Node, ...]) -> Any:
-        """What watches this stage (at *position* of *nodes*) from the run's watch thread
-        (``metrics._watch``): None but for ``observe(every=seconds)`` and ``progress``."""
-        return None
-
     def _values(self) -> tuple[Any, ...]:
         """The node's data: every slot of its class and of the classes it derives from."""
         return tuple(
@@ -170,7 +160,7 @@ class _FnNode(Node):
 
 
 def _retry_label(fn: object) -> str:
-    return fn.label if isinstance(fn, Retrying) else ""
+    return fn.label if isinstance(fn, Retried) else ""
 
 
 class Map(_FnNode):
@@ -224,14 +214,6 @@ class Observe(Node):
     def label(self) -> str:
         return f"observe({self.name!r})"
 
-    def watcher(self, position: int, nodes: tuple[Node, ...]) -> Any:
-        """What watches this point during a run (a throughput logger), or None."""
-        if self.every is None:
-            return None
-        from hosepipe.metrics._watch import ObserveLog
-
-        return ObserveLog(position, self.name, self.every, self.log)
-
 
 class ObserveEach(Observe):
     """``observe(name, every=N)`` with N items: a tap counting items and logging every N."""
@@ -241,8 +223,6 @@ class ObserveEach(Observe):
 
     @property
     def fn(self) -> Any:
-        from hosepipe.metrics._watch import EveryItems
-
         assert isinstance(self.every, int)
         return EveryItems(self.name, self.every, self.log)
 
@@ -250,8 +230,17 @@ class ObserveEach(Observe):
     def user_fn(self) -> Callable[..., Any] | None:
         return self.fn  # type: ignore[no-any-return]
 
-    def watcher(self, position: int, nodes: tuple[Node, ...]) -> Any:
-        return None
+
+class EveryItems:
+    """What an ``ObserveEach`` calls with each item: the description of a counter that logs
+    a line at every *every*-th item; each run binds a counter of its own (``_steps.bind``)."""
+
+    __slots__ = ("every", "log", "name")
+
+    def __init__(self, name: str, every: int, log: Any) -> None:
+        self.name = name
+        self.every = every
+        self.log = log
 
 
 def observe_node(name: str, every: object, log: object) -> Observe:
@@ -311,23 +300,6 @@ class Progress(Observe):
     def label(self) -> str:
         return f"progress({self.name!r})"
 
-    def watcher(self, position: int, nodes: tuple[Node, ...]) -> Any:
-        if self.force is False:
-            return None
-        if self.force is None:  # only on a terminal: otherwise no bars, and no thread
-            import sys
-
-            if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
-                return None
-        from hosepipe.metrics._progress import ProgressBars
-
-        observed = tuple(
-            (p, n.name)
-            for p, n in enumerate(nodes, start=1)
-            if isinstance(n, Observe) and not isinstance(n, Progress)
-        )
-        return ProgressBars(position, self.name, self.total, observed)
-
 
 class Catch(Node):
     """Skip items whose processing raised one of *exc_types* in the stages it guards."""
@@ -344,12 +316,10 @@ class Catch(Node):
         exc_types = _exc_types("catch", exc_types)
         if handler is not None:
             _check_callable(self.OP, "handler", handler)
-        from hosepipe.sinks._base import Sink
-
         if dead_letter is not None and not (
             callable(dead_letter)
             or callable(getattr(dead_letter, "append", None))
-            or isinstance(dead_letter, Sink)
+            or isinstance(dead_letter, SinkBase)
         ):
             raise TypeError(
                 "catch(): `dead_letter` must be a sink, a callable or have an append() method, "
@@ -370,9 +340,6 @@ class Catch(Node):
 class _StepNode(Node):
     __slots__ = ()
     KIND = "step"
-
-    def make_step(self) -> _steps.Step[Any, Any]:
-        raise NotImplementedError
 
     @property
     def user_fn(self) -> Callable[..., Any] | None:
@@ -396,16 +363,10 @@ class Take(_CountNode):
     __slots__ = ()
     OP = "take"
 
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.Take(self.n)
-
 
 class Skip(_CountNode):
     __slots__ = ()
     OP = "skip"
-
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.Skip(self.n)
 
 
 class _PredNode(_StepNode):
@@ -428,16 +389,10 @@ class TakeWhile(_PredNode):
     __slots__ = ()
     OP = "take_while"
 
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.TakeWhile(self.fn)
-
 
 class DropWhile(_PredNode):
     __slots__ = ()
     OP = "drop_while"
-
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.DropWhile(self.fn)
 
 
 class Batch(_StepNode):
@@ -451,9 +406,6 @@ class Batch(_StepNode):
     @property
     def label(self) -> str:
         return f"batch({self.size})"
-
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.Batch(self.size)
 
 
 class TimedBatch(Node):
@@ -497,9 +449,6 @@ class Window(_StepNode):
             return f"window({self.size})"
         return f"window({self.size}, step={self.step})"
 
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.Window(self.size, self.step)
-
 
 class GroupBy(_StepNode):
     __slots__ = ("key",)
@@ -516,9 +465,6 @@ class GroupBy(_StepNode):
     @property
     def user_fn(self) -> Callable[..., Any] | None:
         return self.key
-
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.GroupBy(self.key)
 
 
 class Distinct(_StepNode):
@@ -538,9 +484,6 @@ class Distinct(_StepNode):
     def user_fn(self) -> Callable[..., Any] | None:
         return self.key
 
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.Distinct(self.key)
-
 
 class Enumerate(_StepNode):
     __slots__ = ("start",)
@@ -554,9 +497,6 @@ class Enumerate(_StepNode):
     @property
     def label(self) -> str:
         return "enumerate()" if self.start == 0 else f"enumerate({self.start})"
-
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.Enumerate(self.start)
 
 
 class Scan(_StepNode):
@@ -575,9 +515,6 @@ class Scan(_StepNode):
     @property
     def user_fn(self) -> Callable[..., Any] | None:
         return self.fn
-
-    def make_step(self) -> _steps.Step[Any, Any]:
-        return _steps.Scan(self.fn, self.initial)
 
 
 # -- stages that run their upstream in a thread of their own -------------------------------
@@ -643,15 +580,12 @@ def map_node(
         raise ValueError(f"{op}(): `via` must be None, 'thread' or 'process', got {via!r}")
     if initializer is not None:
         _check_callable(op, "initializer", initializer)
-    if via is not None:
-        from hosepipe._drive._async import is_async_fn
-
-        if is_async_fn(fn):
-            raise TypeError(
-                f"{op}(): {fn_name(fn)} is an `async def` function: its calls are awaited on "
-                f"the event loop, not run on {via} workers; leave out `via` (concurrency=N "
-                "runs N awaits at once), or pass a plain function"
-            )
+    if via is not None and is_async_fn(fn):
+        raise TypeError(
+            f"{op}(): {fn_name(fn)} is an `async def` function: its calls are awaited on "
+            f"the event loop, not run on {via} workers; leave out `via` (concurrency=N "
+            "runs N awaits at once), or pass a plain function"
+        )
     if concurrency == 1 and via is None:
         if initializer is not None:
             raise ValueError(
@@ -699,9 +633,6 @@ class Throttle(Node):
         per = "" if self.per == 1.0 else f", per={self.per!r}"
         return f"throttle({self.rate!r}{per})"
 
-    def make_step(self) -> _steps.Throttle:
-        return _steps.Throttle(self.rate, self.per)
-
 
 class Retry(Node):
     """Not a stage: ``append`` makes the stage before it retry its function (``_retry``)."""
@@ -741,13 +672,15 @@ class Retry(Node):
                 f"retry(): must follow map, flat_map, filter or tap (the stage whose function "
                 f"it calls again); the stage before it, {node.label}, {what}"
             )
-        if isinstance(node.fn, Retrying):
+        if isinstance(node.fn, Retried):
             raise TypeError(f"retry(): the stage before it, {node.label}, retries already")
         flat = isinstance(node, FlatMap) or (isinstance(node, ConcurrentMap) and node.flat)
         import copy
 
         new = copy.copy(node)
-        new.fn = Retrying(node.fn, self.exc_types, self.attempts, self.backoff, flat)
+        new.fn = Retried(  # type: ignore[assignment]  # a description each run binds
+            node.fn, self.exc_types, self.attempts, self.backoff, flat
+        )
         return new
 
 
@@ -780,7 +713,7 @@ class _JoinNode(Node):
 
     @property
     def label(self) -> str:
-        return f"{self.OP}({', '.join(_short(o) for o in self.others)})"
+        return f"{self.OP}({', '.join(short_label(o) for o in self.others)})"
 
 
 class Chain(_JoinNode):
@@ -796,12 +729,3 @@ class Zip(_JoinNode):
         if not others:
             raise TypeError("zip(): give at least one iterable to zip with")
         super().__init__(others)
-
-
-def _short(obj: object) -> str:
-    """A short label for an argument: a stream with no stages shows its source."""
-    if getattr(obj, "_stages", None) == ():
-        return str(obj._source.label)  # type: ignore[attr-defined]
-    import reprlib
-
-    return reprlib.repr(obj)

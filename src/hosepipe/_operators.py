@@ -1,7 +1,8 @@
 """The operator functions: ``hp.map(f)`` and friends, each a one-stage ``Pipeline``.
 
 They are the ``|`` spelling of the ``Stream`` methods of the same names and build the same
-nodes; ``tests/test_api.py`` keeps the two spellings in step.
+nodes; ``tests/test_api.py`` keeps the two spellings in step. Their typed signatures repeat
+``Pipeline``'s (typing cannot derive one from the other); each body is one node builder call.
 """
 
 from __future__ import annotations
@@ -384,5 +385,5 @@ def merge(*streams: Iterable[T], buffer: int = 100) -> Stream[T]:
     """
     from hosepipe._fanout import Merge
 
-    merged: Stream[Any] = Stream(Merge(streams, buffer))
+    merged: Stream[Any] = Stream(Merge(streams, buffer, Stream))
     return merged

@@ -18,6 +18,10 @@ object with ``send()`` and ``close()``. Its ``close()`` ends it (``GeneratorExit
 
 ``PushStream`` and ``PushPipeline`` are mixed into ``Stream`` and ``Pipeline`` and hold
 their push methods.
+
+Why this module is longer than most: push mode is one driver, and its targets (``coroutine``,
+``broadcast_to``), the stage chain it builds from nodes and ``into``/``as_target`` close
+each other's targets; split, each part would reach into the others' internals.
 """
 
 from __future__ import annotations
@@ -26,17 +30,21 @@ import functools
 import types
 from collections.abc import Callable, Generator, Iterator
 
-from hosepipe import _astream, _nodes
+from hosepipe import _nodes
+from hosepipe._callables import fn_name, is_async_fn, is_async_source
+from hosepipe._ends import SinkBase
 from hosepipe._errors import NOTE_PREFIX, add_stage_note, has_note
-from hosepipe._retry import Retrying
+from hosepipe._steps._catch import catch_error, guards_of
+from hosepipe._steps._make import bind, make_step
 from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from typing import Any, ParamSpec
 
     from hosepipe import _steps
-    from hosepipe._stream import Pipeline, Stream
-    from hosepipe.sinks._base import SinkWriter
+    from hosepipe._ends import SinkWriter
+    from hosepipe._stream import Pipeline
+    from hosepipe._terminals import Terminals
 
     P = ParamSpec("P")
     Caught = Callable[[Exception, Any], bool] | None  # handles a stage's error for a catch
@@ -103,7 +111,7 @@ def coroutine(fn: Callable[P, Generator[Y, S, R]]) -> Callable[P, Generator[Y, S
     closed
     """
     code = getattr(fn, "__code__", None)
-    name = _nodes.fn_name(fn)
+    name = fn_name(fn)
     if not callable(fn):
         raise TypeError(
             f"coroutine(): `fn` must be a generator function, got {fn!r} ({type(fn).__name__})"
@@ -174,7 +182,7 @@ def check_target(where: str, target: object) -> None:
             "generators, fed with send()"
         )
     if _is_generator_function(target):
-        name = _nodes.fn_name(target)
+        name = fn_name(target)
         raise TypeError(
             f"{where} must be a started generator, got the generator function {name}; "
             f"call it ({name}(...)) to make the generator"
@@ -238,7 +246,7 @@ class _Stop(BaseException):
 # -- Stream.into ------------------------------------------------------------------------
 
 
-def into(stream: Stream[T], target: Target[T]) -> None:
+def into(stream: Terminals[T], target: Target[T]) -> None:
     """``Stream.into``: push each item of *stream* into *target*, then close it (see
     that method for the rules)."""
     check_target("into(): `target`", target)
@@ -247,7 +255,7 @@ def into(stream: Stream[T], target: Target[T]) -> None:
         _close_target(target, label, None)  # take(0): it wants nothing, read nothing
         return
     send = target.send
-    if _astream.is_async(stream):
+    if stream._is_async():
         # The async driver runs the terminal in a coroutine, where a StopIteration
         # would become a RuntimeError: the target returning is signalled another way.
         target_send = send
@@ -436,12 +444,7 @@ def _refusal(node: _nodes.Node) -> str | None:
         node, _nodes.Flatten | _nodes.Observe | _nodes.Catch | _nodes._StepNode
     ):
         fn = node.user_fn
-        if isinstance(fn, Retrying):
-            fn = fn.fn
-        code = getattr(fn, "__code__", None)
-        if isinstance(code, types.CodeType) and code.co_flags & (
-            _CO_COROUTINE | _CO_ASYNC_GENERATOR
-        ):
+        if is_async_fn(fn) or is_async_source(fn):
             return "it calls an async function, which send() cannot await"
         return None
     if isinstance(node, _nodes.ConcurrentMap):
@@ -507,14 +510,12 @@ class PushTarget(Generic[T_contra]):
                     f"{reason}. Put it in the stream that feeds the target instead: "
                     f"stream.{node.OP}(...).into(target)"
                 )
-        from hosepipe._drive._sync import _guards
-
         self.label = label
         self._sink = sink
         self._open = True
         self._dead: dict[int, SinkWriter[Any, Any]] = {}
         self._dead_sinks: list[Any] = []
-        guards = _guards(stages)
+        guards = guards_of(stages)
         down: Callable[[Any], None] = _sink_stage(sink.send, len(stages) + 1, target_label(sink))
         flushers: list[tuple[int, Callable[[], None]]] = []
         stopped: int | None = None
@@ -522,7 +523,7 @@ class PushTarget(Generic[T_contra]):
             node = stages[pos - 1]
             caught = self._guard(guards[pos], node.label)
             if isinstance(node, _nodes._StepNode):
-                step = node.make_step()
+                step = make_step(node)
                 if step.done:
                     stopped = pos
                 down, flush = _step_stage(step, down, pos, node.label, caught)
@@ -530,7 +531,7 @@ class PushTarget(Generic[T_contra]):
             elif isinstance(node, _nodes.Flatten):
                 down = _flat_stage(iter, down, pos, node.label, caught)
             elif isinstance(node, _nodes._FnNode):
-                fn = node.fn.bound() if isinstance(node.fn, Retrying) else node.fn
+                fn = bind(node.fn)
                 make = _FN_STAGES[type(node)]
                 down = make(fn, down, pos, node.label, caught)
             # observe and catch pass items on as they are
@@ -648,14 +649,11 @@ class PushTarget(Generic[T_contra]):
         """For a stage guarded by *guards*: a function that handles a caught error."""
         if not guards:
             return None
-        from hosepipe._drive._sync import catch_error
-        from hosepipe.sinks._base import Sink
-
         for node in guards:
-            if isinstance(node.dead_letter, Sink) and node.dead_letter not in self._dead_sinks:
+            if isinstance(node.dead_letter, SinkBase) and node.dead_letter not in self._dead_sinks:
                 self._dead_sinks.append(node.dead_letter)
 
-        def writer_for(sink: Sink[Any, Any]) -> Any:  # opened at the first bad item
+        def writer_for(sink: SinkBase[Any, Any]) -> Any:  # opened at the first bad item
             writer = self._dead.get(id(sink))
             if writer is None:
                 writer = self._dead[id(sink)] = sink.open()
@@ -740,7 +738,10 @@ _FN_STAGES: dict[type, Callable[[Callable[[Any], Any], Down, int, str, Caught], 
 def _step_stage(
     step: _steps.Step[Any, Any], down: Down, pos: int, label: str, caught: Caught
 ) -> tuple[Down, Callable[[], None]]:
-    """A stateful stage: its step's ``push`` per item, ``flush`` at the end."""
+    """A stateful stage: its step's ``push`` per item, ``flush`` at the end.
+
+    Its error handling has the shape of ``_fn_stage``'s on purpose: a shared helper would
+    be one more call per item and stage on the push path."""
     push = step.push
     n = 0
 

@@ -10,8 +10,9 @@ from hosepipe._typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
+from hosepipe._callables import fn_name, is_async_source
+from hosepipe._ends import BytesRead, Reader
 from hosepipe._errors import StreamConsumedError
-from hosepipe._nodes import fn_name
 
 __all__ = ["Source"]
 
@@ -34,8 +35,6 @@ class Source:
     __slots__ = ("mode", "obj", "used")
 
     def __init__(self, obj: object) -> None:
-        from hosepipe.sources._base import Reader
-
         if isinstance(obj, Reader):
             self.mode = "reader"
         elif hasattr(obj, "__next__") and hasattr(obj, "__iter__"):
@@ -95,6 +94,10 @@ class Source:
         self.used = True
         return self.obj  # type: ignore[return-value]
 
+    def bytes_read(self) -> BytesRead | None:
+        """For a file reader, a function giving (bytes read, total bytes), else None."""
+        return self.obj.bytes_read() if self.mode == "reader" else None  # type: ignore[attr-defined]
+
     def has_async_form(self) -> bool:
         """Whether the source is one of hosepipe's readers with both a sync and an async
         form (``aopen``): the consumers of ``broadcast``, ``merge``."""
@@ -107,8 +110,6 @@ class Source:
         is iterated afresh; an async iterator (an async generator object) runs once. A
         reader with both forms is opened in its async form when *dual*, else None.
         """
-        from hosepipe._drive._async import is_async_source
-
         if dual and self.has_async_form():
             return self.obj.aopen()  # type: ignore[attr-defined, no-any-return]
 

@@ -24,7 +24,19 @@ __all__ = ["Backoff", "Exponential", "constant", "exponential", "none"]
 
 
 class Backoff(Protocol):
-    """What a backoff policy provides: the delay before retry *attempt*, and its cap."""
+    """What a backoff policy provides: the delay before retry *attempt*, and its cap.
+
+    Any object with both is a policy for ``retry(..., backoff=)``, such as one that waits
+    1 s, 2 s, 3 s, then 3 s again:
+
+    >>> class Linear:
+    ...     max = 3.0
+    ...     def delay(self, attempt: int) -> float:
+    ...         return min(self.max, float(attempt))
+    >>> policy: Backoff = Linear()
+    >>> [policy.delay(attempt) for attempt in range(1, 5)]
+    [1.0, 2.0, 3.0, 3.0]
+    """
 
     @property
     def max(self) -> float:

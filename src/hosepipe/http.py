@@ -30,6 +30,9 @@ An ``HTTPError`` caused by an httpx exception (a timeout, a refused connection) 
 ``__cause__``. No label, message, ``HTTPError.url`` or ``DataError.path`` shows a URL's
 password or the value of a query parameter whose name says it is secret (``api_key``,
 ``token``, ``password``, ``sig``...): they read ``***``. The requests use the real URL.
+
+Why this module is longer than most: it is one integration, whose three pagination styles
+share one sans-I/O page walker (``_Spec``), with thin sync and async readers around it.
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
+from hosepipe._callables import fn_name
+from hosepipe._ends import Reader
 from hosepipe._errors import DataError, HosepipeError
 from hosepipe._extras import require
-from hosepipe._nodes import _check_int, fn_name
+from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, TypeVar
 from hosepipe.backoff import Backoff, Exponential, check_backoff
-from hosepipe.sources._base import Reader
 from hosepipe.sources._sql import hide_password
 
 if TYPE_CHECKING:
@@ -225,12 +229,24 @@ class _Spec:
         self.backoff = backoff
         self.max_pages = max_pages
 
-    def run(self, client: httpx.Client | httpx.AsyncClient) -> Steps[None]:
-        """The steps of one run: page after page until the last, or *max_pages*."""
-        run = _Run()
+    def run(
+        self,
+        client: httpx.Client | httpx.AsyncClient,
+        run: _Run | None = None,
+        start: dict[str, Any] | None = None,
+    ) -> Steps[None]:
+        """The steps of one run: page after page until the last, or *max_pages*; from the
+        position *start* (checkpoints: a page's cursor, its records to skip, pages before)."""
+        run = _Run() if run is None else run
         cursor: Any = None  # None asks for the first page
+        skip = 0
+        if start is not None:
+            cursor, skip, run.pages = start["cursor"], start["skip"], start["pages"]
         while True:
+            run.cursor, run.skip = cursor, skip  # the page being read, for position()
             records, cursor = yield from self._page(client, run, cursor)
+            if skip:
+                records, skip = records[skip:], 0
             if records:
                 yield records
             if cursor is None or (self.max_pages is not None and run.pages >= self.max_pages):
@@ -413,10 +429,27 @@ class _HTTPPages(Reader[object]):
     """The source of ``paginate()``'s sync form: each run opens an httpx.Client (unless one
     was passed) and closes it at the end."""
 
+    _start: dict[str, Any] | None = None  # where the next run starts (seek)
+    _at: tuple[_Run, int, Any] | None = None  # the latest run: its page, records, iterator
+
     def __init__(self, spec: _Spec, client: httpx.Client | None) -> None:
         self.spec = spec
         self.client = client
         self.label = f"http.paginate({hide_password(spec.url)!r})"
+
+    def position(self) -> dict[str, Any] | None:
+        """Where the latest run is (checkpoints): the cursor (or URL) of the page of the
+        last record handed out, how many records of that page were, and pages before it."""
+        if self._at is None:
+            return None
+        run, size, rows = self._at
+        taken = run.skip + size - rows.__length_hint__()
+        return {"cursor": run.cursor, "skip": taken, "pages": run.pages - 1}
+
+    def seek(self, pos: dict[str, Any]) -> None:
+        """Make the next run start at *pos*, a ``position()``: that page is fetched again
+        and its records up to there skipped."""
+        self._start = pos
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
         require("httpx", "http", "hosepipe.http.paginate()")
@@ -426,7 +459,9 @@ class _HTTPPages(Reader[object]):
         own = client is None
         if client is None:
             client = httpx.Client(headers={"Accept": "application/json"})
-        steps = self.spec.run(client)
+        run = _Run()
+        start, self._start, self._at = self._start, None, None
+        steps = self.spec.run(client, run, start)
         try:
             reply: httpx.Response | None = None
             error: httpx.HTTPError | None = None
@@ -442,7 +477,9 @@ class _HTTPPages(Reader[object]):
                     except httpx.HTTPError as e:
                         error = e
                 elif isinstance(step, list):
-                    yield from step
+                    rows = iter(step)
+                    self._at = (run, len(step), rows)
+                    yield from rows
                 else:
                     _sleep(step)
         finally:
@@ -465,6 +502,8 @@ class _HTTPPagesAsync:
         return self.label
 
     async def __aiter__(self) -> AsyncIterator[Any]:
+        # Twice on purpose: the sync loop's twin with awaits; both only carry out the steps of
+        # the one sans-I/O ``_Spec.run`` (as httpx's sync and async clients share their models).
         require("httpx", "http", "hosepipe.http.paginate()")
         import httpx
 
@@ -502,11 +541,13 @@ class _Run:
     """What one run of an HTTP source has fetched: pages, and the URLs (link style) or
     cursors (cursor style) requested, to catch a next page that would loop."""
 
-    __slots__ = ("pages", "seen")
+    __slots__ = ("cursor", "pages", "seen", "skip")
 
     def __init__(self) -> None:
         self.pages = 0
         self.seen: set[Any] = set()
+        self.cursor: Any = None  # the cursor of the page being read (None: the first)
+        self.skip = 0  # its records skipped (a resumed run)
 
 
 def _data_error(message: str, response: httpx.Response) -> DataError:

@@ -30,11 +30,9 @@ from itertools import islice
 from hosepipe import _nodes, _steps
 from hosepipe._channel import Channel, ChannelClosed, EndOfChannel, Window
 from hosepipe._drive._fuse import (
-    BLOCK,
     INLINE_OPS,
     MAX_OPENERS,
     OPENER_OPS,
-    Compiled,
     Stop,
     compile_segment,
     item_var,
@@ -44,13 +42,16 @@ from hosepipe._drive._inline import inline_expression
 from hosepipe._drive._pool import concurrent_map, window_size
 from hosepipe._drive._procpool import ChunkPool, process_map
 from hosepipe._drive._procpool import window_size as process_window_size
-from hosepipe._errors import StreamConsumedError, add_stage_note, has_note
+from hosepipe._drive._segment import Segment
+from hosepipe._ends import SinkBase
+from hosepipe._errors import add_stage_note
 from hosepipe._retry import Retrying
 from hosepipe._source import Source
+from hosepipe._steps._catch import catch_error, guards_of
+from hosepipe._steps._make import bind, make_step, watcher
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.metrics._stats import RunStats, StageCounter, StageStats
-from hosepipe.metrics._watch import EveryItems, Watch
-from hosepipe.sinks._base import Sink
+from hosepipe.metrics._watch import Watch
 
 if TYPE_CHECKING:
     from typing import Any
@@ -59,63 +60,10 @@ if TYPE_CHECKING:
 
     Opener = Callable[[], Iterator[Any]]
 
-__all__ = ["END", "DeadLetter", "Run", "catch_error"]
+__all__ = ["END", "Run"]
 
 END: Any = object()  # "no item": what first() and reduce1 return for an empty stream
 _pc = time.perf_counter
-
-
-# A fused loop publishes its counts after each block of items; blocks shrink when they take
-# longer than this (slow items), so a live ``stats()`` is at most about this old.
-LIVE_PERIOD = 0.05
-
-
-def _estimate(timing: tuple[float, int], items: int, clock: float) -> float:
-    """Total time of *items* from timed samples, less the clock's own cost per sample."""
-    spent, samples = timing
-    if not samples:
-        return 0.0
-    return max(0.0, spent / samples - clock) * items
-
-
-class DeadLetter:
-    """What ``catch(dead_letter=...)`` receives for each skipped item.
-
-    *item* is the item the failing stage was given, *error* the exception, *stage* the
-    failing stage's label, such as ``"map(parse)"``.
-
-    >>> import hosepipe as hp
-    >>> bad = []
-    >>> hp.Stream(["1", "x", "3"]).map(int).catch(ValueError, dead_letter=bad).to_list()
-    [1, 3]
-    >>> bad[0].item, bad[0].stage, type(bad[0].error).__name__
-    ('x', 'map(int)', 'ValueError')
-    """
-
-    __slots__ = ("error", "item", "stage")
-
-    def __init__(self, item: Any, error: BaseException, stage: str) -> None:
-        self.item = item
-        self.error = error
-        self.stage = stage
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: item (repr when not a plain value), stage, error type and text."""
-        item = (
-            self.item if isinstance(self.item, str | int | float | bool | None) else repr(self.item)
-        )
-        d: dict[str, Any] = {
-            "item": item,
-            "stage": self.stage,
-            "error": f"{type(self.error).__name__}: {self.error}",
-        }
-        for attr in ("path", "line", "raw"):  # always the same keys: tabular sinks need them
-            value = getattr(self.error, attr, None)
-            d[attr] = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        return d
-
-    def __repr__(self) -> str:
-        return f"DeadLetter(item={self.item!r}, error={self.error!r}, stage={self.stage!r})"
 
 
 class Run:
@@ -144,7 +92,7 @@ class Run:
         self.counters = [StageCounter(0, source.label)] + [
             StageCounter(i + 1, n.label) for i, n in enumerate(nodes)
         ]
-        self.guards = _guards(nodes)
+        self.guards = guards_of(nodes)
         self._closables: list[Any] = []
         self._dead: dict[int, Any] = {}  # id(sink) -> the open writer of a dead-letter sink
         self._appended: dict[int, int] = {}  # chain position -> items it added after upstream
@@ -251,15 +199,13 @@ class Run:
         run with no bad item still replaces what an earlier run left there)."""
         self.t_start = _pc()
         nodes = self.nodes
-        watchers = [w for p, n in enumerate(nodes, 1) if (w := n.watcher(p, nodes)) is not None]
+        watchers = [w for p, n in enumerate(nodes, 1) if (w := watcher(n, p, nodes)) is not None]
         if watchers:
-            from hosepipe.sources._files import bytes_read
-
-            self._watch = Watch(self.stats, watchers, bytes_read(self.source.obj))
+            self._watch = Watch(self.stats, watchers, self.source.bytes_read())
         for guards in self.guards:
             for node in guards:
                 sink = node.dead_letter
-                if isinstance(sink, Sink) and id(sink) not in self._dead:
+                if isinstance(sink, SinkBase) and id(sink) not in self._dead:
                     self._dead[id(sink)] = sink.open()
         backlog = getattr(self.source.obj, "backlog", None)  # a broker source's unacked
         if callable(backlog):  # messages: the source row's queue in RunStats
@@ -317,10 +263,10 @@ class Run:
         fns = tuple(self._bind(p, n.user_fn) for p, n in zip(positions, nodes))
         inlined, globals_ = _inline_all(ops, fns)
         compiled = compile_segment(ops, guarded, reads_source, terminal, inlined)
-        seg = _Segment(self, compiled, ops, positions, reads_source, outer, terminal, fn)
+        seg = Segment(self, compiled, ops, positions, reads_source, outer, terminal, fn)
         # per stage: its function, or for a stateful stage a fresh step object for this run
         objs = tuple(
-            n.make_step() if isinstance(n, _nodes._StepNode) else f for n, f in zip(nodes, fns)
+            make_step(n) if isinstance(n, _nodes._StepNode) else f for n, f in zip(nodes, fns)
         )
         factory = compiled.factory(globals_)
         return factory(
@@ -351,7 +297,7 @@ class Run:
         run = self
 
         def on_error(exc: BaseException, item: Any, index: int) -> bool:
-            if guards and isinstance(exc, Exception) and _catch(run, guards, pos, exc, item):
+            if guards and isinstance(exc, Exception) and run.catch(guards, pos, exc, item):
                 return True
             add_stage_note(exc, pos, node.label, index)
             return False
@@ -416,7 +362,7 @@ class Run:
         guards = self.guards[pos]
 
         def on_error(exc: BaseException, item: Any, index: int) -> bool:
-            if guards and isinstance(exc, Exception) and _catch(self, guards, pos, exc, item):
+            if guards and isinstance(exc, Exception) and self.catch(guards, pos, exc, item):
                 return True
             add_stage_note(exc, pos, node.label, index)
             return False
@@ -425,7 +371,7 @@ class Run:
             add_stage_note(exc, pos, node.label, index)
 
         return ChunkPool(
-            node.fn,
+            bind(node.fn),  # a retried function is pickled to the workers and called there
             concurrency=node.concurrency,
             ordered=node.ordered,
             flat=node.flat,
@@ -448,7 +394,7 @@ class Run:
         run = self
 
         def runner() -> Iterator[Any]:
-            step = node.make_step()
+            step = make_step(node)
             clock, sleep = time.monotonic, time.sleep
             n = 0
             try:
@@ -465,12 +411,19 @@ class Run:
 
         return runner
 
+    def catch(self, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception, item: Any) -> bool:
+        """Skip *item* if one of *guards* catches *exc*: count it, call the handler,
+        dead-letter it."""
+        counter = self.counters[pos]
+        return catch_error(
+            guards, exc, item, counter.label, lambda sink: self._dead[id(sink)], counter.count_error
+        )
+
     def _bind(self, pos: int, fn: Any) -> Any:
         """*fn*, or for a retried stage a wrapper of this run's own (its retries counted)."""
+        fn = bind(fn)
         if isinstance(fn, Retrying):
-            fn = self._retrying[pos] = fn.bound()
-        elif isinstance(fn, EveryItems):  # observe(every=N): a count of this run's own
-            fn = fn.bound()
+            self._retrying[pos] = fn
         return fn
 
     def _buffer_runner(
@@ -673,220 +626,3 @@ def _plan(
     if group or not plan or (terminal and plan[-1][0] != "fuse"):
         plan.append(("fuse", group_pos if group else len(nodes) + 1, tuple(group)))
     return plan
-
-
-def _guards(nodes: tuple[_nodes.Node, ...]) -> list[tuple[_nodes.Catch, ...]]:
-    """For each position (0 = source), the catch stages that guard it.
-
-    A ``catch`` guards the stages since the previous ``catch``; consecutive catches act as
-    one group, tried in order. The source is never guarded.
-    """
-    guards: list[tuple[_nodes.Catch, ...]] = [() for _ in range(len(nodes) + 1)]
-    pending: list[int] = []
-    group: list[_nodes.Catch] = []
-    prev_catch = False
-    for pos, node in enumerate(nodes, start=1):
-        if isinstance(node, _nodes.Catch):
-            if not prev_catch:
-                group = []
-                covered = pending
-                pending = []
-            group.append(node)
-            for p in covered:
-                guards[p] = tuple(group)
-            prev_catch = True
-        else:
-            pending.append(pos)
-            prev_catch = False
-    return guards
-
-
-def _catch(run: Run, guards: tuple[_nodes.Catch, ...], pos: int, exc: Exception, item: Any) -> bool:
-    """Skip *item* if one of *guards* catches *exc*: count it, call the handler, dead-letter it."""
-    counter = run.counters[pos]
-    return catch_error(
-        guards, exc, item, counter.label, lambda sink: run._dead[id(sink)], counter.count_error
-    )
-
-
-def catch_error(
-    guards: tuple[_nodes.Catch, ...],
-    exc: Exception,
-    item: Any,
-    label: str,
-    writer_for: Callable[[Sink[Any, Any]], Any],
-    count: Callable[[BaseException], None] | None = None,
-) -> bool:
-    """Whether one of *guards* catches *exc*; if one does, count it, call its handler and
-    send a ``DeadLetter`` (to a sink through ``writer_for(sink)``). Pull and push share it."""
-    for node in guards:
-        if isinstance(exc, node.exc_types):
-            if count is not None:
-                count(exc)
-            if node.handler is not None:
-                node.handler(exc, item)
-            dead = node.dead_letter
-            if isinstance(dead, Sink):
-                writer_for(dead).write(DeadLetter(item, exc, label).to_dict())
-            elif dead is not None:
-                send: Callable[[DeadLetter], object] = getattr(dead, "append", dead)
-                send(DeadLetter(item, exc, label))
-            return True
-    return False
-
-
-_TERMINAL_NAMES = {"call": "for_each", "list": "to_list", "reduce1": "reduce", "drain": "run"}
-
-
-class _Segment:
-    """The run-side half of a compiled segment: error notes, skips and counter flushes."""
-
-    __slots__ = (
-        "block",
-        "compiled",
-        "failed",
-        "latest",
-        "ops",
-        "outer",
-        "positions",
-        "reads_source",
-        "run",
-        "term_fn",
-        "terminal",
-        "tick",
-    )
-
-    def __init__(
-        self,
-        run: Run,
-        compiled: Compiled,
-        ops: tuple[str, ...],
-        positions: tuple[int, ...],
-        reads_source: bool,
-        outer: bool,
-        terminal: str | None,
-        term_fn: Callable[..., Any] | None,
-    ) -> None:
-        self.run = run
-        self.term_fn = term_fn
-        self.compiled = compiled
-        self.ops = ops
-        self.positions = positions
-        self.reads_source = reads_source
-        self.outer = outer
-        self.terminal = terminal
-        self.failed: int | None = None
-        self.latest: tuple[tuple[int, ...], tuple[float, ...]] | None = None
-        self.block = 1
-        self.tick = _pc()
-        run._views.append(self.view)
-
-    def flows(self, counts: tuple[int, ...]) -> list[tuple[int, int]]:
-        """(items in, items out) of each stage, from the counters and the error counts."""
-        counted = dict(zip(self.compiled.counters, counts))
-        n = counts[0]
-        result = []
-        for j in range(len(self.ops)):
-            out = counted.get(("out", j))
-            if out is None:
-                errors = self.run.counters[self.positions[j]].errors
-                out = n - counted.get(("drop", j), 0) - errors - (self.failed == j)
-            result.append((n, out))
-            n = out
-        return result
-
-    def _tag(self, exc: BaseException) -> tuple[Any, ...] | None:
-        tb = exc.__traceback__
-        return None if tb is None else self.compiled.linemap.get(tb.tb_lineno)
-
-    def skip(self, exc: Exception, item: Any, counts: tuple[int, ...]) -> bool:
-        tag = self._tag(exc)
-        if tag is None or tag[0] != "stage":
-            return False
-        pos = self.positions[tag[1]]
-        guards = self.run.guards[pos]
-        return bool(guards) and _catch(self.run, guards, pos, exc, item)
-
-    def fail(self, exc: Exception, counts: tuple[int, ...]) -> None:
-        if has_note(exc) or isinstance(exc, StreamConsumedError):
-            return
-        tag = self._tag(exc)
-        if tag is None:
-            return
-        if tag[0] == "stage":
-            j = tag[1]
-            self.failed = j
-            n_in = self.flows(counts)[j][0]
-            pos = self.positions[j]
-            add_stage_note(exc, pos, self.run.counters[pos].label, n_in - 1)
-        elif tag[0] == "up" and self.reads_source:
-            add_stage_note(exc, 0, self.run.counters[0].label, counts[0])
-        elif tag[0] == "term":
-            flows = self.flows(counts)
-            n_in = flows[-1][1] if flows else counts[0]
-            name = _TERMINAL_NAMES.get(self.terminal or "", self.terminal)
-            fn = self.term_fn
-            label = self.run.term_label or (
-                f"{name}({_nodes.fn_name(fn)})" if fn is not None else f"{name}()"
-            )
-            exc.add_note(f"hosepipe: in the terminal {label}, item index {n_in - 1}")
-
-    def values(
-        self, counts: tuple[int, ...], times: tuple[float, ...]
-    ) -> list[tuple[int, int, int, float]]:
-        """(position, items in, items out, time) of each stage, the source first if read."""
-        timing: dict[int, tuple[float, int]] = dict(
-            zip(self.compiled.timers, zip(times[::2], times[1::2]))  # type: ignore[arg-type]
-        )
-        empty, samples = timing[-2]
-        clock = empty / samples if samples else 0.0
-        got = []
-        if self.reads_source:
-            got.append((0, 0, counts[0], _estimate(timing.get(-1, (0.0, 0)), counts[0], clock)))
-        for j, (n_in, n_out) in enumerate(self.flows(counts)):
-            time_ = _estimate(timing.get(j, (0.0, 0)), n_in, clock)
-            got.append((self.positions[j], n_in, max(0, n_out), time_))
-        return got
-
-    def live(self, counts: tuple[int, ...], times: tuple[float, ...]) -> int:
-        """Called by the loop after each block: keep the counts for ``Run.stats()`` and
-        return the next block's length, shorter when blocks take longer than
-        ``LIVE_PERIOD`` (slow items), so the live counts are never much older than that."""
-        self.latest = (counts, times)
-        latency = self.run.latency
-        if latency is not None:  # an exporter wants latency histograms
-            latency.samples(id(self), self.compiled.timers, self.positions, times)
-        now = _pc()
-        spent, self.tick = now - self.tick, now
-        block = self.block
-        if spent > LIVE_PERIOD:
-            block = max(1, int(block * LIVE_PERIOD / spent))
-        elif block < BLOCK - 1:
-            block = min(BLOCK - 1, block * 2)
-        self.block = block
-        return block
-
-    def view(self, stages: list[StageStats]) -> None:
-        """Write the live counts of a running segment over the frozen *stages*."""
-        latest = self.latest
-        if latest is None:
-            return
-        for pos, n_in, n_out, time_ in self.values(*latest):
-            stage = stages[pos]
-            if pos:
-                stage.items_in = n_in
-            stage.items_out, stage.time = n_out, time_
-
-    def exit(self, counts: tuple[int, ...], times: tuple[float, ...]) -> None:
-        try:
-            run = self.run
-            # the final counts stay published: a stats() that read some counters before
-            # the lines below wrote them still shows one consistent state
-            self.latest = (counts, times)
-            for pos, n_in, n_out, time_ in self.values(counts, times):
-                counter = run.counters[pos]
-                if pos:
-                    counter.items_in = n_in
-                counter.items_out, counter.time = n_out, time_
-        finally:
-            self.run._finish(self.outer)

@@ -184,6 +184,13 @@ class Distinct(_Stateless, Generic[T]):
         self.seen.add(k)
         return (item,)
 
+    def state(self) -> set[Hashable]:
+        return set(self.seen)
+
+    def restore(self, state: set[Hashable]) -> None:
+        self.seen.clear()  # in place: a fused loop may hold the set itself
+        self.seen.update(state)
+
 
 class Batch(Generic[T]):
     """Collect items into lists of *size*; the last list may be shorter."""
@@ -206,6 +213,13 @@ class Batch(Generic[T]):
     def flush(self) -> Sequence[list[T]]:
         buf, self.buf = self.buf, []
         return (buf,) if buf else NOTHING
+
+    def state(self) -> list[T]:
+        """What a checkpoint saves: the items held (see ``hosepipe._checkpoint``)."""
+        return list(self.buf)
+
+    def restore(self, state: list[T]) -> None:
+        self.buf = list(state)
 
 
 class Window(Generic[T]):
@@ -233,6 +247,14 @@ class Window(Generic[T]):
 
     def flush(self) -> Sequence[tuple[T, ...]]:
         return NOTHING
+
+    def state(self) -> tuple[list[T], int]:
+        return list(self.buf), self.seen
+
+    def restore(self, state: tuple[list[T], int]) -> None:
+        self.buf.clear()  # in place: a fused loop may hold the deque itself
+        self.buf.extend(state[0])
+        self.seen = state[1]
 
 
 class GroupBy(Generic[T, K]):
@@ -265,6 +287,14 @@ class GroupBy(Generic[T, K]):
         out = ((self.current, self.group),)
         self.current, self.group = self._EMPTY, []
         return out
+
+    def state(self) -> tuple[bool, Any, list[T]]:
+        empty = self.current is self._EMPTY
+        return empty, None if empty else self.current, list(self.group)
+
+    def restore(self, state: tuple[bool, Any, list[T]]) -> None:
+        empty, current, group = state
+        self.current, self.group = (self._EMPTY if empty else current), list(group)
 
 
 class Throttle:

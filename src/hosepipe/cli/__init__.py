@@ -94,6 +94,24 @@ A file that is not JSON, or not of that shape, is a usage error (exit status 2).
 """
 
 
+def _megabytes(text: str) -> int:
+    """The whole number of megabytes in a ``--size`` such as ``50MB``, ``1GB`` or ``50``.
+
+    >>> _megabytes("1MB"), _megabytes("2gb"), _megabytes("50")
+    (1, 2000, 50)
+    """
+    import argparse
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*(MB|GB)?\s*", text, flags=re.IGNORECASE)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size in whole megabytes or gigabytes, such as 50MB or 1GB"
+        )
+    number, unit = match.groups()
+    return int(number) * (1000 if unit and unit.upper() == "GB" else 1)
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     import argparse
 
@@ -159,6 +177,30 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         ),
     )
     run.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help=(
+            "make the run resumable: record its progress in PATH every --every items, with "
+            "--output (or --discard); run the same command again to resume where it stopped"
+        ),
+    )
+    run.add_argument(
+        "--every",
+        type=int,
+        metavar="N",
+        help="with --checkpoint: commit every N source items (default 10000)",
+    )
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --checkpoint: forget the checkpoint and start over",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="with --checkpoint: resume even though the pipeline changed since the checkpoint",
+    )
+    run.add_argument(
         "--stats",
         choices=("table", "json", "none"),
         default="table",
@@ -181,6 +223,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
             "log to standard error at LEVEL: DEBUG, INFO (observe() throughput lines), "
             "WARNING, ERROR or CRITICAL. Default: logging is left as FILE.py sets it"
         ),
+    )
+    run.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help=(
+            "where to run: here (local), or on Dask (needs hosepipe[dask]): the partitions of "
+            "the stream's files on the --scheduler's workers, or on a LocalCluster of 2 "
+            "worker processes. Default: local"
+        ),
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: the Dask scheduler, such as tcp://10.0.0.5:8786",
     )
     run.add_argument(
         "--traceback",
@@ -209,11 +266,19 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         ),
     )
     demo.add_argument(
+        "--size",
+        type=_megabytes,
+        default=50,
+        dest="size_mb",
+        metavar="SIZE",
+        help="size of the generated log: 50MB, 1GB, or a number of megabytes (default: 50MB)",
+    )
+    demo.add_argument(
         "--size-mb",
         type=int,
-        default=50,
+        dest="size_mb",
         metavar="MB",
-        help="size of the generated log in megabytes (default: 50)",
+        help="the same, in megabytes",
     )
     demo.add_argument(
         "--cache-dir",
@@ -265,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             if args.size_mb < 1:
-                parser.error("demo: --size-mb must be >= 1")
+                parser.error("demo: --size must be at least 1MB")
             from pathlib import Path
 
             from hosepipe._demo import run_demo

@@ -362,12 +362,13 @@ def _stdout_emitter() -> Callable[[object], None]:
 
 
 def execute(
-    stream: Stream[Any], output: str | None, discard: bool
+    stream: Stream[Any], output: str | None, discard: bool, engine: Any = None
 ) -> tuple[RunStats, int, BaseException | None]:
     """Run *stream*, writing its items; returns its stats, the exit status and the error.
 
     However the run ends the iteration is closed (files, threads, processes) before this
-    returns, and an output file is committed only when the run completed.
+    returns, and an output file is committed only when the run completed. With *engine*
+    (``hp.engines.Dask``) the stream runs there and its items are written here, in order.
     """
     import hosepipe as hp
 
@@ -386,9 +387,14 @@ def execute(
             def emit(item: object) -> None:
                 put(item if type(item) is str else str(item))
 
-        with it:
-            for item in it:
-                emit(item)
+        if engine is not None and discard:
+            stream.run(engine=engine)
+        elif engine is not None:
+            stream.for_each(emit, engine=engine)
+        else:
+            with it:
+                for item in it:
+                    emit(item)
         if writer is not None:
             writer.commit()  # on failure it removes the temporary file itself
             committed = True
@@ -405,11 +411,52 @@ def execute(
             writer.abort()
     if code == EXIT_PIPE_CLOSED:
         _silence_stdout()
+    if engine is not None:
+        return getattr(engine, "_last", None) or hp.RunStats((), 0.0), code, error
     return it.stats(), code, error
 
 
 def _discard(item: object) -> None:
     pass
+
+
+def execute_checkpointed(
+    stream: Stream[Any], args: argparse.Namespace, engine: Any = None
+) -> tuple[RunStats, int, BaseException | None]:
+    """``--checkpoint``: run *stream* resumably into ``--output`` (or ``--discard``)."""
+    import hosepipe as hp
+
+    options = {"checkpoint": args.checkpoint, "every": args.every}
+    options.update(force=args.force, restart=args.restart)
+    code = EXIT_OK
+    error: BaseException | None = None
+    if args.output is not None:
+        stream = stream.map(str)
+    try:
+        if engine is not None:
+            raise hp.CheckpointError(
+                "--checkpoint runs here, on the local engine: leave out --engine"
+            )
+        if args.output is None and not args.discard:
+            raise hp.CheckpointError(
+                "--checkpoint needs --output (or --discard): standard output cannot be "
+                "resumed where it stopped"
+            )
+        if args.output is not None:
+            stream.to(hp.write_lines(args.output), **options)
+        else:
+            stream.run(**options)
+    except KeyboardInterrupt as e:
+        code, error = EXIT_INTERRUPTED, e
+    except Exception as e:
+        code, error = EXIT_ERROR, e
+    try:
+        stats = stream.stats()
+    except hp.HosepipeError:  # refused before it ran, or a finished job: nothing ran
+        from hosepipe.metrics import RunStats
+
+        stats = RunStats((), 0.0)
+    return stats, code, error
 
 
 def _flush_stdout() -> None:
@@ -513,6 +560,17 @@ def report_stats(stats: RunStats, how: str, stats_file: str | None) -> None:
         print(json.dumps(stats.to_dict(), indent=2), file=sys.stderr)
 
 
+def _engine(args: argparse.Namespace) -> Any:
+    """The engine ``--engine`` and ``--scheduler`` ask for: None to run here."""
+    if args.engine != "dask":
+        if args.scheduler is not None:
+            raise UsageError("--scheduler goes with --engine dask")
+        return None
+    import hosepipe as hp
+
+    return hp.engines.Dask(args.scheduler)
+
+
 def run_command(args: argparse.Namespace) -> int:
     """``hosepipe run``: what the module docstring says; returns the exit status."""
     if args.log_level is not None:
@@ -536,8 +594,16 @@ def run_command(args: argparse.Namespace) -> int:
     stream = with_progress(stream, args.progress, label)
     if stdin and sys.stdin.isatty():
         print("hosepipe: reading lines from standard input (end with Ctrl-D)", file=sys.stderr)
-    with _logging_around_bars(args.log_level is not None and stream is not before):
-        stats, code, error = execute(stream, args.output, args.discard)
+    engine = _engine(args)
+    try:
+        with _logging_around_bars(args.log_level is not None and stream is not before):
+            if args.checkpoint is not None:
+                stats, code, error = execute_checkpointed(stream, args, engine)
+            else:
+                stats, code, error = execute(stream, args.output, args.discard, engine)
+    finally:
+        if engine is not None:
+            engine.close()
     report_stats(stats, args.stats, args.stats_file)
     if code == EXIT_INTERRUPTED:
         nothing = "; nothing was written to --output" if args.output else ""

@@ -5,12 +5,63 @@ from __future__ import annotations
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
-    from hosepipe._channel import ChannelStats
+__all__ = ["ChannelStats", "RunStats", "StageCounter", "StageStats"]
 
-__all__ = ["RunStats", "StageCounter", "StageStats"]
+
+class ChannelStats:
+    """A snapshot of a channel: *depth* now, *peak* depth so far, *capacity*, items *sent*
+    and *received*, and *send_wait* (seconds producers spent waiting on a full channel)."""
+
+    __slots__ = ("capacity", "depth", "peak", "received", "send_wait", "sent")
+
+    def __init__(
+        self, capacity: int, depth: int, peak: int, sent: int, received: int, send_wait: float
+    ) -> None:
+        self.capacity = capacity
+        self.depth = depth
+        self.peak = peak
+        self.sent = sent
+        self.received = received
+        self.send_wait = send_wait
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the snapshot."""
+        return {
+            "capacity": self.capacity,
+            "depth": self.depth,
+            "peak": self.peak,
+            "sent": self.sent,
+            "received": self.received,
+            "send_wait": self.send_wait,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "queue") -> ChannelStats:
+        """The snapshot whose ``to_dict()`` gave *d*; ``ValueError`` names a bad field.
+
+        >>> ChannelStats.from_dict({"capacity": 8})
+        Traceback (most recent call last):
+        ...
+        ValueError: queue.depth is missing
+        """
+        d = _mapping(d, where)
+        return cls(
+            _count(d, "capacity", where),
+            _count(d, "depth", where),
+            _count(d, "peak", where),
+            _count(d, "sent", where),
+            _count(d, "received", where),
+            _seconds(d, "send_wait", where),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ChannelStats(depth={self.depth}/{self.capacity}, peak={self.peak}, "
+            f"sent={self.sent}, received={self.received}, send_wait={self.send_wait:.6f})"
+        )
 
 
 class StageCounter:
@@ -80,18 +131,7 @@ class StageStats:
     ('filter(<lambda>)', 10, 4, 6, 0.6)
     """
 
-    __slots__ = (
-        "errors",
-        "errors_by_type",
-        "items_in",
-        "items_out",
-        "label",
-        "position",
-        "queue",
-        "retries",
-        "time",
-        "wall_time",
-    )
+    __slots__ = (*StageCounter.__slots__, "wall_time")
 
     def __init__(
         self,
@@ -169,8 +209,6 @@ class StageStats:
         ...
         ValueError: stage.label must be a string, got a number (3)
         """
-        from hosepipe._channel import ChannelStats
-
         d = _mapping(d, where)
         label = d.get("label")
         if not isinstance(label, str):
@@ -246,6 +284,56 @@ class RunStats:
             if s.label in (label, f"observe({label!r})"):
                 return s
         raise KeyError(f"no stage labelled {label!r}; stages: {[s.label for s in self.stages]}")
+
+    @classmethod
+    def merge(
+        cls,
+        runs: Sequence[RunStats],
+        *,
+        wall_time: float,
+        source_label: str | None = None,
+        stages: int | None = None,
+    ) -> RunStats:
+        """One ``RunStats`` from several runs of the same stages (the partitions of a run
+        on an engine): each stage's counters and times added up, errors by type too.
+
+        *source_label* renames the source's row; *stages* is the number of rows, for when
+        *runs* may be empty. Queues are left out (they were the workers').
+
+        >>> import hosepipe as hp
+        >>> a = hp.Stream(range(3)).map(str).run()
+        >>> b = hp.Stream(range(4)).map(str).run()
+        >>> m = hp.RunStats.merge([a, b], wall_time=1.0, source_label="parts")
+        >>> [(s.label, s.items_in, s.items_out) for s in m.stages]
+        [('parts', 0, 7), ('map(str)', 7, 7)]
+        """
+        width = stages if stages is not None else len(runs[0].stages) if runs else 0
+        if any(len(r.stages) != width for r in runs):
+            raise ValueError("RunStats.merge(): the runs have different numbers of stages")
+        merged = []
+        for pos in range(width):
+            rows = [r.stages[pos] for r in runs]
+            by_type: dict[str, int] = {}
+            for row in rows:
+                for name, n in row.errors_by_type.items():
+                    by_type[name] = by_type.get(name, 0) + n
+            label = rows[0].label if rows else f"stage {pos}"
+            if pos == 0 and source_label is not None:
+                label = source_label
+            merged.append(
+                StageStats(
+                    pos,
+                    label,
+                    sum(r.items_in for r in rows),
+                    sum(r.items_out for r in rows),
+                    sum(r.errors for r in rows),
+                    sum(r.time for r in rows),
+                    by_type,
+                    sum(r.retries for r in rows),
+                    wall_time=wall_time,
+                )
+            )
+        return cls(tuple(merged), wall_time)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: the stages, totals and wall time (``from_dict`` reads it back).
@@ -359,19 +447,21 @@ def _mapping(d: object, where: str) -> Mapping[str, Any]:
     return d
 
 
-def _count(d: Mapping[str, Any], key: str, where: str) -> int:
+def _field(d: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in d:
         raise ValueError(f"{where}.{key} is missing")
-    v = d[key]
+    return d[key]
+
+
+def _count(d: Mapping[str, Any], key: str, where: str) -> int:
+    v = _field(d, key, where)
     if not isinstance(v, int) or isinstance(v, bool) or v < 0:
         raise ValueError(f"{where}.{key} must be an integer >= 0, got {v!r}")
     return v
 
 
 def _seconds(d: Mapping[str, Any], key: str, where: str) -> float:
-    if key not in d:
-        raise ValueError(f"{where}.{key} is missing")
-    v = d[key]
+    v = _field(d, key, where)
     if not isinstance(v, int | float) or isinstance(v, bool) or not v >= 0:  # NaN too
         raise ValueError(f"{where}.{key} must be a number of seconds >= 0, got {v!r}")
     return float(v)

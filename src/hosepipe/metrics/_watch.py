@@ -5,7 +5,7 @@ A *watcher* is anything with a ``period`` (seconds between ticks), ``start(bytes
 (called in the run's thread as it starts; *bytes_read* gives a file source's
 progress in bytes, or is None), ``tick(stats)`` and ``close(stats, ok)``; the stages that
 want one (``observe`` with ``every=`` seconds, ``progress``) make it when the run starts
-(``Node.watcher``). One ``Watch`` thread per run
+(``_steps._make.watcher``). One ``Watch`` thread per run
 serves them all: it reads ``Run.stats()``, a snapshot that is safe to take from another
 thread, so watching adds nothing to the items' own path. The thread is started with the
 run and stopped and joined when the run closes, after a last tick with the final counts.
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from hosepipe.metrics._stats import RunStats
 
-__all__ = ["EveryItems", "ObserveLog", "Watch", "emitter"]
+__all__ = ["Counting", "ObserveLog", "Watch", "emitter"]
 
 
 def emitter(log: Any) -> Callable[[str], object]:
@@ -119,22 +119,10 @@ class ObserveLog:
         )
 
 
-class EveryItems:
-    """``observe(name, every=N)``: called with each item passing the point (as a ``tap``),
-    it logs a line at every N-th. ``bound()`` gives each run its own count."""
+class Counting:
+    """``observe(name, every=N)`` in one run: called with each item passing the point (as a
+    ``tap``), it logs a line at every N-th."""
 
-    __slots__ = ("every", "log", "name")
-
-    def __init__(self, name: str, every: int, log: Any) -> None:
-        self.name = name
-        self.every = every
-        self.log = log
-
-    def bound(self) -> _Counting:
-        return _Counting(self.name, self.every, emitter(self.log))
-
-
-class _Counting:
     __slots__ = ("__name__", "emit", "every", "last", "n", "name", "next", "start")
 
     def __init__(self, name: str, every: int, emit: Callable[[str], object]) -> None:

@@ -4,12 +4,15 @@ A ``Sink`` is an inert description (a path, a table, options), like a stage node
 opens a fresh ``SinkWriter`` from it. The writer is fed items with ``write``; when the stream
 has ended it is ``commit``-ed (a file is renamed into place, a transaction committed) and
 returns the sink's result; when the stream fails or is interrupted it is ``abort``-ed
-instead, which leaves the target as it was.
+instead, which leaves the target as it was. The drivers know sinks by the protocol in
+``_ends`` (``SinkBase``); ``Sink`` adds ``source | sink``, which makes a ``Stream``.
 """
 
 from __future__ import annotations
 
-from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from hosepipe._ends import SinkBase, SinkWriter
+from hosepipe._stream import Stream
+from hosepipe._typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from typing import Any
@@ -20,20 +23,7 @@ T = TypeVar("T", contravariant=True)
 R = TypeVar("R", covariant=True)
 
 
-class SinkWriter(Protocol[T, R]):
-    """One run's open sink."""
-
-    def write(self, item: T, /) -> None:
-        """Take one item."""
-
-    def commit(self) -> R:
-        """The stream ended: make the output visible and return the sink's result."""
-
-    def abort(self) -> None:
-        """The stream failed or was stopped: discard the output, leave the target as it was."""
-
-
-class Sink(Generic[T, R]):
+class Sink(SinkBase[T, R]):
     """Base class of hosepipe's sinks: ``stream.to(sink)`` or ``stream | sink`` runs into it.
 
     Subclasses implement ``open()`` and ``label``. A sink can also be a ``catch``'s
@@ -54,16 +44,5 @@ class Sink(Generic[T, R]):
     10
     """
 
-    label: str = "sink()"
-
-    def open(self) -> SinkWriter[T, R]:
-        """A fresh writer for one run."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return self.label
-
     def __ror__(self, stream: Any) -> R:
-        from hosepipe._stream import Stream
-
         return Stream(stream).to(self)

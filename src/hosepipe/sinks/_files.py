@@ -29,15 +29,24 @@ class _AtomicFile:
     """One run's output: a temporary file, a compressor by suffix, a text layer; then
     commit (rename over the target) or abort (remove)."""
 
-    def __init__(self, target: str, encoding: str | None) -> None:
+    def __init__(
+        self, target: str, encoding: str | None, partial: tuple[str, int] | None = None
+    ) -> None:
         import tempfile
 
         folder = os.path.dirname(os.path.abspath(target))
-        fd, self.tmp = tempfile.mkstemp(
-            dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
-        )
+        if partial is None:
+            fd, self.tmp = tempfile.mkstemp(
+                dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
+            )
+            self.raw: Any = os.fdopen(fd, "wb")
+        else:  # a checkpointed run's partial file, cut back to its last committed size
+            self.tmp, size = partial
+            self.raw = open(self.tmp, "r+b" if size else "wb")  # noqa: SIM115 - closed by commit/abort
+            self.raw.truncate(size)
+            self.raw.seek(size)
+            fd = self.raw.fileno()
         self.target = target
-        self.raw = os.fdopen(fd, "wb")
         self.compressed: Any = self.raw
         self.text: io.TextIOWrapper | None = None
         self.count = 0
@@ -188,13 +197,25 @@ class _FileSink(Sink[Any, int]):
         """The per-item function, and the buffer that counts and flushes what it wrote."""
         raise NotImplementedError
 
+    def open_checkpointed(self, key: str, store: Any) -> _Segments:
+        """A writer for a checkpointed run (``hosepipe._checkpoint``) of job *key*."""
+        if self.path.lower().endswith((".gz", ".bz2", ".xz", ".zst")):
+            from hosepipe._errors import CheckpointError
+
+            raise CheckpointError(
+                f"checkpoint: the sink {self.label} writes a compressed file, which cannot "
+                "be appended to where a run stopped; write a plain file (and compress it "
+                "when the job is done)"
+            )
+        return _Segments(self, key, store)
+
 
 class _Pieces:
     """Encoded items gathered and written about a hundred at a time: one ``write`` call
     per chunk, not per item (memory: at most ``LIMIT`` items' text)."""
 
     LIMIT = 128
-    __slots__ = ("_write", "flushed", "joiner", "pieces", "tail")
+    __slots__ = ("_write", "flushed", "joiner", "pieces", "state", "tail")
 
     def __init__(self, write: Callable[[Any], Any], joiner: Any, tail: Any) -> None:
         self._write = write
@@ -202,6 +223,7 @@ class _Pieces:
         self.joiner = joiner
         self.tail = tail
         self.flushed = 0
+        self.state: dict[str, Any] | None = None  # a writer's own state, for checkpoints
 
     def flush(self) -> None:
         if self.pieces:
@@ -386,6 +408,7 @@ class _Csv(_FileSink):
             buffer.flushed += 1  # rows go straight to the csv writer: only count them
 
         buffer = _Pieces(rows.writerow, "", "")
+        buffer.state = state
         return put, buffer
 
 
@@ -419,3 +442,105 @@ def write_csv(
         raise ValueError(f"write_csv(): `delimiter` must be one character, got {delimiter!r}")
     names = None if fieldnames is None else tuple(fieldnames)
     return _Csv(path, encoding, names, bool(header), {"dialect": dialect, "delimiter": delimiter})
+
+
+class _Segments:
+    """A file sink's writer in a checkpointed run: the output grows in a partial file
+    next to the target (``.<name>.<key>.partial``); each commit flushes and ``fsync``s it and
+    then records its size in the checkpoint, so a resumed run cuts it back to that size and
+    appends. The target appears, renamed from the partial file, when the job ends."""
+
+    def __init__(self, sink: _FileSink, key: str, store: Any) -> None:
+        self.sink = sink
+        self.store = store
+        folder, name = os.path.split(os.path.abspath(sink.path))
+        self.partial = os.path.join(folder, f".{name}.{key}.partial")
+        self.writer: _Writer | None = None
+        self.write: Callable[[Any], None] = _not_open
+
+    def load(self) -> dict[str, Any] | None:
+        return None  # the checkpoint file is the record
+
+    def forget(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.partial)
+
+    def complete(self, record: dict[str, Any]) -> None:
+        """A finished job whose partial file was not yet renamed (killed in between)."""
+        if os.path.exists(self.partial):
+            os.replace(self.partial, self.sink.path)
+            _sync_folder(os.path.dirname(os.path.abspath(self.sink.path)))
+
+    def resume(self, saved: dict[str, Any] | None) -> None:
+        size = 0 if saved is None else int(saved["size"])
+        if saved is not None and not os.path.exists(self.partial):
+            from hosepipe._errors import CheckpointError
+
+            raise CheckpointError(
+                f"checkpoint: the partial output {self.partial!r} of {self.sink.label} is "
+                "missing, so the job cannot resume; pass restart=True to start over"
+            )
+        sink = self.sink
+        out = _AtomicFile(sink.path, None if sink.binary else sink.encoding, (self.partial, size))
+        try:
+            put, pieces = sink._writer(out)
+        except BaseException:
+            out.abort()
+            raise
+        if saved is not None:
+            pieces.flushed = int(saved["count"])
+            if pieces.state is not None:
+                pieces.state.update(saved["state"])
+        self.writer = _Writer(out, put, pieces)
+        self.write = put
+
+    def count(self) -> int:
+        assert self.writer is not None
+        return self.writer.pieces.count()
+
+    def commit(
+        self, record: dict[str, Any], settle: Callable[[Any], Any] | None
+    ) -> Callable[[], None]:
+        """Hand what was written to the OS and note its size in *record*; return what makes
+        it durable: ``fsync`` the partial file, then write the record atomically (it may
+        run in another thread while more is appended: the record says where to cut)."""
+        from hosepipe._checkpoint import settled
+
+        assert self.writer is not None
+        pieces, out = self.writer.pieces, self.writer.out
+        pieces.flush()
+        if out.text is not None:
+            out.text.flush()
+        out.raw.flush()
+        state = dict(pieces.state) if pieces.state is not None else None
+        record["sink"] = {"size": out.raw.tell(), "count": pieces.count(), "state": state}
+        fd, store = out.raw.fileno(), self.store
+
+        def durable() -> None:
+            data = settled(record, settle)
+            os.fdatasync(fd)
+            store.write_bytes(data)
+
+        return durable
+
+    def finish(self) -> int:
+        """The job is done (and recorded so): the partial file becomes the target."""
+        assert self.writer is not None
+        writer, self.writer = self.writer, None
+        return writer.commit()
+
+    def close(self) -> None:
+        """The run stopped: close the partial file and keep it for the next run."""
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        out = writer.out
+        for close in (getattr(out.text, "detach", None), out.raw.close):
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+        out.text = None
+
+
+def _not_open(item: Any) -> None:
+    raise AssertionError("the writer is not open")

@@ -91,6 +91,9 @@ class _SqlSink(Sink["Item", int]):
         self.label = f"to_sql({target.shown}, {table!r})"
 
     def open(self) -> SinkWriter[Item, int]:
+        return self._open()
+
+    def _open(self) -> _Writer:
         conn, owned = self.target.open(write=True)
         try:
             if self.target.kind == "sqlite":
@@ -100,6 +103,10 @@ class _SqlSink(Sink["Item", int]):
             if owned:
                 conn.close()
             raise
+
+    def open_checkpointed(self, key: str, store: Any) -> _Checkpointed:
+        """A writer for a checkpointed run (``hosepipe._checkpoint``) of job *key*."""
+        return _Checkpointed(self._open(), key, store)
 
 
 class _Writer:
@@ -381,3 +388,92 @@ def to_sql(
     if commit not in ("batch", "run"):
         raise ValueError(f"to_sql(): `commit` must be 'batch' or 'run', got {commit!r}")
     return _SqlSink(target, table, names, batch_size, commit == "batch")
+
+
+# -- checkpointed runs (hosepipe._checkpoint) ------------------------------------------------
+
+CHECKPOINTS = "hosepipe_checkpoints"
+
+
+class _Checkpointed:
+    """A ``to_sql`` writer in a checkpointed run: one transaction per checkpoint interval,
+    which also writes the checkpoint record into the table ``hosepipe_checkpoints`` (a row
+    per job), so rows and position are committed together. That row is what a resumed run
+    trusts; the checkpoint file is written after it, and names the job."""
+
+    keeps_records = True
+
+    def __init__(self, writer: _Writer, key: str, store: Any) -> None:
+        self.writer = writer
+        self.key = key
+        self.store = store
+        self.postgres = isinstance(writer, _PostgresWriter)
+        if writer.per_batch:  # the checkpoint says when to commit, not the batches
+            writer.per_batch = False
+            writer._begin()
+        self.write = writer.write
+        blob = "BYTEA" if self.postgres else "BLOB"
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} "
+            f"(job TEXT PRIMARY KEY, record {blob} NOT NULL)"
+        )
+
+    def _execute(self, statement: str, *params: Any) -> Any:
+        if not self.postgres:
+            statement = statement.replace("%s", "?")
+        return self.writer.conn.execute(statement, params)
+
+    def load(self) -> dict[str, Any] | None:
+        from hosepipe._checkpoint import decode
+
+        row = self._execute(f"SELECT record FROM {CHECKPOINTS} WHERE job = %s", self.key)
+        found = row.fetchone()
+        if found is None:
+            return None
+        return decode(bytes(found[0]), f"{CHECKPOINTS} row {self.key}")
+
+    def forget(self) -> None:
+        self._execute(f"DELETE FROM {CHECKPOINTS} WHERE job = %s", self.key)
+
+    def complete(self, record: dict[str, Any]) -> None:
+        self.close()  # a finished job: its rows and record are committed
+
+    def resume(self, saved: dict[str, Any] | None) -> None:
+        if saved is not None:
+            self.writer.written = int(saved["count"])
+
+    def count(self) -> int:
+        return self.writer.written + len(self.writer.rows)
+
+    def commit(
+        self, record: dict[str, Any], settle: Callable[[Any], Any] | None
+    ) -> Callable[[], None]:
+        """Insert the rows buffered, and *record*, in one transaction; return what writes
+        the checkpoint file after it (which a resumed run does not trust for the position)."""
+        from functools import partial
+
+        from hosepipe._checkpoint import encode
+
+        writer = self.writer
+        writer._flush()
+        record["sink"] = {"count": writer.written}
+        data = encode(record)
+        self._execute(
+            f"INSERT INTO {CHECKPOINTS} (job, record) VALUES (%s, %s) "
+            "ON CONFLICT (job) DO UPDATE SET record = excluded.record",
+            self.key,
+            data,
+        )
+        writer._end(ok=True)
+        if not record["finished"]:
+            writer._begin()
+        return partial(self.store.write_bytes, data)
+
+    def finish(self) -> int:
+        writer = self.writer
+        writer.done = True
+        writer._close()
+        return writer.written
+
+    def close(self) -> None:
+        self.writer.abort()

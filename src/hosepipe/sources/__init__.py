@@ -7,6 +7,7 @@ __all__ = [
     "Reader",
     "follow",
     "paginate",
+    "partitioned",
     "read_bytes",
     "read_csv",
     "read_jsonl",
@@ -18,6 +19,7 @@ __all__ = [
 _LAZY = {
     "follow": "hosepipe.sources._follow",
     "paginate": "hosepipe.sources._paginate",
+    "partitioned": "hosepipe.sources._partition",
     "read_bytes": "hosepipe.sources._files",
     "read_csv": "hosepipe.sources._files",
     "read_jsonl": "hosepipe.sources._files",
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from hosepipe.sources._files import read_lines as read_lines
     from hosepipe.sources._follow import follow as follow
     from hosepipe.sources._paginate import paginate as paginate
+    from hosepipe.sources._partition import partitioned as partitioned
     from hosepipe.sources._sql import read_sql as read_sql
 else:
     from hosepipe._lazy import lazy_exports

@@ -1,16 +1,13 @@
-"""What hosepipe's own sources share: labels, re-running, and what to do with bad records.
-
-A ``Reader`` is re-iterable (each run opens the files or connections afresh) and is opened
-by the driver with a *report* callback, through which it counts the bad records it skipped
-on the source's row of ``RunStats``.
-"""
+"""What hosepipe's own sources share: the ``Reader`` base (``_ends``) and what to do with
+bad records (``on_error=``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
+from hosepipe._ends import Reader
 from hosepipe._errors import DataError
-from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar
+from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Literal
@@ -18,28 +15,6 @@ if TYPE_CHECKING:
     OnError = Literal["raise", "skip"] | Callable[[DataError], object]
 
 __all__ = ["Reader", "check_on_error", "handle_bad"]
-
-T = TypeVar("T", covariant=True)
-
-
-def _ignore(_: BaseException) -> None:
-    pass
-
-
-class Reader(Generic[T]):
-    """Base class of hosepipe's sources."""
-
-    label: str = "reader()"
-
-    def open(self, report: Callable[[BaseException], None]) -> Iterator[T]:
-        """An iterator over the records, for one run; *report* counts skipped bad records."""
-        raise NotImplementedError
-
-    def __iter__(self) -> Iterator[T]:
-        return self.open(_ignore)
-
-    def __repr__(self) -> str:
-        return self.label
 
 
 def check_on_error(op: str, on_error: object) -> None:

@@ -10,6 +10,9 @@ file, invalid JSON or a CSV row with the wrong number of fields is a ``DataError
 the file, the 1-based line and the raw text; ``on_error`` says what to do with it:
 ``"raise"`` (the default), ``"skip"`` (counted in the stats), or a callable that receives
 the error (and the record is skipped).
+
+Why this module is longer than most: lines, bytes, JSON Lines and CSV share one opening and
+decompression, one line rule with its offsets and line numbers, and one bad-record policy.
 """
 
 from __future__ import annotations
@@ -129,7 +132,7 @@ def bytes_read(reader: object) -> Callable[[], tuple[int, int]] | None:
     Meant for progress bars: two runs reading the same file at once confuse it.
     """
     paths = getattr(reader, "paths", None)
-    if not isinstance(reader, _Lines | _Chunks | _CsvRows) or paths is None:
+    if not isinstance(reader, _FileReader) or paths is None:
         return None
     resolved = resolve_paths(paths)
     if _STDIN in resolved:
@@ -158,6 +161,30 @@ def bytes_read(reader: object) -> Callable[[], tuple[int, int]] | None:
         return last[0], total
 
     return read
+
+
+class _FileReader(Reader[Any]):
+    """A reader of files, whose progress is counted in bytes (``bytes_read``)."""
+
+    paths: tuple[str, ...]
+    _scan: tuple[str, int, int] | None = None  # a (path, line, offset) known, for settling
+
+    def bytes_read(self) -> Callable[[], tuple[int, int]] | None:
+        return bytes_read(self)
+
+    def settle_position(self, pos: dict[str, Any] | None) -> dict[str, Any] | None:
+        """*pos* (from ``position()``) with the byte offset of its line in a plain file,
+        counted on from the last one settled: checkpoints call it in their own thread,
+        so the run does not wait for the counting."""
+        if pos is None or pos["offset"] is not None or _compressed(pos["path"]):
+            return pos
+        path, line = pos["path"], pos["line"]
+        known, base, at = self._scan or (path, 0, 0)
+        if known != path or base > line:
+            base, at = 0, 0
+        offset = _offset_of_line(path, line - base, at)
+        self._scan = (path, line, offset)
+        return {**pos, "offset": offset}
 
 
 def _open_binary(path: str) -> io.BufferedIOBase:
@@ -349,33 +376,49 @@ class _Decoding:
         self.located = located  # yield (path, line, text) instead of text
         self.skip_blank = skip_blank  # leave out lines that are only whitespace
 
-    def blocks(self, path: str, report: Report) -> Iterator[Iterable[Any]]:
+    def blocks(
+        self,
+        path: str,
+        report: Report,
+        opener: Callable[[str], io.BufferedIOBase] = open_binary,
+        first_line: int = 1,
+        cursor: _Cursor | None = None,
+    ) -> Iterator[Iterable[Any]]:
         """The lines of *path*, a block at a time (``_Flat`` hands them out one by one).
 
         The fast path decodes and splits large blocks of text (``_text_blocks``). A decoding
         error there only says that the current block is bad, so the file is then read again
         in binary from the last good line, decoding line by line to find and report each bad
         one. Both paths split lines by the same rule: at "\\n", with "\\r\\n" as one line end.
+        *opener* and *first_line* read a part of the file instead (``sources._partition``):
+        what *opener* returns starts at line *first_line* of *path*. A *cursor*
+        (checkpointed runs) says where to start and notes each block handed out.
         """
-        n = 0  # lines handed out
+        n = first_line - 1 if cursor is None else cursor.line  # lines handed out (or before)
         try:
             if path != _STDIN:  # standard input cannot be read twice: only line by line
-                with open_binary(path) as binary:
+                with opener(path) as binary:
+                    if cursor is not None and n:
+                        cursor.seek(binary)
                     try:
                         for block in _text_blocks(binary, self.encoding, self.errors):
                             lines = _split_lines(block, self.keep_ends)
                             first, n = n + 1, n + len(lines)
-                            items: Iterable[Any] = lines
+                            items: Iterable[Any] = iter(lines)
+                            ahead = items  # how far the block was taken: its length hint
                             if self.located:
-                                items = zip(repeat(path), range(first, n + 1), lines)
+                                ahead = iter(range(first, n + 1))
+                                items = zip(repeat(path), ahead, lines)
                             if self.skip_blank:
                                 items = compress(items, map(str.strip, lines))
+                            if cursor is not None:
+                                cursor.block(first, len(lines), ahead)
                             yield items
                         return
                     except UnicodeDecodeError:
                         pass  # find the bad line(s) below
-            with open_binary(path) as binary:
-                for _ in range(n):
+            with opener(path) as binary:
+                for _ in range(n - first_line + 1):
                     binary.readline()
                 for raw in binary:
                     n += 1
@@ -392,7 +435,10 @@ class _Decoding:
                         line = line.removesuffix("\n")
                     if self.skip_blank and not line.strip():
                         continue
-                    yield ((path, n, line),) if self.located else (line,)
+                    one = iter(((path, n, line),) if self.located else (line,))
+                    if cursor is not None:
+                        cursor.block(n, 1, one)
+                    yield one
         except Exception as e:
             if not _corrupt(e):
                 raise
@@ -400,7 +446,10 @@ class _Decoding:
             handle_bad(self.on_error, bad, report)  # skip: the rest of this file is unreadable
 
 
-class _Lines(Reader[Any]):
+class _Lines(_FileReader):
+    _start: dict[str, Any] | None = None  # where the next run starts (seek)
+    _cursor: _Cursor | None = None  # where the latest run is
+
     def __init__(self, op: str, paths: tuple[str, ...], decoding: _Decoding) -> None:
         self.paths = paths
         self.decoding = decoding
@@ -410,8 +459,140 @@ class _Lines(Reader[Any]):
         return _flat(self._blocks(report))
 
     def _blocks(self, report: Report) -> Generator[Iterable[Any], None, None]:
-        for path in resolve_paths(self.paths):
-            yield from self.decoding.blocks(path, report)
+        for cursor in _files_from(self):
+            yield from self.decoding.blocks(cursor.path, report, cursor=cursor)
+
+    def position(self) -> dict[str, Any] | None:
+        """Where the latest run is: just after the last line it handed out (checkpoints)."""
+        return None if self._cursor is None else self._cursor.position()
+
+    def seek(self, pos: dict[str, Any]) -> None:
+        """Make the next run start at *pos*, a ``position()`` (checkpoints)."""
+        self._start = pos
+
+    def check_checkpoint(self) -> None:
+        _check_seekable(self.label, self.paths, self.decoding.encoding)
+
+
+# -- positions, for checkpointed runs (hosepipe._checkpoint) -------------------------------------
+#
+# A position is a dict: the index of the file in the reader's list and its path, the number
+# of lines handed out of it, and the byte offset where the next line starts (None for a
+# compressed file, which a resumed run reads again up to that line). The offset is found by
+# counting "\n" bytes, so a checkpointed reader needs an encoding where "\n" is that byte.
+
+
+class _Cursor:
+    """Where one file of a run is: the block of lines being handed out (its first line
+    number, its length, and an iterator over it whose length hint says how much of it is
+    left), and where the reading of the file started (a seek)."""
+
+    __slots__ = ("ahead", "fields", "first", "index", "line", "offset", "path", "size")
+
+    def __init__(self, index: int, path: str, line: int = 0, offset: int | None = None) -> None:
+        self.index, self.path = index, path
+        self.line, self.offset = line, offset  # lines before the start, and its byte offset
+        self.first, self.size = line + 1, 0
+        self.ahead: Any = iter(())
+        self.fields: tuple[str, ...] | None = None  # read_csv: the file's header
+
+    def block(self, first: int, size: int, ahead: Any) -> None:
+        self.first, self.size, self.ahead = first, size, ahead
+
+    def lines(self) -> int:
+        """The lines handed out so far."""
+        return self.first - 1 + self.size - int(self.ahead.__length_hint__())
+
+    def position(self, lines: int | None = None) -> dict[str, Any]:
+        """The position after *lines* lines (default: those handed out); its byte offset
+        is found later, by ``settle`` (``_FileReader.settle_position``)."""
+        line = self.lines() if lines is None else lines
+        pos = {"file": self.index, "path": self.path, "line": line, "offset": None}
+        if self.fields is not None:
+            pos["fields"] = list(self.fields)
+        return pos
+
+    def seek(self, binary: Any) -> None:
+        """Move *binary*, just opened, to the start of the line after ``line``."""
+        if self.offset is not None:
+            binary.seek(self.offset)
+        else:  # a compressed file: read up to there again
+            for _ in range(self.line):
+                binary.readline()
+
+
+def _compressed(path: str) -> bool:
+    return path.lower().endswith((".gz", ".bz2", ".xz", ".zst"))
+
+
+def _offset_of_line(path: str, lines: int, start: int) -> int:
+    """The byte offset in *path* after *lines* more lines from the offset *start*: "\\n"
+    counted a megabyte at a time, then 4 KB at a time in the last, then line by line."""
+    buf = bytearray(1 << 20)
+    with open(path, "rb", buffering=0) as f:
+        f.seek(start)
+        at = start
+        while lines > 0:
+            got = f.readinto(buf)
+            if not got:
+                return at  # the last line has no line end
+            found = buf.count(b"\n", 0, got)
+            if found < lines:
+                lines -= found
+                at += got
+                continue
+            i = j = 0
+            while True:
+                j = min(i + 4096, got)
+                here = buf.count(b"\n", i, j)
+                if here >= lines:
+                    break
+                lines -= here
+                i = j
+            cut = i - 1
+            for _ in range(lines):
+                cut = buf.index(b"\n", cut + 1, j)
+            return at + cut + 1
+    return start
+
+
+def _files_from(reader: Any) -> Iterator[_Cursor]:
+    """A cursor per file of *reader* for one run, from where its ``seek`` said."""
+    start, reader._start = reader._start, None
+    files = resolve_paths(reader.paths)
+    begin = 0 if start is None else int(start["file"])
+    if start is not None and (begin >= len(files) or files[begin] != start["path"]):
+        from hosepipe._errors import CheckpointError
+
+        raise CheckpointError(
+            f"checkpoint: {reader.label} cannot resume: file {begin + 1} of its files was "
+            f"{start['path']!r} and is now {files[begin] if begin < len(files) else None!r}"
+        )
+    for index in range(begin, len(files)):
+        if start is not None and index == begin:
+            cursor = _Cursor(index, files[index], int(start["line"]), start["offset"])
+            if start["offset"] is not None:
+                reader._scan = (files[index], int(start["line"]), start["offset"])
+            fields = start.get("fields")
+            cursor.fields = None if fields is None else tuple(fields)
+        else:
+            cursor = _Cursor(index, files[index])
+        reader._cursor = cursor
+        yield cursor
+
+
+def _check_seekable(label: str, paths: tuple[str, ...], encoding: str) -> None:
+    from hosepipe._errors import CheckpointError
+
+    if _STDIN in paths:
+        raise CheckpointError(
+            f"checkpoint: the source {label} reads standard input, which cannot seek"
+        )
+    if "\n".encode(encoding) != b"\n":
+        raise CheckpointError(
+            f"checkpoint: the source {label} reads {encoding!r}, where a line end is not the "
+            "byte \\n; a checkpointed run needs an ASCII-compatible encoding such as utf-8"
+        )
 
 
 def _check_text_options(op: str, encoding: object, errors: object) -> None:
@@ -466,7 +647,7 @@ def read_lines(
 # -- bytes --------------------------------------------------------------------------------------
 
 
-class _Chunks(Reader[bytes]):
+class _Chunks(_FileReader):
     def __init__(self, paths: tuple[str, ...], chunk_size: int, on_error: OnError) -> None:
         self.paths = paths
         self.chunk_size = chunk_size
@@ -586,7 +767,7 @@ def read_jsonl(path: Paths, *, encoding: str = "utf-8", on_error: OnError = "rai
 # -- CSV --------------------------------------------------------------------------------------
 
 
-class _CsvRows(Reader[Any]):
+class _CsvRows(_FileReader):
     """``(path, line, row, fields)`` per CSV record; *fields* is that file's header."""
 
     def __init__(
@@ -606,21 +787,50 @@ class _CsvRows(Reader[Any]):
         self.on_error = on_error
         self.label = _label("read_csv", paths)
 
-    def open(self, report: Report) -> Iterator[Any]:
-        for path in resolve_paths(self.paths):
-            yield from self._rows(path, report)
+    _start: dict[str, Any] | None = None  # where the next run starts (seek)
+    _cursor: _Cursor | None = None  # where the latest run is
+    _source: _CsvLines | None = None
 
-    def _rows(self, path: str, report: Report) -> Iterator[Any]:
+    def open(self, report: Report) -> Iterator[Any]:
+        for cursor in _files_from(self):
+            yield from self._rows(cursor.path, report, cursor)
+
+    def position(self) -> dict[str, Any] | None:
+        """Where the latest run is: just after the last record it handed out (checkpoints)."""
+        cursor, source = self._cursor, self._source
+        if cursor is None or source is None or source.reader is None:
+            return None
+        if source.marks or source._ahead != cursor.line:
+            from hosepipe._errors import CheckpointError
+
+            raise CheckpointError(
+                f"checkpoint: {self.label} cannot record a position in {cursor.path!r}: it "
+                "has a lone \\r inside a line or a line that cannot be decoded"
+            )
+        return cursor.position(cursor.line + source.reader.line_num)
+
+    def seek(self, pos: dict[str, Any]) -> None:
+        """Make the next run start at *pos*, a ``position()`` (checkpoints)."""
+        self._start = pos
+
+    def check_checkpoint(self) -> None:
+        _check_seekable(self.label, self.paths, self.encoding)
+
+    def _rows(self, path: str, report: Report, cursor: _Cursor | None = None) -> Iterator[Any]:
         """One file's records. The csv reader reads the lines of a ``_CsvLines``, which also
         says on which line of the file each record starts."""
         import csv
 
         fields, header = self.fieldnames, self.header
-        source = _CsvLines(path, self.encoding, self.on_error, report)
+        source = _CsvLines(path, self.encoding, self.on_error, report, cursor)
+        if cursor is not None:
+            self._source = source
+            if cursor.line:  # resumed after the header
+                header, fields = False, cursor.fields or fields
         blocks = source.blocks()
         reader = source.reader = csv.reader(chain.from_iterable(blocks), **self.fmt)
         marks, offset = source.marks, source.offset
-        taken = off = 0  # pieces the reader took; line number minus piece number
+        taken, off = 0, source._offset  # pieces the reader took; line number minus piece number
         try:
             while True:
                 try:
@@ -632,6 +842,8 @@ class _CsvRows(Reader[Any]):
                             header = False
                             if fields is None:
                                 fields = tuple(row)
+                            if cursor is not None and self.header:
+                                cursor.fields = fields
                             continue
                         if marks:
                             off = offset(start)
@@ -668,17 +880,35 @@ class _CsvLines:
     reader is done with the last one, so then ``reader.line_num`` is the count of pieces.
     """
 
-    __slots__ = ("_ahead", "_offset", "encoding", "marks", "on_error", "path", "reader", "report")
+    __slots__ = (
+        "_ahead",
+        "_offset",
+        "cursor",
+        "encoding",
+        "marks",
+        "on_error",
+        "path",
+        "reader",
+        "report",
+    )
 
-    def __init__(self, path: str, encoding: str, on_error: OnError, report: Report) -> None:
+    def __init__(
+        self,
+        path: str,
+        encoding: str,
+        on_error: OnError,
+        report: Report,
+        cursor: _Cursor | None = None,
+    ) -> None:
+        self.cursor = cursor  # where to start (checkpointed runs)
         self.path = path
         self.encoding = encoding
         self.on_error = on_error
         self.report = report
         self.reader: Any = None  # the csv reader of blocks(), set by its owner
         self.marks: deque[tuple[int, int]] = deque()  # (piece number, offset from there on)
-        self._ahead = 0  # lines minus pieces, for what blocks() handed out
-        self._offset = 0  # the offset at the piece last asked about
+        self._ahead = 0 if cursor is None else cursor.line  # lines minus pieces handed out
+        self._offset = self._ahead  # the offset at the piece last asked about
 
     def offset(self, piece: int) -> int:
         """Line number minus piece number, for piece number *piece* (1-based)."""
@@ -713,6 +943,8 @@ class _CsvLines:
         path = self.path
         if path != _STDIN:  # standard input cannot be read twice: only line by line
             with open_binary(path) as binary:
+                if self.cursor is not None and self.cursor.line:
+                    self.cursor.seek(binary)
                 try:
                     for block in _text_blocks(binary, self.encoding, "strict"):
                         if "\r" not in block:

@@ -319,11 +319,19 @@ def _fetch(
     fetchmany: Callable[[int], Sequence[Any]],
     batch_size: int,
     shape: Callable[[Sequence[Any]], Iterable[Any]],
+    at: list[Any] | None = None,
 ) -> Iterator[Any]:
-    """The rows of an executed cursor, fetched *batch_size* at a time (the sync loop)."""
+    """The rows of an executed cursor, fetched *batch_size* at a time (the sync loop).
+
+    With *at* (a keyed reader), each batch and the iterator handing it out are noted
+    there, so ``position()`` can tell the last row handed out (the iterator's length hint).
+    """
     while True:
         batch = fetchmany(batch_size)
-        yield from shape(batch)
+        rows = iter(batch)
+        if at is not None and batch:
+            at[0], at[1] = batch, rows
+        yield from shape(rows)  # type: ignore[arg-type]
         if len(batch) < batch_size:
             return
 
@@ -379,6 +387,69 @@ def _same(batch: Sequence[Any]) -> Sequence[Any]:
 class _SqlReader(_SqlRead, Reader[Row]):
     """The sync form: SQLite or a ``psycopg.Connection``."""
 
+    key: str | None = None  # read_sql(key=): the column the rows are ordered by
+    _after: tuple[Any] | None = None  # seek: start after this key value
+    _at: list[Any] | None = None  # the latest run: [batch, its iterator, key index, start]
+    _start: dict[str, Any] | None = None
+
+    # -- checkpoints: the position is the key of the last row handed out ------------------
+
+    def check_checkpoint(self) -> None:
+        from hosepipe._errors import CheckpointError
+
+        if self.key is None:
+            raise CheckpointError(
+                f"checkpoint: the source {self.label} can resume only from a key: pass "
+                "read_sql(..., key='id'), the name of a unique column to order the rows by"
+            )
+
+    def position(self) -> dict[str, Any] | None:
+        """The key of the last row the latest run handed out (checkpoints)."""
+        if not self._at:
+            return None
+        batch, rows, index, start = self._at
+        taken = len(batch) - rows.__length_hint__()
+        return {"after": batch[taken - 1][index]} if taken else start
+
+    def seek(self, pos: dict[str, Any]) -> None:
+        """Make the next run read the rows after *pos*, a ``position()``."""
+        self._after = (pos["after"],)
+
+    def _statement(self, postgres: bool) -> tuple[str, Any]:
+        """The query and parameters to run: keyed, ordered by the key and after a seek."""
+        if self.key is None:
+            return self.query, (self.pg_params if postgres else self.params)
+        after, self._after = self._after, None
+        self._start = None if after is None else {"after": after[0]}
+        query, params = self.query, self.params
+        key = '"' + self.key.replace('"', '""') + '"'
+        where = ""
+        if after is not None:
+            named = isinstance(params, Mapping)
+            mark = (
+                ("%(hosepipe_after)s" if named else "%s")
+                if postgres
+                else (":hosepipe_after" if named else "?")
+            )
+            where = f" WHERE {key} > {mark}"
+            if postgres and not params:
+                query = query.replace("%", "%%")  # the query now has a parameter
+            params = {**params, "hosepipe_after": after[0]} if named else (*params, after[0])  # type: ignore[dict-item]
+        statement = f"SELECT * FROM ({query}) AS hosepipe_keyed{where} ORDER BY {key}"
+        return statement, (params or None) if postgres else params
+
+    def _keyed(self, description: Any) -> list[Any] | None:
+        if self.key is None:
+            return None
+        names = [d[0] for d in description or ()]
+        if self.key not in names:
+            raise ValueError(
+                f"read_sql(): `key` {self.key!r} is not a column of the query's rows "
+                f"(they have {', '.join(map(repr, names))})"
+            )
+        self._at = at = [(), iter(()), names.index(self.key), self._start]
+        return at
+
     def open(self, report: Report) -> Iterator[Row]:
         conn, owned = self.target.open(write=False)
         try:
@@ -395,8 +466,10 @@ class _SqlReader(_SqlRead, Reader[Row]):
         try:
             cursor.row_factory = None  # plain tuples, whatever the connection's row_factory
             cursor.arraysize = self.batch_size
-            cursor.execute(self.query, self.params)
-            yield from _fetch(cursor.fetchmany, self.batch_size, self.shaper(cursor.description))
+            cursor.execute(*self._statement(postgres=False))
+            at = self._keyed(cursor.description)
+            shape = self.shaper(cursor.description)
+            yield from _fetch(cursor.fetchmany, self.batch_size, shape, at)
         finally:
             cursor.close()
 
@@ -408,10 +481,11 @@ class _SqlReader(_SqlRead, Reader[Row]):
             conn.transaction(),
             conn.cursor(name, row_factory=tuple_row, scrollable=False) as cursor,
         ):
-            cursor.execute(self.query, self.pg_params)
+            cursor.execute(*self._statement(postgres=True))
+            at = self._keyed(cursor.description)
             shape = self.shaper(cursor.description)
             try:
-                yield from _fetch(cursor.fetchmany, self.batch_size, shape)
+                yield from _fetch(cursor.fetchmany, self.batch_size, shape, at)
             except GeneratorExit:
                 return  # closed (a break, or a later stage failed): close, commit
 
@@ -455,6 +529,7 @@ class _AsyncSqlReader(_SqlRead):
         return self.label
 
 
+# The overloads differ only in `rows` and the item type they give: typing needs each written out.
 @overload
 def read_sql(
     conn_or_url: Connectable,
@@ -464,6 +539,7 @@ def read_sql(
     batch_size: int = ...,
     rows: Literal["dict"] = ...,
     async_: bool = ...,
+    key: str | None = ...,
 ) -> Stream[dict[str, Any]]: ...
 @overload
 def read_sql(
@@ -474,6 +550,7 @@ def read_sql(
     batch_size: int = ...,
     rows: Literal["tuple"],
     async_: bool = ...,
+    key: str | None = ...,
 ) -> Stream[tuple[Any, ...]]: ...
 def read_sql(
     conn_or_url: Connectable,
@@ -483,6 +560,7 @@ def read_sql(
     batch_size: int = 1000,
     rows: Literal["dict", "tuple"] = "dict",
     async_: bool = False,
+    key: str | None = None,
 ) -> Stream[dict[str, Any]] | Stream[tuple[Any, ...]]:
     """A stream over the rows of a SQL *query*: dicts by column name, or tuples.
 
@@ -499,6 +577,11 @@ def read_sql(
     or from a PostgreSQL server-side cursor (``DECLARE ... CURSOR``) in a transaction
     block that ends with the run. *rows* is ``"dict"`` (column name to value; two columns
     of the same name are an error) or ``"tuple"``.
+
+    *key* names a unique column of the rows: they are then read in its order (the query is
+    run as ``SELECT * FROM (query) ORDER BY key``), and a checkpointed run
+    (``to(..., checkpoint=)``) records the key of the last row, resuming with ``WHERE key >
+    last``.
 
     >>> import sqlite3
     >>> import hosepipe as hp
@@ -567,6 +650,10 @@ def read_sql(
         raise ValueError(f"read_sql(): `rows` must be 'dict' or 'tuple', got {rows!r}")
     if not isinstance(async_, bool):
         raise TypeError(f"read_sql(): `async_` must be a bool, got {async_!r}")
+    if key is not None and (not isinstance(key, str) or not key):
+        raise TypeError(f"read_sql(): `key` must be a column name (a str), got {key!r}")
+    if key is not None and (async_ or target.is_async):
+        raise ValueError("read_sql(): `key` is for the sync form (checkpointed runs)")
     if async_:
         target = target.as_async("read_sql")
     as_dict = rows == "dict"
@@ -574,4 +661,7 @@ def read_sql(
         areader = _AsyncSqlReader(target, query, params, batch_size, as_dict)
         return Stream(areader)
     reader: _SqlReader[Any] = _SqlReader(target, query, params, batch_size, as_dict)
+    if key is not None:
+        reader.key = key
+        reader.label = f"{reader.label[:-1]}, key={key!r})"
     return Stream(reader)

@@ -1,0 +1,117 @@
+"""What the drivers need of a stream's two ends: the ``Reader`` base of hosepipe's sources
+and the ``SinkBase``/``SinkWriter`` protocol of its sinks; and what the terminals need of
+an engine (``engine=``), the ``Engine`` base.
+
+Both are inert descriptions, like stage nodes: a reader is opened afresh for each run, a
+sink opens a fresh writer. The sources and sinks themselves (files, SQL, HTTP) are
+integrations above the public face; they derive from these classes, and the drivers,
+which sit below, see only what is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["BytesRead", "Engine", "Reader", "SinkBase", "SinkWriter"]
+
+T = TypeVar("T", covariant=True)
+In = TypeVar("In", contravariant=True)
+R = TypeVar("R", covariant=True)
+
+BytesRead = Callable[[], tuple[int, int]]
+"""A function giving (bytes read so far, total bytes) of a source: for progress bars."""
+
+
+def _ignore(_: BaseException) -> None:
+    pass
+
+
+class Reader(Generic[T]):
+    """Base class of hosepipe's sources.
+
+    A reader is re-iterable: each run calls ``open`` with a *report* callback, through which
+    it counts the bad records it skipped on the source's row of ``RunStats``.
+
+    >>> import hosepipe as hp
+    >>> class Countdown(hp.Reader):
+    ...     label = "countdown()"
+    ...     def open(self, report):
+    ...         return iter(range(3, 0, -1))
+    >>> hp.Stream(Countdown()).to_list()
+    [3, 2, 1]
+    """
+
+    label: str = "reader()"
+
+    def open(self, report: Callable[[BaseException], None]) -> Iterator[T]:
+        """An iterator over the records, for one run; *report* counts skipped bad records."""
+        raise NotImplementedError
+
+    def bytes_read(self) -> BytesRead | None:
+        """For a source read from files, a function giving (bytes read, total bytes) for
+        progress bars; None (the default) where bytes mean nothing."""
+        return None
+
+    def __iter__(self) -> Iterator[T]:
+        return self.open(_ignore)
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class SinkWriter(Protocol[In, R]):
+    """One run's open sink: ``write`` each item, then ``commit`` (or ``abort``).
+
+    Any object with these three methods is one; ``Sink.open()`` returns a fresh one per run.
+
+    >>> import hosepipe as hp
+    >>> class Joined:
+    ...     def __init__(self): self.parts = []
+    ...     def write(self, item): self.parts.append(str(item))
+    ...     def commit(self): return ",".join(self.parts)
+    ...     def abort(self): self.parts.clear()
+    >>> class Join(hp.Sink):
+    ...     label = "join()"
+    ...     def open(self): return Joined()
+    >>> hp.Stream(range(3)).to(Join())
+    '0,1,2'
+    """
+
+    def write(self, item: In, /) -> None:
+        """Take one item."""
+
+    def commit(self) -> R:
+        """The stream ended: make the output visible and return the sink's result."""
+
+    def abort(self) -> None:
+        """The stream failed or was stopped: discard the output, leave the target as it was."""
+
+
+class SinkBase(Generic[In, R]):
+    """What a driver runs a stream into: ``open()`` gives one run's ``SinkWriter``.
+
+    The public base class is ``hosepipe.Sink``, which adds ``source | sink``.
+    """
+
+    label: str = "sink()"
+
+    def open(self) -> SinkWriter[In, R]:
+        """A fresh writer for one run."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class Engine:
+    """Base of the engines a terminal can run a stream on (``engine=``), such as
+    ``hp.engines.Dask()``: the terminal hands it the stream, its own name and arguments."""
+
+    def execute(self, stream: Any, terminal: str, args: tuple[Any, ...]) -> Any:
+        """``stream.<terminal>(*args)``, computed on this engine."""
+        raise NotImplementedError

@@ -1,0 +1,454 @@
+"""``hp.engines.Dask``: the same stream, its partitions run as tasks on a Dask cluster.
+
+What runs where (``_plan``): each partition (``sources._partition``) is one task that runs
+the stream's leading element-wise stages through the local sync driver (``_tasks``) and
+returns a materialised result; the client gathers them in partition order and runs the
+remaining stages locally, or, with no remaining stages, tree-reduces the partial counts,
+sums and folds on the cluster. File sinks whose path holds ``*`` are written one file per
+partition by the workers, each atomically, then a manifest by the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+
+from hosepipe._ends import Engine
+from hosepipe._errors import NOTE_PREFIX, EmptyStreamError, HosepipeError
+from hosepipe._extras import require
+from hosepipe._typing import TYPE_CHECKING
+from hosepipe.engines._plan import Plan, by_value
+from hosepipe.engines._tasks import EMPTY, combine, run_partition
+from hosepipe.metrics._stats import RunStats, StageStats
+from hosepipe.sources._partition import (
+    count_newlines,
+    newline_jobs,
+    parse_size,
+    set_first_lines,
+    split,
+)
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from hosepipe._stream import Stream
+
+__all__ = ["Dask"]
+
+_WHAT = "hp.engines.Dask"
+_EMPTY_REDUCE = "reduce() was called on an empty stream, and no initial value was provided"
+
+
+def _check_int(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Dask(): `{name}` must be an integer >= 1, got {value!r}")
+    return value
+
+
+class Dask(Engine):
+    """An engine that runs a stream's partitions on a Dask cluster: ``engine=`` on a terminal.
+
+    *client_or_address* is a ``distributed.Client`` (used, not closed), a scheduler address
+    such as ``"tcp://10.0.0.5:8786"`` (a client made and closed by the engine), or None: a
+    ``LocalCluster`` of *workers* worker processes with *threads_per_worker* threads each,
+    made and closed by the engine (in a script, make it under ``if __name__ ==
+    "__main__":``, as for any process pool). *partition_size* (bytes, or ``"64MB"``) cuts
+    a plain text file larger than it into byte ranges on line ends. With *ordered* False,
+    items reach the client's stages in the order partitions finish, not the local order.
+    Close the engine with ``close()`` or a ``with`` block.
+
+    >>> import hosepipe as hp
+    >>> with hp.engines.Dask(workers=2) as dask:
+    ...     squares = hp.partitioned([range(5), range(5, 10)]).map(lambda x: x * x)
+    ...     (squares.sum(engine=dask), squares.take(3).to_list(engine=dask))
+    (285, [0, 1, 4])
+    """
+
+    def __init__(
+        self,
+        client_or_address: Any = None,
+        *,
+        workers: int = 2,
+        threads_per_worker: int = 1,
+        partition_size: int | str | None = None,
+        ordered: bool = True,
+    ) -> None:
+        _check_int("workers", workers)
+        _check_int("threads_per_worker", threads_per_worker)
+        if not isinstance(ordered, bool):
+            raise TypeError(f"Dask(): `ordered` must be True or False, got {ordered!r}")
+        self.partition_size = None if partition_size is None else parse_size("Dask", partition_size)
+        self.ordered = ordered
+        distributed = require("distributed", "dask", _WHAT)
+        require("cloudpickle", "dask", _WHAT)
+        self._cluster: Any = None
+        self._owns_client = True
+        self._last: RunStats | None = None
+        self._parts: list[RunStats] | None = None
+        if client_or_address is None:
+            import multiprocessing.process
+
+            if getattr(multiprocessing.process.current_process(), "_inheriting", False):
+                raise HosepipeError(
+                    "Dask(): a worker process is importing the main module, which makes a "
+                    "LocalCluster again; make the engine under `if __name__ == '__main__':`"
+                )
+            self._cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=":0",  # its HTTP server on a free port, not 8787
+                scheduler_kwargs={"dashboard": False},
+            )
+            try:
+                self._client = distributed.Client(self._cluster)
+            except BaseException:
+                self._cluster.close()
+                raise
+        elif isinstance(client_or_address, str):
+            self._client = distributed.Client(client_or_address)
+        elif isinstance(client_or_address, distributed.Client):
+            self._client = client_or_address
+            self._owns_client = False
+        else:
+            raise TypeError(
+                "Dask(): `client_or_address` must be None, a scheduler address or a "
+                f"distributed.Client, got {client_or_address!r}"
+            )
+        self._closed = False
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` the engine submits to."""
+        return self._client
+
+    def __repr__(self) -> str:
+        where = "LocalCluster" if self._cluster is not None else self._client.scheduler.address
+        return f"Dask({where!r}{', closed' if self._closed else ''})"
+
+    def close(self) -> None:
+        """Close the client and the cluster the engine made (not a client it was given)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._owns_client:
+                self._client.close()
+        finally:
+            if self._cluster is not None:
+                self._cluster.close()
+
+    def __enter__(self) -> Dask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> RunStats:
+        """The ``RunStats`` of the latest run on this engine: every partition's counters
+        added up per stage, with the client's stages after them.
+
+        >>> Dask.__new__(Dask).stats()
+        Traceback (most recent call last):
+        ...
+        hosepipe.HosepipeError: stats(): no stream has run on this engine yet
+        """
+        last: RunStats | None = getattr(self, "_last", None)
+        if last is None:
+            raise HosepipeError("stats(): no stream has run on this engine yet")
+        return last
+
+    def partition_stats(self) -> list[RunStats]:
+        """The ``RunStats`` of each partition of the latest run, in partition order: the
+        rows the workers ran (the source and the stages before the first client stage).
+        A partition left unread (a ``take`` had its items) has no entry.
+
+        >>> Dask.__new__(Dask).partition_stats()
+        Traceback (most recent call last):
+        ...
+        hosepipe.HosepipeError: partition_stats(): no stream has run on this engine yet
+        """
+        parts: list[RunStats] | None = getattr(self, "_parts", None)
+        if parts is None:
+            raise HosepipeError("partition_stats(): no stream has run on this engine yet")
+        return list(parts)
+
+    # -- running -------------------------------------------------------------------------
+
+    def _dumps(self, obj: object, *roots: object) -> bytes:
+        """*obj* pickled with cloudpickle, the user modules *roots* use by value."""
+        import cloudpickle
+
+        registered = set(cloudpickle.list_registry_pickle_by_value())
+        added = by_value(*roots) - registered
+        import sys
+
+        for name in added:
+            cloudpickle.register_pickle_by_value(sys.modules[name])
+        try:
+            return bytes(cloudpickle.dumps(obj))
+        finally:
+            for name in added:
+                cloudpickle.unregister_pickle_by_value(sys.modules[name])
+
+    def execute(self, stream: Stream[Any], terminal: str, args: tuple[Any, ...]) -> Any:
+        """Run *stream* into *terminal* (a ``Stream`` method name) with *args*."""
+        if self._closed:
+            raise HosepipeError(f"{terminal}(): this Dask engine is closed")
+        started = time.perf_counter()
+        plan = Plan(stream)
+        parts = split(stream._source, self.partition_size)
+        run = _Run(self, plan, parts)
+        try:
+            value = run.go(terminal, args)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                run.note(exc)
+            run.cancel()  # Ctrl-C too: no task of this run goes on
+            raise
+        self._last = run.stats(stream, time.perf_counter() - started)
+        self._parts = [run.part_stats[i] for i in sorted(run.part_stats)]
+        return self._last if terminal == "run" else value
+
+
+class _Run:
+    """One run of a stream on the engine: its futures, results and stats."""
+
+    def __init__(self, engine: Dask, plan: Plan, parts: list[Any]) -> None:
+        self.engine = engine
+        self.client = engine.client
+        self.plan = plan
+        self.parts = parts
+        self.futures: list[Any] = []  # every future submitted, to cancel them on a failure
+        self.partials: list[Any] = []  # one per partition
+        self.part_stats: dict[int, RunStats] = {}
+        self.tail: Stream[Any] | None = None
+        self.failed: int | None = None  # the partition whose error the client saw
+
+    def cancel(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.cancel(self.futures)
+
+    def note(self, exc: Exception) -> None:
+        """Name the partition that failed, when a worker's error is the one raised."""
+        for i, fut in enumerate(self.partials):
+            if i == self.failed or (self.failed is None and fut.status == "error"):
+                n = len(self.parts)
+                exc.add_note(
+                    f"hosepipe: on Dask, in partition {i + 1} of {n} "
+                    f"({_label(self.parts[i])}); item indexes count from its start"
+                )
+                return
+
+    def _submit(self, terminal: str, fn: Any = None, sinks: list[Any] | None = None) -> None:
+        jobs = newline_jobs(self.parts)
+        if jobs:  # the line ends before each byte range, counted by the workers
+            counts = self.client.map(count_newlines, *zip(*jobs.values()), pure=False)
+            self.futures += counts
+            set_first_lines(self.parts, dict(zip(jobs, self.client.gather(counts))))
+        engine, head = self.engine, self.plan.head
+        job = engine._dumps((head, terminal, fn), head, fn)
+        for i, part in enumerate(self.parts):
+            sink = None if sinks is None else sinks[i]
+            data = engine._dumps((part, sink), part)
+            fut = self.client.submit(run_partition, job, data, pure=False)
+            self.partials.append(fut)
+        self.futures += self.partials
+
+    def _reduce(self, fn: Any) -> Any:
+        """The partials combined in order on the cluster, two at a time, with *fn*."""
+        fn_data = None if fn is None else self.engine._dumps(fn, fn)
+        level = list(self.partials)
+        while len(level) > 1:
+            pairs = [
+                self.client.submit(combine, fn_data, level[i], level[i + 1], pure=False)
+                for i in range(0, len(level) - 1, 2)
+            ]
+            self.futures += pairs
+            level = pairs + level[len(level) - len(level) % 2 :]
+        value, stats = level[0].result()
+        self.part_stats = dict(enumerate(stats))
+        return value
+
+    def _gathered(self) -> Iterator[Any]:
+        """The partitions' items, in partition order (or as they finish, not *ordered*)."""
+        from distributed import as_completed
+
+        index = {fut.key: i for i, fut in enumerate(self.partials)}
+        order: Iterable[Any] = self.partials
+        if not self.engine.ordered:
+            order = as_completed(self.partials)  # type: ignore[no-untyped-call]
+        try:
+            for fut in order:
+                i = index[fut.key]
+                try:
+                    items, stats = fut.result()
+                except BaseException:
+                    self.failed = i
+                    raise
+                self.part_stats[i] = stats[0]
+                yield from items
+        finally:
+            self.cancel()  # stopped early (take): the rest is not needed
+
+    def go(self, terminal: str, args: tuple[Any, ...]) -> Any:
+        import operator
+
+        from hosepipe._source import Source
+        from hosepipe._stream import Stream
+
+        if not self.plan.tail:
+            if terminal == "count":
+                self._submit("count")
+                return self._reduce(None)
+            if terminal == "run":
+                self._submit("drain")
+                return self._reduce(None)
+            if terminal == "sum":
+                self._submit("reduce1", operator.add)
+                total = self._reduce(None)
+                return args[0] if total is EMPTY else args[0] + total
+            if terminal == "reduce":
+                fn = args[0]
+                self._submit("reduce1", fn)
+                total = self._reduce(fn)
+                if len(args) == 1:
+                    if total is EMPTY:
+                        raise EmptyStreamError(_EMPTY_REDUCE)
+                    return total
+                return args[1] if total is EMPTY else fn(args[1], total)
+            if terminal == "to" and _pattern(args[0]):
+                return self._per_partition(args[0])
+        self._submit("list")
+        self.tail = Stream._make(Source(self._gathered), self.plan.tail)
+        try:
+            return getattr(self.tail, terminal)(*args)
+        except Exception as exc:
+            if self.failed is None:  # a client stage's error: its place in the whole stream
+                _renumber(exc, len(self.plan.head))
+            raise
+
+    def _per_partition(self, sink: Any) -> int:
+        """One file per partition (the ``*`` of the sink's path numbered), then a manifest.
+
+        The workers write each file atomically under a hidden staging name; once every
+        partition is done the client renames them into place, so a failed run shows no
+        file of its own (files and folder must be shared by the client and the workers).
+        """
+        import uuid
+
+        from hosepipe.sinks._files import _AtomicFile
+
+        n = len(self.parts)
+        width = max(5, len(str(n - 1)))
+        finals = [_numbered(sink, str(i).zfill(width)).path for i in range(n)]
+        run_id = uuid.uuid4().hex[:12]
+        sinks = [_numbered(sink, str(i).zfill(width), f".{run_id}.") for i in range(n)]
+        self._submit("sink", sinks=sinks)
+        counts = []
+        try:
+            for i, fut in enumerate(self.partials):
+                count, stats = fut.result()
+                counts.append(count)
+                self.part_stats[i] = stats[0]
+            for s, final in zip(sinks, finals):
+                os.replace(s.path, final)
+        except BaseException:  # no partial output: the staged files of the partitions done
+            self.cancel()
+            for s in sinks:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(s.path)
+            raise
+        finally:
+            for s in sinks:  # the temporary files of attempts on workers that were lost
+                folder, base = os.path.split(os.path.abspath(s.path))
+                for stale in glob.glob(os.path.join(folder, f".{glob.escape(base)}.*.tmp")):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(stale)
+        folder, base = os.path.split(sink.path)
+        manifest = {
+            "pattern": base,
+            "partitions": n,
+            "items": sum(counts),
+            "files": [{"path": os.path.basename(f), "items": c} for f, c in zip(finals, counts)],
+        }
+        out = _AtomicFile(os.path.join(folder, base.split("*")[0] + "manifest.json"), "utf-8")
+        try:
+            assert out.text is not None
+            out.text.write(json.dumps(manifest, indent=1) + "\n")
+        except BaseException:
+            out.abort()
+            raise
+        out.commit()  # syncs the folder too, so the renames above last
+        return sum(counts)
+
+    def stats(self, stream: Stream[Any], wall: float) -> RunStats:
+        """Every partition's counters added per stage, then the client's stages."""
+        head = RunStats.merge(
+            [self.part_stats[i] for i in sorted(self.part_stats)],
+            wall_time=wall,
+            source_label=stream._source.label,
+            stages=len(self.plan.head) + 1,
+        )
+        if self.tail is None:
+            return head
+        tail = self.tail.stats().stages[1:]
+        shift = len(self.plan.head)
+        moved = tuple(_at(s, s.position + shift, wall) for s in tail)
+        return RunStats(head.stages + moved, wall)
+
+
+def _at(s: StageStats, position: int, wall: float) -> StageStats:
+    return StageStats(
+        position,
+        s.label,
+        s.items_in,
+        s.items_out,
+        s.errors,
+        s.time,
+        s.errors_by_type,
+        s.retries,
+        s.queue,
+        wall_time=wall,
+    )
+
+
+def _renumber(exc: BaseException, shift: int) -> None:
+    """Make the stage numbers in hosepipe's notes on *exc* count the workers' stages too."""
+    import re
+
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list):
+        return
+    for i, note in enumerate(notes):
+        m = re.match(rf"^{NOTE_PREFIX}in stage (\d+) ", note) if isinstance(note, str) else None
+        if m:
+            notes[i] = f"{note[: m.start(1)]}{int(m.group(1)) + shift}{note[m.end(1) :]}"
+
+
+def _label(part: object) -> str:
+    label = getattr(part, "label", None)
+    return label if isinstance(label, str) else repr(part)[:60]
+
+
+def _pattern(sink: object) -> bool:
+    """Whether *sink* is a file sink whose path asks for one file per partition (``*``)."""
+    from hosepipe.sinks._files import _FileSink
+
+    return isinstance(sink, _FileSink) and "*" in os.path.basename(sink.path)
+
+
+def _numbered(sink: Any, number: str, prefix: str = "") -> Any:
+    """A copy of *sink* writing to its path with ``*`` numbered (and *prefix* before)."""
+    import copy
+
+    part = copy.copy(sink)
+    folder, base = os.path.split(sink.path)
+    part.path = os.path.join(folder, prefix + base.replace("*", number))
+    part.label = f"{sink.op}({part.path!r})"
+    return part

@@ -1,0 +1,142 @@
+"""How a stream is cut for an engine: its partitions, the stages that run on the workers,
+and those that run on the client after an ordered gather.
+
+The workers run the longest leading run of element-wise stages (``WORKER_STAGES``), one
+partition each, through the local sync driver. The first stage whose meaning depends on
+more than one item at a time (``take``, ``batch``, ``window``, ``scan``, ``enumerate``,
+``distinct``, ``group_by``, ``zip``, ...) and every stage after it run on the client, over
+the partitions' outputs gathered in order: so the answer is the local one. A few stages
+cannot run on a worker at all and are refused (``refusal``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from collections.abc import Iterable
+
+from hosepipe import _nodes
+from hosepipe._errors import HosepipeError
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from hosepipe._stream import Stream
+
+__all__ = ["WORKER_STAGES", "Plan", "by_value", "refusal"]
+
+# element-wise and per-partition stages: their output for a partition does not depend on
+# any other partition
+WORKER_STAGES: tuple[type[_nodes.Node], ...] = (
+    _nodes.Map,
+    _nodes.Filter,
+    _nodes.Tap,
+    _nodes.FlatMap,
+    _nodes.Flatten,
+    _nodes.ConcurrentMap,
+    _nodes.Catch,
+    _nodes.Retry,
+    _nodes.Observe,
+    _nodes.Buffer,
+)
+
+
+def refusal(node: _nodes.Node, position: int) -> str | None:
+    """Why stage *position* (*node*) cannot run on a worker, or None when it can."""
+    where = f"stage {position} {node.label}"
+    if isinstance(node, _nodes.ConcurrentMap) and node.via == "process":
+        return (
+            f"{where} cannot run on Dask: worker processes cannot start processes of their "
+            "own; use via='thread' there, or more Dask workers"
+        )
+    if isinstance(node, _nodes.Catch) and node.dead_letter is not None:
+        return (
+            f"{where} cannot run on Dask: its dead_letter would be filled on the workers, "
+            "not here; use handler= to record the bad items, or run locally"
+        )
+    return None
+
+
+class Plan:
+    """The stages of *stream* split into those the workers run (``head``) and those the
+    client runs after them (``tail``); ``HosepipeError`` for a stage neither can run."""
+
+    __slots__ = ("head", "stream", "tail")
+
+    def __init__(self, stream: Stream[Any]) -> None:
+        stages = stream._stages
+        cut = len(stages)
+        for i, node in enumerate(stages):
+            if not isinstance(node, WORKER_STAGES) or isinstance(node, _nodes.Progress):
+                # progress() shows the items reaching the client: it and what follows run here
+                cut = i
+                break
+        for i, node in enumerate(stages[:cut], start=1):
+            why = refusal(node, i)
+            if why is not None:
+                raise HosepipeError(why)
+        self.stream = stream
+        self.head = stages[:cut]
+        self.tail = stages[cut:]
+
+
+# -- what travels by value --------------------------------------------------------------------
+
+_INSTALLED = tuple(
+    os.path.realpath(p)
+    for p in {sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    if p
+)
+
+
+def _user_module(name: object) -> str | None:
+    """*name* when it is a module a worker may not be able to import (a script, a test
+    file, a notebook's module): not the standard library, not installed, not hosepipe."""
+    if not isinstance(name, str) or name in ("__main__", "builtins") or name == "hosepipe":
+        return None
+    if name.startswith("hosepipe."):
+        return None
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if module is None or not isinstance(file, str):
+        return None
+    return None if os.path.realpath(file).startswith(_INSTALLED) else name
+
+
+def _modules(obj: object, depth: int, seen: set[int], out: set[str]) -> None:
+    if depth < 0 or id(obj) in seen or obj is None or isinstance(obj, str | bytes | int | float):
+        return
+    seen.add(id(obj))
+    for name in (getattr(obj, "__module__", None), type(obj).__module__):
+        found = _user_module(name)
+        if found is not None:
+            out.add(found)
+    children: Iterable[object] = ()
+    if isinstance(obj, dict):
+        children = [*obj.keys(), *obj.values()]
+    elif isinstance(obj, list | tuple | set | frozenset):
+        children = obj
+    elif isinstance(obj, _nodes.Node):
+        children = obj._values()
+    elif not isinstance(obj, type):
+        state = getattr(obj, "__dict__", None)
+        children = list(state.values()) if isinstance(state, dict) else []
+        for slot in getattr(type(obj), "__slots__", ()):
+            children = [*children, getattr(obj, slot, None)]
+        wrapped = getattr(obj, "__wrapped__", None) or getattr(obj, "func", None)
+        if wrapped is not None:
+            children = [*children, wrapped]
+    for child in children:
+        _modules(child, depth - 1, seen, out)
+
+
+def by_value(*objs: object) -> set[str]:
+    """The user modules whose functions and classes *objs* hold (a few levels deep): the
+    engine pickles those by value, so that workers need not import them."""
+    out: set[str] = set()
+    seen: set[int] = set()
+    for obj in objs:
+        _modules(obj, 4, seen, out)
+    return out

@@ -1,0 +1,703 @@
+"""Checkpoint and resume: killed jobs restart where they stopped, exactly once.
+
+The main tests run a job in a child process and SIGKILL it (real kills: the job kills
+itself at an item hypothesis chose, or the test kills it after a delay hypothesis chose),
+then resume it, repeatedly; the output must equal an uninterrupted run's, byte for byte
+(for PostgreSQL: the same rows, none twice, none missing). The PostgreSQL test skips when
+no server answers, unless ``CI`` is set (``test_sql``'s fixtures).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hosepipe as hp
+import test_http
+import test_sql
+from hosepipe._checkpoint import decode, encode
+
+pg_url = test_sql.pg_url
+pg = test_sql.pg
+_http_server = test_http._http_server
+server = test_http.server
+
+ROWS = 1500
+
+JOB = """
+import os, signal, sys, time
+import hosepipe as hp
+
+kind, src, out, ckpt, kill_at = sys.argv[1:6]
+kill_at = int(kill_at)
+
+def work(rec):
+    if int(rec["id"]) == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)  # a real kill, at an item the test chose
+    if kill_at < 0:
+        time.sleep(0.0002)  # killed from outside: slow enough to be hit mid-run
+    return {**rec, "double": int(rec["id"]) * 2}
+
+print("ready", flush=True)
+if kind == "jsonl":
+    hp.read_csv(src).map(work).to(hp.write_jsonl(out), checkpoint=ckpt, every=45)
+elif kind == "threads":
+    hp.read_csv(src).map(work, concurrency=4).to(hp.write_jsonl(out), checkpoint=ckpt, every=45)
+else:
+    url, table = sys.argv[6:8]
+    sink = hp.to_sql(url, table, columns=["id", "name", "double"], batch_size=30)
+    (
+        hp.read_csv(src)
+        .map(work)
+        .batch(40)
+        .flatten()
+        .map(lambda r: (int(r["id"]), r["name"], r["double"]))
+        .to(sink, checkpoint=ckpt, every=45)
+    )
+"""
+
+
+def work(rec: dict[str, Any]) -> dict[str, Any]:
+    return {**rec, "double": int(rec["id"]) * 2}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The job script, a CSV input (quoted fields across lines, non-ASCII text) and the
+    output of an uninterrupted run."""
+    folder = tmp_path_factory.mktemp("ckpt")
+    src = folder / "in.csv"
+    with open(src, "w", encoding="utf-8", newline="") as f:
+        f.write("id,name\n")
+        for i in range(ROWS):
+            name = f'"line {i}\nwith ""quotes"""' if i % 11 == 0 else f"nom-{i}-é"
+            f.write(f"{i},{name}\r\n" if i % 13 == 0 else f"{i},{name}\n")
+    job = folder / "job.py"
+    job.write_text(JOB)
+    ref = folder / "ref.jsonl"
+    hp.read_csv(src).map(work).to(hp.write_jsonl(ref))
+    return {"src": src, "job": job, "ref": ref}
+
+
+def run_job(
+    files: dict[str, Path], args: list[str], kill_at: int = -1, delay: float | None = None
+) -> int:
+    """Run the job once; kill it *delay* seconds after it is ready. Its exit code."""
+    cmd = [sys.executable, str(files["job"]), args[0], str(files["src"]), *args[1:3]]
+    cmd += [str(kill_at), *args[3:]]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        if delay is not None:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, -signal.SIGKILL), err.decode()
+        return proc.returncode
+
+
+kills = st.lists(st.integers(0, ROWS - 1), min_size=1, max_size=4, unique=True).map(sorted)
+delays = st.lists(st.floats(0.0, 0.6), min_size=1, max_size=3)
+few = settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _jsonl_resumes(files: dict[str, Path], tmp: Path, runs: list[dict[str, Any]]) -> None:
+    out, ckpt = tmp / "out.jsonl", tmp / "job.ckpt"
+    args = ["jsonl", str(out), str(ckpt)]
+    for run in runs:
+        run_job(files, args, **run)
+    assert run_job(files, args) == 0  # the last run, not killed, finishes the job
+    assert out.read_bytes() == files["ref"].read_bytes()
+    assert [p.name for p in tmp.iterdir()] == [] or sorted(p.name for p in tmp.iterdir()) == [
+        "job.ckpt",
+        "out.jsonl",
+    ]
+
+
+@few
+@given(kill_at=kills)
+def test_killed_at_items_and_resumed_jsonl(
+    files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, kill_at: list[int]
+) -> None:
+    tmp = tmp_path_factory.mktemp("run")
+    codes = []
+    out, ckpt = tmp / "out.jsonl", tmp / "job.ckpt"
+    args = ["jsonl", str(out), str(ckpt)]
+    for k in kill_at:
+        codes.append(run_job(files, args, kill_at=k))
+    assert codes[0] == -signal.SIGKILL  # the first run always dies at its item
+    assert not out.exists()  # the target appears only when the job ends
+    assert run_job(files, args) == 0
+    assert out.read_bytes() == files["ref"].read_bytes()
+    assert sorted(p.name for p in tmp.iterdir()) == ["job.ckpt", "out.jsonl"]
+    assert decode(ckpt.read_bytes(), str(ckpt))["finished"] is True
+
+
+@few
+@given(kill_at=kills)
+def test_killed_and_resumed_with_a_concurrent_map(
+    files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, kill_at: list[int]
+) -> None:
+    tmp = tmp_path_factory.mktemp("run")
+    out, ckpt = tmp / "out.jsonl", tmp / "job.ckpt"
+    args = ["threads", str(out), str(ckpt)]
+    codes = [run_job(files, args, kill_at=k) for k in kill_at]
+    assert codes[0] == -signal.SIGKILL
+    assert run_job(files, args) == 0
+    assert out.read_bytes() == files["ref"].read_bytes()
+
+
+@few
+@given(delay=delays)
+def test_killed_at_random_times_and_resumed_jsonl(
+    files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, delay: list[float]
+) -> None:
+    _jsonl_resumes(files, tmp_path_factory.mktemp("run"), [{"delay": d} for d in delay])
+
+
+@few
+@given(kill_at=kills)
+def test_killed_and_resumed_file_batch_postgres(
+    files: dict[str, Path], pg: test_sql.PG, kill_at: list[int]
+) -> None:
+    table = f"{pg.schema}.rows_{len(kill_at)}_{kill_at[0]}"
+    pg.conn.execute(f"DROP TABLE IF EXISTS {table}")
+    pg.conn.execute(f"CREATE TABLE {table} (id bigint, name text, double bigint)")
+    ckpt = files["src"].parent / f"{pg.schema}-{kill_at[0]}-{len(kill_at)}.ckpt"
+    ckpt.unlink(missing_ok=True)
+    args = ["pg", "-", str(ckpt), pg.url, table]
+    try:
+        codes = [run_job(files, args, kill_at=k) for k in kill_at]
+        assert codes[0] == -signal.SIGKILL
+        assert run_job(files, args) == 0
+        rows = pg.rows(table)
+        expected = [(int(r["id"]), r["name"], int(r["id"]) * 2) for r in hp.read_csv(files["src"])]
+        assert rows == sorted(expected)  # none missing, none twice
+    finally:
+        key = _job_key(ckpt)
+        pg.conn.execute("DELETE FROM hosepipe_checkpoints WHERE job = %s", (key,))
+        ckpt.unlink(missing_ok=True)
+
+
+def _job_key(path: Path) -> str:
+    from hosepipe._checkpoint import _job_key as key
+
+    return key(str(path))
+
+
+# -- in-process: what is refused, and errors -------------------------------------------------
+
+
+class Numbers:
+    """A seekable source of its own (the documented protocol)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.start, self.at = n, 0, 0
+
+    def seek(self, pos: int) -> None:
+        self.start = pos
+
+    def position(self) -> int:
+        return self.at
+
+    def __iter__(self) -> Iterator[int]:
+        self.at = self.start
+        while self.at < self.n:
+            self.at += 1
+            yield self.at - 1
+
+
+class Boom(Exception):
+    pass
+
+
+def fail_at(n: int) -> Any:
+    def check(x: Any) -> Any:
+        if x == n:
+            raise Boom(n)
+        return x
+
+    return check
+
+
+def test_a_users_seekable_source_resumes(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    with pytest.raises(Boom):
+        hp.Stream(Numbers(30)).map(fail_at(17)).to(hp.write_jsonl(out), checkpoint=ckpt, every=5)
+    assert decode(ckpt.read_bytes(), "x")["position"] == 15
+    assert (
+        hp.Stream(Numbers(30))
+        .map(fail_at(-1))
+        .to(hp.write_jsonl(out), checkpoint=ckpt, every=5, force=True)
+        == 30
+    )
+    assert out.read_text() == "".join(f"{i}\n" for i in range(30))
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        (lambda s: s.batch(4), [[i, i + 1, i + 2, i + 3] for i in range(0, 28, 4)] + [[28, 29]]),
+        (lambda s: s.window(3), [[i, i + 1, i + 2] for i in range(28)]),
+        (lambda s: s.window(3, step=2), [[i, i + 1, i + 2] for i in range(0, 28, 2)]),
+        (
+            lambda s: s.group_by(lambda x: x // 7),
+            [[k, list(range(7 * k, min(30, 7 * k + 7)))] for k in range(5)],
+        ),
+        (lambda s: s.map(lambda x: x % 9).distinct(), list(range(9))),
+    ],
+    ids=["batch", "window1", "window2", "group_by", "distinct"],
+)
+def test_stateful_stages_resume_with_their_state(
+    tmp_path: Path, stage: Any, expected: list[Any]
+) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for n in (5, 13, 14, 22, -1):  # fails at item n, then resumes past it
+        s = stage(hp.Stream(Numbers(30)).map(fail_at(n)))
+        with contextlib.suppress(Boom):
+            s.to(hp.write_jsonl(out), checkpoint=ckpt, every=3, force=True)
+    assert [json.loads(line) for line in out.read_text().splitlines()] == expected
+
+
+def test_a_changed_pipeline_is_refused_and_force_resumes(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+
+    def double(x: int) -> int:
+        if x == 12:
+            raise Boom
+        return 2 * x
+
+    def triple(x: int) -> int:
+        return 3 * x
+
+    with pytest.raises(Boom):
+        hp.Stream(Numbers(20)).map(double).to(hp.write_jsonl(out), checkpoint=ckpt, every=5)
+    with pytest.raises(hp.CheckpointError) as e:
+        hp.Stream(Numbers(20)).map(triple).to(hp.write_jsonl(out), checkpoint=ckpt, every=5)
+    assert str(e.value) == (
+        f"the checkpoint {str(ckpt)!r} was written by a different pipeline:\n"
+        "  checkpoint: Stream(<test_checkpoint.Numbers>).map(double).to(write_jsonl("
+        + repr(str(out))
+        + "))\n"
+        "  this run:   Stream(<test_checkpoint.Numbers>).map(triple).to(write_jsonl("
+        + repr(str(out))
+        + "))\n"
+        "pass force=True (--force) to resume it anyway, or restart=True (--restart) to start over"
+    )
+    hp.Stream(Numbers(20)).map(triple).to(hp.write_jsonl(out), checkpoint=ckpt, force=True)
+    assert out.read_text().split() == [str(2 * i) for i in range(10)] + [
+        str(3 * i) for i in range(10, 20)
+    ]
+
+
+def test_restart_starts_over(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    with pytest.raises(Boom):
+        hp.Stream(Numbers(20)).map(fail_at(12)).to(hp.write_jsonl(out), checkpoint=ckpt, every=5)
+    assert hp.Stream(Numbers(3)).to(hp.write_jsonl(out), checkpoint=ckpt, restart=True) == 3
+    assert out.read_text() == "0\n1\n2\n"
+
+
+def test_a_finished_job_is_a_no_op_with_a_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    calls = []
+    s = hp.Stream(Numbers(4)).tap(calls.append)
+    assert s.to(hp.write_jsonl(out), checkpoint=ckpt) == 4
+    out.write_text("changed by hand\n")
+    with caplog.at_level(logging.WARNING, logger="hosepipe"):
+        assert s.to(hp.write_jsonl(out), checkpoint=ckpt) == 4
+    assert calls == [0, 1, 2, 3]  # the second call read nothing
+    assert out.read_text() == "changed by hand\n"
+    assert caplog.messages == [
+        f"hosepipe: the checkpoint {ckpt} says this job finished; nothing to do "
+        "(pass restart=True, or --restart, to run it again)"
+    ]
+    assert s.to(hp.write_jsonl(out), checkpoint=ckpt, restart=True) == 4
+    assert out.read_text() == "0\n1\n2\n3\n"
+
+
+def _checkpoint_of(tmp_path: Path) -> Path:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    with pytest.raises(Boom):
+        hp.Stream(Numbers(20)).map(fail_at(12)).to(hp.write_jsonl(out), checkpoint=ckpt, every=5)
+    return ckpt
+
+
+def _resume(tmp_path: Path) -> int:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    return hp.Stream(Numbers(20)).map(fail_at(12)).to(hp.write_jsonl(out), checkpoint=ckpt)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: b[:-3], r"is truncated \(\d+ of \d+ bytes\)"),
+        (lambda b: b[:25], r"is truncated \(25 bytes, header cut short\)"),
+        (lambda b: b[:10], r"is truncated \(10 bytes, no header\)"),
+        (lambda b: b[:-1] + bytes([b[-1] ^ 1]), r"is corrupt \(its checksum does not match\)"),
+    ],
+    ids=["payload", "header", "magic", "flipped-bit"],
+)
+def test_a_damaged_checkpoint_is_an_error(tmp_path: Path, damage: Any, message: str) -> None:
+    ckpt = _checkpoint_of(tmp_path)
+    ckpt.write_bytes(damage(ckpt.read_bytes()))
+    with pytest.raises(hp.CheckpointError, match=rf"^the checkpoint '.*job\.ckpt' {message}; "):
+        _resume(tmp_path)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_not_a_checkpoint_and_other_versions(tmp_path: Path) -> None:
+    ckpt = tmp_path / "job.ckpt"
+    ckpt.write_text("id,name\n")
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^'.*job\.ckpt' is not a hosepipe checkpoint file; remove it or choose another "
+        "path$",
+    ):
+        _resume(tmp_path)
+    data = bytearray(encode({"position": 1}))
+    data[len(b"HOSEPIPE-CHECKPOINT\n") + 1] = 9
+    with pytest.raises(
+        hp.CheckpointError, match=r"^the checkpoint 'x' has format version 9; this hosepipe "
+    ):
+        decode(bytes(data), "x")
+
+
+def test_a_missing_partial_output_is_an_error(tmp_path: Path) -> None:
+    _checkpoint_of(tmp_path)
+    for p in tmp_path.glob(".out.jsonl.*.partial"):
+        p.unlink()
+    with pytest.raises(hp.CheckpointError, match=r"^checkpoint: the partial output '.*' of "):
+        _resume(tmp_path)
+
+
+def test_what_cannot_be_checkpointed_is_refused(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    sink = hp.write_jsonl(out)
+
+    def gen() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: the source <generator test_what_.*\.gen> cannot seek, so a run "
+        r"cannot resume from it; give a source with position\(\) and seek\(pos\) \(hp.Seekable\): ",
+    ):
+        hp.Stream(gen()).to(sink, checkpoint=ckpt)
+    with pytest.raises(hp.CheckpointError, match=r"^checkpoint: the source \[1, 2\] cannot seek"):
+        hp.Stream([1, 2]).to(sink, checkpoint=ckpt)
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: stage 1 scan\(<lambda>\) cannot be checkpointed: its state lives in "
+        "the running loop, where a checkpoint cannot save it$",
+    ):
+        hp.Stream(Numbers(3)).scan(lambda a, b: a + b, 0).to(sink, checkpoint=ckpt)
+
+    async def slow(x: int) -> int:
+        return x
+
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: stage 1 map\(slow\) cannot be checkpointed: checkpointed runs are "
+        r"sync: an async def stage is not supported yet$",
+    ):
+        hp.Stream(Numbers(3)).map(slow).to(sink, checkpoint=ckpt)
+    with pytest.raises(hp.CheckpointError, match=r"^checkpoint: stage 2 buffer\(4\) cannot be "):
+        hp.Stream(Numbers(3)).map(str).buffer(4).to(sink, checkpoint=ckpt)
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: the sink write_jsonl\('.*out\.jsonl\.gz'\) writes a compressed file",
+    ):
+        hp.Stream(Numbers(3)).to(hp.write_jsonl(tmp_path / "out.jsonl.gz"), checkpoint=ckpt)
+    with pytest.raises(hp.CheckpointError, match=r"^checkpoint: the source read_lines\('-'\) "):
+        hp.read_lines("-").to(sink, checkpoint=ckpt)
+    assert not ckpt.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"checkpoint": 3}, r"^to\(\): `checkpoint` must be a path, got 3$"),
+        ({"checkpoint": "j", "every": 0}, r"^to\(\): `every` must be an int >= 1, got 0$"),
+        (
+            {"checkpoint": "j", "every_seconds": -1},
+            r"^to\(\): `every_seconds` must be a number > 0, got -1$",
+        ),
+        (
+            {"checkpoint": "j", "every": 5, "every_seconds": 1},
+            r"^to\(\): give `every` or `every_seconds`, not both$",
+        ),
+    ],
+)
+def test_bad_options(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        hp.Stream(Numbers(3)).to(hp.write_jsonl(tmp_path / "o.jsonl"), **kwargs)
+
+
+def test_gzip_source_resumes(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl.gz"
+    with gzip.open(src, "wt") as f:
+        for i in range(500):
+            f.write(json.dumps({"i": i}) + ("\n\n" if i % 7 == 0 else "\n"))
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for n in (3, 100, 101, 499, -1):
+        with contextlib.suppress(ZeroDivisionError):
+            hp.read_jsonl(src).map(lambda r, n=n: r if r["i"] != n else 1 / 0).to(
+                hp.write_jsonl(out), checkpoint=ckpt, every=10, force=True
+            )
+    assert out.read_text() == "".join(f'{{"i":{i}}}\n' for i in range(500))
+    pos = decode(ckpt.read_bytes(), "x")["position"]
+    assert pos == {"file": 0, "path": str(src), "line": 572, "offset": None}
+
+
+def test_lines_over_several_files_resume(tmp_path: Path) -> None:
+    for name in "abc":
+        (tmp_path / f"{name}.log").write_text("".join(f"{name}{i}\r\n" for i in range(50)))
+    out, ckpt = tmp_path / "out.txt", tmp_path / "job.ckpt"
+    pattern = str(tmp_path / "*.log")
+    for bad in ("a10", "a49", "b0", "b1", "c48", None):
+        with contextlib.suppress(ZeroDivisionError):
+            hp.read_lines(pattern).map(lambda s, bad=bad: s if s != bad else 1 / 0).to(
+                hp.write_lines(out), checkpoint=ckpt, every=7, force=True
+            )
+    assert out.read_text() == "".join(f"{n}{i}\n" for n in "abc" for i in range(50))
+    last = tmp_path / "c.log"
+    assert decode(ckpt.read_bytes(), "x")["position"] == {
+        "file": 2,
+        "path": str(last),
+        "line": 50,
+        "offset": last.stat().st_size,
+    }
+
+
+def test_run_records_the_position(tmp_path: Path) -> None:
+    ckpt = tmp_path / "job.ckpt"
+    seen: list[int] = []
+    with pytest.raises(Boom):
+        hp.Stream(Numbers(20)).map(fail_at(12)).tap(seen.append).run(checkpoint=ckpt, every=5)
+    stats = (
+        hp.Stream(Numbers(20))
+        .map(fail_at(-1))
+        .tap(seen.append)
+        .run(checkpoint=ckpt, every=5, force=True)
+    )
+    assert seen == list(range(12)) + list(range(10, 20))  # at least once, from the commit
+    assert stats.items_out == 10
+
+
+def _sql_source_resumes(conn_or_url: Any, make: Any, out: Path, ckpt: Path) -> None:
+    for bad in (3, 40, 41, 99, -1):
+        with contextlib.suppress(Boom):
+            make().map(lambda r, bad=bad: (fail_at(bad)(r["id"]), r)[1]).to(
+                hp.write_jsonl(out), checkpoint=ckpt, every=4, force=True
+            )
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == list(range(100))
+
+
+def test_read_sql_resumes_after_its_key_sqlite(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "in.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"%{i}") for i in range(99, -1, -1)])
+    url = f"sqlite:///{db}"
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    _sql_source_resumes(url, lambda: hp.read_sql(url, "SELECT * FROM t", key="id"), out, ckpt)
+    assert decode(ckpt.read_bytes(), "x")["position"] == {"after": 99}
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: the source read_sql\('sqlite:///.*', 'SELECT \* FROM t'\) can resume "
+        r"only from a key: pass read_sql\(\.\.\., key='id'\)",
+    ):
+        hp.read_sql(url, "SELECT * FROM t").to(hp.write_jsonl(out), checkpoint=ckpt)
+    with pytest.raises(ValueError, match=r"^read_sql\(\): `key` 'nope' is not a column of the "):
+        hp.read_sql(url, "SELECT * FROM t", key="nope").to_list()
+
+
+def test_read_sql_resumes_after_its_key_postgres(tmp_path: Path, pg: test_sql.PG) -> None:
+    pg.conn.execute(f"INSERT INTO {pg.events} SELECT i, '%' || i FROM generate_series(0, 99) i")
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    query = f"SELECT * FROM {pg.events} WHERE kind LIKE '%%'"
+    _sql_source_resumes(pg.url, lambda: hp.read_sql(pg.url, query, key="id"), out, ckpt)
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/link?size=3&n=40", {}),
+        ("/cursor?size=3&n=40", {"style": "cursor", "items": "data", "next_cursor": "meta.next"}),
+        ("/page?size=3&n=40", {"style": "page", "items": "items"}),
+    ],
+    ids=["link", "cursor", "page"],
+)
+def test_paginate_resumes_at_its_page(
+    tmp_path: Path, server: test_http.Server, path: str, kwargs: dict[str, Any]
+) -> None:
+    from hosepipe.http import paginate
+
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for bad in (4, 17, 18, 39, -1):
+        with contextlib.suppress(Boom):
+            paginate(server.url(path), **kwargs).map(fail_at(bad)).to(
+                hp.write_jsonl(out), checkpoint=ckpt, every=2, force=True
+            )
+    assert out.read_text().split() == [str(i) for i in range(40)]
+    assert len(server.requests) < 40  # a resumed run fetches its page again, not all before
+
+
+@pytest.mark.parametrize("via", ["thread", "process"])
+def test_a_concurrent_map_commits_what_reached_the_sink(tmp_path: Path, via: str) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for bad in (2, 30, 31, 77, -1):
+        with contextlib.suppress(Boom):
+            hp.Stream(Numbers(80)).filter(lambda x: x % 3 != 1).map(
+                fail_at(bad), concurrency=3, via=via
+            ).map(str).to(hp.write_lines(out), checkpoint=ckpt, every=4, force=True)
+    assert out.read_text().split() == [str(i) for i in range(80) if i % 3 != 1]
+
+
+def test_what_a_concurrent_map_cannot_be_checkpointed_with(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    s = hp.Stream(Numbers(3))
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: stage 1 map\(str, concurrency=2, ordered=False\) cannot be "
+        r"checkpointed: only an ordered map \(not flat_map, not async\) says in order which "
+        r"source items reached the sink$",
+    ):
+        s.map(str, concurrency=2, ordered=False).to(hp.write_jsonl(out), checkpoint=ckpt)
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: stage 2 batch\(2\) cannot be checkpointed: with a concurrent map "
+        r"before the sink, only map, filter, tap, observe and catch \(without handler or dead "
+        r"letter\) can be checkpointed$",
+    ):
+        s.map(str, concurrency=2).batch(2).to(hp.write_jsonl(out), checkpoint=ckpt)
+
+
+CLI_JOB = """
+import os, signal, sys
+import hosepipe as hp
+
+def work(line):
+    if line == os.environ.get("KILL_AT"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return line.upper()
+
+pipeline = hp.read_lines(sys.argv[0].replace("job.py", "in.txt")).map(work)
+"""
+
+
+def test_the_command_line_resumes(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("".join(f"line {i}\n" for i in range(3000)))
+    (tmp_path / "job.py").write_text(CLI_JOB.replace("sys.argv[0]", repr(str(tmp_path / "job.py"))))
+    cmd = [sys.executable, "-m", "hosepipe", "run", str(tmp_path / "job.py"), "--stats", "none"]
+    cmd += ["--checkpoint", str(tmp_path / "job.ckpt"), "-o", str(tmp_path / "out.txt")]
+    env = dict(os.environ)
+
+    def run(kill_at: str, *more: str) -> subprocess.CompletedProcess[str]:
+        env["KILL_AT"] = kill_at
+        return subprocess.run(
+            [*cmd, "--every", "100", *more], env=env, capture_output=True, text=True
+        )
+
+    assert run("line 1234").returncode == -signal.SIGKILL
+    assert run("line 2345").returncode == -signal.SIGKILL
+    done = run("")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "out.txt").read_text() == "".join(f"LINE {i}\n" for i in range(3000))
+    again = run("line 5")
+    assert again.returncode == 0
+    assert again.stderr == (
+        f"hosepipe: the checkpoint {tmp_path / 'job.ckpt'} says this job finished; nothing to "
+        "do (pass restart=True, or --restart, to run it again)\n"
+    )
+    assert run("line 5", "--restart").returncode == -signal.SIGKILL
+    stdout = subprocess.run([*cmd[:-2]], env=env, capture_output=True, text=True)
+    assert stdout.returncode == 1
+    assert stdout.stderr == (
+        "hosepipe: error: hosepipe.CheckpointError: --checkpoint needs --output (or --discard): "
+        "standard output cannot be resumed where it stopped\n"
+    )
+
+
+def test_every_seconds_commits_by_the_clock(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.txt", tmp_path / "job.ckpt"
+    for bad in (20, 500, 501, 1999, -1):
+        with contextlib.suppress(Boom):
+            hp.Stream(Numbers(2000)).map(fail_at(bad)).tap(lambda _: time.sleep(0.00002)).map(
+                str
+            ).batch(7).flatten().to(
+                hp.write_lines(out), checkpoint=ckpt, every_seconds=0.001, force=True
+            )
+    assert out.read_text().split() == [str(i) for i in range(2000)]
+
+
+def test_write_csv_writes_its_header_once(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.csv", tmp_path / "job.ckpt"
+    for bad in (3, 11, -1):
+        with contextlib.suppress(Boom):
+            hp.Stream(Numbers(20)).map(fail_at(bad)).map(lambda i: {"n": i, "sq": i * i}).to(
+                hp.write_csv(out), checkpoint=ckpt, every=2, force=True
+            )
+    expected = "n,sq\r\n" + "".join(f"{i},{i * i}\r\n" for i in range(20))
+    assert out.read_bytes() == expected.encode()
+
+
+def test_to_sql_sqlite_resumes_and_its_row_is_the_record(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "out.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    sink = hp.to_sql(f"sqlite:///{db}", "t", columns=["n"], batch_size=3)
+    ckpt = tmp_path / "job.ckpt"
+    for bad in (4, 17, 18, -1):
+        with contextlib.suppress(Boom):
+            hp.Stream(Numbers(30)).map(fail_at(bad)).map(lambda i: (i,)).batch(4).flatten().to(
+                sink, checkpoint=ckpt, every=5, force=True
+            )
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert [n for (n,) in conn.execute("SELECT n FROM t ORDER BY rowid")] == list(range(30))
+        conn.execute("DELETE FROM hosepipe_checkpoints")
+        conn.commit()
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^the checkpoint '.*job\.ckpt' has a record, but the sink to_sql\('sqlite:///.*', "
+        r"'t'\) has none for this job: they do not belong together; pass restart=True to start "
+        r"over$",
+    ):
+        hp.Stream(Numbers(30)).map(lambda i: (i,)).to(sink, checkpoint=ckpt)
+
+
+def test_a_failed_run_leaves_no_thread_or_open_file(tmp_path: Path) -> None:
+    from hosepipe.testing import assert_no_leaks
+
+    out, ckpt = tmp_path / "out.txt", tmp_path / "job.ckpt"
+    with assert_no_leaks(), pytest.raises(Boom):
+        hp.Stream(Numbers(500)).map(fail_at(300)).map(str).to(
+            hp.write_lines(out), checkpoint=ckpt, every=10
+        )
+    with assert_no_leaks(), pytest.raises(Boom):
+        hp.Stream(Numbers(500)).map(fail_at(400), concurrency=3).map(str).to(
+            hp.write_lines(out), checkpoint=ckpt, every=10, force=True
+        )

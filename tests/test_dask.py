@@ -1,0 +1,567 @@
+"""The Dask engine on a real cluster: ``dask scheduler`` and ``dask worker`` processes.
+
+The module's fixture starts a scheduler and a worker with two worker processes (one thread
+each) on 127.0.0.1 with random ports, and stops them at the end, checking that no process
+is left. Without dask installed the cluster tests are skipped, unless ``CI`` is set: then
+they fail. The partition boundary tests need no cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import operator
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hosepipe as hp
+from hosepipe.sources._partition import (
+    count_newlines,
+    line_ranges,
+    newline_jobs,
+    set_first_lines,
+    split,
+)
+
+
+def _need_dask() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError as e:
+        message = f"dask.distributed is not installed: pip install 'hosepipe[dask]' ({e})"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so the Dask tests must run: {message}")
+        pytest.skip(message)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by its parent) is not running
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A scheduler and two worker processes; yields the scheduler's address."""
+    _need_dask()
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("dask")
+    file = folder / "scheduler.json"
+    dask = [str(Path(sys.executable).with_name("dask"))]
+    common = {"cwd": folder, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs: list[subprocess.Popen[bytes]] = []
+    pids: set[int] = set()
+    address: str | None = None
+    try:
+        args = ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+        args += ["--scheduler-file", str(file)]
+        procs.append(subprocess.Popen([*dask, *args], **common))  # type: ignore[call-overload]
+        deadline = time.monotonic() + 60
+        while not file.exists() or not file.read_text().strip():
+            assert procs[0].poll() is None, "the scheduler exited"
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        args = ["worker", "--scheduler-file", str(file), "--nworkers", "2", "--nthreads", "1"]
+        args += ["--host", "127.0.0.1", "--no-dashboard"]
+        procs.append(subprocess.Popen([*dask, *args], **common))  # type: ignore[call-overload]
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        if address is not None and procs[0].poll() is None:  # the workers and their nannies
+            with contextlib.suppress(Exception), Client(address, timeout=10) as c:
+                pids |= set(c.run(os.getpid).values()) | set(c.run(os.getppid).values())
+        for proc in reversed(procs):
+            pids.add(proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:  # pragma: no cover - shown by the assert below
+                proc.kill()
+                proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if _alive(p)], "cluster processes were left running"
+
+
+@pytest.fixture(scope="module")
+def engine(cluster: str) -> Iterator[hp.engines.Dask]:
+    with hp.engines.Dask(cluster) as dask:
+        yield dask
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> list[str]:
+    """Three small access-log-like files; their paths."""
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"part{i}.log"
+        p.write_text("".join(f"{i} /p/{j}.html {j * 10 if j % 4 else '-'}\n" for j in range(9)))
+        paths.append(str(p))
+    return paths
+
+
+def _size(line: str) -> int:
+    field = line.rsplit(" ", 1)[1]
+    return 0 if field == "-" else int(field)
+
+
+# -- results equal the local run ---------------------------------------------------------------
+
+
+def test_every_terminal_gives_the_local_result(engine: hp.engines.Dask, logs: list[str]) -> None:
+    s = hp.read_lines(logs).map(_size).filter(bool)
+    assert s.to_list(engine=engine) == s.to_list() == [10, 20, 30, 50, 60, 70] * 3
+    assert s.count(engine=engine) == s.count() == 18
+    assert s.sum(engine=engine) == s.sum() == 720
+    assert s.sum(1000, engine=engine) == 1720
+    assert s.reduce(max, engine=engine) == 70
+    assert s.reduce(operator.add, 5, engine=engine) == s.reduce(operator.add, 5) == 725
+    seen: list[int] = []
+    assert s.for_each(seen.append, engine=engine) is None
+    assert seen == s.to_list()
+    assert s.to(sorted, engine=engine) == sorted(s.to_list())
+    stats = s.run(engine=engine)
+    local = s.run()
+    assert [(x.label, x.items_in, x.items_out) for x in stats.stages] == [
+        (x.label, x.items_in, x.items_out) for x in local.stages
+    ]
+    assert engine.stats() is stats
+
+
+def test_client_stages_after_the_workers_keep_the_local_order(
+    engine: hp.engines.Dask, logs: list[str]
+) -> None:
+    s = hp.read_lines(logs).map(_size).batch(4).enumerate().take(3)
+    assert s.to_list(engine=engine) == s.to_list()
+    stats = s.run(engine=engine)
+    assert [x.label for x in stats.stages] == [x.label for x in s.run().stages]
+    # the client stops gathering once take(3) has its items, as the local run stops reading
+    assert stats.stage("batch(4)").items_in == s.run().stage("batch(4)").items_in == 12
+    assert stats.items_out == 3
+
+
+async def _async_double(x: int) -> int:
+    await asyncio.sleep(0)
+    return x * 2
+
+
+def test_async_stages_and_threads_run_inside_each_worker(engine: hp.engines.Dask) -> None:
+    s = hp.partitioned([[1, 2], [3], [4, 5, 6]]).map(_async_double, concurrency=2)
+    s = s.map(lambda x: x + 1, concurrency=2)
+    assert s.to_list(engine=engine) == s.to_list() == [3, 5, 7, 9, 11, 13]
+    per = engine.partition_stats()
+    assert [p.items_out for p in per] == [2, 1, 3]
+    assert engine.stats().items_out == 6
+
+
+def test_empty_partitions_and_empty_streams(engine: hp.engines.Dask) -> None:
+    s = hp.partitioned([[], [1, 2], [], [3]])
+    assert s.to_list(engine=engine) == [1, 2, 3]
+    assert s.reduce(operator.mul, engine=engine) == 6
+    empty = hp.partitioned([[], []])
+    assert empty.sum(engine=engine) == 0
+    assert empty.reduce(operator.add, 7, engine=engine) == 7
+    with pytest.raises(
+        hp.EmptyStreamError,
+        match=r"^reduce\(\) was called on an empty stream, and no initial value was provided$",
+    ):
+        empty.reduce(operator.add, engine=engine)
+
+
+_STAGES = {
+    "map": lambda s: s.map(lambda x: x * 3 - 1),
+    "filter": lambda s: s.filter(lambda x: x % 3 != 0),
+    "flat_map": lambda s: s.flat_map(lambda x: [x] * (x % 3)),
+    "catch": lambda s: s.map(lambda x: 10 // (x % 5)).catch(ZeroDivisionError),
+    "map_threads": lambda s: s.map(lambda x: x + 1, concurrency=2),
+    "batch_sum": lambda s: s.batch(3).map(sum),
+    "take": lambda s: s.take(7),
+    "skip": lambda s: s.skip(2),
+    "enumerate_sum": lambda s: s.enumerate().map(lambda p: p[0] * p[1]),
+    "window_sum": lambda s: s.window(2).map(sum),
+    "scan": lambda s: s.scan(operator.add, 0),
+    "distinct": lambda s: s.distinct(key=lambda x: x % 4),
+}
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    parts=st.lists(st.lists(st.integers(-20, 20), max_size=8), min_size=1, max_size=5),
+    stages=st.lists(st.sampled_from(sorted(_STAGES)), max_size=4),
+    terminal=st.sampled_from(["to_list", "count", "sum"]),
+)
+def test_dask_result_equals_the_local_result(
+    engine: hp.engines.Dask, parts: list[list[int]], stages: list[str], terminal: str
+) -> None:
+    s = hp.partitioned(parts)
+    for name in stages:
+        s = _STAGES[name](s)
+    assert getattr(s, terminal)(engine=engine) == getattr(s, terminal)()
+
+
+# -- partitions of files ------------------------------------------------------------------------
+
+
+def test_byte_ranges_of_one_file_on_the_cluster(cluster: str, tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"".join(b'{"n": %d}\n' % i for i in range(500)) + b"{bad\n" + b'{"n": 1}\n')
+    with hp.engines.Dask(cluster, partition_size="1KB") as dask:
+        s = hp.read_jsonl(str(path)).map(lambda d: d["n"])
+        assert len(split(s._source, dask.partition_size)) > 4
+        with pytest.raises(hp.DataError) as info:
+            s.to_list(engine=dask)
+        assert (info.value.path, info.value.line) == (str(path), 501)
+        good = s.catch(hp.DataError)
+        assert good.to_list(engine=dask) == good.to_list() == [*range(500), 1]
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet=st.sampled_from("ab\r é"), max_size=20), max_size=60),
+    size=st.integers(1, 200),
+)
+def test_byte_ranges_on_the_cluster_give_the_local_lines(
+    cluster: str, tmp_path_factory: pytest.TempPathFactory, lines: list[str], size: int
+) -> None:
+    path = tmp_path_factory.mktemp("cluster-ranges") / "f.txt"
+    path.write_bytes("".join(f"{line}\n" for line in lines).encode())
+    with hp.engines.Dask(cluster, partition_size=size) as dask:
+        s = hp.read_lines(str(path)).map(lambda line: line.upper())
+        assert s.to_list(engine=dask) == s.to_list()
+        assert s.count(engine=dask) == len(lines)
+
+
+def test_compressed_and_csv_files_are_one_partition_each(tmp_path: Path) -> None:
+    import gzip
+
+    gz = tmp_path / "a.log.gz"
+    gz.write_bytes(gzip.compress(b"x\n" * 5000))
+    csv = tmp_path / "b.csv"
+    csv.write_text("a,b\n" + "1,2\n" * 5000)
+    assert len(split(hp.read_lines(str(gz))._source, 100)) == 1
+    assert len(split(hp.read_csv(str(csv))._source, 100)) == 1
+    assert len(split(hp.read_lines(str(csv))._source, 100)) > 100
+
+
+def _read_ranges(path: str, size: int, **options: object) -> list[object]:
+    parts = split(hp.read_lines(path, **options)._source, size)  # type: ignore[arg-type]
+    set_first_lines(parts, {i: count_newlines(*job) for i, job in newline_jobs(parts).items()})
+    return [item for p in parts for item in hp.Stream(p)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.text(alphabet=st.sampled_from("ab\r é\u2028"), max_size=12), min_size=0, max_size=30
+    ),
+    last_end=st.booleans(),
+    size=st.integers(1, 40),
+)
+def test_byte_ranges_lose_or_double_no_line(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], last_end: bool, size: int
+) -> None:
+    path = tmp_path_factory.mktemp("ranges") / "f.txt"
+    text = "\n".join(lines) + ("\n" if last_end and lines else "")
+    path.write_bytes(text.encode())
+    ranges = line_ranges(str(path), size)
+    assert ranges[0][0] == 0
+    assert ranges[-1][1] == len(text.encode())
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    assert _read_ranges(str(path), size) == hp.read_lines(str(path)).to_list()
+    assert (
+        _read_ranges(str(path), size, keep_ends=True)
+        == hp.read_lines(str(path), keep_ends=True).to_list()
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(good=st.integers(0, 60), size=st.integers(5, 60))
+def test_byte_ranges_number_bad_lines_as_the_file_does(
+    tmp_path_factory: pytest.TempPathFactory, good: int, size: int
+) -> None:
+    path = tmp_path_factory.mktemp("bad") / "f.txt"
+    path.write_bytes(b"line\n" * good + b"bad \xff\n" + b"line\n" * 3)
+    seen: list[int | None] = []
+    local = hp.read_lines(str(path), on_error=lambda e: seen.append(e.line)).to_list()
+    ranged: list[int | None] = []
+    assert _read_ranges(str(path), size, on_error=lambda e: ranged.append(e.line)) == local
+    assert ranged == seen == [good + 1]
+
+
+def test_partitioned_checks_its_argument() -> None:
+    with pytest.raises(TypeError, match=r"^partitioned\(\): `sources` must be a list of sources"):
+        hp.partitioned(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^partitioned\(\): `sources` is empty; give at least"):
+        hp.partitioned([])
+    with pytest.raises(TypeError, match=r"^partitioned\(\): every source must be an iterable"):
+        hp.partitioned([[1], 2])
+
+
+# -- sinks ----------------------------------------------------------------------------------------
+
+
+def test_one_file_per_partition_and_a_manifest(
+    engine: hp.engines.Dask, logs: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    s = hp.read_lines(logs).map(_size)
+    assert s.to(hp.write_jsonl(str(out / "part-*.jsonl")), engine=engine) == 27
+    manifest = json.loads((out / "part-manifest.json").read_text())
+    assert (manifest["items"], manifest["partitions"]) == (27, 3)
+    names = [f["path"] for f in manifest["files"]]
+    assert names == ["part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
+    assert sorted(os.listdir(out)) == sorted([*names, "part-manifest.json"])
+    back = hp.read_jsonl([str(out / n) for n in names]).to_list()
+    assert back == s.to_list()
+
+
+def test_one_file_assembled_in_order(
+    engine: hp.engines.Dask, logs: list[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "all.txt"
+    s = hp.read_lines(logs).map(str.upper)
+    assert s.to(hp.write_lines(str(target)), engine=engine) == 27
+    assert target.read_text().splitlines() == s.to_list()
+
+
+def test_a_failing_partition_leaves_no_output(
+    engine: hp.engines.Dask, logs: list[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "all.txt"
+    s = hp.read_lines(logs).map(lambda line: 1 // int(line.split()[0]))  # file 0: 1 // 0
+    with pytest.raises(ZeroDivisionError):
+        s.to(hp.write_lines(str(target)), engine=engine)
+    with pytest.raises(ZeroDivisionError):
+        s.to(hp.write_lines(str(tmp_path / "p-*.txt")), engine=engine)
+    # nothing: not the file, not the partitions' files that were written, no temporary file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part0.log", "part1.log", "part2.log"]
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def _parse(line: str) -> int:
+    if "/p/5." in line and line.startswith("1 "):
+        raise KeyError(line)
+    return 1
+
+
+def test_a_worker_error_keeps_its_type_and_notes(engine: hp.engines.Dask, logs: list[str]) -> None:
+    s = hp.read_lines(logs).map(_parse)
+    with pytest.raises(KeyError) as info:
+        s.to_list(engine=engine)
+    assert info.value.__notes__ == [
+        "hosepipe: in stage 1 map(_parse), item index 5",
+        f"hosepipe: on Dask, in partition 2 of 3 (read_lines({logs[1]!r})); item indexes "
+        "count from its start",
+    ]
+    with pytest.raises(KeyError):
+        s.count(engine=engine)
+
+
+def test_a_client_stage_error_is_numbered_as_in_the_local_run(engine: hp.engines.Dask) -> None:
+    s = hp.partitioned([[1, 2], [3, 0]]).map(abs).scan(lambda acc, x: acc + 12 // x, 0)
+    with pytest.raises(ZeroDivisionError) as local:
+        s.to_list()
+    with pytest.raises(ZeroDivisionError) as remote:
+        s.to_list(engine=engine)
+    assert remote.value.__notes__ == local.value.__notes__
+    assert local.value.__notes__ == ["hosepipe: in stage 2 scan(<lambda>), item index 3"]
+
+
+def test_unordered_gathers_every_item(cluster: str) -> None:
+    with hp.engines.Dask(cluster, ordered=False) as dask:
+        s = hp.partitioned([range(i * 10, i * 10 + 10) for i in range(5)]).map(str)
+        got = s.enumerate().to_list(engine=dask)
+        assert sorted(x for _, x in got) == sorted(s.to_list())
+        assert [i for i, _ in got] == list(range(50))
+        assert s.sum("", engine=dask) == s.sum("")  # a reduction keeps the order anyway
+
+
+def test_stages_that_cannot_run_on_workers_are_refused(engine: hp.engines.Dask) -> None:
+    s = hp.partitioned([[1], [2]])
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"^stage 1 map\(abs, concurrency=2, via='process'\) cannot run on Dask: worker "
+        r"processes cannot start processes of their own; use via='thread' there, or more "
+        r"Dask workers$",
+    ):
+        s.map(abs, concurrency=2, via="process").to_list(engine=engine)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"^stage 2 catch\(ValueError\) cannot run on Dask: its dead_letter would be "
+        r"filled on the workers, not here; use handler= to record the bad items, or run "
+        r"locally$",
+    ):
+        s.map(abs).catch(ValueError, dead_letter=[]).count(engine=engine)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"^cannot cut the source \[1, 2, 3\] into partitions: read files with "
+        r"hp.read_lines, hp.read_jsonl, hp.read_csv or hp.read_bytes, or give the parts with "
+        r"hp.partitioned\(\[...\]\)$",
+    ):
+        hp.Stream([1, 2, 3]).to_list(engine=engine)
+    with pytest.raises(
+        TypeError,
+        match=r"^count\(\): `engine` must be an engine such as hp.engines.Dask\(\), got 'dask'$",
+    ):
+        s.count(engine="dask")  # type: ignore[arg-type]
+
+
+def test_the_engine_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match=r"^Dask\(\): `workers` must be an integer >= 1, got 0$"):
+        hp.engines.Dask(workers=0)
+    with pytest.raises(
+        ValueError,
+        match=r"^Dask\(\): `partition_size` must be a number of bytes >= 1 or a size such as "
+        r"'64MB', got '-3MB'$",
+    ):
+        hp.engines.Dask(partition_size="-3MB")
+    with pytest.raises(TypeError, match=r"^Dask\(\): `ordered` must be True or False, got 1$"):
+        hp.engines.Dask(ordered=1)  # type: ignore[arg-type]
+
+
+def test_importing_hosepipe_engines_does_not_import_dask() -> None:
+    code = (
+        "import sys, hosepipe as hp\n"
+        "assert hp.engines.Dask.__name__ == 'Dask'\n"
+        "assert 'distributed' not in sys.modules and 'dask' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_without_dask_the_error_names_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['distributed'] = None\n"
+        "import hosepipe as hp\n"
+        "try:\n    hp.engines.Dask()\n"
+        "except ImportError as e:\n    print(type(e).__name__, e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == (
+        "MissingExtraError hp.engines.Dask needs the distributed package: "
+        "pip install 'hosepipe[dask]'"
+    )
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+class _KillOnce:
+    """Kills the worker process it runs in, the first time it sees item 4 of any run."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __call__(self, x: int) -> int:
+        if x == 4 and not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x * 2
+
+
+def test_a_worker_killed_mid_run_changes_nothing(engine: hp.engines.Dask, tmp_path: Path) -> None:
+    parts = [list(range(i * 5, i * 5 + 5)) for i in range(4)]
+    s = hp.partitioned(parts).map(_KillOnce(str(tmp_path / "killed"))).map(str)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert s.to(hp.write_lines(str(out / "p-*.txt")), engine=engine) == 20
+    assert (tmp_path / "killed").exists()  # a worker did die
+    files = sorted(os.listdir(out))
+    assert files == ["p-00000.txt", "p-00001.txt", "p-00002.txt", "p-00003.txt", "p-manifest.json"]
+    lines = [line for name in files[:4] for line in (out / name).read_text().splitlines()]
+    assert lines == [str(x * 2) for x in range(20)]
+    (tmp_path / "killed").unlink()
+    assert s.to_list(engine=engine) == [str(x * 2) for x in range(20)]
+
+
+def test_ctrl_c_cancels_the_tasks(cluster: str, tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys, time, hosepipe as hp\n"
+        "def slow(x):\n    time.sleep(4)\n    return x\n"
+        "with hp.engines.Dask(sys.argv[1]) as dask:\n"
+        "    print('started', flush=True)\n"
+        "    try:\n"
+        "        hp.partitioned([[1], [2], [3]]).map(slow).to_list(engine=dask)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script), cluster], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "started"
+        from distributed import Client
+
+        with Client(cluster, timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while not any(client.processing().values()):  # the tasks have started
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0
+            assert proc.stdout.read().strip() == "interrupted"
+            deadline = time.monotonic() + 30
+            while any(client.processing().values()):  # the scheduler let them go
+                assert time.monotonic() < deadline, client.processing()
+                time.sleep(0.05)
+    finally:
+        if proc.poll() is None:  # pragma: no cover - shown by the asserts above
+            proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_hosepipe_run_on_the_cluster(cluster: str, logs: list[str], tmp_path: Path) -> None:
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import hosepipe as hp\n"
+        "def size(line):\n"
+        "    field = line.rsplit(' ', 1)[1]\n"
+        "    return 0 if field == '-' else int(field)\n"
+        f"pipeline = hp.read_lines({logs!r}).map(size).filter(bool)\n"
+    )
+    out = tmp_path / "out.txt"
+    hosepipe = str(Path(sys.executable).with_name("hosepipe"))
+    args = [hosepipe, "run", str(job), "--engine", "dask", "--scheduler", cluster]
+    done = subprocess.run(
+        [*args, "-o", str(out), "--stats", "json"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().split() == [str(x) for x in [10, 20, 30, 50, 60, 70] * 3]
+    stats = json.loads(done.stderr[done.stderr.index("{") :])
+    assert [s["items_out"] for s in stats["stages"]] == [27, 27, 18]
+    wrong = subprocess.run(
+        [hosepipe, "run", str(job), "--scheduler", cluster], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().endswith("error: --scheduler goes with --engine dask")
