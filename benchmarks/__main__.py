@@ -1,6 +1,6 @@
 """Command line: ``python -m benchmarks [--quick] [--only NAME] [--rounds N]``.
 
-NAME is one of W1, W2, W3, W4, W5, W6, W7, W8, ops, import; repeat ``--only`` for several.
+NAME is one of W1, W2, W3, W4, W5, W6, W7, W8, W9, ops, import; repeat ``--only`` for several.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from benchmarks import (
     w6_memory,
     w7_dask,
     w8_checkpoint,
+    w9_brokers,
 )
 from benchmarks._harness import Report, environment, progress, publish
 
@@ -33,6 +34,7 @@ WORKLOADS: dict[str, Callable[..., Report]] = {
     "W6": w6_memory.run,
     "W7": w7_dask.run,
     "W8": w8_checkpoint.run,
+    "W9": w9_brokers.run,
     "ops": operators.run,
     "import": import_cost.run,
 }

@@ -38,9 +38,21 @@ def python_blocks(text: str) -> list[tuple[str | None, str]]:
 
 def test_there_are_guides() -> None:
     assert [g.name for g in GUIDES] == [
-        "async.md", "checkpoint.md", "coming-from.md", "concurrency.md", "dask.md", "push.md",
-        "watching.md",
+        "async.md", "brokers.md", "checkpoint.md", "coming-from.md", "concurrency.md",
+        "dask.md", "push.md", "watching.md",
     ]  # fmt: skip
+
+
+def _need_brokers() -> None:
+    """brokers.md runs against the local Redis, NATS and RabbitMQ servers."""
+    import socket
+
+    from _brokers import need_server
+
+    for what, port in (("Redis server", 6379), ("NATS server", 4222), ("RabbitMQ server", 5672)):
+        need_server(
+            what, lambda port=port: socket.create_connection(("127.0.0.1", port), 2).close()
+        )
 
 
 def test_every_python_block_is_found() -> None:
@@ -63,6 +75,8 @@ def run_guide(guide: Path) -> None:
     namespace: dict[str, object] = {"__name__": f"guide_{guide.stem}"}
     if guide.name == "dask.md":
         _start_dask_offload_thread()
+    if guide.name == "brokers.md":
+        _need_brokers()
     missing: list[str] = []
     with assert_no_leaks(), contextlib.redirect_stdout(io.StringIO()):
         for i, (title, block) in enumerate(blocks):

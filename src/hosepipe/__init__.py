@@ -112,12 +112,16 @@ __all__ = [
     "zip",
 ]
 
-# Sources, sinks and hp.http are imported on first use (PEP 562), so `import hosepipe`
-# loads only the core; hosepipe.http imports httpx only when one of its functions is called.
+# Sources, sinks, hp.http and the brokers (hp.redis, hp.nats, hp.amqp) are imported on first
+# use (PEP 562), so `import hosepipe` loads only the core; hosepipe.http imports httpx (and
+# each broker module its client) only when one of its functions is called.
 _LAZY = {
     **_sinks_lazy,
     **_sources_lazy,
     "http": "hosepipe.http",
+    "redis": "hosepipe.redis",
+    "nats": "hosepipe.nats",
+    "amqp": "hosepipe.amqp",
     "engines": "hosepipe.engines",
     "Seekable": "hosepipe._checkpoint",
     "broadcast_to": "hosepipe._push",
@@ -134,8 +138,11 @@ del _name
 from hosepipe._typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
+    from hosepipe import amqp as amqp
     from hosepipe import engines as engines
     from hosepipe import http as http
+    from hosepipe import nats as nats
+    from hosepipe import redis as redis
     from hosepipe._checkpoint import Seekable as Seekable
     from hosepipe._push import broadcast_to as broadcast_to
     from hosepipe._push import coroutine as coroutine

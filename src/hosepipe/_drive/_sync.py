@@ -211,6 +211,9 @@ class Run:
                 sink = node.dead_letter
                 if isinstance(sink, SinkBase) and id(sink) not in self._dead:
                     self._dead[id(sink)] = sink.open()
+        backlog = getattr(self.source.obj, "backlog", None)  # a broker source's unacked
+        if callable(backlog):  # messages: the source row's queue in RunStats
+            self.counters[0].queue = backlog
 
     def _build(
         self, terminal: str | None, fn: Any, init: Any, upto: int | None = None

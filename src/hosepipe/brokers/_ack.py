@@ -1,0 +1,398 @@
+"""When a broker source acknowledges a message: written once, used by every broker.
+
+A broker source delivers messages one at a time and keeps, per run, an ``Unacked`` record
+of those not yet acknowledged. It does no I/O: the source asks it which messages to ack
+now and sends those acks in one call to the broker, before each fetch, when the feed is
+idle, and when the run ends.
+
+The rule (``ack="auto"``, the default) is the *pull-past* watermark: a message is done when
+the pipeline pulls the next one. In a chain of plain stages (map, filter, tap, catch, ...),
+the driver only pulls again once the message before has gone all the way: written by the
+sink, dropped by a filter, or skipped by ``catch`` after its dead letter was written. So a
+killed consumer leaves at most the message in flight (and what a sink has not yet made
+durable, see below) unacked, and the broker delivers it again: at-least-once. When the run
+ends, the message in flight is acked only if the run is known to have ended well (a sync
+run stopped by ``take(n)`` or its terminal finishing); after an error, ``Ctrl-C``, a
+``break`` or any end of an async run it goes back to the broker.
+
+``ack="manual"``: nothing is acked until the user calls ``Message.ack()`` (or
+``hosepipe.<broker>.ack(messages)``), for pipelines that hold messages between the source
+and the sink (``batch``, ``buffer``, concurrent ``map``), which would make *pull-past* ack
+messages that are still waiting in the stage.
+
+Sinks that buffer their writes (the broker sinks publish in batches) register a *flush*
+with ``before_ack``: the source flushes every sink open in its thread before it sends acks,
+so a message is never acked before what it produced is in the target. A committing sink
+(checkpoints) can use the same hook: commit, then let the source ack.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from hosepipe._errors import HosepipeError
+from hosepipe._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    from hosepipe._channel import ChannelStats
+
+    AckMode = Literal["auto", "manual"]
+
+__all__ = [
+    "Backlog",
+    "BrokerError",
+    "Idle",
+    "Message",
+    "Unacked",
+    "ack",
+    "before_ack",
+    "check_ack",
+    "check_max_idle",
+    "ended_well",
+    "flush_sinks",
+    "flushed_at_end",
+]
+
+
+class BrokerError(HosepipeError):
+    """A broker could not be reached, or a stream, subject or queue is missing.
+
+    The message names the URL with its password hidden.
+
+    >>> import hosepipe as hp
+    >>> issubclass(BrokerError, hp.HosepipeError)
+    True
+    """
+
+
+class Message:
+    """One message of a broker feed: its payload, its id and where it came from.
+
+    *data* is the payload (bytes), *id* the broker's id for it (a Redis entry id, a NATS
+    stream sequence, an AMQP delivery tag), *source* the stream, subject or queue it was
+    read from, *redelivered* whether the broker delivered it before, and *meta* a dict of
+    the broker's other fields (a Redis entry's fields, NATS or AMQP headers). ``ack()``
+    acknowledges it when the source reads with ``ack="manual"``.
+
+    >>> m = Message(b'{"n": 1}', "1-0", "events", False, {})
+    >>> m
+    Message(id='1-0', source='events', data=b'{"n": 1}')
+    >>> import json
+    >>> json.loads(m.data)
+    {'n': 1}
+    """
+
+    __slots__ = ("_unacked", "data", "id", "meta", "raw", "redelivered", "source")
+
+    def __init__(
+        self,
+        data: bytes,
+        id: str,
+        source: str,
+        redelivered: bool,
+        meta: dict[str, Any],
+        unacked: Unacked | None = None,
+        raw: Any = None,
+    ) -> None:
+        self.raw = raw  # the broker client's own message object (NATS, AMQP), or None
+        self.data = data
+        self.id = id
+        self.source = source
+        self.redelivered = redelivered
+        self.meta = meta
+        self._unacked = unacked
+
+    def ack(self) -> None:
+        """Acknowledge this message (``ack="manual"``): sent with the source's next acks."""
+        if self._unacked is None:
+            raise HosepipeError(f"{self!r} does not belong to a running broker source")
+        self._unacked.done(self)
+
+    def __repr__(self) -> str:
+        return f"Message(id={self.id!r}, source={self.source!r}, data={self.data[:60]!r})"
+
+
+def ack(messages: Message | list[Message] | tuple[Message, ...]) -> None:
+    """Acknowledge a message, or each message of a batch (``ack="manual"``): a ``tap``.
+
+    >>> ack(Message(b"x", "1-0", "events", False, {}))
+    Traceback (most recent call last):
+    ...
+    hosepipe.HosepipeError: Message(id='1-0', ...) does not belong to a running broker source
+    """
+    if isinstance(messages, Message):
+        messages.ack()
+        return
+    for m in messages:
+        if not isinstance(m, Message):
+            raise TypeError(f"ack(): expected broker messages, got {m!r} ({type(m).__name__})")
+        m.ack()
+
+
+class Unacked:
+    """One run's delivered-but-unacked messages and the acks due (no I/O).
+
+    A source gives the pipeline a batch of messages, one at a time. In auto mode it tells
+    this record only about whole batches (``passed``: the pipeline pulled past the last
+    of them) or, when the run is closed while it waits at message *i*, ``stopped(batch,
+    i)``: the messages before *i* were passed, *i* is in flight. In manual mode every
+    message is counted as it is given (``deliver``) and acked by the user (``done``).
+
+    >>> u = Unacked("demo()", "auto", 10)
+    >>> batch = [Message(b"", str(i), "s", False, {}, u) for i in range(3)]
+    >>> u.stopped(batch, 1)  # closed while the pipeline held message 1
+    >>> [m.id for m in u.due()], u.in_flight
+    (['0'], Message(id='1', source='s', data=b''))
+    >>> [m.id for m in u.end(ok=False)]  # 1 may not have reached the sink: not acked
+    []
+    """
+
+    __slots__ = (
+        "_acked",
+        "_due",
+        "_fetched",
+        "_held",
+        "_lock",
+        "_out",
+        "_peak",
+        "after_end",
+        "capacity",
+        "ended",
+        "limit",
+        "manual",
+        "op",
+    )
+
+    def __init__(self, op: str, mode: AckMode, limit: int, capacity: int = 0) -> None:
+        self.op = op
+        self.capacity = capacity  # the fetch size or prefetch window, for backlog()
+        self._fetched = self._acked = self._peak = 0
+        self.manual = mode == "manual"
+        self.limit = limit
+        self._held: Message | None = None  # auto: the message in flight when closed
+        self._out: dict[int, Message] = {}  # manual: delivered, not yet acked by the user
+        self._due: list[Message] = []  # acks to send
+        self._lock = threading.Lock()  # manual acks may come from another thread
+        self.ended = False
+        # how a broker acks a manual message acked after its feed ended (a stage after the
+        # source still held it: the last short batch); None when the broker cannot
+        self.after_end: Callable[[list[Message]], None] | None = None
+
+    def fetched(self, n: int) -> None:
+        """The broker delivered *n* more messages to this run."""
+        self._fetched += n
+        self._peak = max(self._peak, self._fetched - self._acked)
+
+    def backlog(self) -> ChannelStats:
+        """Messages delivered and not yet acked on the broker, as a queue's statistics:
+        *depth* now, *peak*, *capacity* (the fetch size or prefetch), *sent* (delivered)
+        and *received* (acked)."""
+        from hosepipe._channel import ChannelStats
+
+        fetched, acked = self._fetched, self._acked
+        return ChannelStats(self.capacity, fetched - acked, self._peak, fetched, acked, 0.0)
+
+    @property
+    def due_count(self) -> int:
+        """How many acks are due (``due()`` would return that many)."""
+        return len(self._due)
+
+    @property
+    def in_flight(self) -> Message | None:
+        """The message the pipeline held when the run was closed (auto mode), if any."""
+        return self._held
+
+    def passed(self, messages: list[Message]) -> None:
+        """Auto mode: the pipeline pulled past each of *messages* (the whole batch)."""
+        if not self.manual:
+            self._due.extend(messages)
+
+    def stopped(self, messages: list[Message], at: int) -> None:
+        """Auto mode: the run was closed while the pipeline held ``messages[at]``."""
+        if not self.manual:
+            self._due.extend(messages[:at])
+            self._held = messages[at]
+
+    def deliver(self, message: Message) -> None:
+        """Manual mode: *message* is about to be given to the pipeline."""
+        with self._lock:
+            if len(self._out) >= self.limit:
+                raise HosepipeError(
+                    f"{self.op}: {len(self._out)} messages were delivered and not acked "
+                    f"(`max_unacked`={self.limit}) with ack='manual': ack them with "
+                    "Message.ack() after the sink took them, or raise `max_unacked`"
+                )
+            self._out[id(message)] = message
+
+    def done(self, message: Message) -> None:
+        """The user acked *message*: due with the next acks (manual mode; else ignored)."""
+        if not self.manual:
+            return
+        with self._lock:
+            if self._out.pop(id(message), None) is None:
+                return
+            if not self.ended:
+                self._due.append(message)
+                return
+        if self.after_end is None:
+            raise HosepipeError(
+                f"{self.op}: {message!r} was acked after its feed ended: it goes back to "
+                "the broker (ack messages before the stream ends)"
+            )
+        self.after_end([message])
+
+    def due(self) -> list[Message]:
+        """The messages to ack now, in delivery order."""
+        with self._lock:
+            due, self._due = self._due, []
+            self._acked += len(due)
+        return due
+
+    def end(self, ok: bool) -> list[Message]:
+        """The run ends: the acks to send last (the one in flight too when *ok*)."""
+        held = self._held
+        if ok and held is not None:
+            self._due.append(held)
+            self._held = None
+        self.ended = True
+        if held is not None:
+            held._unacked = None
+        return self.due()
+
+
+class Backlog:
+    """Mixed into a broker source: ``backlog()`` is its latest run's unacked messages,
+    which the driver shows as the source row's queue in ``RunStats`` (and Prometheus)."""
+
+    _unacked: Unacked | None = None
+
+    def backlog(self) -> ChannelStats:
+        from hosepipe._channel import ChannelStats
+
+        unacked = self._unacked
+        return ChannelStats(0, 0, 0, 0, 0, 0.0) if unacked is None else unacked.backlog()
+
+
+def ended_well(exit: GeneratorExit) -> bool:
+    """Whether a sync source closed with *exit* was closed by a run that ended well.
+
+    The sync driver closes the source from the code that ends the run; when that code is
+    handling an error (the sink raised, ``Ctrl-C``, a ``break`` closing the outer
+    iterator), the ``GeneratorExit`` is raised in its context. No context: the run ended
+    because it was done (``take(n)``, ``first()``). A wrong guess only ever redelivers.
+    """
+    return exit.__context__ is None
+
+
+# -- sinks that must flush before a source acks ------------------------------------------
+
+_flushers = threading.local()
+
+
+@contextmanager
+def before_ack(flush: Callable[[], object]) -> Iterator[None]:
+    """While open, *flush* runs before a broker source in this thread sends acks."""
+    hooks: list[Callable[[], object]] = _flushers.__dict__.setdefault("hooks", [])
+    hooks.append(flush)
+    try:
+        yield
+    finally:
+        hooks.remove(flush)
+
+
+def flush_sinks() -> None:
+    """Flush every sink open in this thread (called by a source before it acks)."""
+    for flush in tuple(_flushers.__dict__.get("hooks", ())):
+        flush()
+
+
+def flushed_at_end() -> bool:
+    """Flush the sinks as a source's run ends: False (send no acks) if one fails. The sink
+    reports its own failure (its ``write`` or ``commit`` raises it)."""
+    try:
+        flush_sinks()
+    except Exception:
+        return False
+    return True
+
+
+# -- validation and the idle clock ---------------------------------------------------------
+
+
+def check_ack(op: str, ack: object, max_unacked: object) -> None:
+    if ack not in ("auto", "manual"):
+        raise ValueError(f"{op}: `ack` must be 'auto' or 'manual', got {ack!r}")
+    if isinstance(max_unacked, bool) or not isinstance(max_unacked, int) or max_unacked < 1:
+        raise ValueError(f"{op}: `max_unacked` must be an int >= 1, got {max_unacked!r}")
+
+
+def check_max_idle(op: str, max_idle: object) -> None:
+    ok = isinstance(max_idle, int | float) and not isinstance(max_idle, bool) and max_idle > 0
+    if not (max_idle is None or ok):
+        raise ValueError(f"{op}: `max_idle` must be None or seconds > 0, got {max_idle!r}")
+
+
+class Idle:
+    """How long a feed may stay without messages (*max_idle* seconds, or forever)."""
+
+    __slots__ = ("deadline", "max_idle")
+
+    def __init__(self, max_idle: float | None) -> None:
+        self.max_idle = max_idle
+        self.deadline = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        if self.max_idle is not None:
+            self.deadline = time.monotonic() + self.max_idle
+
+    def wait(self, block: float) -> float:
+        """Seconds the next fetch may wait: *block*, less when the idle time is nearly up."""
+        if self.max_idle is None:
+            return block
+        return max(0.0, min(block, self.deadline - time.monotonic()))
+
+    def expired(self) -> bool:
+        return self.max_idle is not None and time.monotonic() >= self.deadline
+
+
+def check_url(op: str, url: object, schemes: tuple[str, ...]) -> str:
+    """*url* if it is a str starting with one of *schemes* (``"redis://"``, ...)."""
+    if not isinstance(url, str) or not url.startswith(schemes):
+        from hosepipe.sources._sql import hide_password
+
+        shown = hide_password(url) if isinstance(url, str) else url
+        names = ", ".join(schemes[:-1]) + f" or {schemes[-1]}" if len(schemes) > 1 else schemes[0]
+        raise ValueError(f"{op}: `url` must be a {names} URL, got {shown!r}")
+    return url
+
+
+def check_name(op: str, param: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{op}: `{param}` must be a non-empty string, got {value!r}")
+
+
+def to_payload(label: str, item: object) -> bytes:
+    """What a broker sink publishes for *item*: bytes, str (UTF-8), a number (as text), a
+    Message's data, or a dict as JSON (a dead letter's ``to_dict()``)."""
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return item.encode()
+    if isinstance(item, int | float) and not isinstance(item, bool):
+        return str(item).encode()
+    if isinstance(item, Message):
+        return item.data
+    if isinstance(item, dict):
+        import json
+
+        return json.dumps(item, default=repr).encode()
+    raise TypeError(
+        f"{label}: an item must be bytes, str, a number, a dict (sent as JSON) or a Message, "
+        f"got {item!r} ({type(item).__name__})"
+    )

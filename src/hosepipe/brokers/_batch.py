@@ -1,0 +1,80 @@
+"""What every broker sink's writer does: buffer items, send them in batches, flush before
+a broker source acks, drop the buffer on abort.
+
+Subclasses implement ``encode`` (an item as the client sends it), ``send`` (one batch,
+waiting for the broker's acks or confirms) and ``close_client``.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from hosepipe._typing import TYPE_CHECKING
+from hosepipe.brokers._ack import BrokerError, before_ack
+
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["BatchWriter"]
+
+
+class BatchWriter:
+    """One run of a broker sink: ``write`` buffers, every *batch* items ``send`` them."""
+
+    def __init__(self, label: str, batch: int) -> None:
+        self.label = label
+        self.batch = batch
+        self.buffer: list[Any] = []
+        self.written = 0
+        self.failed: BaseException | None = None  # a batch that could not be sent
+        # a Ctrl-C that came while a batch was on its way, which it finished first
+        self.interrupted: BaseException | None = None
+        self._hook = ExitStack()
+        self._hook.enter_context(before_ack(self.flush))
+
+    def encode(self, item: Any) -> Any:
+        raise NotImplementedError
+
+    def send(self, batch: list[Any]) -> None:
+        raise NotImplementedError
+
+    def close_client(self) -> None:
+        raise NotImplementedError
+
+    def write(self, item: Any) -> None:
+        self.buffer.append(self.encode(item))
+        if len(self.buffer) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is buffered (a source calls this before it acks)."""
+        if self.failed is not None:  # what it held is lost: no source may ack it
+            raise BrokerError(f"{self.label}: an earlier batch failed") from self.failed
+        if self.buffer:
+            batch, self.buffer = self.buffer, []
+            try:
+                self.send(batch)
+            except BaseException as e:
+                self.failed = e
+                raise
+            self.written += len(batch)
+            interrupt, self.interrupted = self.interrupted, None
+            if interrupt is not None:
+                raise interrupt
+
+    def commit(self) -> int:
+        try:
+            self.flush()
+        finally:
+            self._close()
+        return self.written
+
+    def abort(self) -> None:
+        # What is still buffered belongs to messages not acked: the broker delivers them
+        # again, so it is dropped rather than written twice.
+        self.buffer = []
+        self._close()
+
+    def _close(self) -> None:
+        self._hook.close()
+        self.close_client()

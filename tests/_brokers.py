@@ -1,0 +1,82 @@
+"""What the broker tests share: finding the local server, unique names, a killed consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+
+def need_server(what: str, check: Callable[[], object]) -> None:
+    """Skip (or fail, when ``CI`` is set) when *check* cannot reach the server."""
+    try:
+        check()
+    except Exception as e:
+        message = f"no {what} on 127.0.0.1 ({type(e).__name__}: {e})"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so the {what} tests must run: {message}")
+        pytest.skip(message)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run *coro* with ``asyncio.run`` in a thread of its own (a test's sink may call this
+    from inside the event loop that runs an async source)."""
+    done: list[T] = []
+    thread = threading.Thread(target=lambda: done.append(asyncio.run(coro)))
+    thread.start()
+    thread.join()
+    return done[0]
+
+
+def unique(prefix: str) -> str:
+    return f"hp-test-{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def kill_when(
+    script: str,
+    args: list[str],
+    tmp: Path,
+    ready: Callable[[], bool],
+    sig: signal.Signals = signal.SIGKILL,
+) -> None:
+    """Run *script* in a subprocess and send it *sig* (SIGKILL, or SIGINT: Ctrl-C) as soon
+    as *ready()* is true; it must die of that signal."""
+    path = tmp / "consumer.py"
+    path.write_text(script)
+    child = subprocess.Popen([sys.executable, str(path), *args], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready():
+            if child.poll() is not None:
+                raise AssertionError(f"the consumer ended before it was killed: {child.stderr}")
+            if time.monotonic() > deadline:
+                raise AssertionError("the consumer made no progress in 60 s")
+            time.sleep(0.005)
+        child.send_signal(sig)
+    finally:
+        child.wait()
+        assert child.stderr is not None
+        child.stderr.close()
+    assert child.returncode == -sig
+
+
+def run_to_end(script: str, args: list[str], tmp: Path) -> None:
+    """Run *script* in a subprocess until it ends by itself (its feed went idle)."""
+    path = tmp / "consumer.py"
+    path.write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(path), *args], capture_output=True, text=True, timeout=100
+    )
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,346 @@
+"""hosepipe.redis against the Redis server on 127.0.0.1:6379 (skipped without it, unless CI).
+
+Each test uses streams of its own (random names), deleted at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import hosepipe as hp
+import hosepipe.redis
+from _brokers import kill_when, need_server, run_to_end, unique
+from hosepipe.testing import assert_no_leaks
+
+redis = pytest.importorskip("redis")
+
+URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def r() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(URL)
+    need_server("Redis server", client.ping)
+    yield client
+    for key in client.scan_iter("hp-test-*"):
+        client.delete(key)
+    client.close()
+
+
+def fill(r: redis.Redis, n: int) -> str:
+    stream = unique("in")
+    with r.pipeline(transaction=False) as pipe:
+        for i in range(n):
+            pipe.xadd(stream, {"data": str(i)})
+        pipe.execute()
+    return stream
+
+
+def pending(r: redis.Redis, stream: str, group: str = "g") -> int:
+    return int(r.xpending(stream, group)["pending"])
+
+
+def values(r: redis.Redis, stream: str) -> list[int]:
+    return [int(fields[b"data"]) for _, fields in r.xrange(stream)]
+
+
+def test_source_map_sink_delivers_every_entry_once_and_acks_it(r: redis.Redis) -> None:
+    stream, out = fill(r, 250), unique("out")
+    feed = hp.redis.read_stream(URL, stream, group="g", count=30, max_idle=0.2)
+    written = feed.map(lambda m: int(m.data) * 2).to(hp.redis.write_stream(URL, out, batch=7))
+    assert written == 250
+    assert values(r, out) == [2 * i for i in range(250)]
+    assert pending(r, stream) == 0
+    again = hp.redis.read_stream(URL, stream, group="g", max_idle=0.1).to_list()
+    assert again == []  # all acked: a new run of the group has nothing to read
+
+
+def test_messages_carry_payload_id_fields_and_source(r: redis.Redis) -> None:
+    stream = unique("in")
+    entry = r.xadd(stream, {"data": b"\x00payload", "kind": "x"}).decode()
+    [m] = hp.redis.read_stream(URL, stream, group="g", max_idle=0.1).to_list()
+    assert (m.data, m.id, m.source, m.redelivered) == (b"\x00payload", entry, stream, False)
+    assert m.meta == {b"data": b"\x00payload", b"kind": b"x"}
+
+
+def test_async_form_reads_and_acks(r: redis.Redis) -> None:
+    stream = fill(r, 120)
+
+    async def main() -> list[int]:
+        feed = hp.redis.read_stream(URL, stream, group="g", count=25, max_idle=0.2, async_=True)
+        return await feed.map(lambda m: int(m.data)).ato_list()
+
+    assert asyncio.run(main()) == list(range(120))
+    assert pending(r, stream) == 0
+
+
+def test_async_form_with_a_client_of_yours_leaves_it_open(r: redis.Redis) -> None:
+    import redis.asyncio
+
+    stream = fill(r, 5)
+
+    async def main() -> int:
+        async with redis.asyncio.Redis.from_url(URL) as client:
+            feed = hp.redis.read_stream(URL, stream, group="g", max_idle=0.1, client=client)
+            n = await feed.acount()
+            assert await client.ping()
+            return n
+
+    assert asyncio.run(main()) == 5
+
+
+def test_killed_consumer_restarted_delivers_every_message_at_least_once(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """SIGKILL mid-batch, restart: every entry reaches the sink; the doubles are at most the
+    batch that was unacked when the consumer died."""
+    n, count = 400, 20
+    stream, out = fill(r, n), unique("out")
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return m.data\n"
+        f"feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count={count},"
+        " max_idle=1.0)\n"
+        "feed.map(work).to(hp.redis.write_stream(url, out, batch=10))\n"
+    )
+    args = [URL, stream, out]
+    kill_when(script, args, tmp_path, lambda: r.xlen(out) >= 100)
+    assert pending(r, stream) <= count  # at most the batch in flight
+    assert r.xlen(out) < n
+    run_to_end(script, args, tmp_path)
+    got = values(r, out)
+    assert sorted(set(got)) == list(range(n))  # none lost
+    assert len(got) - n <= count  # doubles: only what was unacked at the kill
+    assert pending(r, stream) == 0
+
+
+def test_slow_sink_keeps_unacked_messages_bounded_by_count(r: redis.Redis) -> None:
+    stream, seen = fill(r, 200), []
+
+    def slow_sink(m: hp.redis.Message) -> None:
+        seen.append(pending(r, stream))
+
+    feed = hp.redis.read_stream(URL, stream, group="g", count=16, max_idle=0.2)
+    backlog = feed.tap(slow_sink).run().stages[0].queue  # the source row's queue
+    assert backlog is not None
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 16, 16)
+    assert backlog.sent == backlog.received == 200  # delivered, acked
+    assert len(seen) == 200
+    assert max(seen) == 16  # a whole batch is out, never more
+    assert pending(r, stream) == 0
+
+
+def test_bad_messages_go_to_a_dead_letter_stream_and_are_acked(r: redis.Redis) -> None:
+    stream, dead = unique("in"), unique("dead")
+    for data in ("1", "x", "3", "y"):
+        r.xadd(stream, {"data": data})
+    good = (
+        hp.redis.read_stream(URL, stream, group="g", max_idle=0.2)
+        .map(lambda m: int(m.data))
+        .catch(ValueError, dead_letter=hp.redis.write_stream(URL, dead))
+        .to_list()
+    )
+    assert good == [1, 3]
+    letters = [fields for _, fields in r.xrange(dead)]
+    assert [f[b"stage"] for f in letters] == [b"map(<lambda>)"] * 2
+    assert letters[0][b"error"] == b"ValueError: invalid literal for int() with base 10: b'x'"
+    assert letters[0][b"item"].startswith(b"Message(id=")
+    assert pending(r, stream) == 0
+
+
+def test_take_acks_what_it_took_closes_and_leaves_no_thread(r: redis.Redis) -> None:
+    stream = fill(r, 50)
+    clients = len(r.client_list())
+    with assert_no_leaks():
+        got = hp.redis.read_stream(URL, stream, group="g", count=5).take(5).to_list()
+    assert [int(m.data) for m in got] == [0, 1, 2, 3, 4]
+    assert pending(r, stream) == 0
+    assert len(r.client_list()) == clients  # the run's connection is closed
+    rest = hp.redis.read_stream(URL, stream, group="g", max_idle=0.1).map(lambda m: m.data)
+    assert rest.first() == b"5"
+
+
+def test_an_error_or_a_break_leaves_the_message_in_flight_pending(r: redis.Redis) -> None:
+    stream = fill(r, 10)
+    feed = hp.redis.read_stream(URL, stream, group="g", count=4)
+
+    def fail_on_2(m: hp.redis.Message) -> None:
+        if m.data == b"2":
+            raise RuntimeError("sink down")
+
+    with pytest.raises(RuntimeError, match=r"^sink down\n"):
+        feed.for_each(fail_on_2)
+    assert pending(r, stream) == 2  # 0 and 1 acked; 2 (in flight) and 3 (fetched) not
+    with feed.iterate() as it:
+        first = next(it)
+    assert (first.data, first.redelivered) == (b"2", True)  # read again, first
+    assert pending(r, stream) == 2
+
+
+def test_manual_ack_after_a_batch(r: redis.Redis) -> None:
+    stream, stored = fill(r, 95), []
+
+    def store(batch: list[hp.redis.Message]) -> None:
+        stored.extend(int(m.data) for m in batch)
+        hp.redis.ack(batch)
+
+    feed = hp.redis.read_stream(URL, stream, group="g", count=10, ack="manual", max_idle=0.2)
+    feed.batch(20).for_each(store)
+    assert stored == list(range(95))
+    assert pending(r, stream) == 0
+
+
+def test_manual_ack_with_too_many_unacked_is_an_error(r: redis.Redis) -> None:
+    stream = fill(r, 10)
+    feed = hp.redis.read_stream(URL, stream, group="g", ack="manual", max_unacked=3)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"^hosepipe\.redis\.read_stream\(\): 3 messages were delivered and not acked "
+        r"\(`max_unacked`=3\) with ack='manual': ack them with Message\.ack\(\) after the sink "
+        r"took them, or raise `max_unacked`\n",
+    ):
+        feed.to_list()
+
+
+def test_refused_connection_names_the_url_without_password(r: redis.Redis) -> None:
+    feed = hp.redis.read_stream("redis://app:s3cret@127.0.0.1:1/0", "s", group="g")
+    with pytest.raises(hp.redis.BrokerError) as e:
+        feed.to_list()
+    assert str(e.value) == (
+        "hosepipe.redis.read_stream(): Redis at redis://app:***@127.0.0.1:1/0 failed: "
+        "ConnectionError: Error 111 connecting to 127.0.0.1:1. Connection refused."
+    )
+    assert "s3cret" not in repr(feed)
+
+
+def test_missing_stream_is_an_error_unless_create(r: redis.Redis) -> None:
+    stream = unique("missing")
+    with pytest.raises(
+        hp.redis.BrokerError,
+        match=rf"^hosepipe\.redis\.read_stream\(\): stream '{stream}' does not exist at "
+        r"redis://127\.0\.0\.1:6379/0 \(pass create=True to create it with the group\)\n",
+    ):
+        hp.redis.read_stream(URL, stream, group="g").to_list()
+    feed = hp.redis.read_stream(URL, stream, group="g", create=True, max_idle=0.05)
+    assert feed.to_list() == []
+    assert r.exists(stream)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"group": ""}, ValueError, "`group` must be a non-empty string, got ''"),
+        ({"group": "g", "count": 0}, ValueError, "`count` must be >= 1, got 0"),
+        ({"group": "g", "max_idle": 0}, ValueError,
+         "`max_idle` must be None or seconds > 0, got 0"),
+        ({"group": "g", "ack": "never"}, ValueError,
+         "`ack` must be 'auto' or 'manual', got 'never'"),
+        ({"group": "g", "client": 3}, TypeError, "`client` must be None, a redis.Redis or a "
+         "redis.asyncio.Redis, got 3 (int)"),
+    ],
+)  # fmt: skip
+def test_arguments_are_checked_when_the_stream_is_built(
+    kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as e:
+        hp.redis.read_stream(URL, "s", **kwargs)  # type: ignore[arg-type]
+    assert str(e.value) == f"hosepipe.redis.read_stream(): {message}"
+
+
+def test_write_stream_refuses_an_item_it_cannot_write(r: redis.Redis) -> None:
+    out = unique("out")
+    with pytest.raises(TypeError) as e:
+        hp.Stream([b"a", [1]]).to(hp.redis.write_stream(URL, out))
+    assert str(e.value).startswith(
+        f"redis.write_stream('{URL}', '{out}'): an item must be bytes, str, a number, a dict "
+        "of fields or a Message, got [1] (list)"
+    )
+    assert not r.exists(out)  # aborted: the buffered item was not sent
+
+
+def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(r: redis.Redis, tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) mid-batch: the sink's buffer is written and the passed messages are
+    acked before the process ends, so a restart doubles at most the message in flight."""
+    n = 300
+    stream, out = fill(r, n), unique("out")
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return m.data\n"
+        "feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count=20,"
+        " max_idle=1.0)\n"
+        "feed.map(work).to(hp.redis.write_stream(url, out, batch=50))\n"
+    )
+    args = [URL, stream, out]
+    kill_when(script, args, tmp_path, lambda: r.xlen(out) >= 100, signal.SIGINT)
+    assert r.xlen(out) < n
+    run_to_end(script, args, tmp_path)
+    got = values(r, out)
+    assert sorted(set(got)) == list(range(n))  # none lost
+    assert len(got) - n <= 1  # at most the message in flight (the sink had taken it)
+    assert pending(r, stream) == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "package", "extra"),
+    [
+        ("hp.redis.read_stream('redis://127.0.0.1', 's', group='g')", "redis", "redis"),
+        ("hp.nats.consume('nats://127.0.0.1', 's', durable='d')", "nats", "nats"),
+        ("hp.amqp.consume('amqp://127.0.0.1/', 'q')", "aio_pika", "amqp"),
+    ],
+)
+def test_a_broker_without_its_client_names_the_extra(call: str, package: str, extra: str) -> None:
+    """The broker modules import their client only when used; without it, the error says
+    what to install. (Run in a child whose import of the client fails.)"""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        f"sys.modules[{package!r}] = None  # as if not installed\n"
+        "import hosepipe as hp, hosepipe.redis, hosepipe.nats, hosepipe.amqp\n"
+        "try:\n"
+        f"    {call}\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    op = call.split("(")[0].replace("hp.", "hosepipe.")
+    assert done.stdout == (f"{op}() needs the {package} package: pip install 'hosepipe[{extra}]'\n")
+
+
+def test_broker_modules_import_their_clients_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hosepipe as hp, hosepipe.redis, hosepipe.nats, hosepipe.amqp\n"
+        "clients = ['redis', 'nats', 'aio_pika']\n"
+        "assert not [m for m in clients if m in sys.modules], clients\n"
+        "hp.redis.write_stream('redis://127.0.0.1', 's')  # a sink connects when opened\n"
+        "assert 'redis' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_failed_sink_batch_leaves_its_messages_unacked(r: redis.Redis) -> None:
+    """The sink's batch fails (the target key is not a stream): the messages it held were
+    passed by the pipeline, but must not be acked, since their output is lost."""
+    stream, target = fill(r, 10), unique("not-a-stream")
+    r.set(target, "a string")
+    feed = hp.redis.read_stream(URL, stream, group="g", count=5)
+    with pytest.raises(hp.redis.BrokerError, match=r"^redis\.write_stream\(.*WRONGTYPE"):
+        feed.map(lambda m: m.data).to(hp.redis.write_stream(URL, target, batch=3))
+    assert pending(r, stream) == 5  # the whole fetched batch: nothing acked
