@@ -40,8 +40,13 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return done[0]
 
 
+# Names made by this test process start with RUN: a clean-up deletes only its own, never
+# those of another run against the same server (a developer's beside CI's).
+RUN = f"hp-test-{uuid.uuid4().hex[:8]}"
+
+
 def unique(prefix: str) -> str:
-    return f"hp-test-{prefix}-{uuid.uuid4().hex[:10]}"
+    return f"{RUN}-{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def kill_when(

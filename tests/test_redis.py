@@ -14,7 +14,7 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.redis
-from _brokers import kill_when, need_server, run_to_end, unique
+from _brokers import RUN, kill_when, need_server, run_to_end, unique
 from hosepipe.testing import assert_no_leaks
 
 redis = pytest.importorskip("redis")
@@ -27,7 +27,7 @@ def r() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(URL)
     need_server("Redis server", client.ping)
     yield client
-    for key in client.scan_iter("hp-test-*"):
+    for key in client.scan_iter(f"{RUN}-*"):
         client.delete(key)
     client.close()
 

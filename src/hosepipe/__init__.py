@@ -150,8 +150,8 @@ if TYPE_CHECKING:
     from hosepipe.sinks._files import write_jsonl as write_jsonl
     from hosepipe.sinks._files import write_lines as write_lines
     from hosepipe.sinks._sql import to_sql as to_sql
+    from hosepipe.sources._csv import read_csv as read_csv
     from hosepipe.sources._files import read_bytes as read_bytes
-    from hosepipe.sources._files import read_csv as read_csv
     from hosepipe.sources._files import read_jsonl as read_jsonl
     from hosepipe.sources._files import read_lines as read_lines
     from hosepipe.sources._follow import follow as follow

@@ -270,6 +270,8 @@ class _StreamReaderAsync(Backlog):
         return self.label
 
     async def __aiter__(self) -> AsyncIterator[Message]:
+        # Twice on purpose: the sync reader's twin with awaits; both only carry out the steps
+        # of the one sans-I/O ``spec.run`` (as http.paginate's two readers do).
         _client_module()
         import redis
         import redis.asyncio

@@ -21,15 +21,15 @@ _LAZY = {
     "paginate": "hosepipe.sources._paginate",
     "partitioned": "hosepipe.sources._partition",
     "read_bytes": "hosepipe.sources._files",
-    "read_csv": "hosepipe.sources._files",
+    "read_csv": "hosepipe.sources._csv",
     "read_jsonl": "hosepipe.sources._files",
     "read_lines": "hosepipe.sources._files",
     "read_sql": "hosepipe.sources._sql",
 }
 
 if TYPE_CHECKING:
+    from hosepipe.sources._csv import read_csv as read_csv
     from hosepipe.sources._files import read_bytes as read_bytes
-    from hosepipe.sources._files import read_csv as read_csv
     from hosepipe.sources._files import read_jsonl as read_jsonl
     from hosepipe.sources._files import read_lines as read_lines
     from hosepipe.sources._follow import follow as follow

@@ -261,7 +261,8 @@ def split(source: Source, partition_size: int | None = None) -> list[Any]:
     needs the line ends before it counted (``first_lines``). ``HosepipeError`` for a
     source that cannot be split.
     """
-    from hosepipe.sources._files import _Chunks, _CsvRows, _label, _Lines, resolve_paths
+    from hosepipe.sources._csv import _CsvRows
+    from hosepipe.sources._files import _Chunks, _label, _Lines, resolve_paths
 
     obj = source.obj
     if isinstance(obj, Partitioned):
