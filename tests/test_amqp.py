@@ -241,7 +241,7 @@ def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(q: Queues, tmp_path: Pat
         "def work(m):\n"
         "    time.sleep(0.005)\n"
         "    return m.data\n"
-        "feed = hp.amqp.consume(url, src, prefetch=20, max_idle=1.0)\n"
+        "feed = hp.amqp.consume(url, src, prefetch=20, max_idle=3.0)\n"
         "feed.map(work).to(hp.amqp.publish(url, out, batch=50))\n"
     )
     args = [URL, src, out]

@@ -37,6 +37,10 @@ The file format (``encode``/``decode``): a magic line, the format version, the p
 length and SHA-256, then the payload (a pickle of a dict). A file that is not a
 checkpoint, has another version, is truncated or does not match its checksum is an error
 (``CheckpointError``), never a silent start from zero.
+
+Why this module is longer than most: the file format, the source tracking, the commit
+protocol and the refusals are one protocol; split, each part would need the others'
+invariants (what position goes with what sink state).
 """
 
 from __future__ import annotations

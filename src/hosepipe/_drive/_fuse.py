@@ -24,6 +24,10 @@ of the body that also times each stage, so per-stage times cost next to nothing.
 attributed to its stage by the line number of the generated code in its traceback, so the
 fast path carries no bookkeeping for it. Generated code depends only on the shape of the
 segment and the inlined expressions, and is cached.
+
+Why this module is longer than most: it is one code generator; the Python loop it writes
+and the C path it chooses for plain segments (``itertools`` over blocks) must agree on
+every count and note, so they are kept side by side.
 """
 
 from __future__ import annotations

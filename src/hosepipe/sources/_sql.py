@@ -23,6 +23,9 @@ Where to read from (``conn_or_url``):
 
 This module also holds what ``hosepipe.sinks._sql`` shares with it: checking and opening
 the target, and labels that never show a password.
+
+Why this module is longer than most: SQLite and PostgreSQL, sync and async, and the key
+order a checkpoint resumes from share one argument check, label and row shaping.
 """
 
 from __future__ import annotations
