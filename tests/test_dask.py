@@ -205,6 +205,14 @@ _STAGES = {
 }
 
 
+# The client's and cluster's threads use the `random` module while hypothesis draws a test
+# case; hypothesis takes that for a strategy using it (a deprecation warning, an error here).
+_THREADS_USE_RANDOM = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+)
+
+
+@_THREADS_USE_RANDOM
 @settings(max_examples=20, deadline=None)
 @given(
     parts=st.lists(st.lists(st.integers(-20, 20), max_size=8), min_size=1, max_size=5),
@@ -236,6 +244,7 @@ def test_byte_ranges_of_one_file_on_the_cluster(cluster: str, tmp_path: Path) ->
         assert good.to_list(engine=dask) == good.to_list() == [*range(500), 1]
 
 
+@_THREADS_USE_RANDOM
 @settings(max_examples=10, deadline=None)
 @given(
     lines=st.lists(st.text(alphabet=st.sampled_from("ab\r é"), max_size=20), max_size=60),

@@ -173,6 +173,10 @@ class _Consumer(Backlog):
                 await conn.close()
 
     async def _ack(self, due: list[Message]) -> None:
+        # said sent before the frame goes: a `multiple` ack sent twice would be refused by
+        # the broker, while one not sent only delivers those messages again
+        if self._unacked is not None:
+            self._unacked.sent()
         if self.ack == "auto":  # the due messages are every delivery up to the last one
             await due[-1].raw.ack(multiple=True)
         else:

@@ -138,11 +138,11 @@ class _Consumer(Backlog):
                     f"{self.shown} (add a stream for it, or pass the right `stream`)"
                 ) from e
             while True:
-                due = unacked.due()
-                if due:
-                    flush_sinks()
-                    for m in due:
+                if unacked.due_count:
+                    flush_sinks()  # first: a flush cut short leaves the acks due, not lost
+                    for m in unacked.due():
                         await m.raw.ack()
+                    unacked.sent()
                 if idle.expired():
                     ok = True
                     return

@@ -246,6 +246,9 @@ class _StreamReader(Backlog, Reader[Message]):
                     reply = getattr(client, name)(*args, **kwargs)
                 except redis.RedisError as e:
                     error = e
+                else:
+                    if name == "xack":
+                        unacked.sent()
         finally:
             steps.close()
             unacked.after_end = spec.ack_later
@@ -313,6 +316,9 @@ class _StreamReaderAsync(Backlog):
                     reply = await getattr(client, name)(*args, **kwargs)
                 except redis.RedisError as e:
                     error = e
+                else:
+                    if name == "xack":
+                        unacked.sent()
         finally:
             steps.close()
             unacked.after_end = spec.ack_later

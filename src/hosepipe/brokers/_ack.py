@@ -148,8 +148,15 @@ class Unacked:
     >>> u.stopped(batch, 1)  # closed while the pipeline held message 1
     >>> [m.id for m in u.due()], u.in_flight
     (['0'], Message(id='1', source='s', data=b''))
+    >>> u.sent()  # the source has sent the ack of 0
     >>> [m.id for m in u.end(ok=False)]  # 1 may not have reached the sink: not acked
     []
+    >>> v = Unacked("demo()", "auto", 10)
+    >>> v.passed([Message(b"", "7", "s", False, {}, v)])
+    >>> [m.id for m in v.due()]  # its ack was cut short (no sent()): the end sends it
+    ['7']
+    >>> [m.id for m in v.end(ok=False)]
+    ['7']
     """
 
     __slots__ = (
@@ -160,6 +167,7 @@ class Unacked:
         "_lock",
         "_out",
         "_peak",
+        "_sending",
         "after_end",
         "capacity",
         "ended",
@@ -177,6 +185,9 @@ class Unacked:
         self._held: Message | None = None  # auto: the message in flight when closed
         self._out: dict[int, Message] = {}  # manual: delivered, not yet acked by the user
         self._due: list[Message] = []  # acks to send
+        # acks taken by due() and not yet known to be sent (sent()): a run interrupted
+        # between the two (Ctrl-C while the sinks flush) sends them at its end
+        self._sending: list[Message] = []
         self._lock = threading.Lock()  # manual acks may come from another thread
         self.ended = False
         # how a broker acks a manual message acked after its feed ended (a stage after the
@@ -247,11 +258,18 @@ class Unacked:
         self.after_end([message])
 
     def due(self) -> list[Message]:
-        """The messages to ack now, in delivery order."""
+        """The messages to ack now, in delivery order; the source says ``sent()`` once it
+        has sent their acks (until then ``end`` gives them again)."""
         with self._lock:
             due, self._due = self._due, []
             self._acked += len(due)
+            self._sending += due
         return due
+
+    def sent(self) -> None:
+        """The acks of the messages ``due()`` gave have gone out."""
+        with self._lock:
+            self._sending = []
 
     def end(self, ok: bool) -> list[Message]:
         """The run ends: the acks to send last (the one in flight too when *ok*)."""
@@ -262,7 +280,9 @@ class Unacked:
         self.ended = True
         if held is not None:
             held._unacked = None
-        return self.due()
+        with self._lock:
+            unsent, self._sending = self._sending, []
+        return [*unsent, *self.due()]
 
 
 class Backlog:
