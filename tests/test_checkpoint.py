@@ -701,3 +701,52 @@ def test_a_failed_run_leaves_no_thread_or_open_file(tmp_path: Path) -> None:
         hp.Stream(Numbers(500)).map(fail_at(400), concurrency=3).map(str).to(
             hp.write_lines(out), checkpoint=ckpt, every=10, force=True
         )
+
+
+HOLDER = """
+import pathlib, sys, time
+import hosepipe as hp
+
+src, out, ckpt, ready = sys.argv[1:5]
+
+def wait(line):
+    pathlib.Path(ready).touch()
+    time.sleep(60)  # until the test kills this run
+    return line
+
+hp.read_lines(src).map(wait).to(hp.write_lines(out), checkpoint=ckpt, every=1)
+"""
+
+
+def test_a_second_run_of_one_checkpoint_is_refused_until_the_first_dies(tmp_path: Path) -> None:
+    src, out, ckpt, ready = (tmp_path / n for n in ("in.txt", "out.txt", "job.ckpt", "ready"))
+    src.write_text("a\nb\nc\n")
+    (tmp_path / "holder.py").write_text(HOLDER)
+    cmd = [sys.executable, str(tmp_path / "holder.py"), str(src), str(out), str(ckpt), str(ready)]
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            while not ready.exists():
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "the holder never started"
+                time.sleep(0.05)
+            with pytest.raises(
+                hp.CheckpointError,
+                match=rf"^the checkpoint '.*job\.ckpt' is in use by another run \(process "
+                rf"{proc.pid}, holding '.*job\.ckpt\.lock'\); two runs of one checkpoint "
+                r"cannot run at once$",
+            ):
+                hp.read_lines(src).to(hp.write_lines(out), checkpoint=ckpt, every=1)
+            assert not out.exists()  # the refused run wrote nothing
+        finally:
+            proc.kill()  # SIGKILL: the kernel drops the lock with the process
+    assert proc.returncode == -signal.SIGKILL
+    assert hp.read_lines(src).to(hp.write_lines(out), checkpoint=ckpt, restart=True) == 3
+    assert out.read_text() == "a\nb\nc\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "holder.py",
+        "in.txt",
+        "job.ckpt",
+        "out.txt",
+        "ready",
+    ]  # the lock file went with the run that ended

@@ -364,6 +364,48 @@ def _job_key(path: str) -> str:
     return hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:12]
 
 
+@contextlib.contextmanager
+def _held(path: str) -> Iterator[None]:
+    """Hold the lock of the checkpoint *path* (an exclusive ``flock`` on ``PATH.lock``)
+    while a run uses it, so a second run of the same checkpoint fails at once instead of
+    resuming from the first's commits. The kernel drops the lock when the holder's file
+    closes, so a run that is killed (SIGKILL) leaves no stale lock (only its file, which
+    the next run takes over); a run that ends removes the file. Where ``fcntl`` is missing
+    (Windows) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    lock_path = path + ".lock"
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise CheckpointError(
+                f"the checkpoint {path!r} is in use by another run (process {holder}, "
+                f"holding {lock_path!r}); two runs of one checkpoint cannot run at once"
+            ) from None
+        try:  # the file locked is still the one at lock_path (its last holder removes it)
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)  # before the lock goes, so no run locks a removed file
+        os.close(fd)  # releases the lock
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -404,76 +446,79 @@ def run_checkpointed(
         check()
     description = _description(stream, sink)
     digest = hashlib.sha256(description.encode()).hexdigest()
-    key = _job_key(path)
-    store = _Store(path)
-    writer = sink.open_checkpointed(key, store) if sink is not None else None
-    run: _Checkpointed | None = None
-    try:
-        if restart:
-            store.remove()
-            if writer is not None:
-                writer.forget()
-        record = store.load()  # a corrupt or truncated file is an error, whatever the sink
-        if writer is not None and getattr(writer, "keeps_records", False):  # the sink's record wins
-            kept = writer.load()
-            if kept is None and record is not None and record.get("commits"):
+    with _held(path):
+        key = _job_key(path)
+        store = _Store(path)
+        writer = sink.open_checkpointed(key, store) if sink is not None else None
+        run: _Checkpointed | None = None
+        try:
+            if restart:
+                store.remove()
+                if writer is not None:
+                    writer.forget()
+            record = store.load()  # a corrupt or truncated file is an error, whatever the sink
+            if writer is not None and getattr(
+                writer, "keeps_records", False
+            ):  # the sink's record wins
+                kept = writer.load()
+                if kept is None and record is not None and record.get("commits"):
+                    raise CheckpointError(
+                        f"the checkpoint {path!r} has a record, but the sink {sink.label} has "
+                        "none for this job: they do not belong together; pass restart=True "
+                        "to start over"
+                    )
+                record = kept
+            if record is not None and record.get("hash") != digest and not force:
                 raise CheckpointError(
-                    f"the checkpoint {path!r} has a record, but the sink {sink.label} has "
-                    "none for this job: they do not belong together; pass restart=True "
-                    "to start over"
+                    f"the checkpoint {path!r} was written by a different pipeline:\n"
+                    f"  checkpoint: {record.get('pipeline')}\n"
+                    f"  this run:   {description}\n"
+                    "pass force=True (--force) to resume it anyway, or restart=True "
+                    "(--restart) to start over"
                 )
-            record = kept
-        if record is not None and record.get("hash") != digest and not force:
-            raise CheckpointError(
-                f"the checkpoint {path!r} was written by a different pipeline:\n"
-                f"  checkpoint: {record.get('pipeline')}\n"
-                f"  this run:   {description}\n"
-                "pass force=True (--force) to resume it anyway, or restart=True "
-                "(--restart) to start over"
-            )
-        if record is not None and record.get("finished"):
-            if writer is not None:
-                writer.complete(record)
-            import logging
+            if record is not None and record.get("finished"):
+                if writer is not None:
+                    writer.complete(record)
+                import logging
 
-            logging.getLogger("hosepipe").warning(
-                "hosepipe: the checkpoint %s says this job finished; nothing to do "
-                "(pass restart=True, or --restart, to run it again)",
-                path,
-            )
-            return record.get("result")
-        if record is None:
-            record = {"position": None, "steps": {}, "sink": None, "commits": 0}
-        record["pipeline"], record["hash"], record["finished"] = description, digest, False
-        if writer is not None:
-            writer.resume(record.get("sink"))
-        run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
-        nodes = _tag(stream._stages) if tagged else stream._stages
-        inner = type(stream)._make(Source(_Tracked(source, run, tagged)), nodes)
-        r = inner._run()
-        if not tagged:
-            r.on_step = run.on_step
-        stream._last = r
-        run.start()
-        if tagged:
-            label = f"to({sink.label})" if sink is not None else None
-            r.execute("call", run.write_tagged, None, label)
-        elif writer is None:
-            r.execute("drain")
-        else:
-            r.execute("call", run.write, None, f"to({sink.label})")
-        run.commit(finished=True, result=None if writer is None else writer.count())
-        if writer is None:
-            return r.stats()
-        result = writer.finish()
-    except BaseException:
-        if run is not None:
-            with contextlib.suppress(Exception):  # the run's own error is the one to see
-                run.close()
-        if writer is not None:
-            writer.close()
-        raise
-    return result
+                logging.getLogger("hosepipe").warning(
+                    "hosepipe: the checkpoint %s says this job finished; nothing to do "
+                    "(pass restart=True, or --restart, to run it again)",
+                    path,
+                )
+                return record.get("result")
+            if record is None:
+                record = {"position": None, "steps": {}, "sink": None, "commits": 0}
+            record["pipeline"], record["hash"], record["finished"] = description, digest, False
+            if writer is not None:
+                writer.resume(record.get("sink"))
+            run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
+            nodes = _tag(stream._stages) if tagged else stream._stages
+            inner = type(stream)._make(Source(_Tracked(source, run, tagged)), nodes)
+            r = inner._run()
+            if not tagged:
+                r.on_step = run.on_step
+            stream._last = r
+            run.start()
+            if tagged:
+                label = f"to({sink.label})" if sink is not None else None
+                r.execute("call", run.write_tagged, None, label)
+            elif writer is None:
+                r.execute("drain")
+            else:
+                r.execute("call", run.write, None, f"to({sink.label})")
+            run.commit(finished=True, result=None if writer is None else writer.count())
+            if writer is None:
+                return r.stats()
+            result = writer.finish()
+        except BaseException:
+            if run is not None:
+                with contextlib.suppress(Exception):  # the run's own error is the one to see
+                    run.close()
+            if writer is not None:
+                writer.close()
+            raise
+        return result
 
 
 class _Checkpointed:
