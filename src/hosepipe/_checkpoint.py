@@ -420,7 +420,6 @@ def run_checkpointed(
 ) -> Any:
     """Run the ``Stream`` *stream* into *sink* (None: ``run()``) under the checkpoint file
     *checkpoint*."""
-    from hosepipe._source import Source
 
     path = os.fspath(checkpoint)
     if every is None and every_seconds is None:
@@ -444,81 +443,98 @@ def run_checkpointed(
     check = getattr(obj, "check_checkpoint", None)
     if check is not None:
         check()
+    with _held(path):
+        return _resume(stream, sink, path, every, every_seconds, force, restart, tagged)
+
+
+def _resume(
+    stream: Any,
+    sink: Any,
+    path: str,
+    every: int | None,
+    every_seconds: float | None,
+    force: bool,
+    restart: bool,
+    tagged: bool,
+) -> Any:
+    """The checkpointed run itself, once ``run_checkpointed`` has checked its parts and holds
+    the checkpoint's lock: load or start the record, then run the rebuilt stream."""
+    from hosepipe._source import Source
+
+    source = stream._source
+    obj = source.obj
     description = _description(stream, sink)
     digest = hashlib.sha256(description.encode()).hexdigest()
-    with _held(path):
-        key = _job_key(path)
-        store = _Store(path)
-        writer = sink.open_checkpointed(key, store) if sink is not None else None
-        run: _Checkpointed | None = None
-        try:
-            if restart:
-                store.remove()
-                if writer is not None:
-                    writer.forget()
-            record = store.load()  # a corrupt or truncated file is an error, whatever the sink
-            if writer is not None and getattr(
-                writer, "keeps_records", False
-            ):  # the sink's record wins
-                kept = writer.load()
-                if kept is None and record is not None and record.get("commits"):
-                    raise CheckpointError(
-                        f"the checkpoint {path!r} has a record, but the sink {sink.label} has "
-                        "none for this job: they do not belong together; pass restart=True "
-                        "to start over"
-                    )
-                record = kept
-            if record is not None and record.get("hash") != digest and not force:
+    key = _job_key(path)
+    store = _Store(path)
+    writer = sink.open_checkpointed(key, store) if sink is not None else None
+    run: _Checkpointed | None = None
+    try:
+        if restart:
+            store.remove()
+            if writer is not None:
+                writer.forget()
+        record = store.load()  # a corrupt or truncated file is an error, whatever the sink
+        if writer is not None and getattr(writer, "keeps_records", False):  # the sink's record wins
+            kept = writer.load()
+            if kept is None and record is not None and record.get("commits"):
                 raise CheckpointError(
-                    f"the checkpoint {path!r} was written by a different pipeline:\n"
-                    f"  checkpoint: {record.get('pipeline')}\n"
-                    f"  this run:   {description}\n"
-                    "pass force=True (--force) to resume it anyway, or restart=True "
-                    "(--restart) to start over"
+                    f"the checkpoint {path!r} has a record, but the sink {sink.label} has "
+                    "none for this job: they do not belong together; pass restart=True "
+                    "to start over"
                 )
-            if record is not None and record.get("finished"):
-                if writer is not None:
-                    writer.complete(record)
-                import logging
+            record = kept
+        if record is not None and record.get("hash") != digest and not force:
+            raise CheckpointError(
+                f"the checkpoint {path!r} was written by a different pipeline:\n"
+                f"  checkpoint: {record.get('pipeline')}\n"
+                f"  this run:   {description}\n"
+                "pass force=True (--force) to resume it anyway, or restart=True "
+                "(--restart) to start over"
+            )
+        if record is not None and record.get("finished"):
+            if writer is not None:
+                writer.complete(record)
+            import logging
 
-                logging.getLogger("hosepipe").warning(
-                    "hosepipe: the checkpoint %s says this job finished; nothing to do "
-                    "(pass restart=True, or --restart, to run it again)",
-                    path,
-                )
-                return record.get("result")
-            if record is None:
-                record = {"position": None, "steps": {}, "sink": None, "commits": 0}
-            record["pipeline"], record["hash"], record["finished"] = description, digest, False
-            if writer is not None:
-                writer.resume(record.get("sink"))
-            run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
-            nodes = _tag(stream._stages) if tagged else stream._stages
-            inner = type(stream)._make(Source(_Tracked(source, run, tagged)), nodes)
-            r = inner._run()
-            if not tagged:
-                r.on_step = run.on_step
-            stream._last = r
-            run.start()
-            if tagged:
-                label = f"to({sink.label})" if sink is not None else None
-                r.execute("call", run.write_tagged, None, label)
-            elif writer is None:
-                r.execute("drain")
-            else:
-                r.execute("call", run.write, None, f"to({sink.label})")
-            run.commit(finished=True, result=None if writer is None else writer.count())
-            if writer is None:
-                return r.stats()
-            result = writer.finish()
-        except BaseException:
-            if run is not None:
-                with contextlib.suppress(Exception):  # the run's own error is the one to see
-                    run.close()
-            if writer is not None:
-                writer.close()
-            raise
-        return result
+            logging.getLogger("hosepipe").warning(
+                "hosepipe: the checkpoint %s says this job finished; nothing to do "
+                "(pass restart=True, or --restart, to run it again)",
+                path,
+            )
+            return record.get("result")
+        if record is None:
+            record = {"position": None, "steps": {}, "sink": None, "commits": 0}
+        record["pipeline"], record["hash"], record["finished"] = description, digest, False
+        if writer is not None:
+            writer.resume(record.get("sink"))
+        run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
+        nodes = _tag(stream._stages) if tagged else stream._stages
+        inner = type(stream)._make(Source(_Tracked(source, run, tagged)), nodes)
+        r = inner._run()
+        if not tagged:
+            r.on_step = run.on_step
+        stream._last = r
+        run.start()
+        if tagged:
+            label = f"to({sink.label})" if sink is not None else None
+            r.execute("call", run.write_tagged, None, label)
+        elif writer is None:
+            r.execute("drain")
+        else:
+            r.execute("call", run.write, None, f"to({sink.label})")
+        run.commit(finished=True, result=None if writer is None else writer.count())
+        if writer is None:
+            return r.stats()
+        result = writer.finish()
+    except BaseException:
+        if run is not None:
+            with contextlib.suppress(Exception):  # the run's own error is the one to see
+                run.close()
+        if writer is not None:
+            writer.close()
+        raise
+    return result
 
 
 class _Checkpointed:
