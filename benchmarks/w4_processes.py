@@ -48,6 +48,7 @@ from benchmarks._harness import (
     progress,
 )
 from benchmarks.w3_threads import Screened, peer_versions, screen
+from hosepipe._drive import _procpool
 
 __all__ = ["WORKERS", "calibrate", "run", "spin", "variants"]
 
@@ -434,8 +435,9 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         f"default rule): {', '.join(f'({p.key}) {tuned_chunksize(p.items)}' for p in done)}; "
         "mpire's default is n / (64 x workers) items a chunk, at least 1: "
         f"{', '.join(f'({p.key}) {max(1.0, p.items / (64 * WORKERS)):.3g}' for p in done)}; "
-        "hosepipe sizes its chunks itself (one item at first, then about 10 ms of work "
-        "a chunk from the measured time per item)",
+        "hosepipe sizes its chunks itself (one item at first, then about "
+        f"{_procpool.TARGET_SECONDS * 1e3:g} ms of work a chunk from the measured time per "
+        "item, and shrinking shares of what is left once the input ends)",
         "every variant must return the loop's list, in order (checked); pypeln's results "
         "are sorted by their source index in the parent",
         f"one guarded first call of each variant (the warm-up; a variant that fails or hangs "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import hosepipe as hp
-from hosepipe._drive._procpool import MAX_CHUNK, TASKS_PER_WORKER
+from hosepipe._drive._procpool import window_size
 from hosepipe.testing import CountingSource, assert_no_leaks
 
 
@@ -26,7 +26,7 @@ def slow_consumer(it: hp.Iteration[int], src: CountingSource[int], bound: int) -
 def test_a_million_items_through_a_process_map_stay_within_the_window() -> None:
     src = CountingSource(range(1_000_000))
     workers = 2
-    bound = workers * TASKS_PER_WORKER * MAX_CHUNK  # at most 2 chunks per worker
+    bound = window_size(workers)  # 2 chunks in flight and one read ahead per worker
     with (
         assert_no_leaks(),
         hp.Stream(src).map(ident, concurrency=workers, via="process").iterate() as it,

@@ -208,10 +208,9 @@ async def processes(
                     except StopAsyncIteration:
                         exhausted = True
                         break
-                if not items:
-                    break
-                pool.submit(items)
-            if not pool.inflight:
+                pool.feed(items, exhausted)
+            pool.room()  # sends what a slot freed by the last results can take
+            if pool.done():
                 pool.finished = True
                 return
             wake.clear()  # before the check: a chunk done after it sets it again

@@ -2,7 +2,8 @@
 
 The parent reads its upstream in the consumer's thread, cuts it into chunks and keeps at
 most ``2 * concurrency`` chunks in flight on a ``ProcessPoolExecutor`` of *concurrency*
-workers (two per worker, so a worker never waits for its next chunk). The pool starts at
+workers (two per worker, so a worker never waits for its next chunk), and one chunk per
+worker read ahead. The pool starts at
 the first item asked for, serves the stage for the whole run and is shut down when the run
 ends; when the run ends early with chunks still running, the workers are terminated rather
 than waited for.
@@ -14,7 +15,11 @@ the error says so.
 
 Chunking rule (``chunk_size``): the first chunks hold one item; after each finished chunk
 the worker's own time per item is known, and the next chunks hold
-``TARGET_SECONDS / time_per_item`` items, at least 1 and at most ``MAX_CHUNK``. With
+``TARGET_SECONDS / time_per_item`` items, at least 1 and at most ``MAX_CHUNK``. The parent
+also reads one chunk per worker ahead of those in flight. When the upstream ends, what it
+holds ahead is sent in smaller chunks, each a share of what is left (``tail_size``: guided
+self-scheduling), so the workers finish together instead of one idling through the other's
+last full chunk. With
 ``TARGET_SECONDS`` = 0.1 s a chunk costs one round trip per 0.1 s of work whatever the task
 size (the round trip itself is about 0.1 ms, but each one also costs the parent's threads
 CPU time that the workers then lack on a busy machine); slow tasks still go one at a time.
@@ -40,20 +45,30 @@ if TYPE_CHECKING:
     import concurrent.futures as cf
     from typing import Any
 
-__all__ = ["MAX_CHUNK", "TARGET_SECONDS", "ChunkPool", "chunk_size", "process_map", "window_size"]
+__all__ = [
+    "MAX_CHUNK",
+    "TARGET_SECONDS",
+    "ChunkPool",
+    "chunk_size",
+    "process_map",
+    "tail_size",
+    "window_size",
+]
 
 TARGET_SECONDS = 0.1
 MAX_CHUNK = 1024
-TASKS_PER_WORKER = 2
+TASKS_PER_WORKER = 2  # chunks in flight per worker
+AHEAD_PER_WORKER = 1  # chunks read ahead per worker, not yet sent
 
 
 def window_size(concurrency: int) -> int:
-    """The most items a process map holds: 2 chunks per worker of at most ``MAX_CHUNK``.
+    """The most items a process map holds: per worker, 2 chunks in flight and one read
+    ahead, of at most ``MAX_CHUNK`` items each.
 
     >>> window_size(2)
-    4096
+    6144
     """
-    return concurrency * TASKS_PER_WORKER * MAX_CHUNK
+    return concurrency * (TASKS_PER_WORKER + AHEAD_PER_WORKER) * MAX_CHUNK
 
 
 def chunk_size(seconds_per_item: float) -> int:
@@ -65,6 +80,16 @@ def chunk_size(seconds_per_item: float) -> int:
     if seconds_per_item <= 0:
         return MAX_CHUNK
     return max(1, min(MAX_CHUNK, round(TARGET_SECONDS / seconds_per_item)))
+
+
+def tail_size(left: int, size: int, tasks: int) -> int:
+    """Items in the next chunk once the upstream has ended: a share of the *left* items
+    held, one in *tasks* (the chunks the pool keeps in flight), at most *size*.
+
+    >>> [tail_size(left, 29, 4) for left in (58, 43, 32, 24, 3, 1)]
+    [15, 11, 8, 6, 1, 1]
+    """
+    return max(1, min(size, -(-left // tasks)))
 
 
 # -- the worker side (runs in the child processes) -------------------------------------------
@@ -209,16 +234,17 @@ class ChunkPool:
 
     It does not read the upstream nor wait: a driver loop does both, so that the sync
     driver (``process_map``) and the async one (``ARun``) share everything else. The loop
-    asks ``room()`` how many items to read for the next chunk (0 when the pool has
-    ``2 * concurrency`` chunks in flight), ``submit`` them, waits until one of
-    ``unchecked`` is done (``on_done``, if given, is called from another thread whenever a
-    chunk finishes), and passes on what ``ready()`` yields. ``close()`` ends it however the
-    run ended.
+    asks ``room()`` how many items to read (0 when the pool has ``2 * concurrency`` chunks
+    in flight and one chunk per worker read ahead), hands them to ``feed`` (which cuts
+    and sends the chunks), waits until one of ``unchecked`` is done (``on_done``, if
+    given, is called from another thread whenever a chunk finishes), and passes on what
+    ``ready()`` yields, until ``done()``. ``close()`` ends it however the run ended.
 
     *on_error(exc, item, index)* says whether a failed call is skipped (a ``catch``; only
     when *guarded*); if not, it has added the stage note and the error is raised. An error
     of the stage itself (a worker died) gets its note from ``note(exc, index)``. *counts*
-    receives [items in, items out, retries]; *window* counts the items in flight.
+    receives [items in, items out, retries]; *window* counts the items held (read ahead or
+    in flight).
     """
 
     def __init__(
@@ -256,26 +282,59 @@ class ChunkPool:
         self.unchecked: set[cf.Future[Any]] = set()  # in flight, and not yet seen done
         self.results: dict[cf.Future[Any], list[Any]] = {}  # of the chunks checked
         self.max_tasks = TASKS_PER_WORKER * concurrency
+        self.ahead_chunks = AHEAD_PER_WORKER * concurrency
+        self.ahead: list[Any] = []  # read from the upstream, not yet sent
+        self.ended = False  # the upstream has ended
+        self.sent = 0  # items sent to the workers: the index of the next chunk's first
         self.size = 1
         self.finished = False
 
     def room(self) -> int:
-        """How many items the next chunk takes; 0 while the pool is full."""
-        return self.size if len(self.inflight) < self.max_tasks else 0
+        """How many items to read now (0: none): enough for every free slot and the
+        chunks read ahead. Sends what it can first."""
+        self._send()
+        free = self.max_tasks - len(self.inflight)
+        return max(0, self.size * (free + self.ahead_chunks) - len(self.ahead))
 
-    def submit(self, items: list[Any]) -> None:
-        """Send *items* (a chunk read from the upstream) to the workers."""
+    def feed(self, items: list[Any], ended: bool) -> None:
+        """Take *items* read from the upstream (*ended*: it has no more) and send the
+        chunks that are ready."""
+        self.ahead.extend(items)
+        self.counts[0] += len(items)
+        self.window.enter(len(items))
+        self.ended = ended
+        self._send()
+
+    def done(self) -> bool:
+        """Whether every item fed has been sent and its results passed on."""
+        return not self.inflight and not self.ahead
+
+    def _send(self) -> None:
+        """Send chunks from what is held ahead while the pool has a free slot: full
+        chunks, or once the upstream has ended, shares of the rest (``tail_size``)."""
+        ahead = self.ahead
+        while ahead and len(self.inflight) < self.max_tasks:
+            if self.ended:
+                n = tail_size(len(ahead), self.size, self.max_tasks)
+            elif len(ahead) >= self.size:
+                n = self.size
+            else:
+                return
+            items = ahead[:n]
+            del ahead[:n]
+            self._submit(items)
+
+    def _submit(self, items: list[Any]) -> None:
+        """Send *items* (a chunk) to the workers."""
         from concurrent.futures.process import BrokenProcessPool
 
-        counts = self.counts
         try:
             future = self.pool.submit(_run_chunk, items, self.guarded)
         except BrokenProcessPool as e:  # a worker died since the last check
             raise self._died() from e
-        self.inflight.append((future, items, counts[0]))
+        self.inflight.append((future, items, self.sent))
         self.unchecked.add(future)
-        counts[0] += len(items)
-        self.window.enter(len(items))
+        self.sent += len(items)
         if self.on_done is not None:
             on_done = self.on_done
             future.add_done_callback(lambda _: on_done())
@@ -342,7 +401,7 @@ class ChunkPool:
         """The error for a dead worker. Every chunk in flight fails with it, and the pool
         does not say which one the dead worker ran, so the error names them all."""
         if self.inflight:
-            first, last = self.inflight[0][2], self.counts[0] - 1
+            first, last = self.inflight[0][2], self.sent - 1
             held = f"item {first}" if first == last else f"items {first} to {last}"
             where = f"; {held} were in flight (the dead worker held one of their chunks)"
         else:
@@ -365,10 +424,9 @@ def process_map(upstream: Iterator[Any], pool: ChunkPool) -> Iterator[Any]:
             while not exhausted and (size := pool.room()):
                 items = list(islice(upstream, size))
                 exhausted = len(items) < size
-                if not items:
-                    break
-                pool.submit(items)
-            if not pool.inflight:
+                pool.feed(items, exhausted)
+            pool.room()  # sends what a slot freed by the last results can take
+            if pool.done():
                 pool.finished = True
                 return
             if pool.waiting():
