@@ -240,6 +240,33 @@ def test_chunk_size_rule() -> None:
     assert chunk_size(0.0) == _procpool.MAX_CHUNK
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_last_chunks_shrink_so_the_workers_finish_together(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    submit = _procpool.ChunkPool._submit
+
+    def record(pool: _procpool.ChunkPool, items: list[Any]) -> None:
+        sizes.append(len(items))
+        submit(pool, items)
+
+    monkeypatch.setattr(_procpool.ChunkPool, "_submit", record)
+    monkeypatch.setattr(_procpool, "chunk_size", lambda seconds: 25)  # 25 a chunk after one
+    s = hp.Stream(range(300)).map(square, concurrency=2, via="process")
+    with assert_no_leaks():
+        out = s.to_list() if mode == "sync" else asyncio.run(s.ato_list())
+    assert out == [x * x for x in range(300)]  # every item once, in order
+    assert sum(sizes) == 300
+    assert sizes[:4] == [1, 1, 1, 1]  # the first chunks, before any time per item is known
+    tail = sizes[sizes.index(25) :]
+    full = [n for n in tail if n == 25]
+    rest = tail[len(full) :]
+    assert full and tail[: len(full)] == full  # full chunks while the input lasts
+    assert len(rest) >= 4 and rest == sorted(rest, reverse=True)  # then shrinking shares
+    assert rest[-1] == 1 and max(rest) < 25
+
+
 def test_tiny_tasks_are_chunked() -> None:
     src = CountingSource(range(20_000))
     with hp.Stream(src).map(square, concurrency=2, via="process").iterate() as it:
