@@ -262,9 +262,12 @@ def test_the_last_chunks_shrink_so_the_workers_finish_together(
     tail = sizes[sizes.index(25) :]
     full = [n for n in tail if n == 25]
     rest = tail[len(full) :]
-    assert full and tail[: len(full)] == full  # full chunks while the input lasts
-    assert len(rest) >= 4 and rest == sorted(rest, reverse=True)  # then shrinking shares
-    assert rest[-1] == 1 and max(rest) < 25
+    assert full
+    assert tail[: len(full)] == full
+    assert len(rest) >= 4
+    assert rest == sorted(rest, reverse=True)
+    assert rest[-1] == 1
+    assert max(rest) < 25
 
 
 def test_tiny_tasks_are_chunked() -> None:
