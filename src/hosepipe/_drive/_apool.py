@@ -53,11 +53,13 @@ async def concurrent(
 
     flat = node.flat
 
-    async def one(item: Any) -> Any:
+    async def one(item: Any) -> Any:  # flat_map: the call's outputs, gathered
         got = await call(item)
-        if flat:
-            got = [x async for x in got] if hasattr(got, "__aiter__") else list(got)
-        return got
+        return [x async for x in got] if hasattr(got, "__aiter__") else list(got)
+
+    # a map's task runs the call itself: no coroutine of ours around each await
+    start = one if flat else call
+    spawn = asyncio.ensure_future
 
     # in flight, in input order: task -> (item, index); finished tasks also queue up in
     # `finished` (a done callback), so a wake-up costs O(1), not a scan of every task
@@ -84,7 +86,7 @@ async def concurrent(
                 except StopAsyncIteration:
                     exhausted = True
                     break
-                task = asyncio.ensure_future(one(item))
+                task = spawn(start(item))
                 task.add_done_callback(on_done)
                 running[0] += 1
                 tasks[task] = (item, n_in)
