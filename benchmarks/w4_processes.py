@@ -10,7 +10,9 @@ Every variant gets the same task object, ``functools.partial(spin, iterations)``
 module-level function, so plain ``pickle`` takes it), and must return the loop's list, in
 order. Every variant creates its pool inside the timed call and shuts it down before
 returning: that is what one run of a user's program pays (hosepipe starts its pool lazily,
-per run), so process start-up is part of every parallel variant's time.
+per run), so process start-up is part of every parallel variant's time. Two more variants
+reuse workers made once before the rounds (``hp.ProcessPool`` and a
+``ProcessPoolExecutor``, tuned chunksize): what a program that runs many streams pays.
 
 Each variant is called once first under ``w3_threads.screen``'s watchdog: one that fails,
 or has not returned after a time limit, is reported as ``failed: <reason>``; one whose
@@ -164,8 +166,27 @@ def pypeln_process(task: Task, items: list[int]) -> list[int]:
     return [e.value for e in sorted(elements, key=lambda e: e.index)]
 
 
-def variants(task: Task, items: list[int]) -> list[Variant]:
-    """Every W4 contender over *items*; the loop first."""
+def hosepipe_shared(pool: hp.ProcessPool, task: Task, items: list[int]) -> list[int]:
+    """hosepipe on an ``hp.ProcessPool`` made once, before the rounds: ``map(via=pool)``."""
+    return hp.Stream(items).map(task, via=pool).to_list()
+
+
+def ppe_shared(ex: ProcessPoolExecutor, task: Task, items: list[int]) -> list[int]:
+    """``ProcessPoolExecutor.map`` (tuned chunksize) on an executor made once, before."""
+    return list(ex.map(task, items, chunksize=tuned_chunksize(len(items))))
+
+
+REUSED = ("hosepipe-reused", "ppe-tuned-reused")  # pools made once, outside the timed calls
+
+
+def variants(
+    task: Task,
+    items: list[int],
+    pool: hp.ProcessPool | None = None,
+    ex: ProcessPoolExecutor | None = None,
+) -> list[Variant]:
+    """Every W4 contender over *items*; the loop first. With *pool* and *ex* (made by the
+    caller, who closes them), also the two whose workers are reused across calls."""
     chunk = tuned_chunksize(len(items))
     spec: list[tuple[str, Callable[[Task, list[int]], list[int]], str, str]] = [
         (LOOP, plain_loop, "plain loop (one process)", "baseline"),
@@ -175,9 +196,23 @@ def variants(task: Task, items: list[int]) -> list[Variant]:
         ("mpire", mpire_map, "mpire WorkerPool.map (default chunks)", "library"),
         ("pypeln", pypeln_process, "pypeln process.map, sorted", "library"),
     ]
-    return [
-        Variant(name, partial(fn, task, items), label, group) for name, fn, label, group in spec
-    ]
+    out = [Variant(name, partial(fn, task, items), label, group) for name, fn, label, group in spec]
+    if pool is not None and ex is not None:
+        out += [
+            Variant(
+                REUSED[0],
+                partial(hosepipe_shared, pool, task, items),
+                "hosepipe map(via=hp.ProcessPool), workers reused",
+                "hosepipe",
+            ),
+            Variant(
+                REUSED[1],
+                partial(ppe_shared, ex, task, items),
+                f"ProcessPoolExecutor.map, chunksize={chunk}, workers reused",
+                "pool",
+            ),
+        ]
+    return out
 
 
 # -- how busy the machine was ------------------------------------------------------------------
@@ -259,7 +294,19 @@ class Part:
 def _run_part(key: str, n: int, cal: Calibration, *, rounds: int, seed: int, label: str) -> Part:
     task = partial(spin, cal.iterations)
     items = list(range(n))
-    all_variants = variants(task, items)
+    with hp.ProcessPool(WORKERS) as pool, ProcessPoolExecutor(max_workers=WORKERS) as ex:
+        return _run_variants(key, n, cal, variants(task, items, pool, ex), rounds, seed, label)
+
+
+def _run_variants(
+    key: str,
+    n: int,
+    cal: Calibration,
+    all_variants: list[Variant],
+    rounds: int,
+    seed: int,
+    label: str,
+) -> Part:
     progress(f"{label}: {n:,} items x {cal.measured_s * 1e3:.2f} ms, {WORKERS} workers")
     first = screen(all_variants[:1], timeout_s=600.0, label=label)
     if LOOP not in first.results:
@@ -367,6 +414,20 @@ def _verdicts(p: Part) -> list[Verdict]:
     for name in ("mpire", "pypeln"):
         if p.timed(name):
             verdicts.append(Verdict(f"{what}: hosepipe vs {name}", _vs(p, "hosepipe", name), None))
+    if p.timed(REUSED[0]) and p.timed(REUSED[1]):
+        reused = t.paired_median(*REUSED)
+        verdicts += [
+            Verdict(
+                f"{what}, workers reused: hosepipe (hp.ProcessPool) ahead of PPE tuned",
+                f"{reused:.3f}x",
+                reused < 1.0,
+            ),
+            Verdict(
+                f"{what}, workers reused: hosepipe's speedup over the loop",
+                f"{p.speedup(REUSED[0]):.2f}x",
+                None,
+            ),
+        ]
     return verdicts
 
 
@@ -430,7 +491,9 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         f"calibrated at start-up: {cal_text}; per item inside the timed loop: {in_loop}",
         f"{WORKERS} worker processes for every parallel variant (os.cpu_count()); every "
         "variant creates its pool inside the timed call and shuts it down before returning, "
-        "so process start-up and shutdown are in the times",
+        "so process start-up and shutdown are in the times, except the two marked `workers "
+        "reused`, whose pool (hp.ProcessPool, ProcessPoolExecutor) is made once per part "
+        "before the rounds",
         "chunks: PPE tuned uses chunksize = ceil(n / (4 x workers)) (multiprocessing.Pool's "
         f"default rule): {', '.join(f'({p.key}) {tuned_chunksize(p.items)}' for p in done)}; "
         "mpire's default is n / (64 x workers) items a chunk, at least 1: "

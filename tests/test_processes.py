@@ -652,3 +652,89 @@ def test_a_plain_function_in_an_async_map_gets_its_own_threads_and_initializer()
         assert _collect(s, "async") == list(range(32))
     assert len(names) == len(set(names)) == 16
     assert all(n.startswith("hosepipe map(meet, concurrency=16)") for n in names)
+
+
+# -- hp.ProcessPool: workers that several runs share -------------------------------------------
+
+_inits = 0  # in a worker: how many times the pool's initializer ran there
+
+
+def count_init() -> None:
+    global _inits
+    _inits += 1
+
+
+def pid_and_inits(x: int) -> tuple[int, int, int]:
+    return x, os.getpid(), _inits
+
+
+def negate(x: int) -> int:
+    return -x
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_process_pool_serves_several_runs_with_the_same_workers(mode: str) -> None:
+    with assert_no_leaks(), hp.ProcessPool(2, initializer=count_init) as pool:
+        first = _collect(_stream(mode, list(range(40))).map(pid_and_inits, via=pool), mode)
+        second = _collect(_stream(mode, list(range(40))).map(pid_and_inits, via=pool), mode)
+        other = _collect(_stream(mode, [1, 2, 3]).map(negate, via=pool), mode)  # another fn
+        workers = {p.pid for p in multiprocessing.active_children()}
+    assert [x for x, _, _ in first] == [x for x, _, _ in second] == list(range(40))
+    pids = {pid for _, pid, _ in first + second}
+    assert pids <= workers  # the pool's own processes, and no new ones for the second run
+    assert len(workers) == 2
+    assert {inits for _, _, inits in first + second} == {1}  # once per worker, not per run
+    assert other == [-1, -2, -3]
+    assert pool.closed
+
+
+def test_a_process_pool_takes_its_size_as_the_concurrency_and_names_itself() -> None:
+    with hp.ProcessPool(3) as pool:
+        s = hp.Stream(range(10)).map(negate, via=pool)
+        stats = s.run()
+    stage = stats.stages[1]
+    assert "concurrency=3, via=ProcessPool(workers=3" in stage.label
+    assert stage.items_out == 10
+    with hp.ProcessPool(2) as pool:  # an explicit concurrency: 2 chunks in flight for each
+        assert hp.Stream(range(7)).map(negate, concurrency=4, via=pool).to_list() == [
+            -x for x in range(7)
+        ]
+
+
+def test_a_run_stopped_early_leaves_the_pool_working_for_the_next() -> None:
+    with assert_no_leaks(), hp.ProcessPool(2) as pool:
+        with hp.Stream(range(10_000)).map(square, via=pool).iterate() as it:
+            for n, _ in enumerate(it, start=1):
+                if n == 3:
+                    break
+        alive = multiprocessing.active_children()
+        assert len(alive) == 2  # the caller's pool: not stopped by the run's end
+        # the abandoned run's results do not leak into the next one
+        assert hp.Stream(range(100)).map(negate, via=pool).to_list() == [-x for x in range(100)]
+    assert not multiprocessing.active_children()
+
+
+def test_a_dead_worker_fails_its_run_and_the_next_run_gets_fresh_workers() -> None:
+    with assert_no_leaks(), hp.ProcessPool(2) as pool:
+        with pytest.raises(hp.HosepipeError, match="a worker process died"):
+            hp.Stream(range(10)).map(kill_myself_on_3, via=pool).to_list()
+        assert hp.Stream(range(5)).map(negate, via=pool).to_list() == [0, -1, -2, -3, -4]
+
+
+def test_process_pool_errors() -> None:
+    with pytest.raises(ValueError, match="`workers` must be an int >= 1"):
+        hp.ProcessPool(0)
+    with pytest.raises(TypeError, match="`initializer` must be callable"):
+        hp.ProcessPool(2, initializer=3)  # type: ignore[arg-type]
+    pool = hp.ProcessPool(2)
+    with pytest.raises(ValueError, match=r"give it to hp.ProcessPool\(initializer=...\)"):
+        hp.Stream(range(3)).map(negate, via=pool, initializer=count_init)
+    with pytest.raises(ValueError, match=r"or an hp\.ProcessPool, got 'processes'"):
+        hp.Stream(range(3)).map(negate, via="processes")  # type: ignore[arg-type]
+    pool.close()
+    with pytest.raises(hp.HosepipeError, match=r"ProcessPool\(workers=2, closed\) is closed"):
+        hp.Stream(range(3)).map(negate, via=pool).to_list()
+    import pickle
+
+    with pytest.raises(TypeError, match="cannot be sent to another process"):
+        pickle.dumps(pool)

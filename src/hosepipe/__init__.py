@@ -9,6 +9,7 @@ True
 """
 
 from hosepipe import backoff as backoff
+from hosepipe._drive._procpool import ProcessPool as ProcessPool
 from hosepipe._errors import CheckpointError as CheckpointError
 from hosepipe._errors import DataError as DataError
 from hosepipe._errors import EmptyStreamError as EmptyStreamError
@@ -61,6 +62,7 @@ __all__ = [
     "HosepipeError",
     "Iteration",
     "Pipeline",
+    "ProcessPool",
     "Reader",
     "RunStats",
     "Seekable",

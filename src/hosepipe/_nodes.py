@@ -526,7 +526,7 @@ VIAS = (None, "thread", "process")
 class ConcurrentMap(Node):
     """``map`` / ``flat_map`` with ``concurrency`` > 1 (or a ``via``): calls run on a pool."""
 
-    __slots__ = ("concurrency", "flat", "fn", "initializer", "ordered", "via")
+    __slots__ = ("concurrency", "flat", "fn", "initializer", "ordered", "pool", "via")
     KIND = "thread"
 
     def __init__(
@@ -537,6 +537,7 @@ class ConcurrentMap(Node):
         via: str | None,
         flat: bool,
         initializer: Callable[[], object] | None = None,
+        pool: Any = None,
     ) -> None:
         self.fn = fn
         self.concurrency = concurrency
@@ -544,6 +545,7 @@ class ConcurrentMap(Node):
         self.via = via
         self.flat = flat
         self.initializer = initializer
+        self.pool = pool  # a ProcessPool (via="process"): workers that outlive the run
 
     @property
     def OP(self) -> str:  # type: ignore[override]
@@ -554,7 +556,9 @@ class ConcurrentMap(Node):
         options = f", concurrency={self.concurrency}"
         if not self.ordered:
             options += ", ordered=False"
-        if self.via == "process":
+        if self.pool is not None:
+            options += f", via={self.pool!r}"
+        elif self.via == "process":
             options += ", via='process'"
         return f"{self.OP}({fn_name(self.fn)}{options})" + _retry_label(self.fn)
 
@@ -568,16 +572,34 @@ def map_node(
     fn: Callable[..., Any],
     concurrency: int,
     ordered: bool,
-    via: str | None,
+    via: Any,
     initializer: Callable[[], object] | None = None,
 ) -> Node:
-    """The node for ``map``/``flat_map``: fused when sequential, else a ``ConcurrentMap``."""
+    """The node for ``map``/``flat_map``: fused when sequential, else a ``ConcurrentMap``.
+
+    *via* may be a ``ProcessPool`` (known by its ``HOSEPIPE_VIA``): the stage runs on its
+    workers, ``concurrency`` (if left at 1) is the pool's size, and an ``initializer`` is
+    the pool's to give."""
     _check_callable(op, "fn", fn)
     _check_int(op, "concurrency", concurrency, 1)
     if not isinstance(ordered, bool):
         raise TypeError(f"{op}(): `ordered` must be True or False, got {ordered!r}")
-    if via not in VIAS:
-        raise ValueError(f"{op}(): `via` must be None, 'thread' or 'process', got {via!r}")
+    pool = None
+    if getattr(type(via), "HOSEPIPE_VIA", None) == "process":
+        if initializer is not None:
+            raise ValueError(
+                f"{op}(): with via={via!r} the workers belong to the pool, which runs its own "
+                "initializer: give it to hp.ProcessPool(initializer=...)"
+            )
+        pool, via = via, "process"
+        if concurrency == 1:
+            concurrency = pool.workers
+    elif isinstance(via, str | None) and via in VIAS:
+        pass
+    else:
+        raise ValueError(
+            f"{op}(): `via` must be None, 'thread', 'process' or an hp.ProcessPool, got {via!r}"
+        )
     if initializer is not None:
         _check_callable(op, "initializer", initializer)
     if via is not None and is_async_fn(fn):
@@ -593,7 +615,7 @@ def map_node(
                 "or `via`"
             )
         return Map(fn) if op == "map" else FlatMap(fn)
-    return ConcurrentMap(fn, concurrency, ordered, via, op == "flat_map", initializer)
+    return ConcurrentMap(fn, concurrency, ordered, via, op == "flat_map", initializer, pool)
 
 
 class Buffer(Node):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
     from typing import Any, TypeGuard
 
+    from hosepipe._drive._procpool import ProcessPool
     from hosepipe._stream import DeadLetterTarget
     from hosepipe.backoff import Backoff
 
@@ -61,7 +62,7 @@ def map(
     *,
     concurrency: int = 1,
     ordered: bool = True,
-    via: str | None = None,
+    via: str | ProcessPool | None = None,
     initializer: Callable[[], object] | None = None,
 ) -> Pipeline[T, U]: ...
 @overload
@@ -70,7 +71,7 @@ def map(
     *,
     concurrency: int = 1,
     ordered: bool = True,
-    via: str | None = None,
+    via: str | ProcessPool | None = None,
     initializer: Callable[[], object] | None = None,
 ) -> Pipeline[T, U]: ...
 def map(
@@ -78,7 +79,7 @@ def map(
     *,
     concurrency: int = 1,
     ordered: bool = True,
-    via: str | None = None,
+    via: str | ProcessPool | None = None,
     initializer: Callable[[], object] | None = None,
 ) -> Pipeline[T, Any]:
     """A stage applying *fn* to each item (see ``Stream.map`` for the concurrency options).
@@ -110,7 +111,7 @@ def flat_map(
     *,
     concurrency: int = 1,
     ordered: bool = True,
-    via: str | None = None,
+    via: str | ProcessPool | None = None,
     initializer: Callable[[], object] | None = None,
 ) -> Pipeline[T, U]: ...
 @overload
@@ -119,7 +120,7 @@ def flat_map(
     *,
     concurrency: int = 1,
     ordered: bool = True,
-    via: str | None = None,
+    via: str | ProcessPool | None = None,
     initializer: Callable[[], object] | None = None,
 ) -> Pipeline[T, U]: ...
 def flat_map(
@@ -127,7 +128,7 @@ def flat_map(
     *,
     concurrency: int = 1,
     ordered: bool = True,
-    via: str | None = None,
+    via: str | ProcessPool | None = None,
     initializer: Callable[[], object] | None = None,
 ) -> Pipeline[T, Any]:
     """A stage yielding every item of ``fn(item)`` (concurrency options as for ``map``).

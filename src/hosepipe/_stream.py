@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
     from typing import Any, TypeGuard
 
+    from hosepipe._drive._procpool import ProcessPool
     from hosepipe._push import PushTarget, Target
     from hosepipe.backoff import Backoff
 
@@ -138,7 +139,7 @@ class Stream(Terminals[T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Stream[U]: ...
     @overload
@@ -148,7 +149,7 @@ class Stream(Terminals[T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Stream[U]: ...
     def map(
@@ -157,7 +158,7 @@ class Stream(Terminals[T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Stream[Any]:
         """Apply *fn* (a plain or ``async def`` function) to each item.
@@ -201,7 +202,7 @@ class Stream(Terminals[T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Stream[U]: ...
     @overload
@@ -211,7 +212,7 @@ class Stream(Terminals[T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Stream[U]: ...
     def flat_map(
@@ -220,7 +221,7 @@ class Stream(Terminals[T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Stream[Any]:
         """Apply *fn* to each item and yield every item of the iterable it returns.
@@ -660,7 +661,7 @@ class Pipeline(Generic[In, T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Pipeline[In, U]: ...
     @overload
@@ -670,7 +671,7 @@ class Pipeline(Generic[In, T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Pipeline[In, U]: ...
     def map(
@@ -679,7 +680,7 @@ class Pipeline(Generic[In, T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Pipeline[In, Any]:
         """Pipeline form of ``Stream.map``."""
@@ -700,7 +701,7 @@ class Pipeline(Generic[In, T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Pipeline[In, U]: ...
     @overload
@@ -710,7 +711,7 @@ class Pipeline(Generic[In, T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Pipeline[In, U]: ...
     def flat_map(
@@ -719,7 +720,7 @@ class Pipeline(Generic[In, T]):
         *,
         concurrency: int = 1,
         ordered: bool = True,
-        via: str | None = None,
+        via: str | ProcessPool | None = None,
         initializer: Callable[[], object] | None = None,
     ) -> Pipeline[In, Any]:
         """Pipeline form of ``Stream.flat_map``."""

@@ -9,9 +9,11 @@ ends; when the run ends early with chunks still running, the workers are termina
 than waited for.
 
 The user's function (and initializer) is pickled once, sent to each worker when it
-starts, and kept there: tasks carry only items. Plain ``pickle`` takes module-level
-functions; lambdas and closures need ``cloudpickle`` (extra ``process``), and without it
-the error says so.
+starts, and kept there: tasks carry only items. A ``ProcessPool`` (``via=pool``) is the
+exception: its workers outlive a run and serve many, so each task also carries the pickled
+function (a few hundred bytes), which a worker unpickles once and keeps. Plain ``pickle``
+takes module-level functions; lambdas and closures need ``cloudpickle`` (extra
+``process``), and without it the error says so.
 
 Chunking rule (``chunk_size``): the first chunks hold one item; after each finished chunk
 the worker's own time per item is known, and the next chunks hold
@@ -49,6 +51,7 @@ __all__ = [
     "MAX_CHUNK",
     "TARGET_SECONDS",
     "ChunkPool",
+    "ProcessPool",
     "chunk_size",
     "process_map",
     "tail_size",
@@ -129,6 +132,26 @@ def _init_worker(payload: bytes) -> None:
                 f"hosepipe initializer: raised by the `initializer` in worker process {os.getpid()}"
             )
             _worker_init_error = _portable(e)
+
+
+_shared_fns: dict[bytes, tuple[Callable[[Any], Any], bool]] = {}  # a ProcessPool worker's
+
+
+def _run_shared(
+    payload: bytes, items: list[Any], keep_going: bool
+) -> tuple[bytes, dict[int, tuple[BaseException, str]] | None, float, int]:
+    """``_run_chunk`` in a ``ProcessPool`` worker: the task names its function (pickled),
+    which the worker unpickles at its first task and keeps for the next ones."""
+    global _worker_fn, _worker_flat
+    got = _shared_fns.get(payload)
+    if got is None:
+        import pickle
+
+        if len(_shared_fns) >= 16:  # functions of runs long gone
+            _shared_fns.clear()
+        got = _shared_fns[payload] = pickle.loads(payload)
+    _worker_fn, _worker_flat = got
+    return _run_chunk(items, keep_going)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -229,6 +252,86 @@ def dumps_for_workers(obj: object, label: str) -> bytes:
         ) from e
 
 
+class ProcessPool:
+    """Worker processes that several runs share: ``map(fn, via=pool)``.
+
+    A ``via="process"`` stage starts its workers at its first item and stops them when its
+    run ends. A ``ProcessPool`` starts *workers* processes (default: one per CPU) at the
+    first run that uses it and keeps them until ``close()`` (or the end of a ``with``
+    block), so a program that runs many short streams pays the start-up once. *initializer*
+    runs once in each worker, when it starts. The pool belongs to the caller: a run that
+    stops early does not wait for the chunks it had sent (their results are dropped), but
+    nor does it stop the workers. A worker that dies fails the run it served, and the next
+    run starts fresh workers.
+
+    >>> import hosepipe as hp
+    >>> with hp.ProcessPool(2) as pool:
+    ...     a = hp.Stream(range(5)).map(abs, via=pool).to_list()
+    ...     b = hp.Stream(range(-3, 0)).map(abs, via=pool).to_list()
+    >>> a, b
+    ([0, 1, 2, 3, 4], [3, 2, 1])
+    """
+
+    HOSEPIPE_VIA = "process"  # what ``map(via=...)`` recognises a pool by
+
+    def __init__(
+        self, workers: int | None = None, *, initializer: Callable[[], object] | None = None
+    ) -> None:
+        import threading
+
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"ProcessPool(): `workers` must be an int >= 1, got {workers!r}")
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"ProcessPool(): `initializer` must be callable, got {initializer!r}")
+        self.workers = workers
+        self.initializer = initializer
+        self.closed = False
+        self._executor: cf.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def executor(self) -> cf.ProcessPoolExecutor:
+        """The running executor: started at the first call, again after a worker died."""
+        with self._lock:
+            if self.closed:
+                raise HosepipeError(f"{self!r} is closed: make a new one to run on")
+            ex = self._executor
+            if ex is None or getattr(ex, "_broken", False):
+                import concurrent.futures as cf
+
+                if ex is not None:
+                    ex.shutdown(wait=True, cancel_futures=True)
+                payload = dumps_for_workers((None, False, self.initializer), "ProcessPool")
+                ex = self._executor = cf.ProcessPoolExecutor(
+                    max_workers=self.workers, initializer=_init_worker, initargs=(payload,)
+                )
+            return ex
+
+    def close(self) -> None:
+        """Stop the workers, after the calls that are running. A closed pool stays closed."""
+        with self._lock:
+            self.closed = True
+            ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ProcessPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"{self!r} cannot be sent to another process: its workers belong to this one"
+        )
+
+    def __repr__(self) -> str:
+        state = ", closed" if self.closed else ""
+        return f"ProcessPool(workers={self.workers}{state})"
+
+
 class ChunkPool:
     """The parent side of one process map: the pool, the chunks in flight, their results.
 
@@ -262,13 +365,20 @@ class ChunkPool:
         counts: list[int],
         window: Window,
         on_done: Callable[[], None] | None = None,
+        shared: ProcessPool | None = None,
     ) -> None:
         import concurrent.futures as cf  # multiprocessing: imported by the first process map
 
-        payload = dumps_for_workers((fn, flat, initializer), label)
-        self.pool = cf.ProcessPoolExecutor(
-            max_workers=concurrency, initializer=_init_worker, initargs=(payload,)
-        )
+        self.shared = shared
+        if shared is None:
+            payload = dumps_for_workers((fn, flat, initializer), label)
+            self.pool = cf.ProcessPoolExecutor(
+                max_workers=concurrency, initializer=_init_worker, initargs=(payload,)
+            )
+            self.task: tuple[Any, ...] = (_run_chunk,)
+        else:  # the workers are the pool's: each task names the function
+            self.pool = shared.executor()
+            self.task = (_run_shared, dumps_for_workers((fn, flat), label))
         self.ordered = ordered
         self.flat = flat
         self.label = label
@@ -329,7 +439,7 @@ class ChunkPool:
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            future = self.pool.submit(_run_chunk, items, self.guarded)
+            future = self.pool.submit(*self.task, items, self.guarded)  # type: ignore[call-arg]
         except BrokenProcessPool as e:  # a worker died since the last check
             raise self._died() from e
         self.inflight.append((future, items, self.sent))
@@ -378,10 +488,13 @@ class ChunkPool:
                 yield from self._finish(entry)
 
     def close(self) -> None:
-        """Stop the pool: at once (workers terminated) if chunks are still running."""
+        """Stop the pool: at once (workers terminated) if chunks are still running. A
+        ``ProcessPool``'s workers are left running: only this run's chunks are cancelled."""
         inflight = self.inflight
         for future, _, _ in inflight:
             future.cancel()
+        if self.shared is not None:  # the pool's workers serve the next run: no waiting
+            return
         if not self.finished and any(not f.done() for f, _, _ in inflight):
             _terminate(self.pool)  # an early end does not wait for running calls
         self.pool.shutdown(wait=True, cancel_futures=True)

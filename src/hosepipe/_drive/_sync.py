@@ -382,6 +382,7 @@ class Run:
             flat=node.flat,
             label=node.label,
             initializer=node.initializer,
+            shared=node.pool,
             guarded=bool(guards),
             on_error=on_error,
             note=note,
