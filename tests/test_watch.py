@@ -402,6 +402,31 @@ def test_observe_logs_stopped_when_the_consumer_breaks() -> None:
     assert_no_leaks(timeout=1.0)
 
 
+def _threads_of_ticks(stream: hp.Stream[Any]) -> set[str]:
+    """The names of the threads that logged the lines of *stream*'s observe point."""
+    names: set[str] = set()
+    stream.observe("x", every=0.02, log=lambda _: names.add(threading.current_thread().name)).run()
+    return names
+
+
+def test_while_items_flow_the_run_s_own_thread_ticks_the_watchers() -> None:
+    # a fused loop pokes the watch between blocks: no GIL hand-over to the watch thread
+    names = _threads_of_ticks(hp.Stream(range(2_000_000)).map(lambda x: x + 1))
+    assert threading.current_thread().name in names
+    c_path = _threads_of_ticks(hp.Stream(range(2_000_000)).map(abs))  # the C iterators' path
+    assert threading.current_thread().name in c_path
+
+
+def test_a_stalled_run_is_ticked_by_the_watch_thread() -> None:
+    def stalls() -> Iterator[int]:
+        yield 1
+        time.sleep(1.5)  # longer than watch.STALL: the loop reaches no block end meanwhile
+        yield 2
+
+    names = _threads_of_ticks(hp.Stream(stalls).map(lambda x: x + 1))
+    assert "hosepipe watch" in names
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

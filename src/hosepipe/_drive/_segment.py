@@ -161,6 +161,9 @@ class Segment:
         if latency is not None:  # an exporter wants latency histograms
             latency.samples(id(self), self.compiled.timers, self.positions, times)
         now = _pc()
+        watch = self.run._watch
+        if watch is not None and now >= watch.due:  # progress bars, observe(every=seconds)
+            watch.poke(now)
         spent, self.tick = now - self.tick, now
         block = self.block
         if spent > LIVE_PERIOD:
