@@ -262,7 +262,8 @@ class Stream(Terminals[T]):
 
         With *every*, the point also logs its throughput: an ``int`` logs a line at every
         *every*-th item (counted in the loop, so exact), a ``float`` or ``timedelta`` every
-        so many seconds (from the run's watch thread, so a stalled stream still reports).
+        so many seconds (by the run's thread between blocks while items flow, and by a
+        watch thread when the stream stalls, so a stalled stream still reports).
         The lines go to *log*: a ``logging.Logger`` (its ``info``), any callable taking
         a str (``print``), or by default the ``"hosepipe"`` logger. The run's end logs a
         last line with the total. Without *every* it costs nothing per item.
@@ -285,8 +286,9 @@ class Stream(Terminals[T]):
         One bar counts the items passing this point, out of *total* when given; with no
         *total*, a stream read from files (``read_lines``, ``read_csv``, ``read_jsonl``,
         ``read_bytes``) shows the bytes read of the files' size instead. Every ``observe``
-        point of the stream gets a bar of its own. Bars are drawn ten times a second by
-        the run's watch thread from the live counters, so the items' own path pays nothing.
+        point of the stream gets a bar of its own. Bars are drawn ten times a second from
+        the live counters, between blocks of items (or by a watch thread when the stream
+        stalls), so the items' own path pays nothing.
         *desc* labels the bar (default ``"progress"``). By default the bars show only when
         stderr is a terminal; ``force=True`` shows them anyway, ``force=False`` never.
 
