@@ -168,7 +168,8 @@ def test_labels_and_validation() -> None:
     with pytest.raises(ValueError, match=r"^map\(\): `concurrency` must be >= 1, got 0$"):
         hp.map(str, concurrency=0)
     with pytest.raises(
-        ValueError, match=r"^flat_map\(\): `via` must be None, 'thread' or 'process'"
+        ValueError,
+        match=r"^flat_map\(\): `via` must be None, 'thread', 'process' or an hp\.ProcessPool",
     ):
         hp.flat_map(str.split, via="carrier pigeon")
     with pytest.raises(TypeError, match=r"^map\(\): `ordered` must be True or False, got 1$"):
