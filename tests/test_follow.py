@@ -59,9 +59,8 @@ def test_follow_stops_on_event_and_closes_the_file(tmp_path: Path) -> None:
     fds = len(os.listdir("/proc/self/fd"))
     timer = threading.Timer(0.05, stop.set)
     timer.start()
-    started = time.monotonic()
+    # it returns (a follow that missed the event would poll until the test times out)
     assert hp.follow(path, poll=0.01, stop=stop, from_start=True).to_list() == ["a", "b"]
-    assert time.monotonic() - started < 2
     timer.join()
     assert len(os.listdir("/proc/self/fd")) == fds
 

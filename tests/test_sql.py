@@ -721,12 +721,11 @@ class TestPostgres:
         assert conn.execute(cursors).fetchall() == []
 
     def test_take_streams_from_a_huge_result(self, pg: PG) -> None:
-        # a client-side cursor would fetch 10**8 rows (and hit the statement timeout)
+        # a client-side cursor would fetch 10**8 rows and hit the statement timeout (an
+        # error), so getting the rows shows the query was streamed (no timing asserted)
         url = url_with(pg.url, options="-c%20statement_timeout%3D5000")
-        started = time.perf_counter()
         got = read_sql(url, "SELECT generate_series(1, 100000000) AS g").take(3).to_list()
         assert got == [{"g": 1}, {"g": 2}, {"g": 3}]
-        assert time.perf_counter() - started < 2
 
     def test_own_connection_closed_after_early_close(self, pg: PG) -> None:
         app = f"hp_{secrets.token_hex(4)}"
