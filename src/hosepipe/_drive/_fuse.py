@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     # A line's tag says what runs there: ("up",) reads the upstream, ("stage", j) runs stage
     # j of the segment, ("term",) runs the terminal; untagged lines run nothing of the user's.
     Tag = tuple[Any, ...]
+    # Iterators whose items left are known without a length hint (a direct join's C
+    # ``chain``/``zip``): id -> (the iterator, a function of it giving the items left, the
+    # iterator for C blocks, which never read the last item: a zip not wrapped to stay ended)
+    Known = dict[int, tuple[Any, Callable[[Any], int], Any]]
 
 __all__ = [
     "BLOCK",
@@ -106,7 +110,7 @@ _TERMINAL_LINES = {
 
 _PARAMS = (
     "_hp_C, _hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
-    "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple, _hp_live"
+    "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple, _hp_live, _hp_known"
 )
 
 
@@ -145,10 +149,16 @@ _EXACT: tuple[type, ...] = (
 _SAFE: tuple[type, ...] = (type(iter([])),)  # cannot raise; counted with a sentinel
 
 
-def _c_kind(it: object) -> int:
-    """1: counted by its length hint; 2: counted with a sentinel; 0: the Python path."""
+def _c_kind(it: object, known: Known) -> tuple[int, Callable[[Any], int], object]:
+    """How the C path counts the items read from *it*, the function giving how many are
+    left, and the iterator its blocks slice: 1, counted by that function (a length hint;
+    for a direct join, what its runner gave in *known*, with the join's bare C iterator);
+    2, counted with a sentinel; 0, the Python path."""
+    got = known.get(id(it))
+    if got is not None and got[0] is it:
+        return 1, got[1], got[2]
     kind = type(it)
-    return 1 if kind in _EXACT else 2 if kind in _SAFE else 0
+    return (1 if kind in _EXACT else 2 if kind in _SAFE else 0), length_hint, it
 
 
 def _c_stop_error() -> RuntimeError:
@@ -365,7 +375,7 @@ class _Writer:
         self.add(ind, "_hp_B = 1")
         if self.c_fn is not None:
             self.add(ind, f"{_C_NAMES} = _hp_C")
-            self.add(ind, "_hp_CX = _hp_ckind(_hp_it); _hp_Q = 1")
+            self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known); _hp_Q = 1")
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
@@ -429,10 +439,12 @@ class _Writer:
         counted_end = (bool(filt) and not sentinel) or self.terminal == "count"
         if self.terminal == "count" and not filt:
             counted_end = False  # derived from the source count
-        self.add(ind, "_hp_h = _hp_lh(_hp_it)")
+        # the timed item held on would make a zip or enumerate upstream make a new tuple
+        # per item (they reuse theirs only while nothing else holds it)
+        self.add(ind, "_hp_x0 = None; _hp_h = _hp_rem(_hp_it)")
         self.add(ind, "_hp_q = _hp_Q if _hp_h > _hp_Q else _hp_h - 1 if _hp_h else 0")
         self.add(ind, "if _hp_CX == 1:")
-        self.add(ind + 1, "_hp_c = _hp_islice(_hp_it, _hp_q)")
+        self.add(ind + 1, "_hp_c = _hp_islice(_hp_ci, _hp_q)")
         self.add(ind, "else:")
         self.add(ind + 1, "_hp_r = _hp_repeat(True, _hp_q)")
         self.add(ind + 1, "_hp_c = _hp_compress(_hp_islice(_hp_it, _hp_q), _hp_r)")
@@ -572,9 +584,8 @@ class _Writer:
     def c_counts(self, ind: int, *, failed: bool, sentinel: bool, counted_end: bool) -> None:
         """After a C block (or its error): the counters, from the numbers it leaves."""
         ops = self.ops
-        self.add(
-            ind, "_hp_v = _hp_v0 = _hp_h - _hp_lh(_hp_it) if _hp_CX == 1 else _hp_q - _hp_lh(_hp_r)"
-        )
+        read = "_hp_h - _hp_rem(_hp_it) if _hp_CX == 1 else _hp_q - _hp_lh(_hp_r)"
+        self.add(ind, f"_hp_v = _hp_v0 = {read}")
         self.add(ind, "_hp_n += _hp_v")
         if ops and ops[-1] in C_TAILS:
             self.add(ind, "_hp_m = len(_hp_b) - _hp_m")
