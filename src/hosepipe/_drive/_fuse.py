@@ -138,10 +138,12 @@ C_OPS = frozenset(
 )
 _C_FN_OPS = FN_OPS | {"drop_while", "scan"}  # stages that call a function: at most one
 C_TERMINALS = frozenset({"drain", "count", "list"})
+_ONE_TO_ONE = frozenset({"map", "tap", "scan", "enumerate", "observe"})  # one out per item in
 # The last stage may also be one that gathers: the block is added to its step's list (a
 # batch's buf, a window's last items) and its outputs cut from that list in C.
 C_TAILS = frozenset({"batch", "window1", "group_by"})
 C_MAX = 1 << 16  # the longest C block, in items (the Python blocks stay <= BLOCK - 1)
+C_LISTED = 1 << 12  # the longest C block whose passed items are counted in a deque
 _EXACT: tuple[type, ...] = (
     type(iter(range(0))),
     type(iter(())),
@@ -399,10 +401,11 @@ class _Writer:
         self.level(0, 0, body + 1, timed=False)
         self.add(ind + 1, f"_hp_B = _hp_live({self.counts}, {self.times})")
         if self.c_fn is not None:
+            cmax = C_LISTED if self.c_counting()[2] else C_MAX
             self.add(
                 ind + 1,
                 f"_hp_Q = _hp_B if _hp_B < {BLOCK - 1} "
-                f"else 2 * _hp_Q if _hp_Q < {C_MAX // 2} else {C_MAX}",
+                f"else 2 * _hp_Q if _hp_Q < {cmax // 2} else {cmax}",
             )
         if steps:
             self.add(3, "except _hp_Stop as _hp_s:")
@@ -428,21 +431,34 @@ class _Writer:
         linemap = {i + 1: tag for i, (_, tag) in enumerate(self.lines) if tag is not None}
         return Compiled(code, linemap, self.counters, self.timers)
 
+    def c_counting(self) -> tuple[list[int], bool, bool]:
+        """How a C block counts what its filters pass: the filter stages; whether with a
+        sentinel (a skip follows them); whether by the items that reach the terminal, when
+        it does not count them itself (to_list has them free): gathered into a deque, whose
+        length is the count (no per-item cost over draining; the items are the source's or
+        an enumerate's, as the one function is the filter; blocks stay short, ``C_LISTED``)."""
+        ops = self.ops
+        filt = [j for j in range(len(ops)) if ops[j] in ("filter", "drop_while")]
+        sentinel = bool(filt) and "skip" in ops[filt[0] :]
+        tail = bool(ops) and ops[-1] in C_TAILS
+        counted_end = bool(filt) and not sentinel and not tail and self.terminal != "list"
+        return filt, sentinel, counted_end
+
     def c_block(self, ind: int) -> None:
         """The C path's block: up to ``_hp_Q`` items, never the source's last one."""
         ops, jf = self.ops, self.c_fn
         assert jf is not None
-        # the terminal's count of what reached it, when one is needed: to_list has it free
-        filt = [j for j in range(len(ops)) if ops[j] in ("filter", "drop_while")]
-        # a filter's passed items: the terminal's count, unless a skip follows it
-        sentinel = bool(filt) and "skip" in ops[filt[0] :]
-        counted_end = (bool(filt) and not sentinel) or self.terminal == "count"
-        if self.terminal == "count" and not filt:
-            counted_end = False  # derived from the source count
+        _, sentinel, counted_end = self.c_counting()
         # the timed item held on would make a zip or enumerate upstream make a new tuple
         # per item (they reuse theirs only while nothing else holds it)
         self.add(ind, "_hp_x0 = None; _hp_h = _hp_rem(_hp_it)")
         self.add(ind, "_hp_q = _hp_Q if _hp_h > _hp_Q else _hp_h - 1 if _hp_h else 0")
+        # a take with one item per source item before it: the block is cut to what it needs
+        jc = next((j for j, op in enumerate(ops) if op not in _ONE_TO_ONE), None)
+        capped = jc if jc is not None and ops[jc] == "take" else None
+        if capped is not None:
+            self.add(ind, f"if _hp_q > _hp_N{jc} - _hp_o{jc}:")
+            self.add(ind + 1, f"_hp_q = _hp_N{jc} - _hp_o{jc}")
         self.add(ind, "if _hp_CX == 1:")
         self.add(ind + 1, "_hp_c = _hp_islice(_hp_ci, _hp_q)")
         self.add(ind, "else:")
@@ -450,7 +466,7 @@ class _Writer:
         self.add(ind + 1, "_hp_c = _hp_compress(_hp_islice(_hp_it, _hp_q), _hp_r)")
         for j, op in enumerate(ops):
             c = "_hp_c"
-            if op == "take":
+            if op == "take" and j != capped:
                 self.add(ind, f"{c} = _hp_islice({c}, _hp_N{j} - _hp_o{j})")
             elif op == "skip":
                 self.add(ind, f"_hp_s{j} = _hp_N{j} - _hp_d{j}")
@@ -490,8 +506,8 @@ class _Writer:
             self.add(ind + 1, "_hp_m = len(_hp_acc)")
             self.add(ind + 1, "_hp_acc.extend(_hp_c)", tag)
         elif counted_end:
-            self.add(ind + 1, "_hp_re = _hp_repeat(None, _hp_q)")
-            self.add(ind + 1, "_hp_deque(_hp_zip(_hp_c, _hp_re), 0)", tag)
+            self.add(ind + 1, "_hp_Lc = _hp_deque()")  # no list regrowth (realloc, copies)
+            self.add(ind + 1, "_hp_Lc.extend(_hp_c)", tag)
         elif ops and ops[-1] == "scan":  # keep its last output
             self.add(ind + 1, "_hp_dl = _hp_deque(_hp_c, 1)", tag)
         else:
@@ -591,8 +607,8 @@ class _Writer:
             self.add(ind, "_hp_m = len(_hp_b) - _hp_m")
         elif self.terminal == "list":
             self.add(ind, "_hp_m = len(_hp_acc) - _hp_m")
-        elif counted_end:
-            self.add(ind, "_hp_m = _hp_q - _hp_lh(_hp_re)")
+        elif counted_end:  # and let the items go
+            self.add(ind, "_hp_m = len(_hp_Lc); _hp_Lc = None")
         for j, op in enumerate(ops):
             if op in C_TAILS:
                 continue  # c_tail
