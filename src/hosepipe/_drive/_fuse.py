@@ -143,7 +143,7 @@ _ONE_TO_ONE = frozenset({"map", "tap", "scan", "enumerate", "observe"})  # one o
 # batch's buf, a window's last items) and its outputs cut from that list in C.
 C_TAILS = frozenset({"batch", "window1", "group_by"})
 C_MAX = 1 << 16  # the longest C block, in items (the Python blocks stay <= BLOCK - 1)
-C_LISTED = 1 << 12  # the longest C block whose passed items are counted in a deque
+C_HELD = 1 << 12  # the longest C block whose items are held (counted, or gathered)
 _EXACT: tuple[type, ...] = (
     type(iter(range(0))),
     type(iter(())),
@@ -401,7 +401,10 @@ class _Writer:
         self.level(0, 0, body + 1, timed=False)
         self.add(ind + 1, f"_hp_B = _hp_live({self.counts}, {self.times})")
         if self.c_fn is not None:
-            cmax = C_LISTED if self.c_counting()[2] else C_MAX
+            # a block held in a list or deque (counted, or gathered by the last stage) is
+            # kept short, so that it stays in the CPU's cache
+            held = self.c_counting()[2] or (bool(self.ops) and self.ops[-1] in C_TAILS)
+            cmax = C_HELD if held else C_MAX
             self.add(
                 ind + 1,
                 f"_hp_Q = _hp_B if _hp_B < {BLOCK - 1} "
@@ -436,7 +439,7 @@ class _Writer:
         sentinel (a skip follows them); whether by the items that reach the terminal, when
         it does not count them itself (to_list has them free): gathered into a deque, whose
         length is the count (no per-item cost over draining; the items are the source's or
-        an enumerate's, as the one function is the filter; blocks stay short, ``C_LISTED``)."""
+        an enumerate's, as the one function is the filter; blocks stay short, ``C_HELD``)."""
         ops = self.ops
         filt = [j for j in range(len(ops)) if ops[j] in ("filter", "drop_while")]
         sentinel = bool(filt) and "skip" in ops[filt[0] :]
@@ -552,7 +555,8 @@ class _Writer:
         n = f"_hp_N{j}"
         self.add(ind, f"_hp_k = len(_hp_b) - {n} + 1")
         self.add(ind, "if _hp_k > 0:")
-        self.add(ind + 1, f"_hp_W = _hp_tee(_hp_b, {n})")  # the sliding_window recipe
+        # the windows: zip of list iterators over the block, the i-th advanced i items
+        self.add(ind + 1, f"_hp_W = [iter(_hp_b) for _hp_i in range({n})]")
         self.add(ind + 1, "for _hp_i, _hp_t in enumerate(_hp_W):")
         self.add(ind + 2, "_hp_next(_hp_islice(_hp_t, _hp_i, _hp_i), None)")
         self.add(ind + 1, "_hp_W = _hp_zip(*_hp_W)")
