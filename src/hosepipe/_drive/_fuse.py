@@ -37,7 +37,7 @@ import types
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from itertools import accumulate, compress, count, dropwhile, groupby, repeat, tee
+from itertools import accumulate, compress, count, dropwhile, groupby, repeat
 from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
@@ -179,12 +179,11 @@ _C_TOOLS = (
     count,
     dropwhile,
     groupby,
-    tee,
     accumulate,
     _c_stop_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
-_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_tee, _hp_accumulate, "
+_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_accumulate, "
 _C_NAMES += "_hp_cstop"
 
 
@@ -375,9 +374,14 @@ class _Writer:
         ind = 4 if steps else 3
         self.add(ind, "_hp_it = _hp_open()", ("up",))
         self.add(ind, "_hp_B = 1")
+        # a flat segment (no nested loops) off the C path counts the items it reads from
+        # a range, a tuple or a direct join by their items left, not one by one
+        uncounted = self.c_fn is None and not any(self.opens)
         if self.c_fn is not None:
             self.add(ind, f"{_C_NAMES} = _hp_C")
             self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known); _hp_Q = 1")
+        elif uncounted:
+            self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_C[0](_hp_it, _hp_known)")
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
@@ -394,6 +398,16 @@ class _Writer:
         if self.c_fn is not None:
             self.add(ind + 1, "if _hp_CX:")
             self.c_block(ind + 2)
+            self.add(ind + 1, "else:")
+            body = ind + 2
+        elif uncounted:  # exact: however the loop is left (a stop, an error, a close)
+            self.add(ind + 1, "if _hp_CX == 1:")
+            self.add(ind + 2, "_hp_h = _hp_rem(_hp_it)")
+            self.add(ind + 2, "try:")
+            self.add(ind + 3, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
+            self.level(0, 0, ind + 4, timed=False)
+            self.add(ind + 2, "finally:")
+            self.add(ind + 3, "_hp_n += _hp_h - _hp_rem(_hp_it)")
             self.add(ind + 1, "else:")
             body = ind + 2
         self.add(body, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
