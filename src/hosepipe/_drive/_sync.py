@@ -6,7 +6,8 @@ A run is split into *runners*, each an iterator over the one before it:
   loop; the first runner is always a segment (it reads, counts and times the source) and,
   when a terminal such as ``sum()`` is run, so is the last (the terminal is compiled into its
   loop);
-* a **join runner**: ``chain`` or ``zip``, which read other streams too;
+* a **join runner**: ``chain`` or ``zip``, which read other streams too (over bare ranges
+  and tuples, the C ``itertools.chain``/``zip`` itself, counted from length hints);
 * a **pool runner**: ``map``/``flat_map`` with ``concurrency`` or ``via``, on threads
   (``_pool``) or worker processes (``_procpool``, imported at the first such run);
 * a **background runner**: ``buffer`` and ``batch(timeout=)``, whose upstream runs in a
