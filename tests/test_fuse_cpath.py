@@ -223,3 +223,32 @@ def test_scan_carries_its_total_across_blocks_and_notes_its_errors() -> None:
             t.run()
         assert info.value.__notes__ == ["hosepipe: in stage 1 scan(add_small), item index 7000"]
         assert _counts(t) == [(0, 7001, 0), (7001, 7000, 0)]
+
+
+@pytest.mark.parametrize("terminal", ["run", "to_list", "first", "iterate"])
+def test_a_flat_python_loop_over_a_tuple_counts_its_reads_by_items_left(terminal: str) -> None:
+    """Two functions keep the segment off the C path; over a tuple its loop counts the items
+    read from what is left of the tuple, exact however the loop is left."""
+    data = tuple(str(i) for i in range(3000)) + ("x",) + ("1",) * 10
+
+    def build(src: Any) -> hp.Stream[Any]:
+        return hp.Stream(src).map(str.strip).map(int).take_while((10**6).__gt__)
+
+    fast, slow = build(data), build(_fresh(list(data)))
+    if terminal == "iterate":
+        for s in (fast, slow):
+            with s.iterate() as it:
+                assert list(itertools.islice(it, 700)) == list(range(700))
+        assert _counts(fast) == _counts(slow) == [(0, 700, 0), *[(700, 700, 0)] * 3]
+        return
+    if terminal == "first":
+        assert fast.first() == slow.first() == 0
+        assert _counts(fast) == _counts(slow) == [(0, 1, 0), *[(1, 1, 0)] * 3]
+        return
+    assert _finish(fast, terminal) == _finish(slow, terminal)
+    assert _finish(fast, terminal)[3] == ["hosepipe: in stage 2 map(int), item index 3000"]
+    assert (
+        _counts(fast)
+        == _counts(slow)
+        == [(0, 3001, 0), (3001, 3001, 0), (3001, 3000, 0), (3000, 3000, 0)]
+    )

@@ -105,3 +105,25 @@ def test_each_run_has_its_own_counters() -> None:
     s = hp.Stream(range(10)).filter(lambda x: x < 5)
     assert s.run().items_out == 5
     assert s.run().items_out == 5
+
+
+def test_direct_joins_count_live_and_at_the_end() -> None:
+    """chain/zip of bare ranges and tuples run as C iterators: their counts come from the
+    inputs' length hints, live while iterating and final after, the joined streams' too."""
+    other = hp.Stream(range(5))
+    stream = hp.Stream(range(10)).chain(other, (7, 8)).zip(range(100, 116))
+    flows = [(0, 10), (10, 17), (17, 16)]  # the zip's range ends first: 16 pairs
+    with stream.iterate() as it:
+        got = [next(it) for _ in range(12)]
+        live = it.stats()
+        assert [(s.items_in, s.items_out) for s in live.stages] == [(0, 10), (10, 12), (12, 12)]
+        assert other.stats().stages[0].items_out == 2
+        rest = list(it)
+    assert got + rest == list(zip([*range(10), *range(5), 7, 8], range(100, 116)))
+    assert [(s.items_in, s.items_out) for s in it.stats().stages] == flows
+    assert other.stats().stages[0].items_out == 5
+    stats = stream.run()
+    assert [(s.items_in, s.items_out) for s in stats.stages] == flows
+    assert stream.count() == 16
+    stats = stream.take(3).run()  # stopped early: what was read so far
+    assert [(s.items_in, s.items_out) for s in stats.stages] == [(0, 3), (3, 3), (3, 3), (3, 3)]

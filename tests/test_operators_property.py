@@ -301,10 +301,11 @@ class Other:
 
     items: tuple[int, ...]
     stage: Op | None = None
+    as_tuple: bool = False  # a bare tuple: with a tuple source, the join runs in C
 
     def lib(self) -> Any:
         if self.stage is None:
-            return list(self.items)
+            return tuple(self.items) if self.as_tuple else list(self.items)
         return self.stage.method(hp.Stream(list(self.items)))
 
     def ref(self) -> Iterator[Any]:
@@ -457,7 +458,10 @@ NESTED_LISTS = st.lists(
 )
 INT_STAGES = [Op("map", (f,)) for f in INT_FNS] + [Op("filter", (p,)) for p in PREDS]
 OTHERS = st.builds(
-    Other, st.lists(SMALL_INTS, max_size=8).map(tuple), st.none() | st.sampled_from(INT_STAGES)
+    Other,
+    st.lists(SMALL_INTS, max_size=8).map(tuple),
+    st.none() | st.sampled_from(INT_STAGES),
+    st.booleans(),
 )
 FUSED = ("map", "filter", "flat_map", "flatten", "tap", "observe")
 
@@ -659,7 +663,7 @@ def test_tap_calls_fn_once_per_item_in_order(spelling: str, xs: list[int], k: in
 @given(data=st.data())
 def test_random_chains_match_reference(spelling: str, data: st.DataObject) -> None:
     ops = data.draw(chains(), label="ops")
-    xs = data.draw(SOURCES, label="xs")
+    xs = data.draw(SOURCES | SOURCES.map(tuple), label="xs")  # tuples: direct joins
     stream = build(spelling, xs, ops)
     expected = list(reference(xs, ops))
     assert_same(list(stream), expected)
@@ -700,7 +704,7 @@ def test_random_chains_early_stop_reads_only_what_they_need(
 @given(data=st.data())
 def test_random_chains_run_stats(spelling: str, data: st.DataObject) -> None:
     ops = data.draw(chains(), label="ops")
-    xs = data.draw(SOURCES, label="xs")
+    xs = data.draw(SOURCES | SOURCES.map(tuple), label="xs")  # tuples: direct joins
     for source in (xs, []):
         expected, counts = counted_reference(source, ops)
         stats = build(spelling, source, ops).run()
@@ -881,6 +885,47 @@ def test_chain_and_zip_read_other_streams_lazily(
     assert [s.reads for s in (main, *subs)] == [s.reads for s in (ref_main, *ref_subs)]
     it.close()  # type: ignore[attr-defined]
     assert [s.active for s in (main, *subs)] == [0] * (1 + len(subs))
+
+
+BARE = st.lists(SMALL_INTS, max_size=30).map(tuple) | st.integers(0, 600).map(range)
+
+
+@st.composite
+def direct_joins(draw: st.DrawFn) -> list[Op]:
+    """chain/zip stages over bare tuples and ranges (which the sync driver runs as C
+    ``itertools.chain``/``zip``), then a random chain of any stages."""
+    joins: list[Op] = []
+    zipped = draw(st.booleans())  # zips only (of tuples), or chains only (of ints)
+    for _ in range(draw(st.integers(1, 3))):
+        name = "zip" if zipped else "chain"
+        n = draw(st.integers(1 if name == "zip" else 0, 2))
+        others = tuple(draw(BARE) for _ in range(n))
+        joins.append(Op(name, others))
+    start = ITER if joins[0].name == "zip" else INT
+    return joins + draw(chains(max_ops=4, start=start))
+
+
+@CHAIN_SETTINGS
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@given(data=st.data())
+def test_direct_joins_match_reference(spelling: str, data: st.DataObject) -> None:
+    """Joins of bare ranges and tuples: the items, the stats and an early stop's counts."""
+    ops = data.draw(direct_joins(), label="ops")
+    xs = data.draw(BARE, label="xs")
+    expected, counts = counted_reference(xs, ops)
+    stream = build(spelling, xs, ops)
+    assert_same(list(stream), expected)
+    assert_stage_flow(stream.stats(), counts)
+    assert_same(stream.to_list(), expected)
+    stats = stream.run()
+    assert_stage_flow(stats, counts)
+    assert stats.items_out == len(expected)
+    k = data.draw(st.integers(0, len(expected) + 1), label="k")
+    _, ref_counts = counted_reference(xs, [*ops, Op("take", (k,))])
+    with stream.take(k).iterate() as it:
+        got = list(it)
+    assert_same(got, expected[:k])
+    assert_stage_flow(it.stats(), ref_counts)
 
 
 # -- catch ------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import types
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from itertools import accumulate, compress, count, dropwhile, groupby, repeat, tee
+from itertools import accumulate, compress, count, dropwhile, groupby, repeat
 from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     # A line's tag says what runs there: ("up",) reads the upstream, ("stage", j) runs stage
     # j of the segment, ("term",) runs the terminal; untagged lines run nothing of the user's.
     Tag = tuple[Any, ...]
+    # Iterators whose items left are known without a length hint (a direct join's C
+    # ``chain``/``zip``): id -> (the iterator, a function of it giving the items left, the
+    # iterator for C blocks, which never read the last item: a zip not wrapped to stay ended)
+    Known = dict[int, tuple[Any, Callable[[Any], int], Any]]
 
 __all__ = [
     "BLOCK",
@@ -106,7 +110,7 @@ _TERMINAL_LINES = {
 
 _PARAMS = (
     "_hp_C, _hp_open, _hp_fail, _hp_skip, _hp_exit, _hp_islice, _hp_pc, _hp_END, _hp_F, _hp_term, "
-    "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple, _hp_live"
+    "_hp_init, _hp_next, _hp_Exception, _hp_Stop, _hp_tuple, _hp_live, _hp_known"
 )
 
 
@@ -134,10 +138,12 @@ C_OPS = frozenset(
 )
 _C_FN_OPS = FN_OPS | {"drop_while", "scan"}  # stages that call a function: at most one
 C_TERMINALS = frozenset({"drain", "count", "list"})
+_ONE_TO_ONE = frozenset({"map", "tap", "scan", "enumerate", "observe"})  # one out per item in
 # The last stage may also be one that gathers: the block is added to its step's list (a
 # batch's buf, a window's last items) and its outputs cut from that list in C.
 C_TAILS = frozenset({"batch", "window1", "group_by"})
 C_MAX = 1 << 16  # the longest C block, in items (the Python blocks stay <= BLOCK - 1)
+C_HELD = 1 << 12  # the longest C block whose items are held (counted, or gathered)
 _EXACT: tuple[type, ...] = (
     type(iter(range(0))),
     type(iter(())),
@@ -145,10 +151,16 @@ _EXACT: tuple[type, ...] = (
 _SAFE: tuple[type, ...] = (type(iter([])),)  # cannot raise; counted with a sentinel
 
 
-def _c_kind(it: object) -> int:
-    """1: counted by its length hint; 2: counted with a sentinel; 0: the Python path."""
+def _c_kind(it: object, known: Known) -> tuple[int, Callable[[Any], int], object]:
+    """How the C path counts the items read from *it*, the function giving how many are
+    left, and the iterator its blocks slice: 1, counted by that function (a length hint;
+    for a direct join, what its runner gave in *known*, with the join's bare C iterator);
+    2, counted with a sentinel; 0, the Python path."""
+    got = known.get(id(it))
+    if got is not None and got[0] is it:
+        return 1, got[1], got[2]
     kind = type(it)
-    return 1 if kind in _EXACT else 2 if kind in _SAFE else 0
+    return (1 if kind in _EXACT else 2 if kind in _SAFE else 0), length_hint, it
 
 
 def _c_stop_error() -> RuntimeError:
@@ -167,12 +179,11 @@ _C_TOOLS = (
     count,
     dropwhile,
     groupby,
-    tee,
     accumulate,
     _c_stop_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
-_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_tee, _hp_accumulate, "
+_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_accumulate, "
 _C_NAMES += "_hp_cstop"
 
 
@@ -363,9 +374,14 @@ class _Writer:
         ind = 4 if steps else 3
         self.add(ind, "_hp_it = _hp_open()", ("up",))
         self.add(ind, "_hp_B = 1")
+        # a flat segment (no nested loops) off the C path counts the items it reads from
+        # a range, a tuple or a direct join by their items left, not one by one
+        uncounted = self.c_fn is None and not any(self.opens)
         if self.c_fn is not None:
             self.add(ind, f"{_C_NAMES} = _hp_C")
-            self.add(ind, "_hp_CX = _hp_ckind(_hp_it); _hp_Q = 1")
+            self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known); _hp_Q = 1")
+        elif uncounted:
+            self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_C[0](_hp_it, _hp_known)")
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
@@ -384,15 +400,29 @@ class _Writer:
             self.c_block(ind + 2)
             self.add(ind + 1, "else:")
             body = ind + 2
+        elif uncounted:  # exact: however the loop is left (a stop, an error, a close)
+            self.add(ind + 1, "if _hp_CX == 1:")
+            self.add(ind + 2, "_hp_h = _hp_rem(_hp_it)")
+            self.add(ind + 2, "try:")
+            self.add(ind + 3, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
+            self.level(0, 0, ind + 4, timed=False)
+            self.add(ind + 2, "finally:")
+            self.add(ind + 3, "_hp_n += _hp_h - _hp_rem(_hp_it)")
+            self.add(ind + 1, "else:")
+            body = ind + 2
         self.add(body, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
         self.add(body + 1, "_hp_n += 1")
         self.level(0, 0, body + 1, timed=False)
         self.add(ind + 1, f"_hp_B = _hp_live({self.counts}, {self.times})")
         if self.c_fn is not None:
+            # a block held in a list or deque (counted, or gathered by the last stage) is
+            # kept short, so that it stays in the CPU's cache
+            held = self.c_counting()[2] or (bool(self.ops) and self.ops[-1] in C_TAILS)
+            cmax = C_HELD if held else C_MAX
             self.add(
                 ind + 1,
                 f"_hp_Q = _hp_B if _hp_B < {BLOCK - 1} "
-                f"else 2 * _hp_Q if _hp_Q < {C_MAX // 2} else {C_MAX}",
+                f"else 2 * _hp_Q if _hp_Q < {cmax // 2} else {cmax}",
             )
         if steps:
             self.add(3, "except _hp_Stop as _hp_s:")
@@ -418,27 +448,42 @@ class _Writer:
         linemap = {i + 1: tag for i, (_, tag) in enumerate(self.lines) if tag is not None}
         return Compiled(code, linemap, self.counters, self.timers)
 
+    def c_counting(self) -> tuple[list[int], bool, bool]:
+        """How a C block counts what its filters pass: the filter stages; whether with a
+        sentinel (a skip follows them); whether by the items that reach the terminal, when
+        it does not count them itself (to_list has them free): gathered into a deque, whose
+        length is the count (no per-item cost over draining; the items are the source's or
+        an enumerate's, as the one function is the filter; blocks stay short, ``C_HELD``)."""
+        ops = self.ops
+        filt = [j for j in range(len(ops)) if ops[j] in ("filter", "drop_while")]
+        sentinel = bool(filt) and "skip" in ops[filt[0] :]
+        tail = bool(ops) and ops[-1] in C_TAILS
+        counted_end = bool(filt) and not sentinel and not tail and self.terminal != "list"
+        return filt, sentinel, counted_end
+
     def c_block(self, ind: int) -> None:
         """The C path's block: up to ``_hp_Q`` items, never the source's last one."""
         ops, jf = self.ops, self.c_fn
         assert jf is not None
-        # the terminal's count of what reached it, when one is needed: to_list has it free
-        filt = [j for j in range(len(ops)) if ops[j] in ("filter", "drop_while")]
-        # a filter's passed items: the terminal's count, unless a skip follows it
-        sentinel = bool(filt) and "skip" in ops[filt[0] :]
-        counted_end = (bool(filt) and not sentinel) or self.terminal == "count"
-        if self.terminal == "count" and not filt:
-            counted_end = False  # derived from the source count
-        self.add(ind, "_hp_h = _hp_lh(_hp_it)")
+        _, sentinel, counted_end = self.c_counting()
+        # the timed item held on would make a zip or enumerate upstream make a new tuple
+        # per item (they reuse theirs only while nothing else holds it)
+        self.add(ind, "_hp_x0 = None; _hp_h = _hp_rem(_hp_it)")
         self.add(ind, "_hp_q = _hp_Q if _hp_h > _hp_Q else _hp_h - 1 if _hp_h else 0")
+        # a take with one item per source item before it: the block is cut to what it needs
+        jc = next((j for j, op in enumerate(ops) if op not in _ONE_TO_ONE), None)
+        capped = jc if jc is not None and ops[jc] == "take" else None
+        if capped is not None:
+            self.add(ind, f"if _hp_q > _hp_N{jc} - _hp_o{jc}:")
+            self.add(ind + 1, f"_hp_q = _hp_N{jc} - _hp_o{jc}")
         self.add(ind, "if _hp_CX == 1:")
-        self.add(ind + 1, "_hp_c = _hp_islice(_hp_it, _hp_q)")
+        self.add(ind + 1, "_hp_c = _hp_islice(_hp_ci, _hp_q)")
         self.add(ind, "else:")
         self.add(ind + 1, "_hp_r = _hp_repeat(True, _hp_q)")
         self.add(ind + 1, "_hp_c = _hp_compress(_hp_islice(_hp_it, _hp_q), _hp_r)")
         for j, op in enumerate(ops):
             c = "_hp_c"
-            if op == "take":
+            if op == "take" and j != capped:
                 self.add(ind, f"{c} = _hp_islice({c}, _hp_N{j} - _hp_o{j})")
             elif op == "skip":
                 self.add(ind, f"_hp_s{j} = _hp_N{j} - _hp_d{j}")
@@ -478,8 +523,8 @@ class _Writer:
             self.add(ind + 1, "_hp_m = len(_hp_acc)")
             self.add(ind + 1, "_hp_acc.extend(_hp_c)", tag)
         elif counted_end:
-            self.add(ind + 1, "_hp_re = _hp_repeat(None, _hp_q)")
-            self.add(ind + 1, "_hp_deque(_hp_zip(_hp_c, _hp_re), 0)", tag)
+            self.add(ind + 1, "_hp_Lc = _hp_deque()")  # no list regrowth (realloc, copies)
+            self.add(ind + 1, "_hp_Lc.extend(_hp_c)", tag)
         elif ops and ops[-1] == "scan":  # keep its last output
             self.add(ind + 1, "_hp_dl = _hp_deque(_hp_c, 1)", tag)
         else:
@@ -524,7 +569,8 @@ class _Writer:
         n = f"_hp_N{j}"
         self.add(ind, f"_hp_k = len(_hp_b) - {n} + 1")
         self.add(ind, "if _hp_k > 0:")
-        self.add(ind + 1, f"_hp_W = _hp_tee(_hp_b, {n})")  # the sliding_window recipe
+        # the windows: zip of list iterators over the block, the i-th advanced i items
+        self.add(ind + 1, f"_hp_W = [iter(_hp_b) for _hp_i in range({n})]")
         self.add(ind + 1, "for _hp_i, _hp_t in enumerate(_hp_W):")
         self.add(ind + 2, "_hp_next(_hp_islice(_hp_t, _hp_i, _hp_i), None)")
         self.add(ind + 1, "_hp_W = _hp_zip(*_hp_W)")
@@ -572,16 +618,15 @@ class _Writer:
     def c_counts(self, ind: int, *, failed: bool, sentinel: bool, counted_end: bool) -> None:
         """After a C block (or its error): the counters, from the numbers it leaves."""
         ops = self.ops
-        self.add(
-            ind, "_hp_v = _hp_v0 = _hp_h - _hp_lh(_hp_it) if _hp_CX == 1 else _hp_q - _hp_lh(_hp_r)"
-        )
+        read = "_hp_h - _hp_rem(_hp_it) if _hp_CX == 1 else _hp_q - _hp_lh(_hp_r)"
+        self.add(ind, f"_hp_v = _hp_v0 = {read}")
         self.add(ind, "_hp_n += _hp_v")
         if ops and ops[-1] in C_TAILS:
             self.add(ind, "_hp_m = len(_hp_b) - _hp_m")
         elif self.terminal == "list":
             self.add(ind, "_hp_m = len(_hp_acc) - _hp_m")
-        elif counted_end:
-            self.add(ind, "_hp_m = _hp_q - _hp_lh(_hp_re)")
+        elif counted_end:  # and let the items go
+            self.add(ind, "_hp_m = len(_hp_Lc); _hp_Lc = None")
         for j, op in enumerate(ops):
             if op in C_TAILS:
                 continue  # c_tail

@@ -6,7 +6,8 @@ A run is split into *runners*, each an iterator over the one before it:
   loop; the first runner is always a segment (it reads, counts and times the source) and,
   when a terminal such as ``sum()`` is run, so is the last (the terminal is compiled into its
   loop);
-* a **join runner**: ``chain`` or ``zip``, which read other streams too;
+* a **join runner**: ``chain`` or ``zip``, which read other streams too (over bare ranges
+  and tuples, the C ``itertools.chain``/``zip`` itself, counted from length hints);
 * a **pool runner**: ``map``/``flat_map`` with ``concurrency`` or ``via``, on threads
   (``_pool``) or worker processes (``_procpool``, imported at the first such run);
 * a **background runner**: ``buffer`` and ``batch(timeout=)``, whose upstream runs in a
@@ -21,11 +22,13 @@ the source, downstream first, at once (it does not wait for garbage collection).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from itertools import islice
+from operator import length_hint
 
 from hosepipe import _nodes, _steps
 from hosepipe._channel import Channel, ChannelClosed, EndOfChannel, Window
@@ -59,6 +62,9 @@ if TYPE_CHECKING:
     from hosepipe.metrics._latency import Latency
 
     Opener = Callable[[], Iterator[Any]]
+    # a direct join's upstream: its iterator, and the function giving its items left
+    # (and the same for C blocks, which never read its last item: a zip not kept ended)
+    Counted = Callable[[], tuple[Iterator[Any], Callable[[Any], int], Iterator[Any]]]
 
 __all__ = ["END", "Run"]
 
@@ -73,6 +79,7 @@ class Run:
         "_appended",
         "_closables",
         "_dead",
+        "_known",
         "_retrying",
         "_views",
         "_watch",
@@ -98,6 +105,8 @@ class Run:
         self._dead: dict[int, Any] = {}  # id(sink) -> the open writer of a dead-letter sink
         self._appended: dict[int, int] = {}  # chain position -> items it added after upstream
         self._retrying: dict[int, Retrying] = {}  # position -> this run's retry wrapper
+        # the C iterators of direct joins, with the function giving their items left
+        self._known: dict[int, tuple[Any, Callable[[Any], int], Any]] = {}
         # live counts of running runners, written over the frozen counters by stats()
         self._views: list[Callable[[list[StageStats]], None]] = []
         self._watch: Watch | None = None  # the thread ticking progress bars and observe logs
@@ -225,10 +234,23 @@ class Run:
         upstream of a ``buffer``; the run is closed by the async driver).
         """
         plan = _plan(self.nodes if upto is None else self.nodes[:upto], terminal is not None)
+        direct = _directs(plan, self.source)
+        if direct and direct[-1] == len(plan) - 1:  # a segment closes the run, not a C zip
+            plan.append(("fuse", plan[-1][1] + 1, ()))
         opener: Opener = self._open_source
+        counted: Counted | None = None  # the upstream of a direct join, and its items left
         last = len(plan) - 1
         for k, (kind, first_pos, nodes) in enumerate(plan):
             outer = k == last and upto is None
+            if k + 1 in direct and k not in direct:  # a bare source read by a direct join
+                counted = self._counted_source
+                continue
+            if k in direct:
+                assert counted is not None
+                counted = self._direct_join(first_pos, nodes[0], counted)
+                if k + 1 not in direct:
+                    opener = _known_opener(self, counted)
+                continue
             if kind == "fuse":
                 make = self._segment(
                     first_pos, nodes, opener, k == 0, outer, terminal if outer else None, fn, init
@@ -290,6 +312,7 @@ class Run:
             Stop,
             tuple,
             seg.live,
+            self._known,
         )
 
     def _pool_runner(
@@ -480,6 +503,57 @@ class Run:
 
         return runner
 
+    def _counted_source(self) -> tuple[Iterator[Any], Callable[[Any], int], Iterator[Any]]:
+        """The source's iterator for a direct join (a range or tuple iterator: it cannot
+        raise and its length hint is exact), and the function giving its items left; its
+        items read are written from that (``_JoinCounts``)."""
+        it = self._open_source()
+        counts = _JoinCounts(self, 0, (it,), "source")
+        self._views.append(counts.view)
+        self._closables.append(counts)
+        return it, length_hint, it
+
+    def _direct_join(self, pos: int, node: _nodes.Node, upstream: Counted) -> Counted:
+        """``chain``/``zip`` as the C ``itertools.chain``/``zip`` over the input iterators,
+        when every input is a bare range or tuple (``_directs``): no Python work per item.
+        Counts come from the inputs' length hints, read when the run publishes or closes:
+        a chain's items added, a zip's items out, each other stream's items read."""
+        assert isinstance(node, _nodes._JoinNode)
+        chain = isinstance(node, _nodes.Chain)
+        run = self
+
+        def make() -> tuple[Iterator[Any], Callable[[Any], int], Iterator[Any]]:
+            up, up_left, _ = upstream()
+            subs = [o._run() for o in node.others]  # type: ignore[attr-defined]
+            its = tuple(sub._open_source() for sub in subs)
+            for sub, it in zip(subs, its):  # each other stream's run: its items read
+                sub_counts = _JoinCounts(sub, 0, (it,), "source", closes=sub)
+                sub._views.append(sub_counts.view)
+                run._closables.append(sub_counts)
+            inputs = (up, *its)
+            if chain:
+
+                def left(_: Any) -> int:
+                    return up_left(up) + sum(map(length_hint, its))
+
+                joined: Iterator[Any] = itertools.chain(*inputs)
+                bare = joined
+            else:
+
+                def left(_: Any) -> int:
+                    return min(up_left(up), *map(length_hint, its))
+
+                # in a chain, which stays ended: a zip asked again after it ended would
+                # read its first input again (C blocks, which never end it, take it bare)
+                bare = zip(*inputs)
+                joined = itertools.chain(bare)
+            counts = _JoinCounts(run, pos, its, "chain" if chain else "zip", left, joined)
+            run._views.append(counts.view)
+            run._closables.append(counts)
+            return joined, left, bare
+
+        return make
+
     def _join_runner(
         self, pos: int, node: _nodes.Node, opener: Opener, outer: bool
     ) -> Callable[[], Iterator[Any]]:
@@ -512,6 +586,56 @@ class Run:
                 run._finish(outer)
 
         return chain if isinstance(node, _nodes.Chain) else zip_
+
+
+class _JoinCounts:
+    """The counts of a direct join (or of a source one reads), from length hints: written
+    into the run's counters when the run closes (``close``) and over a snapshot while it
+    runs (``view``). *what*: "source" (the items read from ``its[0]``), "chain" (the items
+    the other streams added), "zip" (the tuples made: items at the start less items left).
+    *closes*: an other stream's own run, closed with this one."""
+
+    __slots__ = ("closes", "its", "joined", "left", "pos", "run", "start", "what")
+
+    def __init__(
+        self,
+        run: Run,
+        pos: int,
+        its: tuple[Iterator[Any], ...],
+        what: str,
+        left: Callable[[Any], int] | None = None,
+        joined: Any = None,
+        closes: Run | None = None,
+    ) -> None:
+        self.run, self.pos, self.its, self.what = run, pos, its, what
+        self.left, self.joined, self.closes = left, joined, closes
+        self.start = self.counted() if what == "zip" else tuple(map(length_hint, its))
+
+    def counted(self) -> Any:
+        if self.what == "zip":
+            assert self.left is not None
+            return self.left(self.joined)
+        return sum(a - length_hint(it) for a, it in zip(self.start, self.its))
+
+    def count(self) -> int:
+        n = self.counted()
+        return int(self.start - n) if self.what == "zip" else int(n)
+
+    def view(self, stages: list[StageStats]) -> None:
+        n = self.count()
+        if self.what == "chain":
+            self.run._appended[self.pos] = n
+        else:
+            stages[self.pos].items_out = n
+
+    def close(self) -> None:
+        n = self.count()
+        if self.what == "chain":
+            self.run._appended[self.pos] = n
+        else:
+            self.run.counters[self.pos].items_out = n
+        if self.closes is not None:
+            self.closes.close()
 
 
 class _Background:
@@ -600,6 +724,43 @@ def _inline_all(
                     globals_ = fn_globals
         inlined.append(expr)
     return tuple(inlined), globals_
+
+
+def _known_opener(run: Run, make: Counted) -> Opener:
+    """The opener of the runner after a direct join: its C iterator, whose items left the
+    next segment's C path reads from ``Run._known`` instead of a length hint."""
+
+    def opener() -> Iterator[Any]:
+        it, left, bare = make()
+        run._known[id(it)] = (it, left, bare)
+        return it
+
+    return opener
+
+
+def _exact(obj: Any) -> bool:
+    """Whether *obj*, a source or a stream joined in, is a bare range or tuple: a run of it
+    gives an iterator that cannot raise and whose length hint is exact."""
+    source = getattr(obj, "_source", obj)
+    if getattr(obj, "_stages", ()) or not isinstance(source, Source):
+        return False
+    return source.mode == "iterable" and type(source.obj) in (range, tuple)
+
+
+def _directs(plan: list[tuple[str, int, tuple[_nodes.Node, ...]]], source: Source) -> list[int]:
+    """The plan's joins that run as C ``chain``/``zip`` (``Run._direct_join``): their
+    upstream is the bare exact source (an empty first segment) or a direct join, and every
+    other stream they read is a bare range or tuple."""
+    got: list[int] = []
+    up = len(plan) > 1 and not plan[0][2] and _exact(source)
+    for k, (kind, _pos, nodes) in enumerate(plan[1:], start=1):
+        node = nodes[0] if nodes else None
+        if not (up and kind == "join" and isinstance(node, _nodes._JoinNode)):
+            break
+        if not all(_exact(o) for o in node.others):
+            break
+        got.append(k)
+    return got
 
 
 def _chain_opener(run: Run, make: Callable[[], Any]) -> Opener:
