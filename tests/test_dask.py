@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hosepipe as hp
+import test_sql  # the PostgreSQL fixture: skips (or fails, on CI) without a server
 from hosepipe.sources._partition import (
     count_newlines,
     line_ranges,
@@ -43,6 +44,9 @@ def _need_dask() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set, so the Dask tests must run: {message}")
         pytest.skip(message)
+
+
+pg_url = test_sql.pg_url
 
 
 def _alive(pid: int) -> bool:
@@ -327,6 +331,142 @@ def test_partitioned_checks_its_argument() -> None:
         hp.partitioned([[1], 2])
 
 
+# -- SQL by key ranges ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[test_sql.PG]:
+    db = test_sql.PG(pg_url)
+    yield db
+    db.close()
+
+
+def _fill(pg: test_sql.PG, keys: list[int]) -> None:
+    with pg.conn.cursor() as cur:
+        cur.execute(f"TRUNCATE {pg.events}")
+        cur.executemany(f"INSERT INTO {pg.events} VALUES (%s, %s)", [(k, f"k{k}") for k in keys])
+
+
+def test_sql_key_ranges_on_the_cluster(engine: hp.engines.Dask, pg: test_sql.PG) -> None:
+    _fill(pg, [k * 7 - 300 for k in range(200)])
+    query = f"SELECT id, kind FROM {pg.events} WHERE id % 3 <> 0"
+    rows = hp.read_sql(pg.url, query, key="id", partitions=4)
+    parts = split(rows._source)
+    assert [p.label.rsplit(", ", 1)[1] for p in parts] == [
+        "id < 53)",  # min -293, max 1093: 1387 keys, 346 or 347 per range
+        "53 <= id < 400)",
+        "400 <= id < 747)",
+        "747 <= id)",
+    ]
+    s = rows.map(lambda r: f"{r['id']}:{r['kind']}")
+    local = s.to_list()
+    assert local == [f"{k}:k{k}" for k in sorted(k * 7 - 300 for k in range(200)) if k % 3]
+    assert s.to_list(engine=engine) == local  # in the local (key) order
+    assert [p.items_out for p in engine.partition_stats()] == [
+        sum(1 for k in range(200) if (k * 7 - 300) % 3 and lo <= k * 7 - 300 < hi)
+        for lo, hi in ((-300, 53), (53, 400), (400, 747), (747, 10**6))
+    ]
+    ids = rows.map(lambda r: r["id"])
+    assert ids.sum(engine=engine) == ids.sum()
+    assert ids.count(engine=engine) == len(local)
+    assert ids.take(5).to_list(engine=engine) == ids.take(5).to_list()
+    # the statistics name the source as the local run does
+    assert engine.stats().stages[0].label == ids.run().stages[0].label
+
+
+@_THREADS_USE_RANDOM
+@settings(max_examples=15, deadline=None)
+@given(
+    keys=st.sets(st.integers(-50, 50), max_size=40),
+    partitions=st.integers(1, 12),
+    rows=st.sampled_from(["dict", "tuple"]),
+)
+def test_sql_key_ranges_give_the_local_rows(
+    engine: hp.engines.Dask, pg_url: str, keys: set[int], partitions: int, rows: str
+) -> None:
+    pg = test_sql.PG(pg_url)
+    try:
+        _fill(pg, sorted(keys, key=lambda k: (k % 7, k)))  # not inserted in key order
+        s = hp.read_sql(
+            pg.url, f"SELECT * FROM {pg.events}", key="id", partitions=partitions, rows=rows
+        )  # type: ignore[call-overload]
+        local = s.to_list()
+        assert [r["id"] if rows == "dict" else r[0] for r in local] == sorted(keys)
+        assert s.to_list(engine=engine) == local
+        assert len(engine.partition_stats()) == max(1, min(partitions, _width(keys)))
+        assert s.count(engine=engine) == len(keys)
+    finally:
+        pg.close()
+
+
+def _width(keys: set[int]) -> int:
+    return max(keys) - min(keys) + 1 if keys else 1
+
+
+def test_sql_key_ranges_from_a_sqlite_file(engine: hp.engines.Dask, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "t.db"
+    with contextlib.closing(sqlite3.connect(path)) as c:
+        c.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+        c.executemany("INSERT INTO t VALUES (?, ?)", [(i * i, str(i)) for i in range(30)])
+        c.commit()
+    s = hp.read_sql(path, "SELECT v, id FROM t WHERE id > ?", (3,), key="id", partitions=5)
+    assert len(split(s._source)) == 5
+    assert (
+        s.to_list(engine=engine)
+        == s.to_list()
+        == [{"v": str(i), "id": i * i} for i in range(2, 30)]
+    )
+
+
+def test_sql_key_ranges_refuse_what_they_cannot_cut(pg: test_sql.PG) -> None:
+    _fill(pg, [1, 2, 3])
+    table = pg.events
+    with pytest.raises(
+        ValueError,
+        match=r"^read_sql\(\): `key` 'nope' is not a column of the query's rows \(they have "
+        r"'id', 'kind'\)$",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="nope", partitions=2)._source)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: partitions are ranges of an integer `key`, and 'kind' holds "
+        r"str values \('k1'\); key the rows by an integer column \(an id\), or cut them with "
+        r"hp.partitioned\(\[...\]\)$",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="kind", partitions=2)._source)
+    pg.conn.execute(f"INSERT INTO {table} VALUES (NULL, 'none')")
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: `key` 'id' is NULL in 1 row\(s\), which no key range holds; "
+        r"use a key column without NULLs$",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="id", partitions=2)._source)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: a connection object cannot travel to the workers; give "
+        r"read_sql\(\) a 'postgresql://...' URL or a SQLite path, which each worker opens$",
+    ):
+        split(hp.read_sql(pg.conn, f"SELECT * FROM {table}", key="id", partitions=2)._source)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: give read_sql\(\) a `key` \(a unique integer column\) and "
+        r"`partitions=N`, to read ranges of the key on the workers$",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}")._source)
+    with pytest.raises(
+        ValueError,
+        match=r"^read_sql\(\): `partitions` cuts the rows into ranges of a key: give `key` "
+        r"too, the name of a unique integer column$",
+    ):
+        hp.read_sql(pg.url, "SELECT 1", partitions=3)
+    with pytest.raises(
+        ValueError, match=r"^read_sql\(\): `partitions` must be an int >= 1, got 0$"
+    ):
+        hp.read_sql(pg.url, "SELECT 1 AS id", key="id", partitions=0)
+
+
 # -- sinks ----------------------------------------------------------------------------------------
 
 
@@ -428,7 +568,8 @@ def test_stages_that_cannot_run_on_workers_are_refused(engine: hp.engines.Dask) 
     with pytest.raises(
         hp.HosepipeError,
         match=r"^cannot cut the source \[1, 2, 3\] into partitions: read files with "
-        r"hp.read_lines, hp.read_jsonl, hp.read_csv or hp.read_bytes, or give the parts with "
+        r"hp.read_lines, hp.read_jsonl, hp.read_csv or hp.read_bytes, rows with "
+        r"hp.read_sql\(..., key=, partitions=\), or give the parts with "
         r"hp.partitioned\(\[...\]\)$",
     ):
         hp.Stream([1, 2, 3]).to_list(engine=engine)
