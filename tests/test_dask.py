@@ -165,6 +165,57 @@ def test_client_stages_after_the_workers_keep_the_local_order(
     assert stats.items_out == 3
 
 
+def test_stats_per_stage_and_per_worker(engine: hp.engines.Dask) -> None:
+    parts = [list(range(i * 10, i * 10 + 7 + i)) for i in range(6)]
+    s = hp.partitioned(parts).map(lambda x: 10 // (x % 4)).catch(ZeroDivisionError)
+    s = s.filter(lambda x: x > 3).batch(2)  # batch onwards: on the client
+    local = s.run()
+    remote = s.run(engine=engine)
+    counts = [(x.position, x.label, x.items_in, x.items_out, x.errors) for x in remote.stages]
+    assert counts == [
+        (x.position, x.label, x.items_in, x.items_out, x.errors) for x in local.stages
+    ]
+    assert remote.stage("map(<lambda>)").errors_by_type == {"ZeroDivisionError": 15}
+    assert str(s.stats()) == str(engine.stats()) == str(remote)  # stream.stats(): as locally
+    by_worker = engine.stats(by="worker")
+    assert sorted(by_worker.workers) == sorted(engine.client.scheduler_info()["workers"])
+    for position in range(4):  # the source, map, catch, filter: on the workers
+        shares = [rows[position] for rows in by_worker.workers.values()]
+        total = by_worker.stages[position]
+        assert sum(r.items_in for r in shares) == total.items_in
+        assert sum(r.items_out for r in shares) == total.items_out
+        assert sum(r.errors for r in shares) == total.errors
+    assert all(len(rows) == 4 for rows in by_worker.workers.values())  # not the client's
+    table = str(by_worker)
+    for worker in by_worker.workers:
+        assert table.count(f"  on {worker}") == 4
+    back = hp.RunStats.from_dict(json.loads(json.dumps(by_worker.to_dict())))
+    assert str(back) == table
+    assert "workers" not in remote.to_dict()  # per-worker rows only when asked for
+    with pytest.raises(ValueError, match=r"^stats\(\): `by` must be None or 'worker', got 'w'$"):
+        engine.stats(by="w")
+
+
+def test_prometheus_sees_a_run_on_the_engine(engine: hp.engines.Dask) -> None:
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    s = hp.partitioned([range(10), range(10, 25)]).filter(lambda x: x % 2)
+    exporter = hp.metrics.prometheus(s, registry=registry, pipeline="odd")
+    try:
+        assert s.count(engine=engine) == 12
+        text = generate_latest(registry).decode()
+        out = [line for line in text.splitlines() if line.startswith("hosepipe_items_out_total")]
+        assert out == [
+            'hosepipe_items_out_total{pipeline="odd",position="0",'
+            'stage="partitioned([... 2 sources])"} 25.0',
+            'hosepipe_items_out_total{pipeline="odd",position="1",stage="filter(<lambda>)"} 12.0',
+        ]
+    finally:
+        exporter.close()
+
+
 async def _async_double(x: int) -> int:
     await asyncio.sleep(0)
     return x * 2
@@ -710,6 +761,8 @@ def test_hosepipe_run_on_the_cluster(cluster: str, logs: list[str], tmp_path: Pa
     assert out.read_text().split() == [str(x) for x in [10, 20, 30, 50, 60, 70] * 3]
     stats = json.loads(done.stderr[done.stderr.index("{") :])
     assert [s["items_out"] for s in stats["stages"]] == [27, 27, 18]
+    shares = list(stats["workers"].values())  # each worker's share of each stage
+    assert [sum(w[i]["items_out"] for w in shares) for i in range(3)] == [27, 27, 18]
     wrong = subprocess.run(
         [hosepipe, "run", str(job), "--scheduler", cluster], capture_output=True, text=True
     )

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hosepipe._stream import Stream
+    from hosepipe.metrics._latency import Latency
 
 __all__ = ["Dask"]
 
@@ -89,6 +90,7 @@ class Dask(Engine):
         self._owns_client = True
         self._last: RunStats | None = None
         self._parts: list[RunStats] | None = None
+        self._run: _Run | None = None
         if client_or_address is None:
             import multiprocessing.process
 
@@ -149,19 +151,29 @@ class Dask(Engine):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stats(self) -> RunStats:
+    def stats(self, *, by: str | None = None) -> RunStats:
         """The ``RunStats`` of the latest run on this engine: every partition's counters
-        added up per stage, with the client's stages after them.
+        added up per stage, with the client's stages after them. With ``by="worker"``, its
+        ``workers`` also give each worker's share of the stages the workers ran (its
+        partitions' counters added up), which ``str()`` shows under each stage.
 
         >>> Dask.__new__(Dask).stats()
         Traceback (most recent call last):
         ...
         hosepipe.HosepipeError: stats(): no stream has run on this engine yet
+        >>> Dask.__new__(Dask).stats(by="host")
+        Traceback (most recent call last):
+        ...
+        ValueError: stats(): `by` must be None or 'worker', got 'host'
         """
-        last: RunStats | None = getattr(self, "_last", None)
-        if last is None:
+        if by not in (None, "worker"):
+            raise ValueError(f"stats(): `by` must be None or 'worker', got {by!r}")
+        run: _Run | None = getattr(self, "_run", None)
+        if run is None:
             raise HosepipeError("stats(): no stream has run on this engine yet")
-        return last
+        if by is None and run.wall is not None and self._last is not None:
+            return self._last
+        return run.stats(by_worker=by == "worker")
 
     def partition_stats(self) -> list[RunStats]:
         """The ``RunStats`` of each partition of the latest run, in partition order: the
@@ -201,9 +213,13 @@ class Dask(Engine):
         if self._closed:
             raise HosepipeError(f"{terminal}(): this Dask engine is closed")
         started = time.perf_counter()
+        self._last = self._parts = None
         plan = Plan(stream)
         parts = split(stream._source, self.partition_size)
         run = _Run(self, plan, parts)
+        run.started = started
+        stream._last = run  # stream.stats() and exporters read it, as a local run
+        self._run = run
         try:
             value = run.go(terminal, args)
         except BaseException as exc:
@@ -211,7 +227,9 @@ class Dask(Engine):
                 run.note(exc)
             run.cancel()  # Ctrl-C too: no task of this run goes on
             raise
-        self._last = run.stats(stream, time.perf_counter() - started)
+        finally:
+            run.wall = time.perf_counter() - run.started
+        self._last = run.stats()
         self._parts = [run.part_stats[i] for i in sorted(run.part_stats)]
         return self._last if terminal == "run" else value
 
@@ -227,6 +245,10 @@ class _Run:
         self.futures: list[Any] = []  # every future submitted, to cancel them on a failure
         self.partials: list[Any] = []  # one per partition
         self.part_stats: dict[int, RunStats] = {}
+        self.part_workers: dict[int, str] = {}  # the worker whose result was taken
+        self.started = time.perf_counter()
+        self.wall: float | None = None  # set when the run has ended
+        self.latency: Latency | None = None  # no latency samples come from the workers
         self.tail: Stream[Any] | None = None
         self.failed: int | None = None  # the partition whose error the client saw
 
@@ -272,8 +294,13 @@ class _Run:
             self.futures += pairs
             level = pairs + level[len(level) - len(level) % 2 :]
         value, stats = level[0].result()
-        self.part_stats = dict(enumerate(stats))
+        for i, done in enumerate(stats):
+            self.took(i, done)
         return value
+
+    def took(self, i: int, done: tuple[str, RunStats]) -> None:
+        """Keep partition *i*'s stats and the worker that ran it."""
+        self.part_workers[i], self.part_stats[i] = done
 
     def _gathered(self) -> Iterator[Any]:
         """The partitions' items, in partition order (or as they finish, not *ordered*)."""
@@ -291,7 +318,7 @@ class _Run:
                 except BaseException:
                     self.failed = i
                     raise
-                self.part_stats[i] = stats[0]
+                self.took(i, stats[0])
                 yield from items
         finally:
             self.cancel()  # stopped early (take): the rest is not needed
@@ -355,7 +382,7 @@ class _Run:
             for i, fut in enumerate(self.partials):
                 count, stats = fut.result()
                 counts.append(count)
-                self.part_stats[i] = stats[0]
+                self.took(i, stats[0])
             for s, final in zip(sinks, finals):
                 os.replace(s.path, final)
         except BaseException as e:  # no partial output: the staged files of the partitions done
@@ -394,20 +421,27 @@ class _Run:
         out.commit()  # syncs the folder too, so the renames above last
         return sum(counts)
 
-    def stats(self, stream: Stream[Any], wall: float) -> RunStats:
-        """Every partition's counters added per stage, then the client's stages."""
-        head = RunStats.merge(
-            [self.part_stats[i] for i in sorted(self.part_stats)],
-            wall_time=wall,
-            source_label=stream._source.label,
-            stages=len(self.plan.head) + 1,
-        )
-        if self.tail is None:
-            return head
-        tail = self.tail.stats().stages[1:]
+    def stats(self, by_worker: bool = False) -> RunStats:
+        """Every partition's counters added per stage, then the client's stages: live
+        while the run goes (the partitions whose results arrived so far), final after.
+        With *by_worker*, also each worker's share of the stages the workers ran."""
+        wall = time.perf_counter() - self.started if self.wall is None else self.wall
+        done = sorted(self.part_stats.items())  # a copy: the run's thread may add to it
+        merge = RunStats.merge
+        label, width = self.plan.stream._source.label, len(self.plan.head) + 1
+        head = merge([r for _, r in done], wall_time=wall, source_label=label, stages=width)
+        workers = {}
+        if by_worker:
+            for worker in sorted(set(self.part_workers.values())):
+                own = [r for i, r in done if self.part_workers.get(i) == worker]
+                mine = merge(own, wall_time=wall, source_label=label, stages=width)
+                workers[worker] = mine.stages
+        tail = self.tail
+        if tail is None or getattr(tail, "_last", None) is None:
+            return RunStats(head.stages, wall, workers=workers)
         shift = len(self.plan.head)
-        moved = tuple(_at(s, s.position + shift, wall) for s in tail)
-        return RunStats(head.stages + moved, wall)
+        moved = tuple(_at(s, s.position + shift, wall) for s in tail.stats().stages[1:])
+        return RunStats(head.stages + moved, wall, workers=workers)
 
 
 def _at(s: StageStats, position: int, wall: float) -> StageStats:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 import pickle
+import sys
 
 from hosepipe._typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hosepipe.metrics._stats import RunStats
+
+    Done = tuple[Any, list[tuple[str, RunStats]]]  # a value; (worker, stats) per partition
 
 __all__ = ["EMPTY", "combine", "run_partition"]
 
@@ -37,13 +40,23 @@ class _Empty:
 EMPTY: Any = _Empty()
 
 
-def run_partition(job: bytes, part: bytes) -> tuple[Any, list[RunStats]]:
+def worker_address() -> str:
+    """The address of the Dask worker running this task (``"?"`` outside a worker)."""
+    distributed = sys.modules.get("distributed")  # imported by the worker: not by hosepipe
+    try:
+        return str(distributed.get_worker().address)  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        return "?"
+
+
+def run_partition(job: bytes, part: bytes) -> Done:
     """Run one partition: ``hp.Stream(source)`` with the job's stages, into its terminal.
 
     *job* pickles ``(stages, terminal, fn)``; *part* pickles ``(source, sink)``. Terminals:
     ``list``, ``count``, ``drain`` (value ``EMPTY``), ``reduce1`` (fold with *fn*; ``EMPTY``
     if no item), ``sink`` (``stream.to(sink)``, the partition's own file). Returns the value and the
-    partition's ``RunStats`` (in a list, so that ``combine`` can concatenate them).
+    partition's ``RunStats`` with the worker that ran it (in a list, so that ``combine``
+    can concatenate them).
     """
     from hosepipe._drive._sync import END
     from hosepipe._source import Source
@@ -68,12 +81,10 @@ def run_partition(job: bytes, part: bytes) -> tuple[Any, list[RunStats]]:
         value = stream.to(sink)
     else:  # pragma: no cover - the engine sends only the terminals above
         raise ValueError(f"unknown terminal {terminal!r}")
-    return value, [stream.stats()]
+    return value, [(worker_address(), stream.stats())]
 
 
-def combine(
-    fn: bytes | None, left: tuple[Any, list[RunStats]], right: tuple[Any, list[RunStats]]
-) -> tuple[Any, list[RunStats]]:
+def combine(fn: bytes | None, left: Done, right: Done) -> Done:
     """Two adjacent partial results as one: ``fn(left, right)`` (``+`` when *fn* is None),
     ``EMPTY`` being the identity; their stats, in order."""
     add = operator.add if fn is None else pickle.loads(fn)
