@@ -382,6 +382,135 @@ def test_partitioned_checks_its_argument() -> None:
         hp.partitioned([[1], 2])
 
 
+# -- dead letters ----------------------------------------------------------------------------------
+
+
+def _letters(bad: list[hp.DeadLetter]) -> list[tuple[object, str, str, str]]:
+    return [(d.item, d.stage, type(d.error).__name__, str(d.error)) for d in bad]
+
+
+def _both(make: object, run: object) -> tuple[object, list[object], object, list[object]]:
+    """*run(stream)* on the engine and locally, each with a fresh dead-letter list."""
+    out = []
+    for where in ("engine", "local"):
+        bad: list[hp.DeadLetter] = []
+        stream = make(bad)  # type: ignore[operator]
+        try:
+            value: object = run(stream, where)  # type: ignore[operator]
+        except Exception as e:
+            value = (type(e).__name__, str(e))
+        out += [value, _letters(bad)]
+    return tuple(out)  # type: ignore[return-value]
+
+
+_RAW = [["1", "x", "3"], ["y", "z"], [], ["4", "5", "w", "6"]]
+
+
+@pytest.mark.parametrize(
+    "terminal", ["to_list", "count", "sum", "run_out", "take_2", "take_4", "first"]
+)
+def test_dead_letters_reach_the_client_in_the_local_order(
+    engine: hp.engines.Dask, terminal: str
+) -> None:
+    def make(bad: list[hp.DeadLetter]) -> hp.Stream[int]:
+        return hp.partitioned(_RAW).map(int).catch(ValueError, dead_letter=bad).map(abs)
+
+    def run(stream: hp.Stream[int], where: str) -> object:
+        on = {"engine": engine} if where == "engine" else {}
+        if terminal.startswith("take_"):
+            return stream.take(int(terminal[5:])).to_list(**on)
+        if terminal == "first":
+            return stream.take(1).to_list(**on)
+        if terminal == "run_out":
+            return stream.run(**on).items_out
+        return getattr(stream, terminal)(**on)
+
+    remote, remote_bad, local, local_bad = _both(make, run)
+    assert remote == local
+    assert remote_bad == local_bad
+    if terminal in ("to_list", "count"):
+        assert [item for item, *_ in remote_bad] == ["x", "y", "z", "w"]
+
+
+def test_dead_letters_into_a_sink_a_callable_and_two_catches(
+    engine: hp.engines.Dask, tmp_path: Path
+) -> None:
+    def inverse(n: int) -> int:
+        if n == 6:
+            raise KeyError(n)
+        return 12 // (n - 4)
+
+    got = {}
+    for where in ("engine", "local"):
+        path = tmp_path / f"bad-{where}.jsonl"
+        path.write_text("left from an earlier run\n")
+        seen: list[hp.DeadLetter] = []
+        s = hp.partitioned(_RAW).map(int).catch(ValueError, dead_letter=hp.write_jsonl(str(path)))
+        s = s.map(inverse).catch(ZeroDivisionError, KeyError, dead_letter=seen.append)
+        value = s.to_list(**({"engine": engine} if where == "engine" else {}))
+        got[where] = (value, path.read_text(), _letters(seen))
+    assert got["engine"] == got["local"]
+    assert [json.loads(line)["item"] for line in got["local"][1].splitlines()] == list("xyzw")
+    assert [item for item, *_ in got["local"][2]] == [4, 6]
+    # the sink is replaced by a run with no bad item, as locally
+    path = tmp_path / "bad-engine.jsonl"
+    clean = hp.partitioned([["1"], ["2"]]).map(int)
+    clean.catch(ValueError, dead_letter=hp.write_jsonl(str(path))).count(engine=engine)
+    assert path.read_text() == ""
+
+
+@pytest.mark.parametrize("terminal", ["to_list", "count", "files"])
+def test_dead_letters_of_a_failing_run_are_the_local_ones(
+    engine: hp.engines.Dask, terminal: str, tmp_path: Path
+) -> None:
+    raw = [["1", "x"], ["y", "2", "boom", "z"], ["q", "3"], ["boom"]]
+
+    def check(x: str) -> str:
+        if x == "boom":
+            raise RuntimeError("boom")
+        return x
+
+    def make(bad: list[hp.DeadLetter]) -> hp.Stream[int]:
+        s = hp.partitioned(raw).map(check).map(int).catch(ValueError, dead_letter=bad)
+        return s.map(str)
+
+    def run(stream: hp.Stream[str], where: str) -> object:
+        on = {"engine": engine} if where == "engine" else {}
+        if terminal == "files":
+            return stream.to(hp.write_lines(str(tmp_path / f"{where}-*.txt")), **on)
+        return getattr(stream, terminal)(**on)
+
+    remote, remote_bad, local, local_bad = _both(make, run)
+    assert remote == local == ("RuntimeError", "boom")
+    assert remote_bad == local_bad
+    assert [item for item, *_ in local_bad] == ["x", "y"]
+
+
+@_THREADS_USE_RANDOM
+@settings(max_examples=15, deadline=None)
+@given(
+    parts=st.lists(st.lists(st.integers(-6, 6), max_size=6), min_size=1, max_size=4),
+    after=st.lists(st.sampled_from(["take", "batch", "map"]), max_size=2),
+    terminal=st.sampled_from(["to_list", "count", "sum"]),
+)
+def test_dead_letters_equal_the_local_ones(
+    engine: hp.engines.Dask, parts: list[list[int]], after: list[str], terminal: str
+) -> None:
+    def make(bad: list[hp.DeadLetter]) -> hp.Stream[object]:
+        s: hp.Stream[object] = hp.partitioned(parts).map(lambda x: 12 // x)
+        s = s.catch(ZeroDivisionError, dead_letter=bad).filter(lambda x: x != 3)
+        for name in after:
+            s = {"take": s.take(3), "batch": s.batch(2).map(len), "map": s.map(abs)}[name]
+        return s
+
+    def run(stream: hp.Stream[object], where: str) -> object:
+        return getattr(stream, terminal)(**({"engine": engine} if where == "engine" else {}))
+
+    remote, remote_bad, local, local_bad = _both(make, run)
+    assert remote == local
+    assert remote_bad == local_bad
+
+
 # -- SQL by key ranges ----------------------------------------------------------------------------
 
 
@@ -609,13 +738,6 @@ def test_stages_that_cannot_run_on_workers_are_refused(engine: hp.engines.Dask) 
         r"Dask workers$",
     ):
         s.map(abs, concurrency=2, via="process").to_list(engine=engine)
-    with pytest.raises(
-        hp.HosepipeError,
-        match=r"^stage 2 catch\(ValueError\) cannot run on Dask: its dead_letter would be "
-        r"filled on the workers, not here; use handler= to record the bad items, or run "
-        r"locally$",
-    ):
-        s.map(abs).catch(ValueError, dead_letter=[]).count(engine=engine)
     with pytest.raises(
         hp.HosepipeError,
         match=r"^cannot cut the source \[1, 2, 3\] into partitions: read files with "

@@ -22,7 +22,7 @@ from hosepipe._errors import NOTE_PREFIX, EmptyStreamError, HosepipeError
 from hosepipe._extras import require
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.engines._plan import Plan, by_value
-from hosepipe.engines._tasks import EMPTY, combine, run_partition
+from hosepipe.engines._tasks import EMPTY, LETTERS, combine, run_partition
 from hosepipe.metrics._stats import RunStats, StageStats
 from hosepipe.sources._partition import (
     count_newlines,
@@ -35,6 +35,7 @@ from hosepipe.sources._partition import (
 if TYPE_CHECKING:
     from typing import Any
 
+    from hosepipe._steps._catch import DeadLetter
     from hosepipe._stream import Stream
     from hosepipe.metrics._latency import Latency
 
@@ -221,10 +222,15 @@ class Dask(Engine):
         stream._last = run  # stream.stats() and exporters read it, as a local run
         self._run = run
         try:
-            value = run.go(terminal, args)
+            run.open_dead_letters()
+            try:
+                value = run.go(terminal, args)
+            finally:
+                run.close_dead_letters()
         except BaseException as exc:
             if isinstance(exc, Exception):
                 run.note(exc)
+                getattr(exc, "__dict__", {}).pop(LETTERS, None)
             run.cancel()  # Ctrl-C too: no task of this run goes on
             raise
         finally:
@@ -249,6 +255,7 @@ class _Run:
         self.started = time.perf_counter()
         self.wall: float | None = None  # set when the run has ended
         self.latency: Latency | None = None  # no latency samples come from the workers
+        self.dead_writers: dict[int, Any] = {}  # id(sink) -> writer, for dead letters
         self.tail: Stream[Any] | None = None
         self.failed: int | None = None  # the partition whose error the client saw
 
@@ -274,7 +281,7 @@ class _Run:
             self.futures += counts
             set_first_lines(self.parts, dict(zip(jobs, self.client.gather(counts))))
         engine, head = self.engine, self.plan.head
-        job = engine._dumps((head, terminal, fn), head, fn)
+        job = engine._dumps((head, terminal, fn, self.plan.box), head, fn)
         for i, part in enumerate(self.parts):
             sink = None if sinks is None else sinks[i]
             data = engine._dumps((part, sink), part)
@@ -293,14 +300,68 @@ class _Run:
             ]
             self.futures += pairs
             level = pairs + level[len(level) - len(level) % 2 :]
-        value, stats = level[0].result()
+        try:
+            value, stats = level[0].result()
+        except Exception:
+            if self.plan.dead_letters:  # the letters a local run would have sent first
+                self._letters_to_failure()
+            raise
         for i, done in enumerate(stats):
             self.took(i, done)
         return value
 
-    def took(self, i: int, done: tuple[str, RunStats]) -> None:
-        """Keep partition *i*'s stats and the worker that ran it."""
-        self.part_workers[i], self.part_stats[i] = done
+    def _letters_to_failure(self) -> None:
+        """After a failed reduction: give the dead letters of the partitions before the
+        first failed one, then its own, and raise its error (the local run's)."""
+        from distributed import wait
+
+        wait(self.partials)  # type: ignore[no-untyped-call]
+        for i, fut in enumerate(self.partials):
+            if fut.status == "error":
+                self.failed = i
+                exc = fut.exception()
+                self.letters(getattr(exc, "__dict__", {}).pop(LETTERS, ()))
+                raise exc from None
+            self.took(i, fut.result()[1][0])
+
+    def took(self, i: int, done: tuple[str, RunStats, list[Any]], send: bool = True) -> None:
+        """Keep partition *i*'s stats and the worker that ran it; send its dead letters."""
+        self.part_workers[i], self.part_stats[i], letters = done
+        if send:
+            self.letters(letters)
+
+    def letters(self, letters: Iterable[tuple[int, int, DeadLetter]]) -> None:
+        """Give each dead letter of a partition to its catch's target, in order."""
+        from hosepipe._steps._catch import send_dead_letter
+
+        for index, _, letter in letters:
+            send_dead_letter(self.plan.dead_letters[index], letter, self._writer)
+
+    def _writer(self, sink: Any) -> Any:
+        return self.dead_writers[id(sink)]
+
+    def open_dead_letters(self) -> None:
+        """Open the dead-letter sinks, as a local run does when it starts (so a run with
+        no bad item replaces what an earlier one left there)."""
+        from hosepipe._ends import SinkBase
+
+        for dead in self.plan.dead_letters:
+            if isinstance(dead, SinkBase) and id(dead) not in self.dead_writers:
+                self.dead_writers[id(dead)] = dead.open()
+
+    def close_dead_letters(self) -> None:
+        """Commit the dead-letter sinks: the bad records are kept however the run ended."""
+        writers, self.dead_writers = self.dead_writers, {}
+        first: BaseException | None = None
+        for writer in writers.values():
+            try:
+                writer.commit()
+            except BaseException as e:
+                with contextlib.suppress(Exception):
+                    writer.abort()
+                first = first or e
+        if first is not None:
+            raise first
 
     def _gathered(self) -> Iterator[Any]:
         """The partitions' items, in partition order (or as they finish, not *ordered*)."""
@@ -315,11 +376,24 @@ class _Run:
                 i = index[fut.key]
                 try:
                     items, stats = fut.result()
-                except BaseException:
+                except BaseException as e:
                     self.failed = i
+                    self.letters(getattr(e, "__dict__", {}).pop(LETTERS, ()))
                     raise
-                self.took(i, stats[0])
-                yield from items
+                self.took(i, stats[0], send=False)
+                letters = stats[0][2]
+                if not letters:
+                    yield from items
+                    continue
+                # each letter where the local run sends it: before the item after it
+                ahead = iter(letters)
+                letter = next(ahead, None)
+                for k, item in enumerate(items):
+                    while letter is not None and letter[1] <= k:
+                        self.letters((letter,))
+                        letter = next(ahead, None)
+                    yield item
+                self.letters([*(() if letter is None else (letter,)), *ahead])
         finally:
             self.cancel()  # stopped early (take): the rest is not needed
 
@@ -380,7 +454,11 @@ class _Run:
         counts = []
         try:
             for i, fut in enumerate(self.partials):
-                count, stats = fut.result()
+                try:
+                    count, stats = fut.result()
+                except Exception as e:
+                    self.letters(getattr(e, "__dict__", {}).pop(LETTERS, ()))
+                    raise
                 counts.append(count)
                 self.took(i, stats[0])
             for s, final in zip(sinks, finals):

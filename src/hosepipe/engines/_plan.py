@@ -6,7 +6,9 @@ partition each, through the local sync driver. The first stage whose meaning dep
 more than one item at a time (``take``, ``batch``, ``window``, ``scan``, ``enumerate``,
 ``distinct``, ``group_by``, ``zip``, ...) and every stage after it run on the client, over
 the partitions' outputs gathered in order: so the answer is the local one. A few stages
-cannot run on a worker at all and are refused (``refusal``).
+cannot run on a worker at all and are refused (``refusal``). A ``catch(dead_letter=...)``
+on the workers collects its dead letters in the task, and the client gives them to the
+user's target, partition by partition, in order.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterable
 from hosepipe import _nodes
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING
+from hosepipe.engines._tasks import Collect, LetterBox
 
 if TYPE_CHECKING:
     from typing import Any
@@ -51,19 +54,19 @@ def refusal(node: _nodes.Node, position: int) -> str | None:
             f"{where} cannot run on Dask: worker processes cannot start processes of their "
             "own; use via='thread' there, or more Dask workers"
         )
-    if isinstance(node, _nodes.Catch) and node.dead_letter is not None:
-        return (
-            f"{where} cannot run on Dask: its dead_letter would be filled on the workers, "
-            "not here; use handler= to record the bad items, or run locally"
-        )
     return None
 
 
 class Plan:
     """The stages of *stream* split into those the workers run (``head``) and those the
-    client runs after them (``tail``); ``HosepipeError`` for a stage neither can run."""
+    client runs after them (``tail``); ``HosepipeError`` for a stage neither can run.
 
-    __slots__ = ("head", "stream", "tail")
+    A worker-side ``catch(dead_letter=...)`` is sent as a copy whose dead letters go into
+    the task's ``box``; ``dead_letters[i]`` is the user's target of the letters tagged *i*,
+    to which the client gives them, in order.
+    """
+
+    __slots__ = ("box", "dead_letters", "head", "stream", "tail")
 
     def __init__(self, stream: Stream[Any]) -> None:
         stages = stream._stages
@@ -78,7 +81,16 @@ class Plan:
             if why is not None:
                 raise HosepipeError(why)
         self.stream = stream
-        self.head = stages[:cut]
+        self.box = LetterBox()
+        self.dead_letters: list[Any] = []
+        head = list(stages[:cut])
+        for i, node in enumerate(head):
+            if isinstance(node, _nodes.Catch) and node.dead_letter is not None:
+                collect = Collect(self.box, len(self.dead_letters))
+                self.dead_letters.append(node.dead_letter)
+                head[i] = _nodes.Catch(node.exc_types, node.handler, collect)
+        self.box.used = bool(self.dead_letters)
+        self.head = tuple(head)
         self.tail = stages[cut:]
 
 

@@ -18,11 +18,47 @@ from hosepipe._typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
+    from hosepipe._steps._catch import DeadLetter
     from hosepipe.metrics._stats import RunStats
 
-    Done = tuple[Any, list[tuple[str, RunStats]]]  # a value; (worker, stats) per partition
+    # (which catch, how many items the partition had given before it, the dead letter)
+    Letters = list[tuple[int, int, DeadLetter]]
+    # a value; per partition: the worker, its stats and its dead letters
+    Done = tuple[Any, list[tuple[str, RunStats, Letters]]]
 
-__all__ = ["EMPTY", "combine", "run_partition"]
+__all__ = ["EMPTY", "LETTERS", "Collect", "LetterBox", "combine", "run_partition"]
+
+LETTERS = "_hosepipe_dead_letters"  # on a worker's exception: the partition's dead letters
+
+
+class LetterBox:
+    """The dead letters of one task's ``catch`` stages, in the order they were sent.
+
+    The engine gives each worker-side ``catch(dead_letter=...)`` a ``Collect`` into one
+    box, pickled with the stages, so that each task unpickles a box of its own; the task
+    returns what it holds, and the client gives each letter to the user's dead_letter.
+    """
+
+    __slots__ = ("got", "out", "used")
+
+    def __init__(self) -> None:
+        self.got: Letters = []
+        self.used = False  # set by the engine's plan when a catch sends letters here
+        self.out: list[Any] = []  # a "list" task's items so far: where each letter falls
+
+
+class Collect:
+    """A worker-side ``dead_letter``: puts each letter in *box*, tagged with *index*
+    (which of the stream's dead-letter targets it is for)."""
+
+    __slots__ = ("box", "index")
+
+    def __init__(self, box: LetterBox, index: int) -> None:
+        self.box = box
+        self.index = index
+
+    def __call__(self, letter: DeadLetter) -> None:
+        self.box.got.append((self.index, len(self.box.out), letter))
 
 
 class _Empty:
@@ -52,21 +88,36 @@ def worker_address() -> str:
 def run_partition(job: bytes, part: bytes) -> Done:
     """Run one partition: ``hp.Stream(source)`` with the job's stages, into its terminal.
 
-    *job* pickles ``(stages, terminal, fn)``; *part* pickles ``(source, sink)``. Terminals:
+    *job* pickles ``(stages, terminal, fn, box)``; *part* pickles ``(source, sink)``. Terminals:
     ``list``, ``count``, ``drain`` (value ``EMPTY``), ``reduce1`` (fold with *fn*; ``EMPTY``
     if no item), ``sink`` (``stream.to(sink)``, the partition's own file). Returns the value and the
-    partition's ``RunStats`` with the worker that ran it (in a list, so that ``combine``
-    can concatenate them).
+    partition's ``RunStats`` with the worker that ran it and the dead letters its catch
+    stages collected in *box* (in a list, so that ``combine`` can concatenate them). An
+    error raised carries those letters too, as its attribute ``LETTERS``.
     """
-    from hosepipe._drive._sync import END
     from hosepipe._source import Source
     from hosepipe._stream import Stream
 
-    stages, terminal, fn = pickle.loads(job)
+    stages, terminal, fn, box = pickle.loads(job)
     source, sink = pickle.loads(part)
     stream: Stream[Any] = Stream._make(Source(source), stages)
+    try:
+        value = _run(stream, terminal, fn, sink, box)
+    except Exception as e:
+        setattr(e, LETTERS, box.got)  # kept in the exception's __dict__ when pickled
+        raise
+    return value, [(worker_address(), stream.stats(), box.got)]
+
+
+def _run(stream: Any, terminal: str, fn: Any, sink: Any, box: LetterBox) -> Any:
+    from hosepipe._drive._sync import END
+
     value: Any = None
-    if terminal == "list":
+    if terminal == "list" and box.used:  # item by item: where each dead letter falls
+        value = box.out
+        with stream.iterate() as it:
+            value.extend(it)
+    elif terminal == "list":
         value = stream.to_list()
     elif terminal == "count":
         value = stream.count()
@@ -81,7 +132,7 @@ def run_partition(job: bytes, part: bytes) -> Done:
         value = stream.to(sink)
     else:  # pragma: no cover - the engine sends only the terminals above
         raise ValueError(f"unknown terminal {terminal!r}")
-    return value, [(worker_address(), stream.stats())]
+    return value
 
 
 def combine(fn: bytes | None, left: Done, right: Done) -> Done:
