@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Dask"]
 
 _WHAT = "hp.engines.Dask"
+SPLIT_EVERY = 8  # partial results a combine task folds (dask.bag's default split_every)
 _EMPTY_REDUCE = "reduce() was called on an empty stream, and no initial value was provided"
 
 
@@ -282,26 +283,29 @@ class _Run:
             set_first_lines(self.parts, dict(zip(jobs, self.client.gather(counts))))
         engine, head = self.engine, self.plan.head
         job = engine._dumps((head, terminal, fn, self.plan.box), head, fn)
-        for i, part in enumerate(self.parts):
-            sink = None if sinks is None else sinks[i]
-            data = engine._dumps((part, sink), part)
-            fut = self.client.submit(run_partition, job, data, pure=False)
-            self.partials.append(fut)
+        datas = [
+            engine._dumps((part, None if sinks is None else sinks[i]), part)
+            for i, part in enumerate(self.parts)
+        ]
+        # one graph for all partitions: one message to the scheduler
+        self.partials = self.client.map(run_partition, [job] * len(datas), datas, pure=False)
         self.futures += self.partials
 
     def _reduce(self, fn: Any) -> Any:
-        """The partials combined in order on the cluster, two at a time, with *fn*."""
+        """The partials combined in order with *fn*: on the cluster, ``SPLIT_EVERY`` at a
+        time (as dask.bag's reductions), until at most that many are left, which the
+        client gathers and folds (a task more would cost a round trip more)."""
         fn_data = None if fn is None else self.engine._dumps(fn, fn)
         level = list(self.partials)
-        while len(level) > 1:
-            pairs = [
-                self.client.submit(combine, fn_data, level[i], level[i + 1], pure=False)
-                for i in range(0, len(level) - 1, 2)
+        while len(level) > SPLIT_EVERY:
+            groups = [level[i : i + SPLIT_EVERY] for i in range(0, len(level), SPLIT_EVERY)]
+            level = [
+                g[0] if len(g) == 1 else self.client.submit(combine, fn_data, *g, pure=False)
+                for g in groups
             ]
-            self.futures += pairs
-            level = pairs + level[len(level) - len(level) % 2 :]
+            self.futures += level
         try:
-            value, stats = level[0].result()
+            value, stats = combine(fn_data, *self.client.gather(level))
         except Exception:
             if self.plan.dead_letters:  # the letters a local run would have sent first
                 self._letters_to_failure()

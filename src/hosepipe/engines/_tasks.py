@@ -135,10 +135,13 @@ def _run(stream: Any, terminal: str, fn: Any, sink: Any, box: LetterBox) -> Any:
     return value
 
 
-def combine(fn: bytes | None, left: Done, right: Done) -> Done:
-    """Two adjacent partial results as one: ``fn(left, right)`` (``+`` when *fn* is None),
+def combine(fn: bytes | None, *parts: Done) -> Done:
+    """Adjacent partial results as one, folded left to right with *fn* (``+`` when None),
     ``EMPTY`` being the identity; their stats, in order."""
     add = operator.add if fn is None else pickle.loads(fn)
-    a, b = left[0], right[0]
-    value = b if a is EMPTY else a if b is EMPTY else add(a, b)
-    return value, left[1] + right[1]
+    value: Any = EMPTY
+    stats: list[Any] = []
+    for v, s in parts:
+        value = v if value is EMPTY else value if v is EMPTY else add(value, v)
+        stats += s
+    return value, stats
