@@ -244,6 +244,16 @@ def test_empty_partitions_and_empty_streams(engine: hp.engines.Dask) -> None:
         empty.reduce(operator.add, engine=engine)
 
 
+def test_reductions_over_many_partitions_keep_their_order(engine: hp.engines.Dask) -> None:
+    # 8 at a time on the cluster (2 levels for 70), then the last ones on the client
+    parts = [[] if i % 9 == 4 else [str(i), "."] for i in range(70)]
+    s = hp.partitioned(parts)
+    assert s.reduce(operator.add, engine=engine) == s.reduce(operator.add)  # not commutative
+    assert s.sum("", engine=engine) == s.sum("") == "".join(x for p in parts for x in p)
+    assert s.count(engine=engine) == s.count() == sum(map(len, parts))
+    assert [p.items_out for p in engine.partition_stats()] == [len(p) for p in parts]
+
+
 _STAGES = {
     "map": lambda s: s.map(lambda x: x * 3 - 1),
     "filter": lambda s: s.filter(lambda x: x % 3 != 0),

@@ -3,7 +3,7 @@
 What runs where (``_plan``): each partition (``sources._partition``) is one task that runs
 the stream's leading element-wise stages through the local sync driver (``_tasks``) and
 returns a materialised result; the client gathers them in partition order and runs the
-remaining stages locally, or, with no remaining stages, tree-reduces the partial counts,
+remaining stages locally, or, with no remaining stages, reduces the partial counts,
 sums and folds on the cluster. File sinks whose path holds ``*`` are written one file per
 partition by the workers, each atomically, then a manifest by the client.
 """
