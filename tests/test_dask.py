@@ -496,6 +496,34 @@ def test_dead_letters_of_a_failing_run_are_the_local_ones(
     assert [item for item, *_ in local_bad] == ["x", "y"]
 
 
+class _TwoArgs(Exception):
+    """An error that pickles but does not unpickle (its __init__ wants two arguments)."""
+
+    def __init__(self, a: object, b: object) -> None:
+        super().__init__(f"{a}/{b}")
+
+
+def _two_args(x: int) -> int:
+    if x == 2:
+        raise _TwoArgs(x, 0)
+    return x
+
+
+def test_a_dead_letter_that_cannot_travel_is_a_clear_error(engine: hp.engines.Dask) -> None:
+    bad: list[hp.DeadLetter] = []
+    s = hp.partitioned([[1], [2, 3]]).map(_two_args).catch(_TwoArgs, dead_letter=bad)
+    assert s.to_list() == [1, 3]  # locally, nothing travels
+    with pytest.raises(hp.HosepipeError) as info:
+        s.to_list(engine=engine)
+    assert str(info.value) == (
+        "catch(dead_letter=) on Dask: the dead letter of map(_two_args) for the item 2 cannot "
+        "travel back to the client, as its _TwoArgs error or its item does not pickle "
+        "(TypeError: _TwoArgs.__init__() missing 1 required positional argument: 'b'); make "
+        "them picklable, or run locally"
+    )
+    assert info.value.__notes__[-1].startswith("hosepipe: on Dask, in partition 2 of 2")
+
+
 @_THREADS_USE_RANDOM
 @settings(max_examples=15, deadline=None)
 @given(

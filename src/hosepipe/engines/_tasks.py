@@ -58,7 +58,30 @@ class Collect:
         self.index = index
 
     def __call__(self, letter: DeadLetter) -> None:
+        _check_travels(letter)
         self.box.got.append((self.index, len(self.box.out), letter))
+
+
+def _check_travels(letter: DeadLetter) -> None:
+    """Refuse, saying why, a dead letter that could not reach the client: its item or its
+    error does not pickle and unpickle (as Dask sends results: pickle, else cloudpickle)."""
+    try:
+        try:
+            data = pickle.dumps(letter, protocol=5)
+        except Exception:
+            import cloudpickle
+
+            data = cloudpickle.dumps(letter)
+        pickle.loads(data)
+    except Exception as e:
+        from hosepipe._errors import HosepipeError
+
+        raise HosepipeError(
+            f"catch(dead_letter=) on Dask: the dead letter of {letter.stage} for the item "
+            f"{letter.item!r:.60} cannot travel back to the client, as its "
+            f"{type(letter.error).__name__} error or its item does not pickle "
+            f"({type(e).__name__}: {e}); make them picklable, or run locally"
+        ) from None
 
 
 class _Empty:
@@ -105,6 +128,8 @@ def run_partition(job: bytes, part: bytes) -> Done:
         value = _run(stream, terminal, fn, sink, box)
     except Exception as e:
         setattr(e, LETTERS, box.got)  # kept in the exception's __dict__ when pickled
+        if e.__suppress_context__:  # `raise ... from None`: Dask (tblib) would pickle the
+            e.__context__ = None  # context anyway, and fall back to a bare Exception
         raise
     return value, [(worker_address(), stream.stats(), box.got)]
 
