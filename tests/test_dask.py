@@ -748,6 +748,32 @@ def test_a_worker_error_keeps_its_type_and_notes(engine: hp.engines.Dask, logs: 
         s.count(engine=engine)
 
 
+def _inlined_on_the_workers() -> list[str]:
+    import linecache
+
+    return sorted(k for k in linecache.cache if k.startswith("<hosepipe by value: "))
+
+
+def test_simple_functions_sent_by_value_are_inlined_on_the_workers(
+    engine: hp.engines.Dask,
+) -> None:
+    s = hp.partitioned([["1", "2"], ["x", "4"]]).map(lambda t: t.strip()).map(int)
+    with pytest.raises(ValueError, match=r"^invalid literal for int\(\) with base 10: 'x'") as e:
+        s.to_list(engine=engine)
+    assert e.value.__notes__[0] == "hosepipe: in stage 2 map(int), item index 0"
+    assert e.value.__notes__[1].startswith("hosepipe: on Dask, in partition 2 of 2 ")
+    ok = hp.partitioned([[1, 2], [3]]).map(lambda n: n * 10).filter(lambda n: n != 20)
+    assert ok.to_list(engine=engine) == ok.to_list() == [10, 30]
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import it
+    try:
+        seen = engine.client.run(_inlined_on_the_workers)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert [f"<hosepipe by value: {__file__}>"] in seen.values()
+
+
 def test_a_client_stage_error_is_numbered_as_in_the_local_run(engine: hp.engines.Dask) -> None:
     s = hp.partitioned([[1, 2], [3, 0]]).map(abs).scan(lambda acc, x: acc + 12 // x, 0)
     with pytest.raises(ZeroDivisionError) as local:

@@ -21,7 +21,7 @@ from hosepipe._ends import Engine
 from hosepipe._errors import NOTE_PREFIX, EmptyStreamError, HosepipeError
 from hosepipe._extras import require
 from hosepipe._typing import TYPE_CHECKING
-from hosepipe.engines._plan import Plan, by_value
+from hosepipe.engines._plan import Plan, by_value, sources
 from hosepipe.engines._tasks import EMPTY, LETTERS, combine, run_partition
 from hosepipe.metrics._stats import RunStats, StageStats
 from hosepipe.sources._partition import (
@@ -282,7 +282,11 @@ class _Run:
             self.futures += counts
             set_first_lines(self.parts, dict(zip(jobs, self.client.gather(counts))))
         engine, head = self.engine, self.plan.head
-        job = engine._dumps((head, terminal, fn, self.plan.box), head, fn)
+        import cloudpickle
+
+        modules = by_value(head, fn) | set(cloudpickle.list_registry_pickle_by_value())
+        inlined = sources(head, modules)  # so the workers inline what a local run inlines
+        job = engine._dumps((head, terminal, fn, self.plan.box, inlined), head, fn)
         datas = [
             engine._dumps((part, None if sinks is None else sinks[i]), part)
             for i, part in enumerate(self.parts)

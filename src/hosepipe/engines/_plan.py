@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from hosepipe._stream import Stream
 
-__all__ = ["WORKER_STAGES", "Plan", "by_value", "refusal"]
+__all__ = ["WORKER_STAGES", "Plan", "by_value", "refusal", "sources"]
 
 # element-wise and per-partition stages: their output for a partition does not depend on
 # any other partition
@@ -142,6 +142,36 @@ def _modules(obj: object, depth: int, seen: set[int], out: set[str]) -> None:
             children = [*children, wrapped]
     for child in children:
         _modules(child, depth - 1, seen, out)
+
+
+def sources(head: tuple[_nodes.Node, ...], modules: set[str]) -> list[tuple[Any, str, list[str]]]:
+    """The source lines the workers need to inline the stages' simple functions, as the
+    local run does (``_drive._inline``): for each function of *head* that travels by value
+    (defined in ``__main__`` or in one of *modules*) and is simple enough to inline here,
+    ``(function, key, lines)``. cloudpickle names the code of such a function
+    ``<dynamic-code>``, whose source no worker can find; the task registers *lines* in its
+    ``linecache`` under *key* and gives the function's code that file name
+    (``_tasks.run_partition``). The inliner checks the source against the code again
+    there, so a mismatch only costs the speed."""
+    import linecache
+    import types
+
+    from hosepipe._drive._inline import inline_expression
+
+    out: list[tuple[Any, str, list[str]]] = []
+    for node in head:
+        for fn in node._values():
+            if type(fn) is not types.FunctionType:
+                continue
+            if fn.__module__ != "__main__" and fn.__module__ not in modules:
+                continue
+            if inline_expression(fn, "x") is None:
+                continue
+            filename = fn.__code__.co_filename
+            lines = linecache.getlines(filename)
+            if lines:
+                out.append((fn, f"<hosepipe by value: {filename}>", lines))
+    return out
 
 
 def by_value(*objs: object) -> set[str]:

@@ -111,7 +111,8 @@ def worker_address() -> str:
 def run_partition(job: bytes, part: bytes) -> Done:
     """Run one partition: ``hp.Stream(source)`` with the job's stages, into its terminal.
 
-    *job* pickles ``(stages, terminal, fn, box)``; *part* pickles ``(source, sink)``. Terminals:
+    *job* pickles ``(stages, terminal, fn, box, sources)``; *part* pickles ``(source,
+    sink)``. Terminals:
     ``list``, ``count``, ``drain`` (value ``EMPTY``), ``reduce1`` (fold with *fn*; ``EMPTY``
     if no item), ``sink`` (``stream.to(sink)``, the partition's own file). Returns the value and the
     partition's ``RunStats`` with the worker that ran it and the dead letters its catch
@@ -121,7 +122,8 @@ def run_partition(job: bytes, part: bytes) -> Done:
     from hosepipe._source import Source
     from hosepipe._stream import Stream
 
-    stages, terminal, fn, box = pickle.loads(job)
+    stages, terminal, fn, box, sources = pickle.loads(job)
+    _give_sources(sources)
     source, sink = pickle.loads(part)
     stream: Stream[Any] = Stream._make(Source(source), stages)
     try:
@@ -132,6 +134,17 @@ def run_partition(job: bytes, part: bytes) -> Done:
             e.__context__ = None  # context anyway, and fall back to a bare Exception
         raise
     return value, [(worker_address(), stream.stats(), box.got)]
+
+
+def _give_sources(sources: list[tuple[Any, str, list[str]]]) -> None:
+    """Let the fused loops inline the stages' simple functions that came by value: their
+    source under *key* in ``linecache``, and their code named after it (``_plan.sources``)."""
+    import linecache
+
+    for fn, key, lines in sources:
+        if key not in linecache.cache:
+            linecache.cache[key] = (sum(map(len, lines)), None, lines, key)
+        fn.__code__ = fn.__code__.replace(co_filename=key)
 
 
 def _run(stream: Any, terminal: str, fn: Any, sink: Any, box: LetterBox) -> Any:
