@@ -91,7 +91,6 @@ class Dask(Engine):
         self._cluster: Any = None
         self._owns_client = True
         self._last: RunStats | None = None
-        self._parts: list[RunStats] | None = None
         self._run: _Run | None = None
         if client_or_address is None:
             import multiprocessing.process
@@ -180,17 +179,19 @@ class Dask(Engine):
     def partition_stats(self) -> list[RunStats]:
         """The ``RunStats`` of each partition of the latest run, in partition order: the
         rows the workers ran (the source and the stages before the first client stage).
-        A partition left unread (a ``take`` had its items) has no entry.
+        A partition left unread (a ``take`` had its items), or whose result has not
+        reached the client (the run is going on, or failed first), has no entry.
 
         >>> Dask.__new__(Dask).partition_stats()
         Traceback (most recent call last):
         ...
         hosepipe.HosepipeError: partition_stats(): no stream has run on this engine yet
         """
-        parts: list[RunStats] | None = getattr(self, "_parts", None)
-        if parts is None:
+        run: _Run | None = getattr(self, "_run", None)
+        if run is None:
             raise HosepipeError("partition_stats(): no stream has run on this engine yet")
-        return list(parts)
+        done = dict(run.part_stats)  # a copy: a running run may add to it
+        return [done[i] for i in sorted(done)]
 
     # -- running -------------------------------------------------------------------------
 
@@ -215,7 +216,7 @@ class Dask(Engine):
         if self._closed:
             raise HosepipeError(f"{terminal}(): this Dask engine is closed")
         started = time.perf_counter()
-        self._last = self._parts = None
+        self._last = None
         plan = Plan(stream)
         parts = split(stream._source, self.partition_size)
         run = _Run(self, plan, parts)
@@ -237,7 +238,6 @@ class Dask(Engine):
         finally:
             run.wall = time.perf_counter() - run.started
         self._last = run.stats()
-        self._parts = [run.part_stats[i] for i in sorted(run.part_stats)]
         return self._last if terminal == "run" else value
 
 

@@ -154,7 +154,8 @@ def _run(stream: Any, terminal: str, fn: Any, sink: Any, box: LetterBox) -> Any:
     if terminal == "list" and box.used:  # item by item: where each dead letter falls
         value = box.out
         with stream.iterate() as it:
-            value.extend(it)
+            for item in it:  # one at a time: Collect reads len(box.out) between them
+                value.append(item)
     elif terminal == "list":
         value = stream.to_list()
     elif terminal == "count":
