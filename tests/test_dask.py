@@ -949,6 +949,15 @@ def test_hosepipe_run_on_the_cluster(cluster: str, logs: list[str], tmp_path: Pa
     assert [s["items_out"] for s in stats["stages"]] == [27, 27, 18]
     shares = list(stats["workers"].values())  # each worker's share of each stage
     assert [sum(w[i]["items_out"] for w in shares) for i in range(3)] == [27, 27, 18]
+    saved = tmp_path / "stats.json"
+    saved.write_text(json.dumps(stats))
+    shown = subprocess.run(
+        [hosepipe, "stats", str(saved)], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown == str(hp.RunStats.from_dict(stats)) + "\n"
+    assert sum(line.startswith("  on tcp://127.0.0.1:") for line in shown.splitlines()) == 3 * len(
+        shares
+    )
     wrong = subprocess.run(
         [hosepipe, "run", str(job), "--scheduler", cluster], capture_output=True, text=True
     )
