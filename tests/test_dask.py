@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hosepipe as hp
+import test_sql  # the PostgreSQL fixture: skips (or fails, on CI) without a server
 from hosepipe.sources._partition import (
     count_newlines,
     line_ranges,
@@ -43,6 +44,9 @@ def _need_dask() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set, so the Dask tests must run: {message}")
         pytest.skip(message)
+
+
+pg_url = test_sql.pg_url
 
 
 def _alive(pid: int) -> bool:
@@ -161,6 +165,57 @@ def test_client_stages_after_the_workers_keep_the_local_order(
     assert stats.items_out == 3
 
 
+def test_stats_per_stage_and_per_worker(engine: hp.engines.Dask) -> None:
+    parts = [list(range(i * 10, i * 10 + 7 + i)) for i in range(6)]
+    s = hp.partitioned(parts).map(lambda x: 10 // (x % 4)).catch(ZeroDivisionError)
+    s = s.filter(lambda x: x > 3).batch(2)  # batch onwards: on the client
+    local = s.run()
+    remote = s.run(engine=engine)
+    counts = [(x.position, x.label, x.items_in, x.items_out, x.errors) for x in remote.stages]
+    assert counts == [
+        (x.position, x.label, x.items_in, x.items_out, x.errors) for x in local.stages
+    ]
+    assert remote.stage("map(<lambda>)").errors_by_type == {"ZeroDivisionError": 15}
+    assert str(s.stats()) == str(engine.stats()) == str(remote)  # stream.stats(): as locally
+    by_worker = engine.stats(by="worker")
+    assert sorted(by_worker.workers) == sorted(engine.client.scheduler_info()["workers"])
+    for position in range(4):  # the source, map, catch, filter: on the workers
+        shares = [rows[position] for rows in by_worker.workers.values()]
+        total = by_worker.stages[position]
+        assert sum(r.items_in for r in shares) == total.items_in
+        assert sum(r.items_out for r in shares) == total.items_out
+        assert sum(r.errors for r in shares) == total.errors
+    assert all(len(rows) == 4 for rows in by_worker.workers.values())  # not the client's
+    table = str(by_worker)
+    for worker in by_worker.workers:
+        assert table.count(f"  on {worker}") == 4
+    back = hp.RunStats.from_dict(json.loads(json.dumps(by_worker.to_dict())))
+    assert str(back) == table
+    assert "workers" not in remote.to_dict()  # per-worker rows only when asked for
+    with pytest.raises(ValueError, match=r"^stats\(\): `by` must be None or 'worker', got 'w'$"):
+        engine.stats(by="w")
+
+
+def test_prometheus_sees_a_run_on_the_engine(engine: hp.engines.Dask) -> None:
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    s = hp.partitioned([range(10), range(10, 25)]).filter(lambda x: x % 2)
+    exporter = hp.metrics.prometheus(s, registry=registry, pipeline="odd")
+    try:
+        assert s.count(engine=engine) == 12
+        text = generate_latest(registry).decode()
+        out = [line for line in text.splitlines() if line.startswith("hosepipe_items_out_total")]
+        assert out == [
+            'hosepipe_items_out_total{pipeline="odd",position="0",'
+            'stage="partitioned([... 2 sources])"} 25.0',
+            'hosepipe_items_out_total{pipeline="odd",position="1",stage="filter(<lambda>)"} 12.0',
+        ]
+    finally:
+        exporter.close()
+
+
 async def _async_double(x: int) -> int:
     await asyncio.sleep(0)
     return x * 2
@@ -187,6 +242,16 @@ def test_empty_partitions_and_empty_streams(engine: hp.engines.Dask) -> None:
         match=r"^reduce\(\) was called on an empty stream, and no initial value was provided$",
     ):
         empty.reduce(operator.add, engine=engine)
+
+
+def test_reductions_over_many_partitions_keep_their_order(engine: hp.engines.Dask) -> None:
+    # 8 at a time on the cluster (2 levels for 70), then the last ones on the client
+    parts = [[] if i % 9 == 4 else [str(i), "."] for i in range(70)]
+    s = hp.partitioned(parts)
+    assert s.reduce(operator.add, engine=engine) == s.reduce(operator.add)  # not commutative
+    assert s.sum("", engine=engine) == s.sum("") == "".join(x for p in parts for x in p)
+    assert s.count(engine=engine) == s.count() == sum(map(len, parts))
+    assert [p.items_out for p in engine.partition_stats()] == [len(p) for p in parts]
 
 
 _STAGES = {
@@ -327,6 +392,299 @@ def test_partitioned_checks_its_argument() -> None:
         hp.partitioned([[1], 2])
 
 
+# -- dead letters ----------------------------------------------------------------------------------
+
+
+def _letters(bad: list[hp.DeadLetter]) -> list[tuple[object, str, str, str]]:
+    return [(d.item, d.stage, type(d.error).__name__, str(d.error)) for d in bad]
+
+
+def _both(make: object, run: object) -> tuple[object, list[object], object, list[object]]:
+    """*run(stream)* on the engine and locally, each with a fresh dead-letter list."""
+    out = []
+    for where in ("engine", "local"):
+        bad: list[hp.DeadLetter] = []
+        stream = make(bad)  # type: ignore[operator]
+        try:
+            value: object = run(stream, where)  # type: ignore[operator]
+        except Exception as e:
+            value = (type(e).__name__, str(e))
+        out += [value, _letters(bad)]
+    return tuple(out)  # type: ignore[return-value]
+
+
+_RAW = [["1", "x", "3"], ["y", "z"], [], ["4", "5", "w", "6"]]
+
+
+@pytest.mark.parametrize(
+    "terminal", ["to_list", "count", "sum", "run_out", "take_2", "take_4", "first"]
+)
+def test_dead_letters_reach_the_client_in_the_local_order(
+    engine: hp.engines.Dask, terminal: str
+) -> None:
+    def make(bad: list[hp.DeadLetter]) -> hp.Stream[int]:
+        return hp.partitioned(_RAW).map(int).catch(ValueError, dead_letter=bad).map(abs)
+
+    def run(stream: hp.Stream[int], where: str) -> object:
+        on = {"engine": engine} if where == "engine" else {}
+        if terminal.startswith("take_"):
+            return stream.take(int(terminal[5:])).to_list(**on)
+        if terminal == "first":
+            return stream.take(1).to_list(**on)
+        if terminal == "run_out":
+            return stream.run(**on).items_out
+        return getattr(stream, terminal)(**on)
+
+    remote, remote_bad, local, local_bad = _both(make, run)
+    assert remote == local
+    assert remote_bad == local_bad
+    if terminal in ("to_list", "count"):
+        assert [item for item, *_ in remote_bad] == ["x", "y", "z", "w"]
+
+
+def test_dead_letters_into_a_sink_a_callable_and_two_catches(
+    engine: hp.engines.Dask, tmp_path: Path
+) -> None:
+    def inverse(n: int) -> int:
+        if n == 6:
+            raise KeyError(n)
+        return 12 // (n - 4)
+
+    got = {}
+    for where in ("engine", "local"):
+        path = tmp_path / f"bad-{where}.jsonl"
+        path.write_text("left from an earlier run\n")
+        seen: list[hp.DeadLetter] = []
+        s = hp.partitioned(_RAW).map(int).catch(ValueError, dead_letter=hp.write_jsonl(str(path)))
+        s = s.map(inverse).catch(ZeroDivisionError, KeyError, dead_letter=seen.append)
+        value = s.to_list(**({"engine": engine} if where == "engine" else {}))
+        got[where] = (value, path.read_text(), _letters(seen))
+    assert got["engine"] == got["local"]
+    assert [json.loads(line)["item"] for line in got["local"][1].splitlines()] == list("xyzw")
+    assert [item for item, *_ in got["local"][2]] == [4, 6]
+    # the sink is replaced by a run with no bad item, as locally
+    path = tmp_path / "bad-engine.jsonl"
+    clean = hp.partitioned([["1"], ["2"]]).map(int)
+    clean.catch(ValueError, dead_letter=hp.write_jsonl(str(path))).count(engine=engine)
+    assert path.read_text() == ""
+
+
+@pytest.mark.parametrize("terminal", ["to_list", "count", "files"])
+def test_dead_letters_of_a_failing_run_are_the_local_ones(
+    engine: hp.engines.Dask, terminal: str, tmp_path: Path
+) -> None:
+    raw = [["1", "x"], ["y", "2", "boom", "z"], ["q", "3"], ["boom"]]
+
+    def check(x: str) -> str:
+        if x == "boom":
+            raise RuntimeError("boom")
+        return x
+
+    def make(bad: list[hp.DeadLetter]) -> hp.Stream[int]:
+        s = hp.partitioned(raw).map(check).map(int).catch(ValueError, dead_letter=bad)
+        return s.map(str)
+
+    def run(stream: hp.Stream[str], where: str) -> object:
+        on = {"engine": engine} if where == "engine" else {}
+        if terminal == "files":
+            return stream.to(hp.write_lines(str(tmp_path / f"{where}-*.txt")), **on)
+        return getattr(stream, terminal)(**on)
+
+    remote, remote_bad, local, local_bad = _both(make, run)
+    assert remote == local == ("RuntimeError", "boom")
+    assert remote_bad == local_bad
+    assert [item for item, *_ in local_bad] == ["x", "y"]
+
+
+class _TwoArgs(Exception):
+    """An error that pickles but does not unpickle (its __init__ wants two arguments)."""
+
+    def __init__(self, a: object, b: object) -> None:
+        super().__init__(f"{a}/{b}")
+
+
+def _two_args(x: int) -> int:
+    if x == 2:
+        raise _TwoArgs(x, 0)
+    return x
+
+
+def test_a_dead_letter_that_cannot_travel_is_a_clear_error(engine: hp.engines.Dask) -> None:
+    bad: list[hp.DeadLetter] = []
+    s = hp.partitioned([[1], [2, 3]]).map(_two_args).catch(_TwoArgs, dead_letter=bad)
+    assert s.to_list() == [1, 3]  # locally, nothing travels
+    with pytest.raises(hp.HosepipeError) as info:
+        s.to_list(engine=engine)
+    assert str(info.value) == (
+        "catch(dead_letter=) on Dask: the dead letter of map(_two_args) for the item 2 cannot "
+        "travel back to the client, as its _TwoArgs error or its item does not pickle "
+        "(TypeError: _TwoArgs.__init__() missing 1 required positional argument: 'b'); make "
+        "them picklable, or run locally"
+    )
+    assert info.value.__notes__[-1].startswith("hosepipe: on Dask, in partition 2 of 2")
+
+
+@_THREADS_USE_RANDOM
+@settings(max_examples=15, deadline=None)
+@given(
+    parts=st.lists(st.lists(st.integers(-6, 6), max_size=6), min_size=1, max_size=4),
+    after=st.lists(st.sampled_from(["take", "batch", "map"]), max_size=2),
+    terminal=st.sampled_from(["to_list", "count", "sum"]),
+)
+def test_dead_letters_equal_the_local_ones(
+    engine: hp.engines.Dask, parts: list[list[int]], after: list[str], terminal: str
+) -> None:
+    def make(bad: list[hp.DeadLetter]) -> hp.Stream[object]:
+        s: hp.Stream[object] = hp.partitioned(parts).map(lambda x: 12 // x)
+        s = s.catch(ZeroDivisionError, dead_letter=bad).filter(lambda x: x != 3)
+        for name in after:
+            s = {"take": s.take(3), "batch": s.batch(2).map(len), "map": s.map(abs)}[name]
+        return s
+
+    def run(stream: hp.Stream[object], where: str) -> object:
+        return getattr(stream, terminal)(**({"engine": engine} if where == "engine" else {}))
+
+    remote, remote_bad, local, local_bad = _both(make, run)
+    assert remote == local
+    assert remote_bad == local_bad
+
+
+# -- SQL by key ranges ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[test_sql.PG]:
+    db = test_sql.PG(pg_url)
+    yield db
+    db.close()
+
+
+def _fill(pg: test_sql.PG, keys: list[int]) -> None:
+    with pg.conn.cursor() as cur:
+        cur.execute(f"TRUNCATE {pg.events}")
+        cur.executemany(f"INSERT INTO {pg.events} VALUES (%s, %s)", [(k, f"k{k}") for k in keys])
+
+
+def test_sql_key_ranges_on_the_cluster(engine: hp.engines.Dask, pg: test_sql.PG) -> None:
+    _fill(pg, [k * 7 - 300 for k in range(200)])
+    query = f"SELECT id, kind FROM {pg.events} WHERE id % 3 <> 0"
+    rows = hp.read_sql(pg.url, query, key="id", partitions=4)
+    parts = split(rows._source)
+    assert [p.label.rsplit(", ", 1)[1] for p in parts] == [
+        "id < 53)",  # min -293, max 1093: 1387 keys, 346 or 347 per range
+        "53 <= id < 400)",
+        "400 <= id < 747)",
+        "747 <= id)",
+    ]
+    s = rows.map(lambda r: f"{r['id']}:{r['kind']}")
+    local = s.to_list()
+    assert local == [f"{k}:k{k}" for k in sorted(k * 7 - 300 for k in range(200)) if k % 3]
+    assert s.to_list(engine=engine) == local  # in the local (key) order
+    assert [p.items_out for p in engine.partition_stats()] == [
+        sum(1 for k in range(200) if (k * 7 - 300) % 3 and lo <= k * 7 - 300 < hi)
+        for lo, hi in ((-300, 53), (53, 400), (400, 747), (747, 10**6))
+    ]
+    ids = rows.map(lambda r: r["id"])
+    assert ids.sum(engine=engine) == ids.sum()
+    assert ids.count(engine=engine) == len(local)
+    assert ids.take(5).to_list(engine=engine) == ids.take(5).to_list()
+    # the statistics name the source as the local run does
+    assert engine.stats().stages[0].label == ids.run().stages[0].label
+
+
+@_THREADS_USE_RANDOM
+@settings(max_examples=15, deadline=None)
+@given(
+    keys=st.sets(st.integers(-50, 50), max_size=40),
+    partitions=st.integers(1, 12),
+    rows=st.sampled_from(["dict", "tuple"]),
+)
+def test_sql_key_ranges_give_the_local_rows(
+    engine: hp.engines.Dask, pg_url: str, keys: set[int], partitions: int, rows: str
+) -> None:
+    pg = test_sql.PG(pg_url)
+    try:
+        _fill(pg, sorted(keys, key=lambda k: (k % 7, k)))  # not inserted in key order
+        s = hp.read_sql(
+            pg.url, f"SELECT * FROM {pg.events}", key="id", partitions=partitions, rows=rows
+        )  # type: ignore[call-overload]
+        local = s.to_list()
+        assert [r["id"] if rows == "dict" else r[0] for r in local] == sorted(keys)
+        assert s.to_list(engine=engine) == local
+        assert len(engine.partition_stats()) == max(1, min(partitions, _width(keys)))
+        assert s.count(engine=engine) == len(keys)
+    finally:
+        pg.close()
+
+
+def _width(keys: set[int]) -> int:
+    return max(keys) - min(keys) + 1 if keys else 1
+
+
+def test_sql_key_ranges_from_a_sqlite_file(engine: hp.engines.Dask, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "t.db"
+    with contextlib.closing(sqlite3.connect(path)) as c:
+        c.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+        c.executemany("INSERT INTO t VALUES (?, ?)", [(i * i, str(i)) for i in range(30)])
+        c.commit()
+    s = hp.read_sql(path, "SELECT v, id FROM t WHERE id > ?", (3,), key="id", partitions=5)
+    assert len(split(s._source)) == 5
+    assert (
+        s.to_list(engine=engine)
+        == s.to_list()
+        == [{"v": str(i), "id": i * i} for i in range(2, 30)]
+    )
+
+
+def test_sql_key_ranges_refuse_what_they_cannot_cut(pg: test_sql.PG) -> None:
+    _fill(pg, [1, 2, 3])
+    table = pg.events
+    with pytest.raises(
+        ValueError,
+        match=r"^read_sql\(\): `key` 'nope' is not a column of the query's rows \(they have "
+        r"'id', 'kind'\)$",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="nope", partitions=2)._source)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: partitions are ranges of an integer `key`, and 'kind' holds "
+        r"str values \('k1'\); key the rows by an integer column \(an id\), or cut them with "
+        r"hp.partitioned\(\[...\]\)$",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="kind", partitions=2)._source)
+    pg.conn.execute(f"INSERT INTO {table} VALUES (NULL, 'none')")
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: `key` 'id' is NULL in 1 row\(s\), which no key range holds; "
+        r"use a key column without NULLs$",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="id", partitions=2)._source)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: a connection object cannot travel to the workers; give "
+        r"read_sql\(\) a 'postgresql://...' URL or a SQLite path, which each worker opens$",
+    ):
+        split(hp.read_sql(pg.conn, f"SELECT * FROM {table}", key="id", partitions=2)._source)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: give read_sql\(\) a `key` \(a unique integer column\) and "
+        r"`partitions=N`, to read ranges of the key on the workers$",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}")._source)
+    with pytest.raises(
+        ValueError,
+        match=r"^read_sql\(\): `partitions` cuts the rows into ranges of a key: give `key` "
+        r"too, the name of a unique integer column$",
+    ):
+        hp.read_sql(pg.url, "SELECT 1", partitions=3)
+    with pytest.raises(
+        ValueError, match=r"^read_sql\(\): `partitions` must be an int >= 1, got 0$"
+    ):
+        hp.read_sql(pg.url, "SELECT 1 AS id", key="id", partitions=0)
+
+
 # -- sinks ----------------------------------------------------------------------------------------
 
 
@@ -390,6 +748,32 @@ def test_a_worker_error_keeps_its_type_and_notes(engine: hp.engines.Dask, logs: 
         s.count(engine=engine)
 
 
+def _inlined_on_the_workers() -> list[str]:
+    import linecache
+
+    return sorted(k for k in linecache.cache if k.startswith("<hosepipe by value: "))
+
+
+def test_simple_functions_sent_by_value_are_inlined_on_the_workers(
+    engine: hp.engines.Dask,
+) -> None:
+    s = hp.partitioned([["1", "2"], ["x", "4"]]).map(lambda t: t.strip()).map(int)
+    with pytest.raises(ValueError, match=r"^invalid literal for int\(\) with base 10: 'x'") as e:
+        s.to_list(engine=engine)
+    assert e.value.__notes__[0] == "hosepipe: in stage 2 map(int), item index 0"
+    assert e.value.__notes__[1].startswith("hosepipe: on Dask, in partition 2 of 2 ")
+    ok = hp.partitioned([[1, 2], [3]]).map(lambda n: n * 10).filter(lambda n: n != 20)
+    assert ok.to_list(engine=engine) == ok.to_list() == [10, 30]
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import it
+    try:
+        seen = engine.client.run(_inlined_on_the_workers)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert [f"<hosepipe by value: {__file__}>"] in seen.values()
+
+
 def test_a_client_stage_error_is_numbered_as_in_the_local_run(engine: hp.engines.Dask) -> None:
     s = hp.partitioned([[1, 2], [3, 0]]).map(abs).scan(lambda acc, x: acc + 12 // x, 0)
     with pytest.raises(ZeroDivisionError) as local:
@@ -420,15 +804,9 @@ def test_stages_that_cannot_run_on_workers_are_refused(engine: hp.engines.Dask) 
         s.map(abs, concurrency=2, via="process").to_list(engine=engine)
     with pytest.raises(
         hp.HosepipeError,
-        match=r"^stage 2 catch\(ValueError\) cannot run on Dask: its dead_letter would be "
-        r"filled on the workers, not here; use handler= to record the bad items, or run "
-        r"locally$",
-    ):
-        s.map(abs).catch(ValueError, dead_letter=[]).count(engine=engine)
-    with pytest.raises(
-        hp.HosepipeError,
         match=r"^cannot cut the source \[1, 2, 3\] into partitions: read files with "
-        r"hp.read_lines, hp.read_jsonl, hp.read_csv or hp.read_bytes, or give the parts with "
+        r"hp.read_lines, hp.read_jsonl, hp.read_csv or hp.read_bytes, rows with "
+        r"hp.read_sql\(..., key=, partitions=\), or give the parts with "
         r"hp.partitioned\(\[...\]\)$",
     ):
         hp.Stream([1, 2, 3]).to_list(engine=engine)
@@ -569,6 +947,17 @@ def test_hosepipe_run_on_the_cluster(cluster: str, logs: list[str], tmp_path: Pa
     assert out.read_text().split() == [str(x) for x in [10, 20, 30, 50, 60, 70] * 3]
     stats = json.loads(done.stderr[done.stderr.index("{") :])
     assert [s["items_out"] for s in stats["stages"]] == [27, 27, 18]
+    shares = list(stats["workers"].values())  # each worker's share of each stage
+    assert [sum(w[i]["items_out"] for w in shares) for i in range(3)] == [27, 27, 18]
+    saved = tmp_path / "stats.json"
+    saved.write_text(json.dumps(stats))
+    shown = subprocess.run(
+        [hosepipe, "stats", str(saved)], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown == str(hp.RunStats.from_dict(stats)) + "\n"
+    assert sum(line.startswith("  on tcp://127.0.0.1:") for line in shown.splitlines()) == 3 * len(
+        shares
+    )
     wrong = subprocess.run(
         [hosepipe, "run", str(job), "--scheduler", cluster], capture_output=True, text=True
     )

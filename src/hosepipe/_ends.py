@@ -17,7 +17,10 @@ from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["BytesRead", "Engine", "Reader", "SinkBase", "SinkWriter"]
+    from hosepipe.metrics._latency import Latency
+    from hosepipe.metrics._stats import RunStats
+
+__all__ = ["BytesRead", "Engine", "Reader", "RunView", "SinkBase", "SinkWriter"]
 
 T = TypeVar("T", covariant=True)
 In = TypeVar("In", contravariant=True)
@@ -106,6 +109,17 @@ class SinkBase(Generic[In, R]):
 
     def __repr__(self) -> str:
         return self.label
+
+
+class RunView(Protocol):
+    """What ``Stream.stats()`` and the exporters read of a stream's latest run: a local
+    ``Run`` or a run on an engine, which sets itself as the stream's ``_last``."""
+
+    latency: Latency | None  # sampled latency histograms, when the stream is exported
+
+    def stats(self) -> RunStats:
+        """The run's counters: live while it runs, final after."""
+        ...
 
 
 class Engine:

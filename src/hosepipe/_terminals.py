@@ -13,7 +13,7 @@ from types import TracebackType
 
 from hosepipe import _astream
 from hosepipe._drive._sync import END, Run
-from hosepipe._ends import Engine, SinkBase
+from hosepipe._ends import Engine, RunView, SinkBase
 from hosepipe._errors import EmptyStreamError, HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
@@ -54,7 +54,7 @@ class Terminals(Generic[T]):
     _source: Source
     _stages: tuple[_nodes.Node, ...]
     _exporters: list[Any]  # hosepipe.metrics.prometheus(self): set on the first
-    _last: Run  # the latest run (stats()): set by the first
+    _last: RunView  # the latest run (stats()): set by the first, or by an engine
 
     # -- running ---------------------------------------------------------------------------
 
@@ -96,7 +96,7 @@ class Terminals(Generic[T]):
         >>> _ = list(it); s.stats().stage("map(str)").items_out
         1000
         """
-        run: Run | None = getattr(self, "_last", None)
+        run: RunView | None = getattr(self, "_last", None)
         if run is None:
             raise HosepipeError("stats(): this stream has not run yet; start it first")
         return run.stats()

@@ -15,7 +15,7 @@ from hosepipe._typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["DeadLetter", "catch_error", "guards_of"]
+__all__ = ["DeadLetter", "catch_error", "guards_of", "send_dead_letter"]
 
 
 class DeadLetter:
@@ -100,11 +100,19 @@ def catch_error(
                 count(exc)
             if node.handler is not None:
                 node.handler(exc, item)
-            dead = node.dead_letter
-            if isinstance(dead, SinkBase):
-                writer_for(dead).write(DeadLetter(item, exc, label).to_dict())
-            elif dead is not None:
-                send: Callable[[DeadLetter], object] = getattr(dead, "append", dead)
-                send(DeadLetter(item, exc, label))
+            if node.dead_letter is not None:
+                send_dead_letter(node.dead_letter, DeadLetter(item, exc, label), writer_for)
             return True
     return False
+
+
+def send_dead_letter(
+    dead: Any, letter: DeadLetter, writer_for: Callable[[SinkBase[Any, Any]], Any]
+) -> None:
+    """Give *letter* to a ``catch``'s *dead* letter target: a sink (its ``to_dict()``,
+    through the run's writer ``writer_for(sink)``), a list or a callable."""
+    if isinstance(dead, SinkBase):
+        writer_for(dead).write(letter.to_dict())
+    else:
+        send: Callable[[DeadLetter], object] = getattr(dead, "append", dead)
+        send(letter)

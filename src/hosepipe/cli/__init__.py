@@ -231,7 +231,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help=(
             "where to run: here (local), or on Dask (needs hosepipe[dask]): the partitions of "
             "the stream's files on the --scheduler's workers, or on a LocalCluster of 2 "
-            "worker processes. Default: local"
+            "worker processes; its statistics show each worker's share under each stage. "
+            "Default: local"
         ),
     )
     run.add_argument(

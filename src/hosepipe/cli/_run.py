@@ -411,8 +411,10 @@ def execute(
             writer.abort()
     if code == EXIT_PIPE_CLOSED:
         _silence_stdout()
-    if engine is not None:
-        return getattr(engine, "_last", None) or hp.RunStats((), 0.0), code, error
+    if engine is not None:  # the totals, and each worker's share (under each stage)
+        if getattr(engine, "_run", None) is None:  # refused before it started
+            return hp.RunStats((), 0.0), code, error
+        return engine.stats(by="worker"), code, error
     return it.stats(), code, error
 
 

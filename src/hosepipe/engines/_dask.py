@@ -3,7 +3,7 @@
 What runs where (``_plan``): each partition (``sources._partition``) is one task that runs
 the stream's leading element-wise stages through the local sync driver (``_tasks``) and
 returns a materialised result; the client gathers them in partition order and runs the
-remaining stages locally, or, with no remaining stages, tree-reduces the partial counts,
+remaining stages locally, or, with no remaining stages, reduces the partial counts,
 sums and folds on the cluster. File sinks whose path holds ``*`` are written one file per
 partition by the workers, each atomically, then a manifest by the client.
 """
@@ -21,8 +21,8 @@ from hosepipe._ends import Engine
 from hosepipe._errors import NOTE_PREFIX, EmptyStreamError, HosepipeError
 from hosepipe._extras import require
 from hosepipe._typing import TYPE_CHECKING
-from hosepipe.engines._plan import Plan, by_value
-from hosepipe.engines._tasks import EMPTY, combine, run_partition
+from hosepipe.engines._plan import Plan, by_value, sources
+from hosepipe.engines._tasks import EMPTY, LETTERS, combine, run_partition
 from hosepipe.metrics._stats import RunStats, StageStats
 from hosepipe.sources._partition import (
     count_newlines,
@@ -35,11 +35,14 @@ from hosepipe.sources._partition import (
 if TYPE_CHECKING:
     from typing import Any
 
+    from hosepipe._steps._catch import DeadLetter
     from hosepipe._stream import Stream
+    from hosepipe.metrics._latency import Latency
 
 __all__ = ["Dask"]
 
 _WHAT = "hp.engines.Dask"
+SPLIT_EVERY = 8  # partial results a combine task folds (dask.bag's default split_every)
 _EMPTY_REDUCE = "reduce() was called on an empty stream, and no initial value was provided"
 
 
@@ -88,7 +91,7 @@ class Dask(Engine):
         self._cluster: Any = None
         self._owns_client = True
         self._last: RunStats | None = None
-        self._parts: list[RunStats] | None = None
+        self._run: _Run | None = None
         if client_or_address is None:
             import multiprocessing.process
 
@@ -149,34 +152,46 @@ class Dask(Engine):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stats(self) -> RunStats:
+    def stats(self, *, by: str | None = None) -> RunStats:
         """The ``RunStats`` of the latest run on this engine: every partition's counters
-        added up per stage, with the client's stages after them.
+        added up per stage, with the client's stages after them. With ``by="worker"``, its
+        ``workers`` also give each worker's share of the stages the workers ran (its
+        partitions' counters added up), which ``str()`` shows under each stage.
 
         >>> Dask.__new__(Dask).stats()
         Traceback (most recent call last):
         ...
         hosepipe.HosepipeError: stats(): no stream has run on this engine yet
+        >>> Dask.__new__(Dask).stats(by="host")
+        Traceback (most recent call last):
+        ...
+        ValueError: stats(): `by` must be None or 'worker', got 'host'
         """
-        last: RunStats | None = getattr(self, "_last", None)
-        if last is None:
+        if by not in (None, "worker"):
+            raise ValueError(f"stats(): `by` must be None or 'worker', got {by!r}")
+        run: _Run | None = getattr(self, "_run", None)
+        if run is None:
             raise HosepipeError("stats(): no stream has run on this engine yet")
-        return last
+        if by is None and run.wall is not None and self._last is not None:
+            return self._last
+        return run.stats(by_worker=by == "worker")
 
     def partition_stats(self) -> list[RunStats]:
         """The ``RunStats`` of each partition of the latest run, in partition order: the
         rows the workers ran (the source and the stages before the first client stage).
-        A partition left unread (a ``take`` had its items) has no entry.
+        A partition left unread (a ``take`` had its items), or whose result has not
+        reached the client (the run is going on, or failed first), has no entry.
 
         >>> Dask.__new__(Dask).partition_stats()
         Traceback (most recent call last):
         ...
         hosepipe.HosepipeError: partition_stats(): no stream has run on this engine yet
         """
-        parts: list[RunStats] | None = getattr(self, "_parts", None)
-        if parts is None:
+        run: _Run | None = getattr(self, "_run", None)
+        if run is None:
             raise HosepipeError("partition_stats(): no stream has run on this engine yet")
-        return list(parts)
+        done = dict(run.part_stats)  # a copy: a running run may add to it
+        return [done[i] for i in sorted(done)]
 
     # -- running -------------------------------------------------------------------------
 
@@ -201,18 +216,28 @@ class Dask(Engine):
         if self._closed:
             raise HosepipeError(f"{terminal}(): this Dask engine is closed")
         started = time.perf_counter()
+        self._last = None
         plan = Plan(stream)
         parts = split(stream._source, self.partition_size)
         run = _Run(self, plan, parts)
+        run.started = started
+        stream._last = run  # stream.stats() and exporters read it, as a local run
+        self._run = run
         try:
-            value = run.go(terminal, args)
+            run.open_dead_letters()
+            try:
+                value = run.go(terminal, args)
+            finally:
+                run.close_dead_letters()
         except BaseException as exc:
             if isinstance(exc, Exception):
                 run.note(exc)
+                getattr(exc, "__dict__", {}).pop(LETTERS, None)
             run.cancel()  # Ctrl-C too: no task of this run goes on
             raise
-        self._last = run.stats(stream, time.perf_counter() - started)
-        self._parts = [run.part_stats[i] for i in sorted(run.part_stats)]
+        finally:
+            run.wall = time.perf_counter() - run.started
+        self._last = run.stats()
         return self._last if terminal == "run" else value
 
 
@@ -227,6 +252,11 @@ class _Run:
         self.futures: list[Any] = []  # every future submitted, to cancel them on a failure
         self.partials: list[Any] = []  # one per partition
         self.part_stats: dict[int, RunStats] = {}
+        self.part_workers: dict[int, str] = {}  # the worker whose result was taken
+        self.started = time.perf_counter()
+        self.wall: float | None = None  # set when the run has ended
+        self.latency: Latency | None = None  # no latency samples come from the workers
+        self.dead_writers: dict[int, Any] = {}  # id(sink) -> writer, for dead letters
         self.tail: Stream[Any] | None = None
         self.failed: int | None = None  # the partition whose error the client saw
 
@@ -252,28 +282,94 @@ class _Run:
             self.futures += counts
             set_first_lines(self.parts, dict(zip(jobs, self.client.gather(counts))))
         engine, head = self.engine, self.plan.head
-        job = engine._dumps((head, terminal, fn), head, fn)
-        for i, part in enumerate(self.parts):
-            sink = None if sinks is None else sinks[i]
-            data = engine._dumps((part, sink), part)
-            fut = self.client.submit(run_partition, job, data, pure=False)
-            self.partials.append(fut)
+        import cloudpickle
+
+        modules = by_value(head, fn) | set(cloudpickle.list_registry_pickle_by_value())
+        inlined = sources(head, modules)  # so the workers inline what a local run inlines
+        job = engine._dumps((head, terminal, fn, self.plan.box, inlined), head, fn)
+        datas = [
+            engine._dumps((part, None if sinks is None else sinks[i]), part)
+            for i, part in enumerate(self.parts)
+        ]
+        # one graph for all partitions: one message to the scheduler
+        self.partials = self.client.map(run_partition, [job] * len(datas), datas, pure=False)
         self.futures += self.partials
 
     def _reduce(self, fn: Any) -> Any:
-        """The partials combined in order on the cluster, two at a time, with *fn*."""
+        """The partials combined in order with *fn*: on the cluster, ``SPLIT_EVERY`` at a
+        time (as dask.bag's reductions), until at most that many are left, which the
+        client gathers and folds (a task more would cost a round trip more)."""
         fn_data = None if fn is None else self.engine._dumps(fn, fn)
         level = list(self.partials)
-        while len(level) > 1:
-            pairs = [
-                self.client.submit(combine, fn_data, level[i], level[i + 1], pure=False)
-                for i in range(0, len(level) - 1, 2)
+        while len(level) > SPLIT_EVERY:
+            groups = [level[i : i + SPLIT_EVERY] for i in range(0, len(level), SPLIT_EVERY)]
+            level = [
+                g[0] if len(g) == 1 else self.client.submit(combine, fn_data, *g, pure=False)
+                for g in groups
             ]
-            self.futures += pairs
-            level = pairs + level[len(level) - len(level) % 2 :]
-        value, stats = level[0].result()
-        self.part_stats = dict(enumerate(stats))
+            self.futures += level
+        try:
+            value, stats = combine(fn_data, *self.client.gather(level))
+        except Exception:
+            if self.plan.dead_letters:  # the letters a local run would have sent first
+                self._letters_to_failure()
+            raise
+        for i, done in enumerate(stats):
+            self.took(i, done)
         return value
+
+    def _letters_to_failure(self) -> None:
+        """After a failed reduction: give the dead letters of the partitions before the
+        first failed one, then its own, and raise its error (the local run's)."""
+        from distributed import wait
+
+        wait(self.partials)  # type: ignore[no-untyped-call]
+        for i, fut in enumerate(self.partials):
+            if fut.status == "error":
+                self.failed = i
+                exc = fut.exception()
+                self.letters(getattr(exc, "__dict__", {}).pop(LETTERS, ()))
+                raise exc from None
+            self.took(i, fut.result()[1][0])
+
+    def took(self, i: int, done: tuple[str, RunStats, list[Any]], send: bool = True) -> None:
+        """Keep partition *i*'s stats and the worker that ran it; send its dead letters."""
+        self.part_workers[i], self.part_stats[i], letters = done
+        if send:
+            self.letters(letters)
+
+    def letters(self, letters: Iterable[tuple[int, int, DeadLetter]]) -> None:
+        """Give each dead letter of a partition to its catch's target, in order."""
+        from hosepipe._steps._catch import send_dead_letter
+
+        for index, _, letter in letters:
+            send_dead_letter(self.plan.dead_letters[index], letter, self._writer)
+
+    def _writer(self, sink: Any) -> Any:
+        return self.dead_writers[id(sink)]
+
+    def open_dead_letters(self) -> None:
+        """Open the dead-letter sinks, as a local run does when it starts (so a run with
+        no bad item replaces what an earlier one left there)."""
+        from hosepipe._ends import SinkBase
+
+        for dead in self.plan.dead_letters:
+            if isinstance(dead, SinkBase) and id(dead) not in self.dead_writers:
+                self.dead_writers[id(dead)] = dead.open()
+
+    def close_dead_letters(self) -> None:
+        """Commit the dead-letter sinks: the bad records are kept however the run ended."""
+        writers, self.dead_writers = self.dead_writers, {}
+        first: BaseException | None = None
+        for writer in writers.values():
+            try:
+                writer.commit()
+            except BaseException as e:
+                with contextlib.suppress(Exception):
+                    writer.abort()
+                first = first or e
+        if first is not None:
+            raise first
 
     def _gathered(self) -> Iterator[Any]:
         """The partitions' items, in partition order (or as they finish, not *ordered*)."""
@@ -288,11 +384,24 @@ class _Run:
                 i = index[fut.key]
                 try:
                     items, stats = fut.result()
-                except BaseException:
+                except BaseException as e:
                     self.failed = i
+                    self.letters(getattr(e, "__dict__", {}).pop(LETTERS, ()))
                     raise
-                self.part_stats[i] = stats[0]
-                yield from items
+                self.took(i, stats[0], send=False)
+                letters = stats[0][2]
+                if not letters:
+                    yield from items
+                    continue
+                # each letter where the local run sends it: before the item after it
+                ahead = iter(letters)
+                letter = next(ahead, None)
+                for k, item in enumerate(items):
+                    while letter is not None and letter[1] <= k:
+                        self.letters((letter,))
+                        letter = next(ahead, None)
+                    yield item
+                self.letters([*(() if letter is None else (letter,)), *ahead])
         finally:
             self.cancel()  # stopped early (take): the rest is not needed
 
@@ -353,9 +462,13 @@ class _Run:
         counts = []
         try:
             for i, fut in enumerate(self.partials):
-                count, stats = fut.result()
+                try:
+                    count, stats = fut.result()
+                except Exception as e:
+                    self.letters(getattr(e, "__dict__", {}).pop(LETTERS, ()))
+                    raise
                 counts.append(count)
-                self.part_stats[i] = stats[0]
+                self.took(i, stats[0])
             for s, final in zip(sinks, finals):
                 os.replace(s.path, final)
         except BaseException as e:  # no partial output: the staged files of the partitions done
@@ -394,20 +507,27 @@ class _Run:
         out.commit()  # syncs the folder too, so the renames above last
         return sum(counts)
 
-    def stats(self, stream: Stream[Any], wall: float) -> RunStats:
-        """Every partition's counters added per stage, then the client's stages."""
-        head = RunStats.merge(
-            [self.part_stats[i] for i in sorted(self.part_stats)],
-            wall_time=wall,
-            source_label=stream._source.label,
-            stages=len(self.plan.head) + 1,
-        )
-        if self.tail is None:
-            return head
-        tail = self.tail.stats().stages[1:]
+    def stats(self, by_worker: bool = False) -> RunStats:
+        """Every partition's counters added per stage, then the client's stages: live
+        while the run goes (the partitions whose results arrived so far), final after.
+        With *by_worker*, also each worker's share of the stages the workers ran."""
+        wall = time.perf_counter() - self.started if self.wall is None else self.wall
+        done = sorted(self.part_stats.items())  # a copy: the run's thread may add to it
+        merge = RunStats.merge
+        label, width = self.plan.stream._source.label, len(self.plan.head) + 1
+        head = merge([r for _, r in done], wall_time=wall, source_label=label, stages=width)
+        workers = {}
+        if by_worker:
+            for worker in sorted(set(self.part_workers.values())):
+                own = [r for i, r in done if self.part_workers.get(i) == worker]
+                mine = merge(own, wall_time=wall, source_label=label, stages=width)
+                workers[worker] = mine.stages
+        tail = self.tail
+        if tail is None or getattr(tail, "_last", None) is None:
+            return RunStats(head.stages, wall, workers=workers)
         shift = len(self.plan.head)
-        moved = tuple(_at(s, s.position + shift, wall) for s in tail)
-        return RunStats(head.stages + moved, wall)
+        moved = tuple(_at(s, s.position + shift, wall) for s in tail.stats().stages[1:])
+        return RunStats(head.stages + moved, wall, workers=workers)
 
 
 def _at(s: StageStats, position: int, wall: float) -> StageStats:

@@ -6,7 +6,9 @@ partition each, through the local sync driver. The first stage whose meaning dep
 more than one item at a time (``take``, ``batch``, ``window``, ``scan``, ``enumerate``,
 ``distinct``, ``group_by``, ``zip``, ...) and every stage after it run on the client, over
 the partitions' outputs gathered in order: so the answer is the local one. A few stages
-cannot run on a worker at all and are refused (``refusal``).
+cannot run on a worker at all and are refused (``refusal``). A ``catch(dead_letter=...)``
+on the workers collects its dead letters in the task, and the client gives them to the
+user's target, partition by partition, in order.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from collections.abc import Iterable
 from hosepipe import _nodes
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING
+from hosepipe.engines._tasks import Collect, LetterBox
 
 if TYPE_CHECKING:
     from typing import Any
 
     from hosepipe._stream import Stream
 
-__all__ = ["WORKER_STAGES", "Plan", "by_value", "refusal"]
+__all__ = ["WORKER_STAGES", "Plan", "by_value", "refusal", "sources"]
 
 # element-wise and per-partition stages: their output for a partition does not depend on
 # any other partition
@@ -51,19 +54,19 @@ def refusal(node: _nodes.Node, position: int) -> str | None:
             f"{where} cannot run on Dask: worker processes cannot start processes of their "
             "own; use via='thread' there, or more Dask workers"
         )
-    if isinstance(node, _nodes.Catch) and node.dead_letter is not None:
-        return (
-            f"{where} cannot run on Dask: its dead_letter would be filled on the workers, "
-            "not here; use handler= to record the bad items, or run locally"
-        )
     return None
 
 
 class Plan:
     """The stages of *stream* split into those the workers run (``head``) and those the
-    client runs after them (``tail``); ``HosepipeError`` for a stage neither can run."""
+    client runs after them (``tail``); ``HosepipeError`` for a stage neither can run.
 
-    __slots__ = ("head", "stream", "tail")
+    A worker-side ``catch(dead_letter=...)`` is sent as a copy whose dead letters go into
+    the task's ``box``; ``dead_letters[i]`` is the user's target of the letters tagged *i*,
+    to which the client gives them, in order.
+    """
+
+    __slots__ = ("box", "dead_letters", "head", "stream", "tail")
 
     def __init__(self, stream: Stream[Any]) -> None:
         stages = stream._stages
@@ -78,7 +81,16 @@ class Plan:
             if why is not None:
                 raise HosepipeError(why)
         self.stream = stream
-        self.head = stages[:cut]
+        self.box = LetterBox()
+        self.dead_letters: list[Any] = []
+        head = list(stages[:cut])
+        for i, node in enumerate(head):
+            if isinstance(node, _nodes.Catch) and node.dead_letter is not None:
+                collect = Collect(self.box, len(self.dead_letters))
+                self.dead_letters.append(node.dead_letter)
+                head[i] = _nodes.Catch(node.exc_types, node.handler, collect)
+        self.box.used = bool(self.dead_letters)
+        self.head = tuple(head)
         self.tail = stages[cut:]
 
 
@@ -130,6 +142,36 @@ def _modules(obj: object, depth: int, seen: set[int], out: set[str]) -> None:
             children = [*children, wrapped]
     for child in children:
         _modules(child, depth - 1, seen, out)
+
+
+def sources(head: tuple[_nodes.Node, ...], modules: set[str]) -> list[tuple[Any, str, list[str]]]:
+    """The source lines the workers need to inline the stages' simple functions, as the
+    local run does (``_drive._inline``): for each function of *head* that travels by value
+    (defined in ``__main__`` or in one of *modules*) and is simple enough to inline here,
+    ``(function, key, lines)``. cloudpickle names the code of such a function
+    ``<dynamic-code>``, whose source no worker can find; the task registers *lines* in its
+    ``linecache`` under *key* and gives the function's code that file name
+    (``_tasks.run_partition``). The inliner checks the source against the code again
+    there, so a mismatch only costs the speed."""
+    import linecache
+    import types
+
+    from hosepipe._drive._inline import inline_expression
+
+    out: list[tuple[Any, str, list[str]]] = []
+    for node in head:
+        for fn in node._values():
+            if type(fn) is not types.FunctionType:
+                continue
+            if fn.__module__ != "__main__" and fn.__module__ not in modules:
+                continue
+            if inline_expression(fn, "x") is None:
+                continue
+            filename = fn.__code__.co_filename
+            lines = linecache.getlines(filename)
+            if lines:
+                out.append((fn, f"<hosepipe by value: {filename}>", lines))
+    return out
 
 
 def by_value(*objs: object) -> set[str]:

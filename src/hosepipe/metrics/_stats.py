@@ -247,7 +247,9 @@ class StageStats:
 class RunStats:
     """The record of one run: a ``StageStats`` per stage (the source first), and wall time.
 
-    ``str()`` gives a table with one line per stage.
+    ``str()`` gives a table with one line per stage. A run on an engine asked for its
+    per-worker rows (``engine.stats(by="worker")``) has *workers*: for each worker, its
+    share of each stage it ran (rows that add up to the stage's), shown under each stage.
 
     >>> import hosepipe as hp
     >>> stats = hp.Stream(range(5)).map(str).run()
@@ -260,11 +262,20 @@ class RunStats:
     total: 5 in, 5 out, 0 errors; wall time 0.1 ms; time*: each stage's own time, ...
     """
 
-    __slots__ = ("stages", "wall_time")
+    __slots__ = ("stages", "wall_time", "workers")
 
-    def __init__(self, stages: tuple[StageStats, ...], wall_time: float) -> None:
+    def __init__(
+        self,
+        stages: tuple[StageStats, ...],
+        wall_time: float,
+        *,
+        workers: Mapping[str, tuple[StageStats, ...]] | None = None,
+    ) -> None:
         self.stages = stages
         self.wall_time = wall_time
+        # a run on an engine, asked for per-worker rows: worker -> its share of the stages
+        # it ran (a StageStats per stage position it ran, summing to the stage's totals)
+        self.workers: dict[str, tuple[StageStats, ...]] = dict(workers or {})
 
     @property
     def items_in(self) -> int:
@@ -347,13 +358,16 @@ class RunStats:
         >>> str(back) == str(stats)
         True
         """
-        return {
+        d: dict[str, Any] = {
             "stages": [s.to_dict() for s in self.stages],
             "items_in": self.items_in,
             "items_out": self.items_out,
             "errors": self.errors,
             "wall_time": self.wall_time,
         }
+        if self.workers:
+            d["workers"] = {w: [s.to_dict() for s in rows] for w, rows in self.workers.items()}
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunStats:
@@ -373,12 +387,23 @@ class RunStats:
             if not isinstance(stages, list):
                 raise ValueError(f"stats.stages must be an array of stages, got {_kind(stages)}")
             wall = _seconds(d, "wall_time", "stats")
+            workers = _mapping(d.get("workers", {}), "stats.workers")
+            for w, rows in workers.items():
+                if not isinstance(rows, list):
+                    raise ValueError(f"stats.workers[{w!r}] must be an array, got {_kind(rows)}")
             return cls(
                 tuple(
                     StageStats.from_dict(s, where=f"stages[{i}]", run_wall_time=wall)
                     for i, s in enumerate(stages)
                 ),
                 wall,
+                workers={
+                    w: tuple(
+                        StageStats.from_dict(s, where=f"workers[{w!r}][{i}]", run_wall_time=wall)
+                        for i, s in enumerate(rows)
+                    )
+                    for w, rows in workers.items()
+                },
             )
         except ValueError as e:
             raise ValueError(f"not a RunStats dict: {e}") from None
@@ -391,8 +416,15 @@ class RunStats:
         head += ["time*", "items/s"]  # *: see the total line
         head += ["queue", "wait"] if queues else []
         rows = [tuple(head)]
+        shares: dict[int, list[tuple[str, StageStats]]] = {}  # per-worker rows, by stage
+        for worker, own in self.workers.items():
+            for share in own:
+                shares.setdefault(share.position, []).append((f"  on {worker}", share))
+        listed: list[tuple[str, StageStats]] = []
         for s in self.stages:
-            name = f"{s.position} {'source ' if s.position == 0 else ''}{s.label}"
+            listed.append((f"{s.position} {'source ' if s.position == 0 else ''}{s.label}", s))
+            listed += shares.get(s.position, [])  # its workers' shares under it
+        for name, s in listed:
             if len(name) > 48:
                 name = name[:45] + "..."
             row = [

@@ -10,6 +10,9 @@ parts of a source, in the order the source reads them:
   part (``line_ranges``). A range knows the number of its first line (``_LineRange``), so
   ``DataError`` lines count from the start of the file; an engine counts the line ends
   before each range (``count_newlines``) as a task of its own;
+* ``hp.read_sql(url, query, key=, partitions=N)``: N ranges of an integer key, each read
+  by a copy of the reader with ``WHERE low <= key < high`` (``_SqlReader.key_ranges``,
+  which asks the database for the key's ``min`` and ``max`` first);
 * ``hp.partitioned(sources)``: one part per source given.
 
 Compressed files are one part each (they cannot be entered in the middle); CSV files are
@@ -263,15 +266,19 @@ def split(source: Source, partition_size: int | None = None) -> list[Any]:
     """
     from hosepipe.sources._csv import _CsvRows
     from hosepipe.sources._files import _Chunks, _label, _Lines, resolve_paths
+    from hosepipe.sources._sql import _SqlReader
 
     obj = source.obj
     if isinstance(obj, Partitioned):
         return list(obj.sources)
+    if isinstance(obj, _SqlReader):
+        return list(obj.key_ranges())
     if not isinstance(obj, _Lines | _CsvRows | _Chunks):
         raise HosepipeError(
             f"cannot cut the source {source.label} into partitions: read files with "
-            "hp.read_lines, hp.read_jsonl, hp.read_csv or hp.read_bytes, or give the parts "
-            "with hp.partitioned([...])"
+            "hp.read_lines, hp.read_jsonl, hp.read_csv or hp.read_bytes, rows with "
+            "hp.read_sql(..., key=, partitions=), or give the parts with "
+            "hp.partitioned([...])"
         )
     op = obj.label.split("(", 1)[0]
     parts: list[Any] = []

@@ -30,6 +30,7 @@ order a checkpoint resumes from share one argument check, label and row shaping.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import re
@@ -391,6 +392,8 @@ class _SqlReader(_SqlRead, Reader[Row]):
     """The sync form: SQLite or a ``psycopg.Connection``."""
 
     key: str | None = None  # read_sql(key=): the column the rows are ordered by
+    partitions = 1  # read_sql(partitions=): key ranges an engine reads apart
+    keys: tuple[int | None, int | None] | None = None  # a partition: low <= key < high
     _after: tuple[Any] | None = None  # seek: start after this key value
     _at: list[Any] | None = None  # the latest run: [batch, its iterator, key index, start]
     _start: dict[str, Any] | None = None
@@ -418,15 +421,23 @@ class _SqlReader(_SqlRead, Reader[Row]):
         """Make the next run read the rows after *pos*, a ``position()``."""
         self._after = (pos["after"],)
 
+    def _quoted_key(self) -> str:
+        assert self.key is not None
+        return '"' + self.key.replace('"', '""') + '"'
+
     def _statement(self, postgres: bool) -> tuple[str, Any]:
-        """The query and parameters to run: keyed, ordered by the key and after a seek."""
+        """The query and parameters to run: keyed, ordered by the key, in the partition's
+        key range (``keys``) and after a seek."""
         if self.key is None:
             return self.query, (self.pg_params if postgres else self.params)
         after, self._after = self._after, None
         self._start = None if after is None else {"after": after[0]}
         query, params = self.query, self.params
-        key = '"' + self.key.replace('"', '""') + '"'
-        where = ""
+        key = self._quoted_key()
+        # a partition's bounds are ints checked by key_ranges: written into the statement
+        bounds = [] if self.keys is None else self.keys
+        conditions = [f"{key} {op} {int(v)}" for op, v in zip((">=", "<"), bounds) if v is not None]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         if after is not None:
             named = isinstance(params, Mapping)
             mark = (
@@ -434,24 +445,106 @@ class _SqlReader(_SqlRead, Reader[Row]):
                 if postgres
                 else (":hosepipe_after" if named else "?")
             )
-            where = f" WHERE {key} > {mark}"
+            where += f"{' AND' if where else ' WHERE'} {key} > {mark}"
             if postgres and not params:
                 query = query.replace("%", "%%")  # the query now has a parameter
             params = {**params, "hosepipe_after": after[0]} if named else (*params, after[0])  # type: ignore[dict-item]
         statement = f"SELECT * FROM ({query}) AS hosepipe_keyed{where} ORDER BY {key}"
         return statement, (params or None) if postgres else params
 
-    def _keyed(self, description: Any) -> list[Any] | None:
-        if self.key is None:
-            return None
+    def _key_index(self, description: Any) -> int:
+        """Where the key is in the query's rows; ``ValueError`` naming it when absent."""
         names = [d[0] for d in description or ()]
         if self.key not in names:
             raise ValueError(
                 f"read_sql(): `key` {self.key!r} is not a column of the query's rows "
                 f"(they have {', '.join(map(repr, names))})"
             )
-        self._at = at = [(), iter(()), names.index(self.key), self._start]
+        return names.index(self.key)
+
+    def _keyed(self, description: Any) -> list[Any] | None:
+        if self.key is None:
+            return None
+        self._at = at = [(), iter(()), self._key_index(description), self._start]
         return at
+
+    # -- engines: the rows cut into ranges of the key ---------------------------------------
+
+    def key_ranges(self) -> list[_SqlReader[Row]]:
+        """The partitions of this reader for an engine: copies reading ranges of its key.
+
+        Runs ``SELECT min(key), max(key), ...`` over the query here, then cuts
+        ``[min, max]`` into ``partitions`` ranges of equal width (at most one per key
+        value); the first range is open below and the last above, so each row lies in
+        exactly one. Read one after the other, in key order, they give the rows of the
+        whole keyed query in its order. ``HosepipeError`` when this reader cannot be cut.
+        """
+        from hosepipe._errors import HosepipeError
+
+        where = f"cannot cut the source {self.label} into partitions"
+        if self.key is None:
+            raise HosepipeError(
+                f"{where}: give read_sql() a `key` (a unique integer column) and "
+                "`partitions=N`, to read ranges of the key on the workers"
+            )
+        if self.target.conn is not None:
+            raise HosepipeError(
+                f"{where}: a connection object cannot travel to the workers; give "
+                "read_sql() a 'postgresql://...' URL or a SQLite path, which each worker opens"
+            )
+        if self.partitions == 1:
+            return [self]
+        key = self._quoted_key()
+        postgres = self.target.kind == "postgres"
+        params = self.pg_params if postgres else self.params
+        statement = (
+            f"SELECT min({key}), max({key}), count(*) - count({key}) "
+            f"FROM ({self.query}) AS hosepipe_keyed"
+        )
+        conn, owned = self.target.open(write=False)
+        try:
+            cursor = conn.cursor()
+            try:  # the columns first (LIMIT 0), so a wrong key is named as such
+                cursor.execute(f"SELECT * FROM ({self.query}) AS hosepipe_keyed LIMIT 0", params)
+                cursor.fetchall()
+                self._key_index(cursor.description)
+                cursor.execute(statement, params)
+                low, high, nulls = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            if owned:
+                conn.close()
+        if nulls:
+            raise HosepipeError(
+                f"{where}: `key` {self.key!r} is NULL in {nulls} row(s), which no key range "
+                "holds; use a key column without NULLs"
+            )
+        if low is None:  # no rows
+            return [self]
+        for value in (low, high):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise HosepipeError(
+                    f"{where}: partitions are ranges of an integer `key`, and {self.key!r} "
+                    f"holds {type(value).__name__} values ({value!r}); key the rows by an "
+                    "integer column (an id), or cut them with hp.partitioned([...])"
+                )
+        n = min(self.partitions, high - low + 1)
+        if n == 1:
+            return [self]
+        cuts = [low + (high - low + 1) * i // n for i in range(n + 1)]
+        parts = []
+        for i in range(n):
+            part = copy.copy(self)
+            part._at = part._start = part._after = None
+            part.partitions = 1
+            low_i, high_i = (None if i == 0 else cuts[i]), (None if i == n - 1 else cuts[i + 1])
+            part.keys = (low_i, high_i)
+            shown = self.key if low_i is None else f"{low_i} <= {self.key}"
+            shown += "" if high_i is None else f" < {high_i}"
+            part.label = f"{self.label[:-1]}, {shown})"
+            parts.append(part)
+        return parts
 
     def open(self, report: Report) -> Iterator[Row]:
         conn, owned = self.target.open(write=False)
@@ -543,6 +636,7 @@ def read_sql(
     rows: Literal["dict"] = ...,
     async_: bool = ...,
     key: str | None = ...,
+    partitions: int = ...,
 ) -> Stream[dict[str, Any]]: ...
 @overload
 def read_sql(
@@ -554,6 +648,7 @@ def read_sql(
     rows: Literal["tuple"],
     async_: bool = ...,
     key: str | None = ...,
+    partitions: int = ...,
 ) -> Stream[tuple[Any, ...]]: ...
 def read_sql(
     conn_or_url: Connectable,
@@ -564,6 +659,7 @@ def read_sql(
     rows: Literal["dict", "tuple"] = "dict",
     async_: bool = False,
     key: str | None = None,
+    partitions: int = 1,
 ) -> Stream[dict[str, Any]] | Stream[tuple[Any, ...]]:
     """A stream over the rows of a SQL *query*: dicts by column name, or tuples.
 
@@ -585,6 +681,13 @@ def read_sql(
     run as ``SELECT * FROM (query) ORDER BY key``), and a checkpointed run
     (``to(..., checkpoint=)``) records the key of the last row, resuming with ``WHERE key >
     last``.
+
+    *partitions* (with *key*, an integer column) is for engines: run on
+    ``hp.engines.Dask()``, the rows are read as that many ranges of the key, one task
+    each (``min`` and ``max`` of the key are asked first, and ``[min, max]`` is cut into
+    ranges of equal width). Run here, it changes nothing: the rows come in key order, as
+    the ranges read one after the other give them. The workers open their own
+    connections, so give a URL or a path, not a connection object.
 
     >>> import sqlite3
     >>> import hosepipe as hp
@@ -656,7 +759,16 @@ def read_sql(
     if key is not None and (not isinstance(key, str) or not key):
         raise TypeError(f"read_sql(): `key` must be a column name (a str), got {key!r}")
     if key is not None and (async_ or target.is_async):
-        raise ValueError("read_sql(): `key` is for the sync form (checkpointed runs)")
+        raise ValueError(
+            "read_sql(): `key` is for the sync form (checkpointed runs, engine partitions)"
+        )
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        raise ValueError(f"read_sql(): `partitions` must be an int >= 1, got {partitions!r}")
+    if partitions > 1 and key is None:
+        raise ValueError(
+            "read_sql(): `partitions` cuts the rows into ranges of a key: give `key` too, "
+            "the name of a unique integer column"
+        )
     if async_:
         target = target.as_async("read_sql")
     as_dict = rows == "dict"
@@ -667,4 +779,7 @@ def read_sql(
     if key is not None:
         reader.key = key
         reader.label = f"{reader.label[:-1]}, key={key!r})"
+    if partitions > 1:
+        reader.partitions = partitions
+        reader.label = f"{reader.label[:-1]}, partitions={partitions})"
     return Stream(reader)
