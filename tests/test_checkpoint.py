@@ -750,3 +750,76 @@ def test_a_second_run_of_one_checkpoint_is_refused_until_the_first_dies(tmp_path
         "out.txt",
         "ready",
     ]  # the lock file went with the run that ended
+
+
+# -- byte offsets of positions in files of many blocks -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A text file and a CSV file of many read blocks (``_files._BLOCK``), with lines of
+    every length (some longer than a block), non-ASCII text, ``\\r\\n`` and blank lines;
+    and the byte offset where each line starts."""
+    import random
+
+    from hosepipe.sources._files import _BLOCK
+
+    rnd = random.Random(14)
+    folder = tmp_path_factory.mktemp("blocks")
+    lines = []
+    for i in range(3000):
+        size = rnd.choice([0, 1, 5, 40, 300, 2000]) if i % 997 else _BLOCK + 123
+        end = "\r\n" if i % 5 == 0 else "\n"
+        lines.append(f"{i}:" + "".join(rnd.choice("abcé€ ,") for _ in range(size)) + end)
+    text = folder / "in.txt"
+    text.write_bytes("".join(lines).encode())
+    csv = folder / "in.csv"
+    rows = "".join(f'{i},"{s.rstrip()}"\n' for i, s in enumerate(lines))
+    csv.write_bytes(("id,text\n" + rows).encode())
+    assert text.stat().st_size > 20 * _BLOCK
+    starts = {}
+    for path in (text, csv):
+        offsets, at = [0], 0
+        for line in path.read_bytes().split(b"\n")[:-1]:
+            at += len(line) + 1
+            offsets.append(at)
+        starts[str(path)] = offsets  # offsets[k]: where line k + 1 starts
+    return {"text": text, "csv": csv, "starts": starts}
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(["text", "csv"]),
+    fails=st.lists(st.integers(0, 2999), min_size=1, max_size=3, unique=True).map(sorted),
+    every=st.sampled_from([1, 7, 64, 333]),
+)
+def test_positions_in_files_of_many_blocks_have_their_byte_offsets(
+    blocks: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+    kind: str,
+    fails: list[int],
+    every: int,
+) -> None:
+    tmp = tmp_path_factory.mktemp("run")
+    src, out, ckpt = blocks[kind], tmp / "out.txt", tmp / "job.ckpt"
+    starts = blocks["starts"][str(src)]
+
+    def stream(bad: int) -> hp.Stream[str]:
+        if kind == "text":
+            lines = hp.read_lines(src)
+            return lines.map(lambda s: s if not s.startswith(f"{bad}:") else 1 / 0)
+        rows = hp.read_csv(src)
+        return rows.map(lambda r: r["text"] if int(r["id"]) != bad else 1 / 0)
+
+    for bad in [*fails, -1]:
+        with contextlib.suppress(ZeroDivisionError):
+            stream(bad).to(hp.write_lines(out), checkpoint=ckpt, every=every, force=True)
+        pos = decode(ckpt.read_bytes(), "x")["position"]
+        if pos is not None:
+            assert set(pos) <= {"file", "path", "line", "offset", "fields"}
+            assert pos["offset"] == starts[pos["line"]], pos
+    reference = tmp / "ref.txt"
+    stream(-1).to(hp.write_lines(reference))
+    assert out.read_bytes() == reference.read_bytes()
