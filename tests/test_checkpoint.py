@@ -823,3 +823,29 @@ def test_positions_in_files_of_many_blocks_have_their_byte_offsets(
     reference = tmp / "ref.txt"
     stream(-1).to(hp.write_lines(reference))
     assert out.read_bytes() == reference.read_bytes()
+
+
+def test_the_folder_is_synced_at_the_first_and_the_finished_record_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each record is fsync-ed before its rename; the rename (a folder fsync) is made
+    durable at the run's first record and its last, where it matters (see ``_Store``)."""
+    import stat
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:  # the real one, noting what it synced
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    slow = hp.Stream(Numbers(100)).tap(lambda _: time.sleep(0.002))  # records get written
+    assert slow.to(hp.write_jsonl(out), checkpoint=ckpt, every=10) == 100
+    # the partial file's name and the first record; later records (as many as were made
+    # durable before a newer one came), unsynced; the finished record; the target's rename
+    assert synced[:3] == ["folder", "file", "folder"]
+    assert synced[-4:] == ["file", "folder", "file", "folder"]
+    assert set(synced[3:-4]) <= {"file"}
+    assert hp.read_jsonl(out).to_list() == list(range(100))

@@ -170,8 +170,9 @@ def _bad(where: str, what: str) -> str:
     return f"the checkpoint {where!r} is {what}; remove it or pass restart=True to start over"
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Replace *path* by *data* atomically: a temporary file, ``fsync``, rename, folder sync."""
+def write_atomic(path: str, data: bytes, sync_folder: bool = True) -> None:
+    """Replace *path* by *data* atomically: a temporary file, ``fsync``, rename, and with
+    *sync_folder* a folder ``fsync``, which makes the rename itself durable."""
     tmp = f"{path}.tmp"  # one name: a run killed while writing it leaves no litter behind
     try:
         with open(tmp, "wb") as f:
@@ -182,6 +183,8 @@ def write_atomic(path: str, data: bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+    if not sync_folder:
+        return
     folder = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:  # the rename itself made durable
         os.fsync(folder)
@@ -344,16 +347,27 @@ def _description(stream: Stream[Any], sink: Any) -> str:
 
 
 class _Store:
-    """Where the records of a run go: the checkpoint file (file sinks and ``run()``)."""
+    """Where the records of a run go: the checkpoint file (file sinks and ``run()``).
+
+    Its folder is ``fsync``-ed (the rename made durable) at a run's first record and at the
+    finished one, not in between: after a crash that loses a later rename the file holds
+    an earlier record of this run, whose output size and position are a prefix of what is
+    durable (the output is ``fsync``-ed before each record, and only grows), so resuming
+    from it is exact too; it only redoes more. The first is synced since before it the file
+    may hold another run's record (``restart``), the last since the output is renamed over
+    its target after it."""
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.synced = False  # whether this run synced the folder after writing a record
 
     def load(self) -> dict[str, Any] | None:
         return read(self.path)
 
-    def write_bytes(self, data: bytes) -> None:
-        write_atomic(self.path, data)
+    def write_bytes(self, data: bytes, finished: bool = True) -> None:
+        """Write the record *data*; *finished*: it is the run's last."""
+        write_atomic(self.path, data, sync_folder=finished or not self.synced)
+        self.synced = True
 
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -705,7 +719,7 @@ def settled(record: dict[str, Any], settle: Callable[[Any], Any] | None) -> byte
 
 
 def _write(store: _Store, record: dict[str, Any], settle: Callable[[Any], Any] | None) -> None:
-    store.write_bytes(settled(record, settle))
+    store.write_bytes(settled(record, settle), record["finished"])
 
 
 class _Tracked(Reader[Any]):

@@ -457,6 +457,7 @@ class _Segments:
         self.partial = os.path.join(folder, f".{name}.{key}.partial")
         self.writer: _Writer | None = None
         self.write: Callable[[Any], None] = _not_open
+        self.synced = False  # whether a commit of this run synced the partial file's folder
 
     def load(self) -> dict[str, Any] | None:
         return None  # the checkpoint file is the record
@@ -516,10 +517,13 @@ class _Segments:
         record["sink"] = {"size": out.raw.tell(), "count": pieces.count(), "state": state}
         fd, store = out.raw.fileno(), self.store
 
-        def durable() -> None:
+        def durable() -> None:  # one at a time (``_Committer``), maybe not every one made
             data = settled(record, settle)
             os.fdatasync(fd)
-            store.write_bytes(data)
+            if not self.synced:  # the partial file's name, maybe new, made durable first
+                _sync_folder(os.path.dirname(self.partial))
+                self.synced = True
+            store.write_bytes(data, record["finished"])
 
         return durable
 
