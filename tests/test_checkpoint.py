@@ -9,6 +9,7 @@ no server answers, unless ``CI`` is set (``test_sql``'s fixtures).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import json
@@ -416,10 +417,17 @@ def test_what_cannot_be_checkpointed_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(
         hp.CheckpointError,
-        match=r"^checkpoint: stage 1 map\(slow\) cannot be checkpointed: checkpointed runs are "
-        r"sync: an async def stage is not supported yet$",
+        match=r"^checkpoint: stage 1 map\(slow, concurrency=2\) cannot be checkpointed: a "
+        "concurrent map in a checkpointed run with an async source or async stages is not "
+        "supported: read the source in a sync stream, or leave out `concurrency`$",
     ):
-        hp.Stream(Numbers(3)).map(slow).to(sink, checkpoint=ckpt)
+        hp.Stream(Numbers(3)).map(slow, concurrency=2).to(sink, checkpoint=ckpt)
+    with pytest.raises(
+        hp.CheckpointError,
+        match=r"^checkpoint: stage 1 take_while\(slow\) cannot be checkpointed: an async def "
+        "function is checkpointed only in map, filter, tap and flat_map without `concurrency`$",
+    ):
+        hp.Stream(Numbers(3)).take_while(slow).to(sink, checkpoint=ckpt)
     with pytest.raises(hp.CheckpointError, match=r"^checkpoint: stage 2 buffer\(4\) cannot be "):
         hp.Stream(Numbers(3)).map(str).buffer(4).to(sink, checkpoint=ckpt)
     with pytest.raises(
@@ -849,3 +857,126 @@ def test_the_folder_is_synced_at_the_first_and_the_finished_record_only(
     assert synced[-4:] == ["file", "folder", "file", "folder"]
     assert set(synced[3:-4]) <= {"file"}
     assert hp.read_jsonl(out).to_list() == list(range(100))
+
+
+# -- async: ato(), arun(), async sources and async def stages ---------------------------------
+
+
+async def _halve(x: Any) -> Any:
+    await asyncio.sleep(0)
+    return x
+
+
+async def _keep(x: Any) -> bool:
+    await asyncio.sleep(0)
+    return True
+
+
+def _fail_async_at(n: int) -> Any:
+    async def check(x: Any) -> Any:
+        await asyncio.sleep(0)
+        if x == n:
+            raise Boom(n)
+        return x
+
+    return check
+
+
+def test_an_async_def_stage_resumes_with_to_and_ato(tmp_path: Path) -> None:
+    """A sync source with an ``async def`` stage runs on the async driver: from sync code
+    (``to``, on a loop of its own) and from async code (``ato``), resuming either way."""
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for n, form in [(7, "to"), (23, "ato"), (24, "to"), (50, "ato"), (-1, "ato")]:
+        s = hp.Stream(Numbers(60)).map(_fail_async_at(n)).batch(4).flatten().filter(_keep)
+        with contextlib.suppress(Boom):
+            if form == "to":
+                s.to(hp.write_jsonl(out), checkpoint=ckpt, every=5, force=True)
+            else:
+                asyncio.run(s.ato(hp.write_jsonl(out), checkpoint=ckpt, every=5, force=True))
+    assert out.read_text() == "".join(f"{i}\n" for i in range(60))
+    record = decode(ckpt.read_bytes(), "x")
+    assert record["finished"] is True
+    assert record["position"] == 60
+
+
+def test_arun_records_the_position(tmp_path: Path) -> None:
+    ckpt = tmp_path / "job.ckpt"
+    seen: list[int] = []
+    with pytest.raises(Boom):
+        asyncio.run(
+            hp.Stream(Numbers(20))
+            .map(_fail_async_at(12))
+            .tap(seen.append)
+            .arun(checkpoint=ckpt, every=5)
+        )
+    stats = asyncio.run(
+        hp.Stream(Numbers(20))
+        .map(_fail_async_at(-1))
+        .tap(seen.append)
+        .arun(checkpoint=ckpt, every=5, force=True)
+    )
+    assert seen == list(range(12)) + list(range(10, 20))  # at least once, from the commit
+    assert stats.items_out == 10
+    # a sync stream from async code: run inline, as the async terminals run sync streams
+    assert asyncio.run(hp.Stream(Numbers(20)).arun(checkpoint=tmp_path / "b.ckpt")).items_out == 20
+
+
+def test_ato_without_a_checkpoint_and_what_it_refuses(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    assert asyncio.run(hp.Stream(range(5)).map(_halve).ato(hp.write_jsonl(out))) == 5
+    assert out.read_text() == "0\n1\n2\n3\n4\n"
+    with pytest.raises(Boom):
+        asyncio.run(hp.Stream(range(5)).map(_fail_async_at(2)).ato(hp.write_jsonl(out)))
+    assert out.read_text() == "0\n1\n2\n3\n4\n"  # aborted: the target untouched
+    with pytest.raises(TypeError, match=r"^ato\(\): `sink` must be a hosepipe Sink "):
+        asyncio.run(hp.Stream(range(5)).ato(list))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^ato\(\): `every` must be an int >= 1, got 0$"):
+        asyncio.run(hp.Stream(range(5)).ato(hp.write_jsonl(out), checkpoint="j", every=0))
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/link?size=3&n=40", {}),
+        ("/cursor?size=3&n=40", {"style": "cursor", "items": "data", "next_cursor": "meta.next"}),
+        ("/page?size=3&n=40", {"style": "page", "items": "items"}),
+    ],
+    ids=["link", "cursor", "page"],
+)
+def test_async_paginate_resumes_at_its_page(
+    tmp_path: Path, server: test_http.Server, path: str, kwargs: dict[str, Any]
+) -> None:
+    from hosepipe.http import paginate
+
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for bad in (4, 17, 18, 39, -1):
+        stream = paginate(server.url(path), async_=True, **kwargs).map(_fail_async_at(bad))
+        with contextlib.suppress(Boom):
+            asyncio.run(stream.ato(hp.write_jsonl(out), checkpoint=ckpt, every=2, force=True))
+    assert out.read_text().split() == [str(i) for i in range(40)]
+    assert len(server.requests) < 40  # a resumed run fetches its page again, not all before
+    assert (
+        decode(ckpt.read_bytes(), "x")["position"]["skip"] == 1
+    )  # of the last page: 40 = 13 * 3 + 1
+    # the same job from sync code: the async source on a loop of the run's own
+    again = tmp_path / "again.jsonl"
+    stream = paginate(server.url(path), async_=True, **kwargs).map(fail_at(20))
+    with pytest.raises(Boom):
+        stream.to(hp.write_jsonl(again), checkpoint=tmp_path / "again.ckpt", every=3)
+    stream = paginate(server.url(path), async_=True, **kwargs).map(fail_at(-1))
+    assert stream.to(hp.write_jsonl(again), checkpoint=tmp_path / "again.ckpt", force=True) == 40
+    assert again.read_text() == out.read_text()
+
+
+def test_async_read_sql_resumes_after_its_key_postgres(tmp_path: Path, pg: test_sql.PG) -> None:
+    pg.conn.execute(f"INSERT INTO {pg.events} SELECT i, 'k' || i FROM generate_series(0, 99) i")
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    query = f"SELECT * FROM {pg.events}"
+    for bad in (3, 40, 41, 99, -1):
+        stream = hp.read_sql(pg.url, query, key="id", async_=True, batch_size=7)
+        stream = stream.map(lambda r: r["id"]).map(_fail_async_at(bad))
+        with contextlib.suppress(Boom):
+            asyncio.run(stream.ato(hp.write_jsonl(out), checkpoint=ckpt, every=4, force=True))
+        if bad == 40:
+            assert decode(ckpt.read_bytes(), "x")["position"] == {"after": 39}
+    assert out.read_text().split() == [str(i) for i in range(100)]
