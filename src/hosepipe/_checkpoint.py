@@ -17,13 +17,17 @@ in the fused loop's locals (``take``, ``skip``, ``enumerate``, ``scan``, ``drop_
 are refused with a message naming them. A concurrent ordered ``map`` reads ahead: there
 each item carries its source position to the sink (``_Tag``), which commits the position
 that came with the last result it wrote, once the source items before it are complete.
+A stream with an async source or ``async def`` stages runs on the async driver instead
+(``_aresume``, its source read through ``_ATracked``), committing between two items too;
+``ato``/``arun`` await it, a sync ``to`` steps it on a loop of its own.
 
 Commit protocol per sink:
 
 * a file sink writes a partial file next to its target (``.<name>.<key>.partial``); a
   commit flushes and ``fsync``s it and then writes the checkpoint record (partial file
   size, source position, stage state) to the checkpoint file atomically (a temporary
-  file, ``fsync``, ``rename``, folder ``fsync``). Resuming truncates the partial file to
+  file, ``fsync``, ``rename``; a folder ``fsync`` at the run's first and last record,
+  ``_Store``). A compressed file is a compressed member per commit. Resuming truncates the partial file to
   the recorded size and appends. At the end the record says "finished" first and the
   partial file is then renamed over the target, so a kill between the two is completed
   by the next call.
