@@ -943,6 +943,10 @@ def test_arun_records_the_position(tmp_path: Path) -> None:
     )
     assert seen == list(range(12)) + list(range(10, 20))  # at least once, from the commit
     assert stats.items_out == 10
+    by_clock = (
+        hp.Stream(Numbers(20)).map(_halve).arun(checkpoint=tmp_path / "c.ckpt", every_seconds=0.001)
+    )
+    assert asyncio.run(by_clock).items_out == 20
     # a sync stream from async code: run inline, as the async terminals run sync streams
     assert asyncio.run(hp.Stream(Numbers(20)).arun(checkpoint=tmp_path / "b.ckpt")).items_out == 20
 
