@@ -58,6 +58,17 @@ if kind == "jsonl":
     hp.read_csv(src).map(work).to(hp.write_jsonl(out), checkpoint=ckpt, every=45)
 elif kind == "threads":
     hp.read_csv(src).map(work, concurrency=4).to(hp.write_jsonl(out), checkpoint=ckpt, every=45)
+elif kind == "ahttp":  # an async source on the running loop, into ato()
+    import asyncio
+    from hosepipe.http import paginate
+
+    def kill(n):
+        if n == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return n
+
+    job = paginate(sys.argv[6], async_=True).map(kill)
+    asyncio.run(job.ato(hp.write_jsonl(out), checkpoint=ckpt, every=7))
 else:
     url, table = sys.argv[6:8]
     sink = hp.to_sql(url, table, columns=["id", "name", "double"], batch_size=30)
@@ -193,6 +204,23 @@ def test_killed_and_resumed_into_a_compressed_file(
     assert run_job(files, args) == 0
     assert _decompressed(out) == files["ref"].read_bytes()  # a member (frame) per commit
     assert hp.read_lines(out).to_list() == files["ref"].read_text().splitlines()
+
+
+@few
+@given(kill_at=kills)
+def test_killed_and_resumed_async_paginate_into_ato(
+    files: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    server: test_http.Server,
+    kill_at: list[int],
+) -> None:
+    tmp = tmp_path_factory.mktemp("run")
+    out, ckpt = tmp / "out.jsonl", tmp / "job.ckpt"
+    args = ["ahttp", str(out), str(ckpt), server.url(f"/link?size=7&n={ROWS}")]
+    codes = [run_job(files, args, kill_at=k) for k in kill_at]
+    assert codes[0] == -signal.SIGKILL
+    assert run_job(files, args) == 0
+    assert out.read_text() == "".join(f"{i}\n" for i in range(ROWS))
 
 
 @few
