@@ -261,7 +261,9 @@ class Terminals(Generic[T]):
         (10,000 by default) or *every_seconds*, the sink commits what it has and the
         checkpoint records the source's position, atomically; calling ``to`` again with the
         same checkpoint goes on from there, exactly once. *force* resumes a checkpoint of a
-        different pipeline, *restart* starts over. See the checkpoint guide.
+        different pipeline, *restart* starts over. A stream with an async source or async
+        stages runs on an event loop of its own (``ato`` is the async form). See the
+        checkpoint guide.
 
         >>> from hosepipe import Stream
         >>> from collections import Counter

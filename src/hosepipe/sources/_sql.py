@@ -588,8 +588,8 @@ def read_sql(
 
     *key* names a unique column of the rows: they are then read in its order (the query is
     run as ``SELECT * FROM (query) ORDER BY key``), and a checkpointed run
-    (``to(..., checkpoint=)``) records the key of the last row, resuming with ``WHERE key >
-    last``.
+    (``to(..., checkpoint=)``, or ``ato`` for the async form) records the key of the last
+    row, resuming with ``WHERE key > last``.
 
     >>> import sqlite3
     >>> import hosepipe as hp
