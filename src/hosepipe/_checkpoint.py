@@ -27,10 +27,10 @@ Commit protocol per sink:
   commit flushes and ``fsync``s it and then writes the checkpoint record (partial file
   size, source position, stage state) to the checkpoint file atomically (a temporary
   file, ``fsync``, ``rename``; a folder ``fsync`` at the run's first and last record,
-  ``_Store``). A compressed file is a compressed member per commit. Resuming truncates the partial file to
-  the recorded size and appends. At the end the record says "finished" first and the
-  partial file is then renamed over the target, so a kill between the two is completed
-  by the next call.
+  ``_Store``). A compressed file is a compressed member per commit. Resuming truncates
+  the partial file to the recorded size and appends. At the end the record says
+  "finished" first and the partial file is then renamed over the target, so a kill
+  between the two is completed by the next call.
 * a SQL sink (``to_sql``) writes the same record into the table ``hosepipe_checkpoints``
   in the transaction that inserts the rows since the last commit; that row is what a
   resume trusts, the file then only names the job.
