@@ -18,7 +18,7 @@ OPERATORS = [
     "observe", "progress",
 ]  # fmt: skip
 TERMINALS = ["to_list", "first", "reduce", "count", "sum", "for_each", "to", "run"]
-ASYNC_TERMINALS = ["ato_list", "afirst", "areduce", "acount", "afor_each", "arun"]
+ASYNC_TERMINALS = ["ato_list", "afirst", "areduce", "acount", "afor_each", "arun", "ato"]
 
 
 def test_all_lists_each_public_name_once_and_sorted() -> None:

@@ -9,6 +9,7 @@ no server answers, unless ``CI`` is set (``test_sql``'s fixtures).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import json
@@ -57,6 +58,17 @@ if kind == "jsonl":
     hp.read_csv(src).map(work).to(hp.write_jsonl(out), checkpoint=ckpt, every=45)
 elif kind == "threads":
     hp.read_csv(src).map(work, concurrency=4).to(hp.write_jsonl(out), checkpoint=ckpt, every=45)
+elif kind == "ahttp":  # an async source on the running loop, into ato()
+    import asyncio
+    from hosepipe.http import paginate
+
+    def kill(n):
+        if n == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return n
+
+    job = paginate(sys.argv[6], async_=True).map(kill)
+    asyncio.run(job.ato(hp.write_jsonl(out), checkpoint=ckpt, every=7))
 else:
     url, table = sys.argv[6:8]
     sink = hp.to_sql(url, table, columns=["id", "name", "double"], batch_size=30)
@@ -161,6 +173,54 @@ def test_killed_and_resumed_with_a_concurrent_map(
     assert codes[0] == -signal.SIGKILL
     assert run_job(files, args) == 0
     assert out.read_bytes() == files["ref"].read_bytes()
+
+
+def _decompressed(path: Path) -> bytes:
+    """The bytes a compressed file decodes to: each member (frame) in turn."""
+    if path.suffix == ".zst":
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            path.read_bytes(), read_across_frames=True
+        )
+        return bytes(reader.read())
+    return gzip.decompress(path.read_bytes())
+
+
+@few
+@given(kill_at=kills, suffix=st.sampled_from([".gz", ".zst"]))
+def test_killed_and_resumed_into_a_compressed_file(
+    files: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    kill_at: list[int],
+    suffix: str,
+) -> None:
+    tmp = tmp_path_factory.mktemp("run")
+    out, ckpt = tmp / f"out.jsonl{suffix}", tmp / "job.ckpt"
+    args = ["jsonl", str(out), str(ckpt)]
+    codes = [run_job(files, args, kill_at=k) for k in kill_at]
+    assert codes[0] == -signal.SIGKILL
+    assert not out.exists()
+    assert run_job(files, args) == 0
+    assert _decompressed(out) == files["ref"].read_bytes()  # a member (frame) per commit
+    assert hp.read_lines(out).to_list() == files["ref"].read_text().splitlines()
+
+
+@few
+@given(kill_at=kills)
+def test_killed_and_resumed_async_paginate_into_ato(
+    files: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    server: test_http.Server,
+    kill_at: list[int],
+) -> None:
+    tmp = tmp_path_factory.mktemp("run")
+    out, ckpt = tmp / "out.jsonl", tmp / "job.ckpt"
+    args = ["ahttp", str(out), str(ckpt), server.url(f"/link?size=7&n={ROWS}")]
+    codes = [run_job(files, args, kill_at=k) for k in kill_at]
+    assert codes[0] == -signal.SIGKILL
+    assert run_job(files, args) == 0
+    assert out.read_text() == "".join(f"{i}\n" for i in range(ROWS))
 
 
 @few
@@ -416,17 +476,19 @@ def test_what_cannot_be_checkpointed_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(
         hp.CheckpointError,
-        match=r"^checkpoint: stage 1 map\(slow\) cannot be checkpointed: checkpointed runs are "
-        r"sync: an async def stage is not supported yet$",
+        match=r"^checkpoint: stage 1 map\(slow, concurrency=2\) cannot be checkpointed: a "
+        "concurrent map in a checkpointed run with an async source or async stages is not "
+        "supported: read the source in a sync stream, or leave out `concurrency`$",
     ):
-        hp.Stream(Numbers(3)).map(slow).to(sink, checkpoint=ckpt)
-    with pytest.raises(hp.CheckpointError, match=r"^checkpoint: stage 2 buffer\(4\) cannot be "):
-        hp.Stream(Numbers(3)).map(str).buffer(4).to(sink, checkpoint=ckpt)
+        hp.Stream(Numbers(3)).map(slow, concurrency=2).to(sink, checkpoint=ckpt)
     with pytest.raises(
         hp.CheckpointError,
-        match=r"^checkpoint: the sink write_jsonl\('.*out\.jsonl\.gz'\) writes a compressed file",
+        match=r"^checkpoint: stage 1 take_while\(slow\) cannot be checkpointed: an async def "
+        "function is checkpointed only in map, filter, tap and flat_map without `concurrency`$",
     ):
-        hp.Stream(Numbers(3)).to(hp.write_jsonl(tmp_path / "out.jsonl.gz"), checkpoint=ckpt)
+        hp.Stream(Numbers(3)).take_while(slow).to(sink, checkpoint=ckpt)
+    with pytest.raises(hp.CheckpointError, match=r"^checkpoint: stage 2 buffer\(4\) cannot be "):
+        hp.Stream(Numbers(3)).map(str).buffer(4).to(sink, checkpoint=ckpt)
     with pytest.raises(hp.CheckpointError, match=r"^checkpoint: the source read_lines\('-'\) "):
         hp.read_lines("-").to(sink, checkpoint=ckpt)
     assert not ckpt.exists()
@@ -750,3 +812,270 @@ def test_a_second_run_of_one_checkpoint_is_refused_until_the_first_dies(tmp_path
         "out.txt",
         "ready",
     ]  # the lock file went with the run that ended
+
+
+# -- byte offsets of positions in files of many blocks -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A text file and a CSV file of many read blocks (``_files._BLOCK``), with lines of
+    every length (some longer than a block), non-ASCII text, ``\\r\\n`` and blank lines;
+    and the byte offset where each line starts."""
+    import random
+
+    from hosepipe.sources._files import _BLOCK
+
+    rnd = random.Random(14)
+    folder = tmp_path_factory.mktemp("blocks")
+    lines = []
+    for i in range(3000):
+        size = rnd.choice([0, 1, 5, 40, 300, 2000]) if i % 997 else _BLOCK + 123
+        end = "\r\n" if i % 5 == 0 else "\n"
+        lines.append(f"{i}:" + "".join(rnd.choice("abcé€ ,") for _ in range(size)) + end)
+    text = folder / "in.txt"
+    text.write_bytes("".join(lines).encode())
+    csv = folder / "in.csv"
+    rows = "".join(f'{i},"{s.rstrip()}"\n' for i, s in enumerate(lines))
+    csv.write_bytes(("id,text\n" + rows).encode())
+    assert text.stat().st_size > 20 * _BLOCK
+    starts = {}
+    for path in (text, csv):
+        offsets, at = [0], 0
+        for line in path.read_bytes().split(b"\n")[:-1]:
+            at += len(line) + 1
+            offsets.append(at)
+        starts[str(path)] = offsets  # offsets[k]: where line k + 1 starts
+    return {"text": text, "csv": csv, "starts": starts}
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(["text", "csv"]),
+    fails=st.lists(st.integers(0, 2999), min_size=1, max_size=3, unique=True).map(sorted),
+    every=st.sampled_from([1, 7, 64, 333]),
+)
+def test_positions_in_files_of_many_blocks_have_their_byte_offsets(
+    blocks: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+    kind: str,
+    fails: list[int],
+    every: int,
+) -> None:
+    tmp = tmp_path_factory.mktemp("run")
+    src, out, ckpt = blocks[kind], tmp / "out.txt", tmp / "job.ckpt"
+    starts = blocks["starts"][str(src)]
+
+    def stream(bad: int) -> hp.Stream[str]:
+        if kind == "text":
+            lines = hp.read_lines(src)
+            return lines.map(lambda s: s if not s.startswith(f"{bad}:") else 1 / 0)
+        rows = hp.read_csv(src)
+        return rows.map(lambda r: r["text"] if int(r["id"]) != bad else 1 / 0)
+
+    for bad in [*fails, -1]:
+        with contextlib.suppress(ZeroDivisionError):
+            stream(bad).to(hp.write_lines(out), checkpoint=ckpt, every=every, force=True)
+        pos = decode(ckpt.read_bytes(), "x")["position"]
+        if pos is not None:
+            assert set(pos) <= {"file", "path", "line", "offset", "fields"}
+            assert pos["offset"] == starts[pos["line"]], pos
+    reference = tmp / "ref.txt"
+    stream(-1).to(hp.write_lines(reference))
+    assert out.read_bytes() == reference.read_bytes()
+
+
+def test_the_folder_is_synced_at_the_first_and_the_finished_record_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each record is fsync-ed before its rename; the rename (a folder fsync) is made
+    durable at the run's first record and its last, where it matters (see ``_Store``)."""
+    import stat
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:  # the real one, noting what it synced
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    slow = hp.Stream(Numbers(100)).tap(lambda _: time.sleep(0.002))  # records get written
+    assert slow.to(hp.write_jsonl(out), checkpoint=ckpt, every=10) == 100
+    # the partial file's name and the first record; later records (as many as were made
+    # durable before a newer one came), unsynced; the finished record; the target's rename
+    assert synced[:3] == ["folder", "file", "folder"]
+    assert synced[-4:] == ["file", "folder", "file", "folder"]
+    assert set(synced[3:-4]) <= {"file"}
+    assert hp.read_jsonl(out).to_list() == list(range(100))
+
+
+# -- async: ato(), arun(), async sources and async def stages ---------------------------------
+
+
+async def _halve(x: Any) -> Any:
+    await asyncio.sleep(0)
+    return x
+
+
+async def _keep(x: Any) -> bool:
+    await asyncio.sleep(0)
+    return True
+
+
+def _fail_async_at(n: int) -> Any:
+    async def check(x: Any) -> Any:
+        await asyncio.sleep(0)
+        if x == n:
+            raise Boom(n)
+        return x
+
+    return check
+
+
+def test_an_async_def_stage_resumes_with_to_and_ato(tmp_path: Path) -> None:
+    """A sync source with an ``async def`` stage runs on the async driver: from sync code
+    (``to``, on a loop of its own) and from async code (``ato``), resuming either way."""
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for n, form in [(7, "to"), (23, "ato"), (24, "to"), (50, "ato"), (-1, "ato")]:
+        s = hp.Stream(Numbers(60)).map(_fail_async_at(n)).batch(4).flatten().filter(_keep)
+        with contextlib.suppress(Boom):
+            if form == "to":
+                s.to(hp.write_jsonl(out), checkpoint=ckpt, every=5, force=True)
+            else:
+                asyncio.run(s.ato(hp.write_jsonl(out), checkpoint=ckpt, every=5, force=True))
+    assert out.read_text() == "".join(f"{i}\n" for i in range(60))
+    record = decode(ckpt.read_bytes(), "x")
+    assert record["finished"] is True
+    assert record["position"] == 60
+
+
+def test_arun_records_the_position(tmp_path: Path) -> None:
+    ckpt = tmp_path / "job.ckpt"
+    seen: list[int] = []
+    with pytest.raises(Boom):
+        asyncio.run(
+            hp.Stream(Numbers(20))
+            .map(_fail_async_at(12))
+            .tap(seen.append)
+            .arun(checkpoint=ckpt, every=5)
+        )
+    stats = asyncio.run(
+        hp.Stream(Numbers(20))
+        .map(_fail_async_at(-1))
+        .tap(seen.append)
+        .arun(checkpoint=ckpt, every=5, force=True)
+    )
+    assert seen == list(range(12)) + list(range(10, 20))  # at least once, from the commit
+    assert stats.items_out == 10
+    by_clock = (
+        hp.Stream(Numbers(20)).map(_halve).arun(checkpoint=tmp_path / "c.ckpt", every_seconds=0.001)
+    )
+    assert asyncio.run(by_clock).items_out == 20
+    # a sync stream from async code: run inline, as the async terminals run sync streams
+    assert asyncio.run(hp.Stream(Numbers(20)).arun(checkpoint=tmp_path / "b.ckpt")).items_out == 20
+
+
+def test_ato_without_a_checkpoint_and_what_it_refuses(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    assert asyncio.run(hp.Stream(range(5)).map(_halve).ato(hp.write_jsonl(out))) == 5
+    assert out.read_text() == "0\n1\n2\n3\n4\n"
+    with pytest.raises(Boom):
+        asyncio.run(hp.Stream(range(5)).map(_fail_async_at(2)).ato(hp.write_jsonl(out)))
+    assert out.read_text() == "0\n1\n2\n3\n4\n"  # aborted: the target untouched
+    with pytest.raises(TypeError, match=r"^ato\(\): `sink` must be a hosepipe Sink "):
+        asyncio.run(hp.Stream(range(5)).ato(list))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^ato\(\): `every` must be an int >= 1, got 0$"):
+        asyncio.run(hp.Stream(range(5)).ato(hp.write_jsonl(out), checkpoint="j", every=0))
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/link?size=3&n=40", {}),
+        ("/cursor?size=3&n=40", {"style": "cursor", "items": "data", "next_cursor": "meta.next"}),
+        ("/page?size=3&n=40", {"style": "page", "items": "items"}),
+    ],
+    ids=["link", "cursor", "page"],
+)
+def test_async_paginate_resumes_at_its_page(
+    tmp_path: Path, server: test_http.Server, path: str, kwargs: dict[str, Any]
+) -> None:
+    from hosepipe.http import paginate
+
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    for bad in (4, 17, 18, 39, -1):
+        stream = paginate(server.url(path), async_=True, **kwargs).map(_fail_async_at(bad))
+        with contextlib.suppress(Boom):
+            asyncio.run(stream.ato(hp.write_jsonl(out), checkpoint=ckpt, every=2, force=True))
+    assert out.read_text().split() == [str(i) for i in range(40)]
+    assert len(server.requests) < 40  # a resumed run fetches its page again, not all before
+    assert (
+        decode(ckpt.read_bytes(), "x")["position"]["skip"] == 1
+    )  # of the last page: 40 = 13 * 3 + 1
+    # the same job from sync code: the async source on a loop of the run's own
+    again = tmp_path / "again.jsonl"
+    stream = paginate(server.url(path), async_=True, **kwargs).map(fail_at(20))
+    with pytest.raises(Boom):
+        stream.to(hp.write_jsonl(again), checkpoint=tmp_path / "again.ckpt", every=3)
+    stream = paginate(server.url(path), async_=True, **kwargs).map(fail_at(-1))
+    assert stream.to(hp.write_jsonl(again), checkpoint=tmp_path / "again.ckpt", force=True) == 40
+    assert again.read_text() == out.read_text()
+
+
+def test_async_read_sql_resumes_after_its_key_postgres(tmp_path: Path, pg: test_sql.PG) -> None:
+    pg.conn.execute(f"INSERT INTO {pg.events} SELECT i, 'k' || i FROM generate_series(0, 99) i")
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
+    query = f"SELECT * FROM {pg.events}"
+    for bad in (3, 40, 41, 99, -1):
+        stream = hp.read_sql(pg.url, query, key="id", async_=True, batch_size=7)
+        stream = stream.map(lambda r: r["id"]).map(_fail_async_at(bad))
+        with contextlib.suppress(Boom):
+            asyncio.run(stream.ato(hp.write_jsonl(out), checkpoint=ckpt, every=4, force=True))
+        if bad == 40:
+            assert decode(ckpt.read_bytes(), "x")["position"] == {"after": 39}
+    assert out.read_text().split() == [str(i) for i in range(100)]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zst"])
+def test_a_compressed_output_resumes_a_member_per_commit(tmp_path: Path, suffix: str) -> None:
+    import bz2
+    import lzma
+
+    out, ckpt = tmp_path / f"out.txt{suffix}", tmp_path / "job.ckpt"
+    for n in (3, 41, 42, 99, -1):
+        s = hp.Stream(Numbers(100)).map(fail_at(n)).batch(3).map(lambda b: ",".join(map(str, b)))
+        with contextlib.suppress(Boom):
+            s.to(hp.write_lines(out), checkpoint=ckpt, every=10, force=True)
+    expected = "".join(
+        ",".join(map(str, range(i, min(i + 3, 100)))) + "\n" for i in range(0, 100, 3)
+    ).encode()
+    data = out.read_bytes()
+    decoded = {
+        ".gz": gzip.decompress,
+        ".bz2": bz2.decompress,
+        ".xz": lzma.decompress,
+        ".zst": lambda b: _decompressed(out),
+    }[suffix](data)
+    assert decoded == expected
+    if suffix == ".gz":  # several members: ten commits of the last run, and the earlier ones
+        assert data.count(b"\x1f\x8b\x08") > 5
+    empty = tmp_path / f"empty.txt{suffix}"  # no item: one empty member, as without checkpoint
+    assert hp.Stream(Numbers(0)).to(hp.write_lines(empty), checkpoint=tmp_path / "e.ckpt") == 0
+    assert hp.read_lines(empty).to_list() == []
+    (tmp_path / "plain").mkdir()
+    plain = tmp_path / "plain" / empty.name  # the same name (a gzip header holds it)
+    hp.Stream([]).to(hp.write_lines(plain))
+    assert empty.read_bytes() == plain.read_bytes()
+    # CSV goes through a text layer over the members
+    table = tmp_path / f"t.csv{suffix}"
+    for n in (5, 17, -1):
+        rows = hp.Stream(Numbers(30)).map(fail_at(n)).map(lambda i: {"i": i, "sq": i * i})
+        with contextlib.suppress(Boom):
+            rows.to(hp.write_csv(table), checkpoint=tmp_path / "t.ckpt", every=4, force=True)
+    assert hp.read_csv(table, types={"i": int, "sq": int}).to_list() == [
+        {"i": i, "sq": i * i} for i in range(30)
+    ]

@@ -63,15 +63,18 @@ def aiter_of(stream: Stream[T]) -> AsyncIterator[T]:
     return _inline(stream._run())
 
 
-async def aexecute(stream: Stream[Any], terminal: str, fn: Any, init: Any) -> Any:
-    """Run *stream* into a terminal from async code (``Run.execute``'s terminal names)."""
+async def aexecute(
+    stream: Stream[Any], terminal: str, fn: Any, init: Any, label: str | None = None
+) -> Any:
+    """Run *stream* into a terminal from async code (``Run.execute``'s terminal names;
+    *label* names it in error notes)."""
     if reads_async(stream):
-        return await arun_of(stream).aexecute(terminal, fn, init)
+        return await arun_of(stream).aexecute(terminal, fn, init, label)
     from hosepipe._callables import is_async_fn
 
     if terminal == "call" and is_async_fn(fn):  # an async terminal function needs the loop
-        return await arun_of(stream).aexecute(terminal, fn, init)
-    return stream._run().execute(terminal, fn, init)  # sync stages run inline
+        return await arun_of(stream).aexecute(terminal, fn, init, label)
+    return stream._run().execute(terminal, fn, init, label)  # sync stages run inline
 
 
 async def arun_stats(stream: Stream[Any]) -> RunStats:

@@ -17,16 +17,20 @@ in the fused loop's locals (``take``, ``skip``, ``enumerate``, ``scan``, ``drop_
 are refused with a message naming them. A concurrent ordered ``map`` reads ahead: there
 each item carries its source position to the sink (``_Tag``), which commits the position
 that came with the last result it wrote, once the source items before it are complete.
+A stream with an async source or ``async def`` stages runs on the async driver instead
+(``_aresume``, its source read through ``_ATracked``), committing between two items too;
+``ato``/``arun`` await it, a sync ``to`` steps it on a loop of its own.
 
 Commit protocol per sink:
 
 * a file sink writes a partial file next to its target (``.<name>.<key>.partial``); a
   commit flushes and ``fsync``s it and then writes the checkpoint record (partial file
   size, source position, stage state) to the checkpoint file atomically (a temporary
-  file, ``fsync``, ``rename``, folder ``fsync``). Resuming truncates the partial file to
-  the recorded size and appends. At the end the record says "finished" first and the
-  partial file is then renamed over the target, so a kill between the two is completed
-  by the next call.
+  file, ``fsync``, ``rename``; a folder ``fsync`` at the run's first and last record,
+  ``_Store``). A compressed file is a compressed member per commit. Resuming truncates
+  the partial file to the recorded size and appends. At the end the record says
+  "finished" first and the partial file is then renamed over the target, so a kill
+  between the two is completed by the next call.
 * a SQL sink (``to_sql``) writes the same record into the table ``hosepipe_checkpoints``
   in the transaction that inserts the rows since the last commit; that row is what a
   resume trusts, the file then only names the job.
@@ -52,7 +56,7 @@ import pickle
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from functools import partial
 from itertools import chain, islice
 
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Seekable",
+    "arun_checkpointed",
     "check_options",
     "decode",
     "encode",
@@ -170,8 +175,9 @@ def _bad(where: str, what: str) -> str:
     return f"the checkpoint {where!r} is {what}; remove it or pass restart=True to start over"
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Replace *path* by *data* atomically: a temporary file, ``fsync``, rename, folder sync."""
+def write_atomic(path: str, data: bytes, sync_folder: bool = True) -> None:
+    """Replace *path* by *data* atomically: a temporary file, ``fsync``, rename, and with
+    *sync_folder* a folder ``fsync``, which makes the rename itself durable."""
     tmp = f"{path}.tmp"  # one name: a run killed while writing it leaves no litter behind
     try:
         with open(tmp, "wb") as f:
@@ -182,6 +188,8 @@ def write_atomic(path: str, data: bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+    if not sync_folder:
+        return
     folder = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:  # the rename itself made durable
         os.fsync(folder)
@@ -232,23 +240,36 @@ _SAVED = ("batch", "window", "group_by", "distinct")
 _STATELESS = ("map", "filter", "flat_map", "flatten", "tap", "observe", "catch", "take_while")
 
 
-def _check_stages(nodes: tuple[Any, ...]) -> bool:
-    """Refuse what cannot be checkpointed; whether a concurrent map reads ahead (then items
-    carry their sequence numbers to the sink: ``_tag``)."""
+def _check_stages(nodes: tuple[Any, ...], on_loop: bool) -> bool:
+    """Refuse what cannot be checkpointed (*on_loop*: in a run on the async driver);
+    whether a concurrent map reads ahead (then items carry their sequence numbers to the
+    sink: ``_tag``)."""
     from hosepipe import _nodes
 
     concurrent = any(isinstance(n, _nodes.ConcurrentMap) for n in nodes)
     for pos, node in enumerate(nodes, start=1):
         op = node.OP
         if isinstance(node, _nodes.ConcurrentMap):
-            if node.ordered and not node.flat and node.via != "async" and not _is_async(node.fn):
+            if on_loop:
+                why = (
+                    "a concurrent map in a checkpointed run with an async source or async "
+                    "stages is not supported: read the source in a sync stream, or leave "
+                    "out `concurrency`"
+                )
+            elif node.ordered and not node.flat and node.via != "async" and not _is_async(node.fn):
                 continue
-            why = (
-                "only an ordered map (not flat_map, not async) says in order which source "
-                "items reached the sink"
-            )
+            else:
+                why = (
+                    "only an ordered map (not flat_map, not async) says in order which "
+                    "source items reached the sink"
+                )
         elif _is_async(getattr(node, "fn", None)):
-            why = "checkpointed runs are sync: an async def stage is not supported yet"
+            if on_loop and type(node) in (_nodes.Map, _nodes.Filter, _nodes.Tap, _nodes.FlatMap):
+                continue  # awaited inline, one item at a time: nothing read ahead
+            why = (
+                "an async def function is checkpointed only in map, filter, tap and "
+                "flat_map without `concurrency`"
+            )
         elif concurrent and not _passes_tags(node):
             why = (
                 "with a concurrent map before the sink, only map, filter, tap, observe and "
@@ -344,16 +365,27 @@ def _description(stream: Stream[Any], sink: Any) -> str:
 
 
 class _Store:
-    """Where the records of a run go: the checkpoint file (file sinks and ``run()``)."""
+    """Where the records of a run go: the checkpoint file (file sinks and ``run()``).
+
+    Its folder is ``fsync``-ed (the rename made durable) at a run's first record and at the
+    finished one, not in between: after a crash that loses a later rename the file holds
+    an earlier record of this run, whose output size and position are a prefix of what is
+    durable (the output is ``fsync``-ed before each record, and only grows), so resuming
+    from it is exact too; it only redoes more. The first is synced since before it the file
+    may hold another run's record (``restart``), the last since the output is renamed over
+    its target after it."""
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.synced = False  # whether this run synced the folder after writing a record
 
     def load(self) -> dict[str, Any] | None:
         return read(self.path)
 
-    def write_bytes(self, data: bytes) -> None:
-        write_atomic(self.path, data)
+    def write_bytes(self, data: bytes, finished: bool = True) -> None:
+        """Write the record *data*; *finished*: it is the run's last."""
+        write_atomic(self.path, data, sync_folder=finished or not self.synced)
+        self.synced = True
 
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -409,6 +441,36 @@ def _held(path: str) -> Iterator[None]:
 # -- the run -----------------------------------------------------------------------------------
 
 
+def _checked(stream: Any, sink: Any, every: int | None, every_seconds: float | None) -> Any:
+    """Refuse what cannot be checkpointed; (every, whether a concurrent map reads ahead,
+    whether the run is on the async driver)."""
+    from hosepipe._drive._async import is_async_stream
+
+    if every is None and every_seconds is None:
+        every = 10_000
+    source = stream._source
+    obj = source.obj
+    if source.mode not in ("reader", "iterable", "aiterable") or not all(
+        callable(getattr(obj, name, None)) for name in ("position", "seek")
+    ):
+        raise CheckpointError(
+            f"checkpoint: the source {source.label} cannot seek, so a run cannot resume "
+            "from it; give a source with position() and seek(pos) (hp.Seekable): "
+            "read_lines, read_csv, read_jsonl, read_sql or http.paginate"
+        )
+    on_loop = is_async_stream(obj, stream._stages)
+    tagged = _check_stages(stream._stages, on_loop)
+    if sink is not None and not hasattr(sink, "open_checkpointed"):
+        raise CheckpointError(
+            f"checkpoint: the sink {sink.label} cannot commit in step with a checkpoint; "
+            "use a file sink (write_jsonl, write_lines, write_csv) or to_sql"
+        )
+    check = getattr(obj, "check_checkpoint", None)
+    if check is not None:
+        check()
+    return every, tagged, on_loop
+
+
 def run_checkpointed(
     stream: Any,
     sink: Any,
@@ -419,57 +481,72 @@ def run_checkpointed(
     restart: bool,
 ) -> Any:
     """Run the ``Stream`` *stream* into *sink* (None: ``run()``) under the checkpoint file
-    *checkpoint*."""
-
+    *checkpoint*; a stream with an async source or stages on an event loop of its own."""
     path = os.fspath(checkpoint)
-    if every is None and every_seconds is None:
-        every = 10_000
-    source = stream._source
-    obj = source.obj
-    if source.mode not in ("reader", "iterable") or not all(
-        callable(getattr(obj, name, None)) for name in ("position", "seek")
-    ):
-        raise CheckpointError(
-            f"checkpoint: the source {source.label} cannot seek, so a run cannot resume "
-            "from it; give a source with position() and seek(pos) (hp.Seekable): "
-            "read_lines, read_csv, read_jsonl, read_sql or http.paginate"
-        )
-    tagged = _check_stages(stream._stages)
-    if sink is not None and not hasattr(sink, "open_checkpointed"):
-        raise CheckpointError(
-            f"checkpoint: the sink {sink.label} cannot commit in step with a checkpoint; "
-            "use a file sink (write_jsonl, write_lines, write_csv) or to_sql"
-        )
-    check = getattr(obj, "check_checkpoint", None)
-    if check is not None:
-        check()
+    every, tagged, on_loop = _checked(stream, sink, every, every_seconds)
     with _held(path):
-        return _resume(stream, sink, path, every, every_seconds, force, restart, tagged)
+        if not on_loop:
+            return _resume(stream, sink, path, every, every_seconds, force, restart, tagged)
+        from hosepipe._loops import close_loop, private_loop, step
+
+        loop = private_loop()
+        try:
+            return step(loop, _aresume(stream, sink, path, every, every_seconds, force, restart))
+        finally:
+            close_loop(loop)
 
 
-def _resume(
+async def arun_checkpointed(
     stream: Any,
     sink: Any,
-    path: str,
+    checkpoint: str | os.PathLike[str],
     every: int | None,
     every_seconds: float | None,
     force: bool,
     restart: bool,
-    tagged: bool,
 ) -> Any:
-    """The checkpointed run itself, once ``run_checkpointed`` has checked its parts and holds
-    the checkpoint's lock: load or start the record, then run the rebuilt stream."""
-    from hosepipe._source import Source
+    """``run_checkpointed`` from async code (``ato``, ``arun``): a stream with an async
+    source or stages on the running loop; a sync one inline, as the async terminals run
+    sync streams."""
+    path = os.fspath(checkpoint)
+    every, tagged, on_loop = _checked(stream, sink, every, every_seconds)
+    with _held(path):
+        if not on_loop:
+            return _resume(stream, sink, path, every, every_seconds, force, restart, tagged)
+        return await _aresume(stream, sink, path, every, every_seconds, force, restart)
 
-    source = stream._source
-    obj = source.obj
-    description = _description(stream, sink)
-    digest = hashlib.sha256(description.encode()).hexdigest()
-    key = _job_key(path)
-    store = _Store(path)
-    writer = sink.open_checkpointed(key, store) if sink is not None else None
-    run: _Checkpointed | None = None
-    try:
+
+class _Job:
+    """What a checkpointed run does before and after its stream runs, on either driver:
+    load or start the record (refusing another pipeline's), open the sink's writer; at the
+    end, the finished commit and the sink's result."""
+
+    def __init__(
+        self,
+        stream: Any,
+        sink: Any,
+        path: str,
+        every: int | None,
+        every_seconds: float | None,
+        tagged: bool,
+    ) -> None:
+        self.stream, self.sink, self.path, self.tagged = stream, sink, path, tagged
+        self.every, self.every_seconds = every, every_seconds
+        self.description = _description(stream, sink)
+        self.store = _Store(path)
+        self.writer: Any = None
+        self.run: _Checkpointed | None = None
+        self.result: Any = None
+        self.label = f"to({sink.label})" if sink is not None else None
+
+    def begin(self, force: bool, restart: bool) -> _Checkpointed | None:
+        """The run's commits, or None when the job finished already (``result``)."""
+        stream, sink, path, store = self.stream, self.sink, self.path, self.store
+        description = self.description
+        digest = hashlib.sha256(description.encode()).hexdigest()
+        writer = self.writer = (
+            sink.open_checkpointed(_job_key(path), store) if sink is not None else None
+        )
         if restart:
             store.remove()
             if writer is not None:
@@ -502,39 +579,113 @@ def _resume(
                 "(pass restart=True, or --restart, to run it again)",
                 path,
             )
-            return record.get("result")
+            self.result = record.get("result")
+            return None
         if record is None:
             record = {"position": None, "steps": {}, "sink": None, "commits": 0}
         record["pipeline"], record["hash"], record["finished"] = description, digest, False
         if writer is not None:
             writer.resume(record.get("sink"))
-        run = _Checkpointed(stream, obj, record, writer, store, every, every_seconds)
-        nodes = _tag(stream._stages) if tagged else stream._stages
-        inner = type(stream)._make(Source(_Tracked(source, run, tagged)), nodes)
-        r = inner._run()
+        obj = stream._source.obj
+        self.run = _Checkpointed(stream, obj, record, writer, store, self.every, self.every_seconds)
+        return self.run
+
+    def inner(self, tracked: Any) -> Any:
+        """The stream to run: *tracked* (the user's source, seeked and committing) as its
+        source, and the stages (working on tagged items, when a concurrent map reads ahead)."""
+        from hosepipe._source import Source
+
+        nodes = _tag(self.stream._stages) if self.tagged else self.stream._stages
+        return type(self.stream)._make(Source(tracked), nodes)
+
+    def end(self, r: Any) -> Any:
+        """The stream ran to its end: the finished commit, then the sink's result."""
+        assert self.run is not None
+        writer = self.writer
+        self.run.commit(finished=True, result=None if writer is None else writer.count())
+        if writer is None:
+            return r.stats()
+        return writer.finish()
+
+    def fail(self) -> None:
+        """The run failed or was interrupted: wait for a commit being made durable, close
+        the writer (its partial output stays for the next run)."""
+        if self.run is not None:
+            with contextlib.suppress(Exception):  # the run's own error is the one to see
+                self.run.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _resume(
+    stream: Any,
+    sink: Any,
+    path: str,
+    every: int | None,
+    every_seconds: float | None,
+    force: bool,
+    restart: bool,
+    tagged: bool,
+) -> Any:
+    """The checkpointed run itself, once ``run_checkpointed`` has checked its parts and holds
+    the checkpoint's lock: load or start the record, then run the rebuilt stream."""
+    job = _Job(stream, sink, path, every, every_seconds, tagged)
+    try:
+        run = job.begin(force, restart)
+        if run is None:
+            return job.result
+        r = job.inner(_Tracked(stream._source, run, tagged))._run()
         if not tagged:
             r.on_step = run.on_step
         stream._last = r
         run.start()
         if tagged:
-            label = f"to({sink.label})" if sink is not None else None
-            r.execute("call", run.write_tagged, None, label)
-        elif writer is None:
+            r.execute("call", run.write_tagged, None, job.label)
+        elif job.writer is None:
             r.execute("drain")
         else:
-            r.execute("call", run.write, None, f"to({sink.label})")
-        run.commit(finished=True, result=None if writer is None else writer.count())
-        if writer is None:
-            return r.stats()
-        result = writer.finish()
+            r.execute("call", run.write, None, job.label)
+        return job.end(r)
     except BaseException:
-        if run is not None:
-            with contextlib.suppress(Exception):  # the run's own error is the one to see
-                run.close()
-        if writer is not None:
-            writer.close()
+        job.fail()
         raise
-    return result
+
+
+async def _aresume(
+    stream: Any,
+    sink: Any,
+    path: str,
+    every: int | None,
+    every_seconds: float | None,
+    force: bool,
+    restart: bool,
+) -> Any:
+    """``_resume`` on the async driver: the source is async (its ``__aiter__``), or stages
+    are ``async def``; a commit is made between two items, as in a sync run. The sink
+    writes, and a commit flushes it, in the loop's thread; its ``fsync``s run in the
+    committing thread, and the finished one in the loop's thread."""
+    from hosepipe._drive._async import ARun
+
+    job = _Job(stream, sink, path, every, every_seconds, False)
+    try:
+        run = job.begin(force, restart)
+        if run is None:
+            return job.result
+        source = stream._source
+        async_source = source.mode == "aiterable"  # else read inline, in blocks
+        inner = job.inner(_ATracked(source, run) if async_source else _Tracked(source, run, False))
+        r = ARun(inner._source, inner._stages)
+        r.on_step = run.on_step
+        stream._last = r
+        run.start()
+        if job.writer is None:
+            await r.aexecute("drain")
+        else:
+            await r.aexecute("call", run.write, None, job.label)
+        return job.end(r)
+    except BaseException:
+        job.fail()
+        raise
 
 
 class _Checkpointed:
@@ -705,7 +856,7 @@ def settled(record: dict[str, Any], settle: Callable[[Any], Any] | None) -> byte
 
 
 def _write(store: _Store, record: dict[str, Any], settle: Callable[[Any], Any] | None) -> None:
-    store.write_bytes(settled(record, settle))
+    store.write_bytes(settled(record, settle), record["finished"])
 
 
 class _Tracked(Reader[Any]):
@@ -798,6 +949,45 @@ class _Tracked(Reader[Any]):
 
 
 _END: Any = object()
+
+
+class _ATracked:
+    """``_Tracked`` for an async source: an async iterable over it, seeked to the recorded
+    position, committing between two of its items, every *every* items or *every_seconds*
+    (a plain loop: the async driver awaits per item anyway)."""
+
+    def __init__(self, source: Any, run: _Checkpointed) -> None:
+        self.source = source
+        self.run = run
+        self.label = source.label
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[Any]:
+        run = self.run
+        position = run.record.get("position")
+        if position is not None:
+            run.source.seek(position)
+        it = self.source.obj.__aiter__()
+        every, seconds, clock = run.every, run.every_seconds, time.monotonic
+        next_at = clock() + seconds if seconds is not None else 0.0
+        n = 0
+        try:
+            async for item in it:
+                run.read = True
+                yield item
+                n += 1  # the downstream asks for the next item: the items so far are done
+                if every is not None:
+                    if n % every == 0:
+                        run.commit(finished=False, result=None)
+                elif clock() >= next_at:
+                    run.commit(finished=False, result=None)
+                    next_at = clock() + seconds  # type: ignore[operator]
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 class _Flat(chain[Any]):

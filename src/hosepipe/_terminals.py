@@ -261,7 +261,9 @@ class Terminals(Generic[T]):
         (10,000 by default) or *every_seconds*, the sink commits what it has and the
         checkpoint records the source's position, atomically; calling ``to`` again with the
         same checkpoint goes on from there, exactly once. *force* resumes a checkpoint of a
-        different pipeline, *restart* starts over. See the checkpoint guide.
+        different pipeline, *restart* starts over. A stream with an async source or async
+        stages runs on an event loop of its own (``ato`` is the async form). See the
+        checkpoint guide.
 
         >>> from hosepipe import Stream
         >>> from collections import Counter
@@ -389,15 +391,80 @@ class Terminals(Generic[T]):
         """
         return await _astream.aexecute(self, "list", None, [])  # type: ignore[no-any-return]
 
-    async def arun(self) -> RunStats:
-        """Run to the end, discarding the items, and return the ``RunStats`` (async ``run``).
+    async def arun(
+        self,
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        every: int | None = None,
+        every_seconds: float | None = None,
+        force: bool = False,
+        restart: bool = False,
+    ) -> RunStats:
+        """Run to the end, discarding the items, and return the ``RunStats`` (async ``run``);
+        *checkpoint* and the other keywords as for ``run()``.
 
         >>> from hosepipe import Stream
         >>> import asyncio
         >>> asyncio.run(Stream(range(4)).arun()).items_out
         4
         """
+        if checkpoint is not None:  # resumable runs: hosepipe._checkpoint
+            from hosepipe import _checkpoint
+
+            _checkpoint.check_options("arun", checkpoint, every, every_seconds)
+            return await _checkpoint.arun_checkpointed(  # type: ignore[no-any-return]
+                self, None, checkpoint, every, every_seconds, force, restart
+            )
         return await _astream.arun_stats(self)
+
+    async def ato(
+        self,
+        sink: SinkBase[T, R],
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        every: int | None = None,
+        every_seconds: float | None = None,
+        force: bool = False,
+        restart: bool = False,
+    ) -> R:
+        """Run the stream into the hosepipe ``Sink`` *sink* and return its result (the async
+        ``to``): committed when the stream ends, aborted when it fails. An async source and
+        ``async def`` stages run on the running loop; the sink writes in its thread.
+        *checkpoint* and the other keywords as for ``to()``: a checkpointed run resumes.
+
+        >>> import asyncio, os, tempfile
+        >>> import hosepipe as hp
+        >>> async def numbers():
+        ...     for i in range(3):
+        ...         yield {"n": i}
+        >>> out = os.path.join(tempfile.mkdtemp(), "out.jsonl")
+        >>> asyncio.run(hp.Stream(numbers).ato(hp.write_jsonl(out)))
+        3
+        >>> hp.read_jsonl(out).to_list()
+        [{'n': 0}, {'n': 1}, {'n': 2}]
+        """
+        if not isinstance(sink, SinkBase):
+            raise TypeError(
+                f"ato(): `sink` must be a hosepipe Sink (hp.write_jsonl(...), hp.to_sql(...)), "
+                f"got {sink!r}; a function that consumes an iterable goes to to()"
+            )
+        if checkpoint is not None:  # resumable runs: hosepipe._checkpoint
+            from hosepipe import _checkpoint
+
+            _checkpoint.check_options("ato", checkpoint, every, every_seconds)
+            return await _checkpoint.arun_checkpointed(  # type: ignore[no-any-return]
+                self, sink, checkpoint, every, every_seconds, force, restart
+            )
+        writer = sink.open()
+        try:
+            await _astream.aexecute(self, "call", writer.write, None, f"to({sink.label})")
+        except BaseException as exc:
+            try:
+                writer.abort()
+            except Exception as also:  # the stream's own error is the one to see
+                exc.add_note(f"hosepipe: aborting {sink.label} failed too: {also!r}")
+            raise
+        return writer.commit()
 
     async def acount(self) -> int:
         """The number of items (the async ``count``).

@@ -425,17 +425,11 @@ class _Spec:
 # -- the drivers ----------------------------------------------------------------------------
 
 
-class _HTTPPages(Reader[object]):
-    """The source of ``paginate()``'s sync form: each run opens an httpx.Client (unless one
-    was passed) and closes it at the end."""
+class _Positions:
+    """Where a run of either form is, for checkpoints: ``position()`` and ``seek(pos)``."""
 
     _start: dict[str, Any] | None = None  # where the next run starts (seek)
     _at: tuple[_Run, int, Any] | None = None  # the latest run: its page, records, iterator
-
-    def __init__(self, spec: _Spec, client: httpx.Client | None) -> None:
-        self.spec = spec
-        self.client = client
-        self.label = f"http.paginate({hide_password(spec.url)!r})"
 
     def position(self) -> dict[str, Any] | None:
         """Where the latest run is (checkpoints): the cursor (or URL) of the page of the
@@ -450,6 +444,16 @@ class _HTTPPages(Reader[object]):
         """Make the next run start at *pos*, a ``position()``: that page is fetched again
         and its records up to there skipped."""
         self._start = pos
+
+
+class _HTTPPages(_Positions, Reader[object]):
+    """The source of ``paginate()``'s sync form: each run opens an httpx.Client (unless one
+    was passed) and closes it at the end."""
+
+    def __init__(self, spec: _Spec, client: httpx.Client | None) -> None:
+        self.spec = spec
+        self.client = client
+        self.label = f"http.paginate({hide_password(spec.url)!r})"
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Any]:
         require("httpx", "http", "hosepipe.http.paginate()")
@@ -488,7 +492,7 @@ class _HTTPPages(Reader[object]):
                 client.close()
 
 
-class _HTTPPagesAsync:
+class _HTTPPagesAsync(_Positions):
     """The source of ``paginate()``'s async form, an async iterable: each ``async for``
     over it is a run, which opens an httpx.AsyncClient (unless one was passed) and closes it
     at the end. Its label ends with ``async_=True``, however the async form was chosen."""
@@ -511,7 +515,9 @@ class _HTTPPagesAsync:
         own = client is None
         if client is None:
             client = httpx.AsyncClient(headers={"Accept": "application/json"})
-        steps = self.spec.run(client)
+        run = _Run()
+        start, self._start, self._at = self._start, None, None
+        steps = self.spec.run(client, run, start)
         try:
             reply: httpx.Response | None = None
             error: httpx.HTTPError | None = None
@@ -527,7 +533,9 @@ class _HTTPPagesAsync:
                     except httpx.HTTPError as e:
                         error = e
                 elif isinstance(step, list):
-                    for record in step:
+                    rows = iter(step)
+                    self._at = (run, len(step), rows)
+                    for record in rows:
                         yield record
                 else:
                     await _asleep(step)

@@ -54,7 +54,10 @@ class _AtomicFile:
             # the target keeps its permissions; a new one gets the usual 0666 less the umask
             # (mkstemp makes 0600)
             os.fchmod(fd, _mode_for(target))
-            self.compressed = _compressor(target, self.raw)
+            if partial is not None and _compressed(target):  # cut where each commit was
+                self.compressed = _Members(target, self.raw)
+            else:
+                self.compressed = _compressor(target, self.raw)
             if encoding is not None:
                 self.text = io.TextIOWrapper(
                     self.compressed, encoding=encoding, newline="", write_through=False
@@ -143,6 +146,45 @@ def _compressor(target: str, raw: Any) -> Any:
     return raw
 
 
+def _compressed(target: str) -> bool:
+    return target.lower().endswith((".gz", ".bz2", ".xz", ".zst"))
+
+
+class _Members(io.BufferedIOBase):
+    """A checkpointed run's compressed output: one compressed member (a gzip member, a bz2
+    or xz stream, a zstd frame) per commit, one after another, which the formats' readers
+    (``gzip``, ``zstd -d``, ``read_lines``) decode as the concatenation. A commit ends the
+    member being written (``cut``), so the size it records is where a member ends: a
+    resumed run cuts the file back there and appends new members."""
+
+    def __init__(self, target: str, raw: Any) -> None:
+        self.target = target
+        self.raw = raw
+        self.member: Any = None  # the member being written; begun at the first write
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self.member is None:
+            self.member = _compressor(self.target, self.raw)
+        self.member.write(data)
+        return len(data)
+
+    def cut(self) -> None:
+        """End the member being written (its trailer written to the raw file), if any."""
+        member, self.member = self.member, None
+        if member is not None:
+            member.close()  # the raw file stays open: the compressors do not own it
+
+    def close(self) -> None:
+        if not self.closed:
+            if self.member is None and self.raw.tell() == 0:  # no data: one empty member,
+                self.write(b"")  # as a run without checkpoint writes
+            self.cut()
+        super().close()
+
+
 def _sync_folder(folder: str) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -198,15 +240,8 @@ class _FileSink(Sink[Any, int]):
         raise NotImplementedError
 
     def open_checkpointed(self, key: str, store: Any) -> _Segments:
-        """A writer for a checkpointed run (``hosepipe._checkpoint``) of job *key*."""
-        if self.path.lower().endswith((".gz", ".bz2", ".xz", ".zst")):
-            from hosepipe._errors import CheckpointError
-
-            raise CheckpointError(
-                f"checkpoint: the sink {self.label} writes a compressed file, which cannot "
-                "be appended to where a run stopped; write a plain file (and compress it "
-                "when the job is done)"
-            )
+        """A writer for a checkpointed run (``hosepipe._checkpoint``) of job *key*; a
+        compressed file is written a member per commit (``_Members``)."""
         return _Segments(self, key, store)
 
 
@@ -457,6 +492,7 @@ class _Segments:
         self.partial = os.path.join(folder, f".{name}.{key}.partial")
         self.writer: _Writer | None = None
         self.write: Callable[[Any], None] = _not_open
+        self.synced = False  # whether a commit of this run synced the partial file's folder
 
     def load(self) -> dict[str, Any] | None:
         return None  # the checkpoint file is the record
@@ -511,15 +547,20 @@ class _Segments:
         pieces.flush()
         if out.text is not None:
             out.text.flush()
+        if isinstance(out.compressed, _Members):
+            out.compressed.cut()
         out.raw.flush()
         state = dict(pieces.state) if pieces.state is not None else None
         record["sink"] = {"size": out.raw.tell(), "count": pieces.count(), "state": state}
         fd, store = out.raw.fileno(), self.store
 
-        def durable() -> None:
+        def durable() -> None:  # one at a time (``_Committer``), maybe not every one made
             data = settled(record, settle)
             os.fdatasync(fd)
-            store.write_bytes(data)
+            if not self.synced:  # the partial file's name, maybe new, made durable first
+                _sync_folder(os.path.dirname(self.partial))
+                self.synced = True
+            store.write_bytes(data, record["finished"])
 
         return durable
 
@@ -535,7 +576,14 @@ class _Segments:
         if writer is None:
             return
         out = writer.out
-        for close in (getattr(out.text, "detach", None), out.raw.close):
+        # a member begun after the last commit is ended (the resume cuts it off), so no
+        # compressor is left to write to the closed file when it is collected
+        members = out.compressed if isinstance(out.compressed, _Members) else None
+        for close in (
+            getattr(out.text, "detach", None),
+            getattr(members, "cut", None),
+            out.raw.close,
+        ):
             if close is not None:
                 with contextlib.suppress(Exception):
                     close()

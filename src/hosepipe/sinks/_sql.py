@@ -467,7 +467,7 @@ class _Checkpointed:
         writer._end(ok=True)
         if not record["finished"]:
             writer._begin()
-        return partial(self.store.write_bytes, data)
+        return partial(self.store.write_bytes, data, record["finished"])
 
     def finish(self) -> int:
         writer = self.writer

@@ -231,10 +231,16 @@ class _CsvLines:
         path = self.path
         if path != _STDIN:  # standard input cannot be read twice: only line by line
             with open_binary(path) as binary:
-                if self.cursor is not None and self.cursor.line:
-                    self.cursor.seek(binary)
+                cursor = self.cursor
+                if cursor is not None and cursor.line:
+                    cursor.seek(binary)
+                starts = None if cursor is None else cursor.starts()
                 try:
-                    for block in _text_blocks(binary, self.encoding, "strict"):
+                    for block in _text_blocks(binary, self.encoding, "strict", starts):
+                        if starts is not None:  # the reader took every piece before it
+                            assert cursor is not None
+                            near = cursor.line + self.reader.line_num, cursor.base + starts[0]
+                            cursor.near = near
                         if "\r" not in block:
                             yield io.StringIO(block, newline="")  # a piece is a line
                             continue
@@ -250,6 +256,8 @@ class _CsvLines:
                     return
                 except UnicodeDecodeError:
                     pass  # find the bad line(s) below
+        if self.cursor is not None:
+            self.cursor.near = None  # settled by counting from the last known offset
         with open_binary(path) as binary:
             n = self.next_line() - 1  # lines handed out: blocks are whole lines
             for _ in range(n):

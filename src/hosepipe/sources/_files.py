@@ -177,7 +177,10 @@ class _FileReader(Reader[Any]):
         so the run does not wait for the counting."""
         if pos is None or pos["offset"] is not None or _compressed(pos["path"]):
             return pos
-        path, line = pos["path"], pos["line"]
+        pos = dict(pos)
+        path, line, near = pos["path"], pos["line"], pos.pop("near", None)
+        if near is not None:  # the start of the block being read: at most a block to count
+            return {**pos, "offset": _offset_of_line(path, line - near[0], near[1])}
         known, base, at = self._scan or (path, 0, 0)
         if known != path or base > line:
             base, at = 0, 0
@@ -275,20 +278,31 @@ class _Zstd(io.RawIOBase):
 # what ``read_lines`` yields, ``wc -l`` counts and ``sed -n 'Np'`` prints.
 
 
-def _text_blocks(binary: io.BufferedIOBase, encoding: str, errors: str) -> Iterator[str]:
+def _text_blocks(
+    binary: io.BufferedIOBase, encoding: str, errors: str, starts: list[int] | None = None
+) -> Iterator[str]:
     """The text of *binary*, decoded a read of ``_BLOCK`` bytes at a time and cut after the
     last "\\n", so that each block is whole lines; the last block is whatever follows the
     last "\\n" (maybe ""). A decoding error only says that the current read holds a bad
-    byte, not which line: the callers then find it line by line."""
+    byte, not which line: the callers then find it line by line.
+
+    With *starts* (checkpointed runs), ``starts[0]`` is set, before each block is yielded,
+    to the byte offset where that block starts, counted from where *binary* was: the
+    read's last ``\\n`` byte, so the encoding must write a line end as that byte."""
     decode = codecs.getincrementaldecoder(encoding)(errors).decode
     read = binary.read
     pieces: list[str] = []  # the start of a line that has not ended yet
+    at = begin = 0  # bytes read before the current read; where the current block starts
     while chunk := read(_BLOCK):
         text = decode(chunk)
         cut = text.rfind("\n") + 1
         if not cut:
             pieces.append(text)
+            at += len(chunk)
             continue
+        if starts is not None:
+            starts[0], begin = begin, at + chunk.rfind(b"\n") + 1
+            at += len(chunk)
         if pieces:
             pieces.append(text[:cut])
             yield "".join(pieces)
@@ -296,6 +310,8 @@ def _text_blocks(binary: io.BufferedIOBase, encoding: str, errors: str) -> Itera
             yield text[:cut]
         pieces = [text[cut:]]
     pieces.append(decode(b"", True))
+    if starts is not None:
+        starts[0] = begin
     yield "".join(pieces)
 
 
@@ -399,8 +415,9 @@ class _Decoding:
                 with opener(path) as binary:
                     if cursor is not None and n:
                         cursor.seek(binary)
+                    starts = None if cursor is None else cursor.starts()
                     try:
-                        for block in _text_blocks(binary, self.encoding, self.errors):
+                        for block in _text_blocks(binary, self.encoding, self.errors, starts):
                             lines = _split_lines(block, self.keep_ends)
                             first, n = n + 1, n + len(lines)
                             items: Iterable[Any] = iter(lines)
@@ -412,6 +429,8 @@ class _Decoding:
                                 items = compress(items, map(str.strip, lines))
                             if cursor is not None:
                                 cursor.block(first, len(lines), ahead)
+                                if starts is not None:
+                                    cursor.near = (first - 1, cursor.base + starts[0])
                             yield items
                         return
                     except UnicodeDecodeError:
@@ -437,6 +456,7 @@ class _Decoding:
                     one = iter(((path, n, line),) if self.located else (line,))
                     if cursor is not None:
                         cursor.block(n, 1, one)
+                        cursor.near = None  # settled by counting from the last known offset
                     yield one
         except Exception as e:
             if not _corrupt(e):
@@ -486,7 +506,18 @@ class _Cursor:
     number, its length, and an iterator over it whose length hint says how much of it is
     left), and where the reading of the file started (a seek)."""
 
-    __slots__ = ("ahead", "fields", "first", "index", "line", "offset", "path", "size")
+    __slots__ = (
+        "ahead",
+        "base",
+        "fields",
+        "first",
+        "index",
+        "line",
+        "near",
+        "offset",
+        "path",
+        "size",
+    )
 
     def __init__(self, index: int, path: str, line: int = 0, offset: int | None = None) -> None:
         self.index, self.path = index, path
@@ -494,6 +525,17 @@ class _Cursor:
         self.first, self.size = line + 1, 0
         self.ahead: Any = iter(())
         self.fields: tuple[str, ...] | None = None  # read_csv: the file's header
+        # (lines before the block being read, its byte offset): a plain file's position is
+        # then settled by counting "\n" in that block only (``_FileReader.settle_position``)
+        self.near: tuple[int, int] | None = None
+        self.base = 0 if offset is None else offset  # the byte offset reading starts at
+
+    def starts(self) -> list[int] | None:
+        """For ``_text_blocks``: where each block starts, in a plain file read from its
+        start or from a known offset; None where offsets say nothing (compressed files)."""
+        if _compressed(self.path) or (self.line and self.offset is None):
+            return None
+        return [0]
 
     def block(self, first: int, size: int, ahead: Any) -> None:
         self.first, self.size, self.ahead = first, size, ahead
@@ -506,9 +548,11 @@ class _Cursor:
         """The position after *lines* lines (default: those handed out); its byte offset
         is found later, by ``settle`` (``_FileReader.settle_position``)."""
         line = self.lines() if lines is None else lines
-        pos = {"file": self.index, "path": self.path, "line": line, "offset": None}
+        pos: dict[str, Any] = {"file": self.index, "path": self.path, "line": line, "offset": None}
         if self.fields is not None:
             pos["fields"] = list(self.fields)
+        if self.near is not None:
+            pos["near"] = self.near  # for settle_position, which takes it out
         return pos
 
     def seek(self, binary: Any) -> None:
@@ -526,8 +570,9 @@ def _compressed(path: str) -> bool:
 
 def _offset_of_line(path: str, lines: int, start: int) -> int:
     """The byte offset in *path* after *lines* more lines from the offset *start*: "\\n"
-    counted a megabyte at a time, then 4 KB at a time in the last, then line by line."""
-    buf = bytearray(1 << 20)
+    counted a read (``_BLOCK``) at a time, then 4 KB at a time in the last, then line by
+    line. From the start of the block being read (``_Cursor.near``) that is one read."""
+    buf = bytearray(_BLOCK)
     with open(path, "rb", buffering=0) as f:
         f.seek(start)
         at = start

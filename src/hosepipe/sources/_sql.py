@@ -341,7 +341,8 @@ def _fetch(
 
 
 class _SqlRead:
-    """One ``read_sql`` query, for either form: what to run, its label, how rows look."""
+    """One ``read_sql`` query, for either form: what to run, its label, how rows look, and
+    with ``key=`` its position (checkpoints)."""
 
     def __init__(
         self, target: Target, query: str, params: Params, batch_size: int, as_dict: bool
@@ -364,32 +365,6 @@ class _SqlRead:
         if not self.as_dict:
             return _same
         return lambda batch: map(dict, map(zip, itertools.repeat(names), batch))
-
-    def cursor_name(self) -> str:
-        """A name for a PostgreSQL server-side cursor, unique in this process."""
-        return f"hosepipe_read_sql_{next(_cursor_ids)}"
-
-    @property
-    def pg_params(self) -> Params | None:
-        # without parameters, the query is sent as written: '%' needs no escaping
-        return self.params or None
-
-
-def _same(batch: Sequence[Any]) -> Sequence[Any]:
-    return batch
-
-
-# A PostgreSQL read runs in a transaction (a block of its own, or a savepoint of the one the
-# connection is in), as a server-side cursor must. It ends with the run: committed when the
-# rows ran out or the run was closed (early, or because a later stage failed), so that
-# statements run on the same connection while iterating are kept, as in autocommit mode;
-# rolled back if reading failed (the query, a fetch, an interrupt or a cancellation during
-# one). Closing is GeneratorExit at a yield: the reader returns instead, which closes the
-# cursor and commits; any other exception leaves the transaction and rolls it back.
-
-
-class _SqlReader(_SqlRead, Reader[Row]):
-    """The sync form: SQLite or a ``psycopg.Connection``."""
 
     key: str | None = None  # read_sql(key=): the column the rows are ordered by
     partitions = 1  # read_sql(partitions=): key ranges an engine reads apart
@@ -467,6 +442,32 @@ class _SqlReader(_SqlRead, Reader[Row]):
             return None
         self._at = at = [(), iter(()), self._key_index(description), self._start]
         return at
+
+    def cursor_name(self) -> str:
+        """A name for a PostgreSQL server-side cursor, unique in this process."""
+        return f"hosepipe_read_sql_{next(_cursor_ids)}"
+
+    @property
+    def pg_params(self) -> Params | None:
+        # without parameters, the query is sent as written: '%' needs no escaping
+        return self.params or None
+
+
+def _same(batch: Sequence[Any]) -> Sequence[Any]:
+    return batch
+
+
+# A PostgreSQL read runs in a transaction (a block of its own, or a savepoint of the one the
+# connection is in), as a server-side cursor must. It ends with the run: committed when the
+# rows ran out or the run was closed (early, or because a later stage failed), so that
+# statements run on the same connection while iterating are kept, as in autocommit mode;
+# rolled back if reading failed (the query, a fetch, an interrupt or a cancellation during
+# one). Closing is GeneratorExit at a yield: the reader returns instead, which closes the
+# cursor and commits; any other exception leaves the transaction and rolls it back.
+
+
+class _SqlReader(_SqlRead, Reader[Row]):
+    """The sync form: SQLite or a ``psycopg.Connection``."""
 
     # -- engines: the rows cut into ranges of the key ---------------------------------------
 
@@ -606,12 +607,16 @@ class _AsyncSqlReader(_SqlRead):
                 conn.transaction(),
                 conn.cursor(name, row_factory=tuple_row, scrollable=False) as cursor,
             ):
-                await cursor.execute(self.query, self.pg_params)
+                await cursor.execute(*self._statement(postgres=True))
+                at = self._keyed(cursor.description)
                 shape = self.shaper(cursor.description)
                 try:
                     while True:  # the loop of _fetch, with awaits
                         batch = await cursor.fetchmany(self.batch_size)
-                        for row in shape(batch):
+                        rows = iter(batch)
+                        if at is not None and batch:
+                            at[0], at[1] = batch, rows
+                        for row in shape(rows):
                             yield row
                         if len(batch) < self.batch_size:
                             return
@@ -679,8 +684,8 @@ def read_sql(
 
     *key* names a unique column of the rows: they are then read in its order (the query is
     run as ``SELECT * FROM (query) ORDER BY key``), and a checkpointed run
-    (``to(..., checkpoint=)``) records the key of the last row, resuming with ``WHERE key >
-    last``.
+    (``to(..., checkpoint=)``, or ``ato`` for the async form) records the key of the last
+    row, resuming with ``WHERE key > last``.
 
     *partitions* (with *key*, an integer column) is for engines: run on
     ``hp.engines.Dask()``, the rows are read as that many ranges of the key, one task
@@ -758,10 +763,6 @@ def read_sql(
         raise TypeError(f"read_sql(): `async_` must be a bool, got {async_!r}")
     if key is not None and (not isinstance(key, str) or not key):
         raise TypeError(f"read_sql(): `key` must be a column name (a str), got {key!r}")
-    if key is not None and (async_ or target.is_async):
-        raise ValueError(
-            "read_sql(): `key` is for the sync form (checkpointed runs, engine partitions)"
-        )
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"read_sql(): `partitions` must be an int >= 1, got {partitions!r}")
     if partitions > 1 and key is None:
@@ -769,17 +770,21 @@ def read_sql(
             "read_sql(): `partitions` cuts the rows into ranges of a key: give `key` too, "
             "the name of a unique integer column"
         )
+    if partitions > 1 and (async_ or target.is_async):
+        raise ValueError(
+            "read_sql(): `partitions` is for the sync form (engines run the sync reader "
+            "on their workers)"
+        )
     if async_:
         target = target.as_async("read_sql")
     as_dict = rows == "dict"
-    if target.is_async:
-        areader = _AsyncSqlReader(target, query, params, batch_size, as_dict)
-        return Stream(areader)
-    reader: _SqlReader[Any] = _SqlReader(target, query, params, batch_size, as_dict)
+    reader: _SqlRead = (_AsyncSqlReader if target.is_async else _SqlReader)(
+        target, query, params, batch_size, as_dict
+    )
     if key is not None:
         reader.key = key
         reader.label = f"{reader.label[:-1]}, key={key!r})"
     if partitions > 1:
         reader.partitions = partitions
         reader.label = f"{reader.label[:-1]}, partitions={partitions})"
-    return Stream(reader)
+    return Stream(reader)  # type: ignore[arg-type]
