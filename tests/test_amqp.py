@@ -13,7 +13,15 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.amqp
-from _brokers import kill_when, need_server, run_async, run_to_end, unique
+from _brokers import (
+    ack_after_script,
+    kill_when,
+    need_server,
+    run_async,
+    run_to_end,
+    stored_lines,
+    unique,
+)
 from hosepipe.testing import assert_no_leaks
 
 aio_pika = pytest.importorskip("aio_pika")
@@ -251,3 +259,28 @@ def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(q: Queues, tmp_path: Pat
     got = sorted(int(d) for d in read_all(out))
     assert sorted(set(got)) == list(range(n))  # none lost
     assert len(got) - n <= 1  # at most the message in flight (the sink had taken it)
+
+
+def test_killed_after_the_ack_after_stage_leaves_those_messages_acked(
+    q: Queues, tmp_path: Path
+) -> None:
+    """SIGKILL while messages wait in a batch after the ``ack_after`` stage (the sink never
+    saw them): the broker gives back only the window that was not yet acked."""
+    n, prefetch = 300, 20
+    src, stored = q.declare(numbers(n)), tmp_path / "stored"
+    script = ack_after_script(
+        "amqp",
+        f"hp.amqp.consume(url, name, prefetch={prefetch}, max_idle=1.0, ack_after='map(store)')",
+    )
+    args = [URL, src, str(stored)]
+    kill_when(script, args, tmp_path, lambda: len(stored_lines(stored)) >= 150)
+    first = stored_lines(stored)
+    assert b"sink" not in first  # the sink took nothing
+    assert q.ready(src) <= n - len(first) + prefetch  # the stored ones acked, but a window
+    run_to_end(script, args, tmp_path)
+    got = stored_lines(stored)
+    assert got[-1] == b"sink"
+    values = [int(v) for v in got[:-1]]
+    assert sorted(set(values)) == list(range(n))  # none lost
+    assert len(values) - n <= prefetch  # stored twice: only the window unacked at the kill
+    assert q.ready(src) == 0

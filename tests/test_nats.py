@@ -13,7 +13,15 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.nats
-from _brokers import kill_when, need_server, run_async, run_to_end, unique
+from _brokers import (
+    ack_after_script,
+    kill_when,
+    need_server,
+    run_async,
+    run_to_end,
+    stored_lines,
+    unique,
+)
 from hosepipe.testing import assert_no_leaks
 
 nats = pytest.importorskip("nats")
@@ -266,3 +274,29 @@ def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(js: JS, tmp_path: Path) 
     got = sorted(int(m.data) for m in check.to_list())
     assert sorted(set(got)) == list(range(n))  # none lost
     assert len(got) - n <= 1  # at most the message in flight (the sink had taken it)
+
+
+def test_killed_after_the_ack_after_stage_leaves_those_messages_acked(
+    js: JS, tmp_path: Path
+) -> None:
+    """SIGKILL while messages wait in a batch after the ``ack_after`` stage (the sink never
+    saw them): a restart gets again only the fetch that was not yet acked."""
+    n, batch = 300, 20
+    subject, stored = js.fill("in", numbers(n)), tmp_path / "stored"
+    script = ack_after_script(
+        "nats",
+        f"hp.nats.consume(url, name, durable='d', batch={batch}, ack_wait=1, max_idle=2.5,"
+        " ack_after='map(store)')",
+    )
+    args = [URL, subject, str(stored)]
+    kill_when(script, args, tmp_path, lambda: len(stored_lines(stored)) >= 150)
+    first = stored_lines(stored)
+    assert b"sink" not in first  # the sink took nothing
+    assert js.ack_pending("d") <= batch  # what the stage took is acked, but the latest fetch
+    run_to_end(script, args, tmp_path)
+    got = stored_lines(stored)
+    assert got[-1] == b"sink"
+    values = [int(v) for v in got[:-1]]
+    assert sorted(set(values)) == list(range(n))  # none lost
+    assert len(values) - n <= batch  # stored twice: only the fetch unacked at the kill
+    assert js.ack_pending("d") == 0

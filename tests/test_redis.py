@@ -243,6 +243,11 @@ def test_missing_stream_is_an_error_unless_create(r: redis.Redis) -> None:
          "`max_idle` must be None or seconds > 0, got 0"),
         ({"group": "g", "ack": "never"}, ValueError,
          "`ack` must be 'auto' or 'manual', got 'never'"),
+        ({"group": "g", "ack_after": 2}, ValueError, "`ack_after` must be None or a stage's "
+         "label or observe name (as in the stats table, e.g. 'map(store)'), got 2"),
+        ({"group": "g", "ack": "manual", "ack_after": "map(f)"}, ValueError, "`ack_after` "
+         "applies to ack='auto' only; with ack='manual' ack each message yourself (got "
+         "ack_after='map(f)')"),
         ({"group": "g", "client": 3}, TypeError, "`client` must be None, a redis.Redis or a "
          "redis.asyncio.Redis, got 3 (int)"),
     ],
@@ -344,3 +349,93 @@ def test_a_failed_sink_batch_leaves_its_messages_unacked(r: redis.Redis) -> None
     with pytest.raises(hp.redis.BrokerError, match=r"^redis\.write_stream\(.*WRONGTYPE"):
         feed.map(lambda m: m.data).to(hp.redis.write_stream(URL, target, batch=3))
     assert pending(r, stream) == 5  # the whole fetched batch: nothing acked
+
+
+def test_auto_ack_refuses_a_stage_that_holds_messages_before_the_sink(r: redis.Redis) -> None:
+    stream = fill(r, 5)
+    feed = hp.redis.read_stream(URL, stream, group="g", max_idle=0.1)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"^hosepipe\.redis\.read_stream\(\): batch\(2\) \(stage 2\) holds messages between "
+        r"the source and the sink, so ack='auto' would ack them before the sink took them: "
+        r"pass `ack_after=` the stage after which a message counts as done \(one before "
+        r"batch\(2\)\), or use ack='manual' and ack each message after writing it$",
+    ):
+        feed.map(bytes).batch(2).to_list()
+    assert r.xinfo_groups(stream) == []  # refused before it read (or made) anything
+
+
+@pytest.mark.parametrize(
+    ("ack_after", "message"),
+    [
+        ("map(keep)", "`ack_after`='map(keep)' names no stage of this stream; its stages: "
+         "['map(bytes)', 'buffer(4)', 'map(store)']"),
+        ("map(store)", "`ack_after`='map(store)': buffer(4) (stage 2) is before that stage and "
+         "holds messages, so ack='auto' would ack them before that stage took them: name a "
+         "stage before buffer(4), or use ack='manual'"),
+    ],
+)  # fmt: skip
+def test_ack_after_must_name_a_stage_with_nothing_holding_before_it(
+    r: redis.Redis, ack_after: str, message: str
+) -> None:
+    def store(b: bytes) -> bytes:
+        return b
+
+    feed = hp.redis.read_stream(URL, "s", group="g", ack_after=ack_after)
+    with pytest.raises(hp.HosepipeError) as e:
+        feed.map(bytes).buffer(4).map(store).to_list()
+    assert str(e.value) == f"hosepipe.redis.read_stream(): {message}"
+
+
+def test_ack_after_acks_at_that_stage_with_a_batch_after_it(r: redis.Redis) -> None:
+    """With ``ack_after`` naming a stage, a ``batch`` after it is allowed: a message is acked
+    once it went through that stage, while the sink has not seen it yet."""
+    stream, seen = fill(r, 25), []
+
+    def sink(batch: list[bytes]) -> None:
+        seen.append(pending(r, stream))
+
+    feed = hp.redis.read_stream(
+        URL, stream, group="g", count=5, max_idle=0.2, ack_after="observe('stored')"
+    )
+    feed.map(lambda m: m.data).observe("stored").batch(10).for_each(sink)
+    # when a batch of 10 reaches the sink, at most one fetch (5) is unacked: the others
+    # were acked although the sink had not taken them
+    assert seen == [5, 5, 0]  # the last (short) batch comes after the feed's end and acks
+    assert pending(r, stream) == 0
+    by_name = hp.redis.read_stream(URL, stream, group="h", max_idle=0.2, ack_after="stored")
+    assert by_name.observe("stored").batch(7).count() == 4  # an observe point by its name
+
+
+def test_killed_after_the_ack_after_stage_leaves_those_messages_acked(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """SIGKILL while messages wait in a batch after the ``ack_after`` stage (they never
+    reached the sink): a restart reads again only the fetch that was not yet acked."""
+    n, count = 300, 20
+    stream, stored = fill(r, n), unique("stored")
+    script = (
+        "import sys, time, redis, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, stored = sys.argv[1:4]\n"
+        "r = redis.Redis.from_url(url)\n"
+        "def store(m):\n"
+        "    time.sleep(0.002)\n"
+        "    r.rpush(stored, m.data)\n"
+        "    return m\n"
+        f"feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count={count},"
+        " max_idle=1.0, ack_after='map(store)')\n"
+        "feed.map(store).batch(100_000).for_each(lambda b: r.rpush(stored + '-sink', len(b)))\n"
+    )
+    args = [URL, stream, stored]
+    kill_when(script, args, tmp_path, lambda: r.llen(stored) >= 150)
+    first = r.llen(stored)
+    assert not r.exists(stored + "-sink")  # the sink took nothing
+    assert pending(r, stream) <= count  # all stored ones acked, but the latest fetch
+    acked = r.xinfo_groups(stream)[0]["entries-read"] - pending(r, stream)
+    assert acked >= first - count  # what the stage took was acked, but the latest fetch
+    run_to_end(script, args, tmp_path)
+    got = [int(v) for v in r.lrange(stored, 0, -1)]
+    assert sorted(set(got)) == list(range(n))  # none lost
+    assert len(got) - n <= count  # stored twice: only the fetch unacked at the kill
+    assert [int(v) for v in r.lrange(stored + "-sink", 0, -1)] == [n - first + (len(got) - n)]
+    assert pending(r, stream) == 0

@@ -17,7 +17,7 @@ from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["BytesRead", "Engine", "Reader", "SinkBase", "SinkWriter"]
+__all__ = ["BytesRead", "Engine", "Reader", "SinkBase", "SinkWriter", "check_stages"]
 
 T = TypeVar("T", covariant=True)
 In = TypeVar("In", contravariant=True)
@@ -62,6 +62,15 @@ class Reader(Generic[T]):
 
     def __repr__(self) -> str:
         return self.label
+
+
+def check_stages(source: object, stages: tuple[Any, ...]) -> None:
+    """Before a run: a source that must know what it feeds (a broker source, whose
+    acknowledgement rule depends on the stages) may refuse the stages, by raising from its
+    ``_check_stages(stages)``; other sources are not asked."""
+    check = getattr(source, "_check_stages", None)
+    if check is not None:
+        check(stages)
 
 
 class SinkWriter(Protocol[In, R]):

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from hosepipe import _astream
 from hosepipe._drive._sync import END, Run
-from hosepipe._ends import Engine, SinkBase
+from hosepipe._ends import Engine, SinkBase, check_stages
 from hosepipe._errors import EmptyStreamError, HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
@@ -63,6 +63,7 @@ class Terminals(Generic[T]):
 
     def _run(self) -> Run:
         run: Run
+        check_stages(self._source.obj, self._stages)  # a broker source's ack rule
         if self._is_async():  # async stages or source, read from sync code
             from hosepipe._drive._bridge import BridgeRun
 

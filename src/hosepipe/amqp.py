@@ -25,6 +25,7 @@ from hosepipe._extras import require
 from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.brokers._ack import (
+    AckRule,
     Backlog,
     BrokerError,
     Idle,
@@ -81,6 +82,7 @@ class _Consumer(Backlog):
         max_idle: float | None,
         ack: AckMode,
         max_unacked: int,
+        ack_after: str | None = None,
     ) -> None:
         self.url = url
         self.queue = queue
@@ -89,6 +91,7 @@ class _Consumer(Backlog):
         self.ack = ack
         self.max_unacked = max_unacked
         self.op = f"{_WHAT}.consume()"
+        self.ack_rule = AckRule(self.op, ack, ack_after)
         self.shown = hide_password(url)
         self.label = f"amqp.consume({self.shown!r}, {queue!r})"
 
@@ -191,6 +194,7 @@ def consume(
     prefetch: int = 100,
     max_idle: float | None = None,
     ack: AckMode = "auto",
+    ack_after: str | None = None,
     max_unacked: int = 10_000,
 ) -> Stream[Message]:
     """A stream of the messages of RabbitMQ queue *queue*, which must exist.
@@ -206,8 +210,9 @@ def consume(
     ``multiple`` ack); when the run ends the connection is closed and every delivery not
     acked goes back to the queue, including the one in flight (an async source cannot tell
     ``take(n)``'s end from an error); a killed consumer's deliveries go back at once.
-    ``ack="manual"``: ack each message yourself (``hosepipe.amqp.ack``) before the stream
-    ends.
+    *ack_after* names the stage after which a message counts as done (the rule and its
+    checks are ``read_stream``'s). ``ack="manual"``: ack each message yourself
+    (``hosepipe.amqp.ack``) before the stream ends.
 
     >>> import hosepipe as hp, hosepipe.amqp
     >>> hp.amqp.consume("amqp://guest:guest@127.0.0.1:5672/", "jobs")
@@ -222,11 +227,11 @@ def consume(
     check_name(op, "queue", queue)
     _check_int(op.removesuffix("()"), "prefetch", prefetch, 1)
     check_max_idle(op, max_idle)
-    check_ack(op, ack, max_unacked)
+    check_ack(op, ack, max_unacked, ack_after)
     require("aio_pika", "amqp", op)
     from hosepipe._stream import Stream
 
-    return Stream(_Consumer(url, queue, prefetch, max_idle, ack, max_unacked))
+    return Stream(_Consumer(url, queue, prefetch, max_idle, ack, max_unacked, ack_after))
 
 
 # -- the sink ------------------------------------------------------------------------------
