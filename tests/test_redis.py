@@ -6,6 +6,8 @@ Each test uses streams of its own (random names), deleted at the end.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -439,3 +441,122 @@ def test_killed_after_the_ack_after_stage_leaves_those_messages_acked(
     assert len(got) - n <= count  # stored twice: only the fetch unacked at the kill
     assert [int(v) for v in r.lrange(stored + "-sink", 0, -1)] == [n - first + (len(got) - n)]
     assert pending(r, stream) == 0
+
+
+def acked_ids(r: redis.Redis, stream: str, group: str = "g") -> list[int]:
+    """The values of the entries the group has acked: delivered, no longer pending."""
+    groups = r.xinfo_groups(stream)
+    if not groups:  # the consumer has not started yet
+        return []
+    last = groups[0]["last-delivered-id"]
+    pending_ids = {p["message_id"] for p in r.xpending_range(stream, group, "-", "+", 10_000)}
+    return [
+        int(fields[b"data"])
+        for entry_id, fields in r.xrange(stream, "-", last)
+        if entry_id not in pending_ids
+    ]
+
+
+def test_a_file_sink_is_flushed_before_acks_and_keeps_its_file(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """SIGKILL mid-run into ``write_jsonl``: the target never appears (it is renamed into
+    place at the end), but every acked message's line is already in its temporary file,
+    which was written before the acks; a restart writes the rest."""
+    n = 400
+    stream, out = fill(r, n), tmp_path / "out.jsonl"
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return {'n': int(m.data)}\n"
+        "feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count=20,"
+        " max_idle=1.0)\n"
+        "feed.map(work).to(hp.write_jsonl(out))\n"
+    )
+    args = [URL, stream, str(out)]
+    kill_when(script, args, tmp_path, lambda: len(acked_ids(r, stream)) >= 150)
+    assert not out.exists()
+    [partial] = tmp_path.glob(".out.jsonl.*.tmp")
+    written = [json.loads(line)["n"] for line in partial.read_text().splitlines()]
+    acked = acked_ids(r, stream)
+    assert len(acked) >= 150
+    assert set(acked) <= set(written)  # no message acked before its line was written
+    run_to_end(script, args, tmp_path)
+    rest = [json.loads(line)["n"] for line in out.read_text().splitlines()]
+    assert sorted(set(written) | set(rest)) == list(range(n))  # none lost
+    assert not set(acked) & set(rest)  # what was acked did not come again
+    assert pending(r, stream) == 0
+
+
+def test_ctrl_c_into_a_file_sink_keeps_the_file_of_the_acked_messages(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """Ctrl-C: the run is aborted, so the target is not replaced; but the messages the
+    source acked on its way out have their lines in the temporary file, which is kept."""
+    stream, out = fill(r, 300), tmp_path / "out.txt"
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return m.data.decode()\n"
+        "feed = hp.redis.read_stream(url, stream, group='g', count=20, max_idle=1.0)\n"
+        "feed.map(work).to(hp.write_lines(out))\n"
+    )
+    kill_when(
+        script,
+        [URL, stream, str(out)],
+        tmp_path,
+        lambda: len(acked_ids(r, stream)) >= 100,
+        signal.SIGINT,
+    )
+    assert not out.exists()
+    [partial] = tmp_path.glob(".out.txt.*.tmp")
+    written = {int(line) for line in partial.read_text().splitlines()}
+    acked = acked_ids(r, stream)
+    assert len(acked) >= 100
+    assert set(acked) <= written
+
+
+@pytest.mark.parametrize("commit", ["batch", "run"])
+def test_to_sql_commits_before_acks(r: redis.Redis, tmp_path: Path, commit: str) -> None:
+    """SIGKILL mid-run into ``to_sql`` on PostgreSQL: every acked message's row was
+    committed before its ack (with commit='run' too), and a restart inserts the rest."""
+    psycopg = pytest.importorskip("psycopg")
+    pg_url = os.environ.get("HOSEPIPE_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    need_server("PostgreSQL server", lambda: psycopg.connect(pg_url).close())
+    db = psycopg.connect(pg_url, autocommit=True)
+    table = unique("rows").replace("-", "_")
+    db.execute(f'CREATE TABLE "{table}" (n integer)')
+    try:
+        n = 400
+        stream = fill(r, n)
+        script = (
+            "import sys, time, hosepipe as hp, hosepipe.redis\n"
+            "url, stream, pg, table, commit = sys.argv[1:6]\n"
+            "def work(m):\n"
+            "    time.sleep(0.002)\n"
+            "    return {'n': int(m.data)}\n"
+            "feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count=20,"
+            " max_idle=1.0)\n"
+            "feed.map(work).to(hp.to_sql(pg, table, batch_size=1000, commit=commit))\n"
+        )
+        args = [URL, stream, pg_url, table, commit]
+        kill_when(script, args, tmp_path, lambda: len(acked_ids(r, stream)) >= 150)
+
+        def rows() -> list[int]:
+            return [n for (n,) in db.execute(f'SELECT n FROM "{table}"').fetchall()]
+
+        committed, acked = rows(), acked_ids(r, stream)
+        assert len(acked) >= 150
+        assert set(acked) <= set(committed)  # no message acked before its row committed
+        run_to_end(script, args, tmp_path)
+        got = rows()
+        assert sorted(set(got)) == list(range(n))  # none lost
+        assert len(got) - n <= 20  # doubles: the fetch unacked at the kill
+        assert pending(r, stream) == 0
+    finally:
+        db.execute(f'DROP TABLE "{table}"')
+        db.close()

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from hosepipe import _astream
 from hosepipe._drive._sync import END, Run
-from hosepipe._ends import Engine, SinkBase, check_stages
+from hosepipe._ends import Engine, SinkBase, check_stages, flush_before_acks
 from hosepipe._errors import EmptyStreamError, HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
@@ -281,7 +281,8 @@ class Terminals(Generic[T]):
         if isinstance(sink, SinkBase):
             writer = sink.open()
             try:
-                self._run().execute("call", writer.write, None, f"to({sink.label})")
+                with flush_before_acks(writer):  # a broker source flushes it before acks
+                    self._run().execute("call", writer.write, None, f"to({sink.label})")
             except BaseException as exc:
                 try:
                     writer.abort()

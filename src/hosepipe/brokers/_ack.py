@@ -29,20 +29,22 @@ refuses a run that breaks this, naming the stage; the sink is the ack point when
 ``hosepipe.<broker>.ack(messages)``), for pipelines that hold messages before the point
 where they are done.
 
-Sinks that buffer their writes (the broker sinks publish in batches) register a *flush*
-with ``before_ack``: the source flushes every sink open in its thread before it sends acks,
-so a message is never acked before what it produced is in the target. A committing sink
-(checkpoints) can use the same hook: commit, then let the source ack.
+Sinks that buffer their writes register a *flush* with ``before_ack`` (``hosepipe._ends``):
+the source flushes every sink open in its thread before it sends acks, so a message is
+never acked before what it produced is in the target. ``to()`` registers the ``flush()``
+of every sink writer that has one: the broker sinks publish their batch, ``to_sql``
+commits, a file sink writes what it holds to its temporary file (which an abort then
+keeps: the final file appears only when the run ends well).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from hosepipe import _nodes
+from hosepipe._ends import before_ack, flush_sinks
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING
 
@@ -325,26 +327,7 @@ def ended_well(exit: GeneratorExit) -> bool:
     return exit.__context__ is None
 
 
-# -- sinks that must flush before a source acks ------------------------------------------
-
-_flushers = threading.local()
-
-
-@contextmanager
-def before_ack(flush: Callable[[], object]) -> Iterator[None]:
-    """While open, *flush* runs before a broker source in this thread sends acks."""
-    hooks: list[Callable[[], object]] = _flushers.__dict__.setdefault("hooks", [])
-    hooks.append(flush)
-    try:
-        yield
-    finally:
-        hooks.remove(flush)
-
-
-def flush_sinks() -> None:
-    """Flush every sink open in this thread (called by a source before it acks)."""
-    for flush in tuple(_flushers.__dict__.get("hooks", ())):
-        flush()
+# -- sinks that must flush before a source acks (the registry is _ends') ---------------------
 
 
 def flushed_at_end() -> bool:
