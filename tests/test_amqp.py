@@ -147,21 +147,26 @@ def test_killed_consumer_restarted_delivers_every_message_at_least_once(
 
 
 def test_slow_sink_keeps_deliveries_bounded_by_prefetch(q: Queues) -> None:
-    n, prefetch, out_of_queue = 60, 10, []
+    n, prefetch, out_of_queue, depths = 60, 10, [], []
     src = q.declare(numbers(n))
 
     def sink(m: hp.amqp.Message) -> None:  # taken from the queue, less what was passed
         out_of_queue.append(n - q.ready(src) - int(m.data))
+        depths.append(feed.stats().stages[0].queue.depth)  # type: ignore[union-attr]
 
-    feed = hp.amqp.consume(URL, src, prefetch=prefetch, max_idle=0.3)
-    backlog = feed.tap(sink).run().stages[0].queue
+    feed = hp.amqp.consume(URL, src, prefetch=prefetch, max_idle=0.3).tap(sink)
+    backlog = feed.run().stages[0].queue
     assert backlog is not None
-    assert (backlog.depth, backlog.capacity) == (0, prefetch)
-    assert 0 < backlog.peak <= prefetch
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, n, prefetch)
     assert backlog.sent == backlog.received == n
     assert len(out_of_queue) == n
     assert max(out_of_queue) <= prefetch
     assert read_all(src) == []
+    # the live depth is the queue's backlog: message i and the ones after it are not acked,
+    # and at most a window of those before it; the queue's length is asked now and then,
+    # and a window on its way to the consumer is then in neither count (so: within a window)
+    assert depths[0] == n
+    assert all(n - i - prefetch <= d <= n - i + prefetch for i, d in enumerate(depths)), depths
 
 
 def test_bad_messages_go_to_a_dead_letter_queue_and_are_acked(q: Queues) -> None:

@@ -166,15 +166,22 @@ def test_killed_consumer_restarted_publishes_every_message_exactly_once(
 
 
 def test_slow_sink_keeps_unacked_messages_bounded_by_batch(js: JS) -> None:
-    subject, seen = js.fill("in", numbers(60)), []
-    feed = hp.nats.consume(URL, subject, durable="d", batch=12, max_idle=0.3)
-    backlog = feed.tap(lambda m: seen.append(js.ack_pending("d"))).run().stages[0].queue
+    subject, seen, depths = js.fill("in", numbers(60)), [], []
+
+    def sink(m: hp.nats.Message) -> None:
+        seen.append(js.ack_pending("d"))
+        depths.append(feed.stats().stages[0].queue.depth)  # type: ignore[union-attr]
+
+    feed = hp.nats.consume(URL, subject, durable="d", batch=12, max_idle=0.3).tap(sink)
+    backlog = feed.run().stages[0].queue
     assert backlog is not None
-    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 12, 12)
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 60, 12)
     assert backlog.sent == backlog.received == 60
     assert len(seen) == 60
     assert max(seen) <= 12
     assert js.ack_pending("d") == 0
+    # the live depth is the consumer's backlog: all 60 at first, less each batch acked
+    assert depths == [60 - 12 * (i // 12) for i in range(60)]
 
 
 def test_bad_messages_go_to_a_dead_letter_subject_and_are_acked(js: JS) -> None:

@@ -125,19 +125,22 @@ def test_killed_consumer_restarted_delivers_every_message_at_least_once(
 
 
 def test_slow_sink_keeps_unacked_messages_bounded_by_count(r: redis.Redis) -> None:
-    stream, seen = fill(r, 200), []
+    stream, seen, depths = fill(r, 200), [], []
 
     def slow_sink(m: hp.redis.Message) -> None:
         seen.append(pending(r, stream))
+        depths.append(feed.stats().stages[0].queue.depth)  # type: ignore[union-attr]
 
-    feed = hp.redis.read_stream(URL, stream, group="g", count=16, max_idle=0.2)
-    backlog = feed.tap(slow_sink).run().stages[0].queue  # the source row's queue
+    feed = hp.redis.read_stream(URL, stream, group="g", count=16, max_idle=0.2).tap(slow_sink)
+    backlog = feed.run().stages[0].queue  # the source row's queue
     assert backlog is not None
-    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 16, 16)
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 200, 16)
     assert backlog.sent == backlog.received == 200  # delivered, acked
     assert len(seen) == 200
     assert max(seen) == 16  # a whole batch is out, never more
     assert pending(r, stream) == 0
+    # the live depth is the group's backlog: all 200 at first, less each batch acked
+    assert depths == [200 - 16 * (i // 16) for i in range(200)]
 
 
 def test_bad_messages_go_to_a_dead_letter_stream_and_are_acked(r: redis.Redis) -> None:
@@ -560,3 +563,25 @@ def test_to_sql_commits_before_acks(r: redis.Redis, tmp_path: Path, commit: str)
     finally:
         db.execute(f'DROP TABLE "{table}"')
         db.close()
+
+
+def test_the_backlog_is_the_source_rows_queue_depth_in_prometheus(r: redis.Redis) -> None:
+    prometheus_client = pytest.importorskip("prometheus_client")
+    stream, scraped = fill(r, 50), []
+    registry = prometheus_client.CollectorRegistry()
+
+    def scrape(m: hp.redis.Message) -> None:
+        if not scraped:  # while the first message is in the pipeline: nothing acked yet
+            scraped.append(prometheus_client.generate_latest(registry).decode())
+
+    feed = hp.redis.read_stream(URL, stream, group="g", count=10, max_idle=0.2).tap(scrape)
+    exporter = hp.metrics.prometheus(feed, registry=registry, pipeline="orders")
+    try:
+        feed.run()
+        after = prometheus_client.generate_latest(registry).decode()
+    finally:
+        exporter.close()
+    label = f"redis.read_stream('{URL}', '{stream}')"
+    line = f'hosepipe_queue_depth{{pipeline="orders",position="0",stage="{label}"}}'
+    assert f"{line} 50.0" in scraped[0].splitlines()
+    assert f"{line} 0.0" in after.splitlines()

@@ -19,6 +19,7 @@ queue does not exist, naming the URL with its password hidden.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from hosepipe._extras import require
@@ -55,6 +56,7 @@ __all__ = ["BrokerError", "Message", "ack", "consume", "publish"]
 _WHAT = "hosepipe.amqp"
 _SCHEMES = ("amqp://", "amqps://")
 _ACK_AFTER = 0.05  # seconds without a delivery after which the passed messages are acked
+_ASK_EVERY = 1.0  # seconds between two questions for the queue's length (for the stats)
 
 
 async def _connect(op: str, url: str) -> aio_pika.abc.AbstractConnection:
@@ -122,6 +124,8 @@ class _Consumer(Backlog):
                 unacked.fetched(1)
                 await arrived.put(raw)
 
+            unacked.left(queue.declaration_result.message_count or 0)  # for the stats
+            ask = time.monotonic() + _ASK_EVERY  # when to ask again
             await queue.consume(on_message)
             while True:
                 # acks go in one frame when the whole window is due (the broker sends no
@@ -129,8 +133,11 @@ class _Consumer(Backlog):
                 if unacked.due_count >= self.prefetch:
                     flush_sinks()
                     await self._ack(unacked.due())
+                    if time.monotonic() >= ask:  # the queue's length, for the stats
+                        ask = await self._ask(channel, unacked)
                 if idle.expired():
                     ok = True
+                    await self._ask(channel, unacked)  # the backlog as the feed ends
                     return
                 if arrived.empty():
                     try:
@@ -139,6 +146,8 @@ class _Consumer(Backlog):
                         if unacked.due_count:
                             flush_sinks()
                             await self._ack(unacked.due())
+                        if time.monotonic() >= ask:
+                            ask = await self._ask(channel, unacked)
                         continue
                 else:
                     raw = arrived.get_nowait()
@@ -174,6 +183,14 @@ class _Consumer(Backlog):
             finally:
                 # closing the channel gives every unacked delivery back to the queue
                 await conn.close()
+
+    async def _ask(self, channel: Any, unacked: Unacked) -> float:
+        """Note the queue's ready messages in *unacked* (the backlog in the stats); return
+        when to ask again."""
+        holding = unacked.holding  # deliveries that come while we wait were still ready
+        again = await channel.declare_queue(self.queue, passive=True)
+        unacked.left(again.declaration_result.message_count or 0, holding)
+        return time.monotonic() + _ASK_EVERY
 
     async def _ack(self, due: list[Message]) -> None:
         # said sent before the frame goes: a `multiple` ack sent twice would be refused by

@@ -158,6 +158,7 @@ class _Consumer(Backlog):
                 idle.reset()
                 batch = [self._message(raw, unacked) for raw in fetched]
                 unacked.fetched(len(batch))
+                unacked.left(_pending(fetched[-1]))  # the consumer's backlog, for the stats
                 for at, message in enumerate(batch):
                     if manual:
                         unacked.deliver(message)
@@ -211,6 +212,15 @@ class _Consumer(Backlog):
             unacked,
             raw,
         )
+
+
+def _pending(raw: Any) -> int:
+    """How many messages the consumer has not yet delivered, as of *raw*'s delivery: the
+    last token of its ack subject (``metadata.num_pending`` in the newer form)."""
+    tokens = (raw.reply or "").split(".")
+    if len(tokens) == 9 and tokens[0] == "$JS":
+        return int(tokens[8])
+    return int(raw.metadata.num_pending)
 
 
 def consume(

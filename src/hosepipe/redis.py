@@ -18,6 +18,7 @@ stream does not exist, naming the URL with its password hidden.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 from hosepipe._extras import require
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["BrokerError", "Message", "ack", "read_stream", "write_stream"]
 
 _WHAT = "hosepipe.redis"
+_ASK_EVERY = 1.0  # seconds between two questions for the group's backlog (XINFO GROUPS)
 
 
 def _client_module() -> Any:
@@ -148,10 +150,18 @@ class _Spec:
             if "BUSYGROUP" not in str(e):
                 raise
         phase, cursor = "own", "0-0"  # own pending entries first (a restart after a crash)
+        ask = 0.0  # when to ask the group's backlog next (for the stats: once a second)
         while True:
             due = unacked.due()
             if due:
                 yield ("xack", (stream, group, *(m.id for m in due)), {})
+            if time.monotonic() >= ask:
+                ask = time.monotonic() + _ASK_EVERY
+                groups = yield ("xinfo_groups", (stream,), {})
+                for info in groups:
+                    if info["name"] in (group, group.encode()) and info.get("lag") is not None:
+                        # not yet delivered to the group, or pending but not with this run
+                        unacked.left(info["lag"] + info["pending"] - unacked.holding)
             if phase == "own":
                 reply = yield (
                     "xreadgroup",

@@ -177,6 +177,7 @@ class Unacked:
         "_due",
         "_fetched",
         "_held",
+        "_left",
         "_lock",
         "_out",
         "_peak",
@@ -193,6 +194,8 @@ class Unacked:
         self.op = op
         self.capacity = capacity  # the fetch size or prefetch window, for backlog()
         self._fetched = self._acked = self._peak = 0
+        # the broker's backlog when last asked, and the acks sent by then (see left())
+        self._left: tuple[int, int] | None = None
         self.manual = mode == "manual"
         self.limit = limit
         self._held: Message | None = None  # auto: the message in flight when closed
@@ -210,16 +213,47 @@ class Unacked:
     def fetched(self, n: int) -> None:
         """The broker delivered *n* more messages to this run."""
         self._fetched += n
-        self._peak = max(self._peak, self._fetched - self._acked)
+        self._peak = max(self._peak, self._depth())
+
+    def left(self, waiting: int, holding: int | None = None) -> None:
+        """The broker says *waiting* messages are not yet delivered (a stream's lag, a
+        consumer's pending count, a queue's ready messages): with the ones this run holds
+        unacked (*holding*, as it was when the broker was asked; now by default), that is
+        the backlog, which each ack sent from now on makes one smaller."""
+        acked = self._acked
+        held = self._fetched - acked if holding is None else holding
+        self._left = (max(0, waiting) + held, acked)
+        self._peak = max(self._peak, self._depth())
+
+    def _depth(self) -> int:
+        left, acked = self._left, self._acked
+        if left is None:  # the broker was not asked: what this run holds
+            return self._fetched - acked
+        return max(0, left[0] - (acked - left[1]), self._fetched - acked)
 
     def backlog(self) -> ChannelStats:
-        """Messages delivered and not yet acked on the broker, as a queue's statistics:
-        *depth* now, *peak*, *capacity* (the fetch size or prefetch), *sent* (delivered)
-        and *received* (acked)."""
+        """The broker's backlog as a queue's statistics: *depth*, the messages not yet
+        acked (waiting in the broker, as it last said, and delivered to this run), its
+        *peak*, *capacity* (the fetch size or prefetch), *sent* (delivered to this run)
+        and *received* (acked).
+
+        >>> u = Unacked("demo()", "auto", 10, capacity=5)
+        >>> u.left(100)  # the broker holds 100 for us
+        >>> u.fetched(5); u.backlog().depth  # delivered, not acked: still to do
+        100
+        >>> u.passed([Message(b"", str(i), "s", False, {}) for i in range(5)])
+        >>> _ = u.due(); u.backlog()  # their acks went out
+        ChannelStats(depth=95/5, peak=100, sent=5, received=5, send_wait=0.000000)
+        """
         from hosepipe._channel import ChannelStats
 
         fetched, acked = self._fetched, self._acked
-        return ChannelStats(self.capacity, fetched - acked, self._peak, fetched, acked, 0.0)
+        return ChannelStats(self.capacity, self._depth(), self._peak, fetched, acked, 0.0)
+
+    @property
+    def holding(self) -> int:
+        """Messages delivered to this run whose acks were not sent."""
+        return self._fetched - self._acked
 
     @property
     def due_count(self) -> int:
