@@ -109,6 +109,7 @@ class _Consumer(Backlog):
         # what the broker delivered and the pipeline has not taken (at most `prefetch`)
         arrived: asyncio.Queue[Any] = asyncio.Queue()
         manual = unacked.manual
+        acked_to = [0]  # every delivery tag up to this one is acked (a `multiple` ack)
         ok = False
         try:
             channel = await conn.channel()
@@ -132,7 +133,7 @@ class _Consumer(Backlog):
                 # more before), or when nothing came for a moment
                 if unacked.due_count >= self.prefetch:
                     flush_sinks()
-                    await self._ack(unacked.due())
+                    await self._ack(unacked.due(), acked_to)
                     if time.monotonic() >= ask:  # the queue's length, for the stats
                         ask = await self._ask(channel, unacked)
                 if idle.expired():
@@ -145,7 +146,7 @@ class _Consumer(Backlog):
                     except TimeoutError:
                         if unacked.due_count:
                             flush_sinks()
-                            await self._ack(unacked.due())
+                            await self._ack(unacked.due(), acked_to)
                         if time.monotonic() >= ask:
                             ask = await self._ask(channel, unacked)
                         continue
@@ -179,7 +180,7 @@ class _Consumer(Backlog):
                     due = unacked.end(ok)
                     # what they produced is written before they are acked
                     if due and flushed_at_end():
-                        await self._ack(due)
+                        await self._ack(due, acked_to)
             finally:
                 # closing the channel gives every unacked delivery back to the queue
                 await conn.close()
@@ -192,16 +193,23 @@ class _Consumer(Backlog):
         unacked.left(again.declaration_result.message_count or 0, holding)
         return time.monotonic() + _ASK_EVERY
 
-    async def _ack(self, due: list[Message]) -> None:
+    async def _ack(self, due: list[Message], acked_to: list[int]) -> None:
         # said sent before the frame goes: a `multiple` ack sent twice would be refused by
         # the broker, while one not sent only delivers those messages again
         if self._unacked is not None:
             self._unacked.sent()
-        if self.ack == "auto":  # the due messages are every delivery up to the last one
+        first = acked_to[0] + 1
+        tags = [m.raw.delivery_tag for m in due]
+        if self.ack == "auto" and tags == list(range(first, first + len(tags))):
+            # the due messages are every delivery up to the last one: one frame acks all
             await due[-1].raw.ack(multiple=True)
-        else:
-            for m in due:
-                await m.raw.ack()
+            acked_to[0] = tags[-1]
+            return
+        # A gap: a delivery the pipeline never got (seen under load: a message aio-pika
+        # took off the wire and never handed to the consumer), which `multiple` would ack
+        # unseen. One ack each leaves it unacked: it goes back to the queue at the end.
+        for m in due:
+            await m.raw.ack()
 
 
 def consume(
