@@ -158,7 +158,8 @@ class _Consumer(Backlog):
                 idle.reset()
                 batch = [self._message(raw, unacked) for raw in fetched]
                 unacked.fetched(len(batch))
-                unacked.left(_pending(fetched[-1]))  # the consumer's backlog, for the stats
+                if fetched:  # (a fetch may come back empty, as a status message)
+                    unacked.left(_pending(fetched[-1]))  # the consumer's backlog, for stats
                 for at, message in enumerate(batch):
                     if manual:
                         unacked.deliver(message)
