@@ -85,3 +85,24 @@ def run_to_end(script: str, args: list[str], tmp: Path) -> None:
         [sys.executable, str(path), *args], capture_output=True, text=True, timeout=100
     )
     assert done.returncode == 0, done.stderr
+
+
+def ack_after_script(module: str, feed: str) -> str:
+    """A consumer (argv: url, name, stored file) whose ``map(store)`` appends each payload
+    to the stored file and whose sink, after a ``batch`` that fills only at the feed's end,
+    writes ``sink``: *feed* is the source, built with ``ack_after='map(store)'``."""
+    return (
+        f"import os, sys, time, hosepipe as hp, hosepipe.{module}\n"
+        "url, name, stored = sys.argv[1:4]\n"
+        "fd = os.open(stored, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n"
+        "def store(m):\n"
+        "    time.sleep(0.002)\n"
+        "    os.write(fd, m.data + b'\\n')\n"
+        "    return m\n"
+        f"feed = {feed}\n"
+        "feed.map(store).batch(100_000).for_each(lambda b: os.write(fd, b'sink\\n'))\n"
+    )
+
+
+def stored_lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines() if path.exists() else []

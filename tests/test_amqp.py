@@ -13,7 +13,15 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.amqp
-from _brokers import kill_when, need_server, run_async, run_to_end, unique
+from _brokers import (
+    ack_after_script,
+    kill_when,
+    need_server,
+    run_async,
+    run_to_end,
+    stored_lines,
+    unique,
+)
 from hosepipe.testing import assert_no_leaks
 
 aio_pika = pytest.importorskip("aio_pika")
@@ -139,21 +147,26 @@ def test_killed_consumer_restarted_delivers_every_message_at_least_once(
 
 
 def test_slow_sink_keeps_deliveries_bounded_by_prefetch(q: Queues) -> None:
-    n, prefetch, out_of_queue = 60, 10, []
+    n, prefetch, out_of_queue, depths = 60, 10, [], []
     src = q.declare(numbers(n))
 
     def sink(m: hp.amqp.Message) -> None:  # taken from the queue, less what was passed
         out_of_queue.append(n - q.ready(src) - int(m.data))
+        depths.append(feed.stats().stages[0].queue.depth)  # type: ignore[union-attr]
 
-    feed = hp.amqp.consume(URL, src, prefetch=prefetch, max_idle=0.3)
-    backlog = feed.tap(sink).run().stages[0].queue
+    feed = hp.amqp.consume(URL, src, prefetch=prefetch, max_idle=0.3).tap(sink)
+    backlog = feed.run().stages[0].queue
     assert backlog is not None
-    assert (backlog.depth, backlog.capacity) == (0, prefetch)
-    assert 0 < backlog.peak <= prefetch
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, n, prefetch)
     assert backlog.sent == backlog.received == n
     assert len(out_of_queue) == n
     assert max(out_of_queue) <= prefetch
     assert read_all(src) == []
+    # the live depth is the queue's backlog: message i and the ones after it are not acked,
+    # and at most a window of those before it; the queue's length is asked now and then,
+    # and a window on its way to the consumer is then in neither count (so: within a window)
+    assert depths[0] == n
+    assert all(n - i - prefetch <= d <= n - i + prefetch for i, d in enumerate(depths)), depths
 
 
 def test_bad_messages_go_to_a_dead_letter_queue_and_are_acked(q: Queues) -> None:
@@ -251,3 +264,47 @@ def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(q: Queues, tmp_path: Pat
     got = sorted(int(d) for d in read_all(out))
     assert sorted(set(got)) == list(range(n))  # none lost
     assert len(got) - n <= 1  # at most the message in flight (the sink had taken it)
+
+
+def test_killed_after_the_ack_after_stage_leaves_those_messages_acked(
+    q: Queues, tmp_path: Path
+) -> None:
+    """SIGKILL while messages wait in a batch after the ``ack_after`` stage (the sink never
+    saw them): the broker gives back only the window that was not yet acked."""
+    n, prefetch = 300, 20
+    src, stored = q.declare(numbers(n)), tmp_path / "stored"
+    script = ack_after_script(
+        "amqp",
+        f"hp.amqp.consume(url, name, prefetch={prefetch}, max_idle=1.0, ack_after='map(store)')",
+    )
+    args = [URL, src, str(stored)]
+    kill_when(script, args, tmp_path, lambda: len(stored_lines(stored)) >= 150)
+    first = stored_lines(stored)
+    assert b"sink" not in first  # the sink took nothing
+    assert q.ready(src) <= n - len(first) + prefetch  # the stored ones acked, but a window
+    run_to_end(script, args, tmp_path)
+    got = stored_lines(stored)
+    assert got[-1] == b"sink"
+    values = [int(v) for v in got[:-1]]
+    assert sorted(set(values)) == list(range(n))  # none lost
+    assert len(values) - n <= prefetch  # stored twice: only the window unacked at the kill
+    assert q.ready(src) == 0
+
+
+def test_ctrl_c_at_full_speed_loses_nothing(q: Queues, tmp_path: Path) -> None:
+    """SIGINT a consumer that runs as fast as it can (no sleep, many windows acked while the
+    interrupt lands), restart: every message comes out at least once."""
+    n = 3000
+    src, out = q.declare(numbers(n)), q.declare()
+    script = (
+        "import sys, hosepipe as hp, hosepipe.amqp\n"
+        "url, src, out = sys.argv[1:4]\n"
+        "feed = hp.amqp.consume(url, src, prefetch=50, max_idle=3.0)\n"
+        "feed.map(lambda m: m.data).to(hp.amqp.publish(url, out, batch=100))\n"
+    )
+    args = [URL, src, out]
+    kill_when(script, args, tmp_path, lambda: q.ready(out) >= 500, signal.SIGINT)
+    run_to_end(script, args, tmp_path)
+    got = [int(d) for d in read_all(out)]
+    assert sorted(set(got)) == list(range(n))  # none lost
+    assert q.ready(src) == 0

@@ -13,7 +13,15 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.nats
-from _brokers import kill_when, need_server, run_async, run_to_end, unique
+from _brokers import (
+    ack_after_script,
+    kill_when,
+    need_server,
+    run_async,
+    run_to_end,
+    stored_lines,
+    unique,
+)
 from hosepipe.testing import assert_no_leaks
 
 nats = pytest.importorskip("nats")
@@ -158,15 +166,22 @@ def test_killed_consumer_restarted_publishes_every_message_exactly_once(
 
 
 def test_slow_sink_keeps_unacked_messages_bounded_by_batch(js: JS) -> None:
-    subject, seen = js.fill("in", numbers(60)), []
-    feed = hp.nats.consume(URL, subject, durable="d", batch=12, max_idle=0.3)
-    backlog = feed.tap(lambda m: seen.append(js.ack_pending("d"))).run().stages[0].queue
+    subject, seen, depths = js.fill("in", numbers(60)), [], []
+
+    def sink(m: hp.nats.Message) -> None:
+        seen.append(js.ack_pending("d"))
+        depths.append(feed.stats().stages[0].queue.depth)  # type: ignore[union-attr]
+
+    feed = hp.nats.consume(URL, subject, durable="d", batch=12, max_idle=0.3).tap(sink)
+    backlog = feed.run().stages[0].queue
     assert backlog is not None
-    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 12, 12)
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 60, 12)
     assert backlog.sent == backlog.received == 60
     assert len(seen) == 60
     assert max(seen) <= 12
     assert js.ack_pending("d") == 0
+    # the live depth is the consumer's backlog: all 60 at first, less each batch acked
+    assert depths == [60 - 12 * (i // 12) for i in range(60)]
 
 
 def test_bad_messages_go_to_a_dead_letter_subject_and_are_acked(js: JS) -> None:
@@ -266,3 +281,29 @@ def test_ctrl_c_flushes_the_sink_and_acks_what_it_wrote(js: JS, tmp_path: Path) 
     got = sorted(int(m.data) for m in check.to_list())
     assert sorted(set(got)) == list(range(n))  # none lost
     assert len(got) - n <= 1  # at most the message in flight (the sink had taken it)
+
+
+def test_killed_after_the_ack_after_stage_leaves_those_messages_acked(
+    js: JS, tmp_path: Path
+) -> None:
+    """SIGKILL while messages wait in a batch after the ``ack_after`` stage (the sink never
+    saw them): a restart gets again only the fetch that was not yet acked."""
+    n, batch = 300, 20
+    subject, stored = js.fill("in", numbers(n)), tmp_path / "stored"
+    script = ack_after_script(
+        "nats",
+        f"hp.nats.consume(url, name, durable='d', batch={batch}, ack_wait=1, max_idle=2.5,"
+        " ack_after='map(store)')",
+    )
+    args = [URL, subject, str(stored)]
+    kill_when(script, args, tmp_path, lambda: len(stored_lines(stored)) >= 150)
+    first = stored_lines(stored)
+    assert b"sink" not in first  # the sink took nothing
+    assert js.ack_pending("d") <= batch  # what the stage took is acked, but the latest fetch
+    run_to_end(script, args, tmp_path)
+    got = stored_lines(stored)
+    assert got[-1] == b"sink"
+    values = [int(v) for v in got[:-1]]
+    assert sorted(set(values)) == list(range(n))  # none lost
+    assert len(values) - n <= batch  # stored twice: only the fetch unacked at the kill
+    assert js.ack_pending("d") == 0

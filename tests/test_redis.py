@@ -6,6 +6,8 @@ Each test uses streams of its own (random names), deleted at the end.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,19 +125,22 @@ def test_killed_consumer_restarted_delivers_every_message_at_least_once(
 
 
 def test_slow_sink_keeps_unacked_messages_bounded_by_count(r: redis.Redis) -> None:
-    stream, seen = fill(r, 200), []
+    stream, seen, depths = fill(r, 200), [], []
 
     def slow_sink(m: hp.redis.Message) -> None:
         seen.append(pending(r, stream))
+        depths.append(feed.stats().stages[0].queue.depth)  # type: ignore[union-attr]
 
-    feed = hp.redis.read_stream(URL, stream, group="g", count=16, max_idle=0.2)
-    backlog = feed.tap(slow_sink).run().stages[0].queue  # the source row's queue
+    feed = hp.redis.read_stream(URL, stream, group="g", count=16, max_idle=0.2).tap(slow_sink)
+    backlog = feed.run().stages[0].queue  # the source row's queue
     assert backlog is not None
-    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 16, 16)
+    assert (backlog.depth, backlog.peak, backlog.capacity) == (0, 200, 16)
     assert backlog.sent == backlog.received == 200  # delivered, acked
     assert len(seen) == 200
     assert max(seen) == 16  # a whole batch is out, never more
     assert pending(r, stream) == 0
+    # the live depth is the group's backlog: all 200 at first, less each batch acked
+    assert depths == [200 - 16 * (i // 16) for i in range(200)]
 
 
 def test_bad_messages_go_to_a_dead_letter_stream_and_are_acked(r: redis.Redis) -> None:
@@ -243,6 +248,11 @@ def test_missing_stream_is_an_error_unless_create(r: redis.Redis) -> None:
          "`max_idle` must be None or seconds > 0, got 0"),
         ({"group": "g", "ack": "never"}, ValueError,
          "`ack` must be 'auto' or 'manual', got 'never'"),
+        ({"group": "g", "ack_after": 2}, ValueError, "`ack_after` must be None or a stage's "
+         "label or observe name (as in the stats table, e.g. 'map(store)'), got 2"),
+        ({"group": "g", "ack": "manual", "ack_after": "map(f)"}, ValueError, "`ack_after` "
+         "applies to ack='auto' only; with ack='manual' ack each message yourself (got "
+         "ack_after='map(f)')"),
         ({"group": "g", "client": 3}, TypeError, "`client` must be None, a redis.Redis or a "
          "redis.asyncio.Redis, got 3 (int)"),
     ],
@@ -344,3 +354,234 @@ def test_a_failed_sink_batch_leaves_its_messages_unacked(r: redis.Redis) -> None
     with pytest.raises(hp.redis.BrokerError, match=r"^redis\.write_stream\(.*WRONGTYPE"):
         feed.map(lambda m: m.data).to(hp.redis.write_stream(URL, target, batch=3))
     assert pending(r, stream) == 5  # the whole fetched batch: nothing acked
+
+
+def test_auto_ack_refuses_a_stage_that_holds_messages_before_the_sink(r: redis.Redis) -> None:
+    stream = fill(r, 5)
+    feed = hp.redis.read_stream(URL, stream, group="g", max_idle=0.1)
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"^hosepipe\.redis\.read_stream\(\): batch\(2\) \(stage 2\) holds messages between "
+        r"the source and the sink, so ack='auto' would ack them before the sink took them: "
+        r"pass `ack_after=` the stage after which a message counts as done \(one before "
+        r"batch\(2\)\), or use ack='manual' and ack each message after writing it$",
+    ):
+        feed.map(bytes).batch(2).to_list()
+    assert r.xinfo_groups(stream) == []  # refused before it read (or made) anything
+
+
+@pytest.mark.parametrize(
+    ("ack_after", "message"),
+    [
+        ("map(keep)", "`ack_after`='map(keep)' names no stage of this stream; its stages: "
+         "['map(bytes)', 'buffer(4)', 'map(store)']"),
+        ("map(store)", "`ack_after`='map(store)': buffer(4) (stage 2) is before that stage and "
+         "holds messages, so ack='auto' would ack them before that stage took them: name a "
+         "stage before buffer(4), or use ack='manual'"),
+    ],
+)  # fmt: skip
+def test_ack_after_must_name_a_stage_with_nothing_holding_before_it(
+    r: redis.Redis, ack_after: str, message: str
+) -> None:
+    def store(b: bytes) -> bytes:
+        return b
+
+    feed = hp.redis.read_stream(URL, "s", group="g", ack_after=ack_after)
+    with pytest.raises(hp.HosepipeError) as e:
+        feed.map(bytes).buffer(4).map(store).to_list()
+    assert str(e.value) == f"hosepipe.redis.read_stream(): {message}"
+
+
+def test_ack_after_acks_at_that_stage_with_a_batch_after_it(r: redis.Redis) -> None:
+    """With ``ack_after`` naming a stage, a ``batch`` after it is allowed: a message is acked
+    once it went through that stage, while the sink has not seen it yet."""
+    stream, seen = fill(r, 25), []
+
+    def sink(batch: list[bytes]) -> None:
+        seen.append(pending(r, stream))
+
+    feed = hp.redis.read_stream(
+        URL, stream, group="g", count=5, max_idle=0.2, ack_after="observe('stored')"
+    )
+    feed.map(lambda m: m.data).observe("stored").batch(10).for_each(sink)
+    # when a batch of 10 reaches the sink, at most one fetch (5) is unacked: the others
+    # were acked although the sink had not taken them
+    assert seen == [5, 5, 0]  # the last (short) batch comes after the feed's end and acks
+    assert pending(r, stream) == 0
+    by_name = hp.redis.read_stream(URL, stream, group="h", max_idle=0.2, ack_after="stored")
+    assert by_name.observe("stored").batch(7).count() == 4  # an observe point by its name
+
+
+def test_killed_after_the_ack_after_stage_leaves_those_messages_acked(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """SIGKILL while messages wait in a batch after the ``ack_after`` stage (they never
+    reached the sink): a restart reads again only the fetch that was not yet acked."""
+    n, count = 300, 20
+    stream, stored = fill(r, n), unique("stored")
+    script = (
+        "import sys, time, redis, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, stored = sys.argv[1:4]\n"
+        "r = redis.Redis.from_url(url)\n"
+        "def store(m):\n"
+        "    time.sleep(0.002)\n"
+        "    r.rpush(stored, m.data)\n"
+        "    return m\n"
+        f"feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count={count},"
+        " max_idle=1.0, ack_after='map(store)')\n"
+        "feed.map(store).batch(100_000).for_each(lambda b: r.rpush(stored + '-sink', len(b)))\n"
+    )
+    args = [URL, stream, stored]
+    kill_when(script, args, tmp_path, lambda: r.llen(stored) >= 150)
+    first = r.llen(stored)
+    assert not r.exists(stored + "-sink")  # the sink took nothing
+    assert pending(r, stream) <= count  # all stored ones acked, but the latest fetch
+    acked = r.xinfo_groups(stream)[0]["entries-read"] - pending(r, stream)
+    assert acked >= first - count  # what the stage took was acked, but the latest fetch
+    run_to_end(script, args, tmp_path)
+    got = [int(v) for v in r.lrange(stored, 0, -1)]
+    assert sorted(set(got)) == list(range(n))  # none lost
+    assert len(got) - n <= count  # stored twice: only the fetch unacked at the kill
+    assert [int(v) for v in r.lrange(stored + "-sink", 0, -1)] == [n - first + (len(got) - n)]
+    assert pending(r, stream) == 0
+
+
+def acked_ids(r: redis.Redis, stream: str, group: str = "g") -> list[int]:
+    """The values of the entries the group has acked: delivered, no longer pending."""
+    groups = r.xinfo_groups(stream)
+    if not groups:  # the consumer has not started yet
+        return []
+    last = groups[0]["last-delivered-id"]
+    pending_ids = {p["message_id"] for p in r.xpending_range(stream, group, "-", "+", 10_000)}
+    return [
+        int(fields[b"data"])
+        for entry_id, fields in r.xrange(stream, "-", last)
+        if entry_id not in pending_ids
+    ]
+
+
+def test_a_file_sink_is_flushed_before_acks_and_keeps_its_file(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """SIGKILL mid-run into ``write_jsonl``: the target never appears (it is renamed into
+    place at the end), but every acked message's line is already in its temporary file,
+    which was written before the acks; a restart writes the rest."""
+    n = 400
+    stream, out = fill(r, n), tmp_path / "out.jsonl"
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return {'n': int(m.data)}\n"
+        "feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count=20,"
+        " max_idle=1.0)\n"
+        "feed.map(work).to(hp.write_jsonl(out))\n"
+    )
+    args = [URL, stream, str(out)]
+    kill_when(script, args, tmp_path, lambda: len(acked_ids(r, stream)) >= 150)
+    assert not out.exists()
+    [partial] = tmp_path.glob(".out.jsonl.*.tmp")
+    written = [json.loads(line)["n"] for line in partial.read_text().splitlines()]
+    acked = acked_ids(r, stream)
+    assert len(acked) >= 150
+    assert set(acked) <= set(written)  # no message acked before its line was written
+    run_to_end(script, args, tmp_path)
+    rest = [json.loads(line)["n"] for line in out.read_text().splitlines()]
+    assert sorted(set(written) | set(rest)) == list(range(n))  # none lost
+    assert not set(acked) & set(rest)  # what was acked did not come again
+    assert pending(r, stream) == 0
+
+
+def test_ctrl_c_into_a_file_sink_keeps_the_file_of_the_acked_messages(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """Ctrl-C: the run is aborted, so the target is not replaced; but the messages the
+    source acked on its way out have their lines in the temporary file, which is kept."""
+    stream, out = fill(r, 300), tmp_path / "out.txt"
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out = sys.argv[1:4]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    return m.data.decode()\n"
+        "feed = hp.redis.read_stream(url, stream, group='g', count=20, max_idle=1.0)\n"
+        "feed.map(work).to(hp.write_lines(out))\n"
+    )
+    kill_when(
+        script,
+        [URL, stream, str(out)],
+        tmp_path,
+        lambda: len(acked_ids(r, stream)) >= 100,
+        signal.SIGINT,
+    )
+    assert not out.exists()
+    [partial] = tmp_path.glob(".out.txt.*.tmp")
+    written = {int(line) for line in partial.read_text().splitlines()}
+    acked = acked_ids(r, stream)
+    assert len(acked) >= 100
+    assert set(acked) <= written
+
+
+@pytest.mark.parametrize("commit", ["batch", "run"])
+def test_to_sql_commits_before_acks(r: redis.Redis, tmp_path: Path, commit: str) -> None:
+    """SIGKILL mid-run into ``to_sql`` on PostgreSQL: every acked message's row was
+    committed before its ack (with commit='run' too), and a restart inserts the rest."""
+    psycopg = pytest.importorskip("psycopg")
+    pg_url = os.environ.get("HOSEPIPE_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    need_server("PostgreSQL server", lambda: psycopg.connect(pg_url).close())
+    db = psycopg.connect(pg_url, autocommit=True)
+    table = unique("rows").replace("-", "_")
+    db.execute(f'CREATE TABLE "{table}" (n integer)')
+    try:
+        n = 400
+        stream = fill(r, n)
+        script = (
+            "import sys, time, hosepipe as hp, hosepipe.redis\n"
+            "url, stream, pg, table, commit = sys.argv[1:6]\n"
+            "def work(m):\n"
+            "    time.sleep(0.002)\n"
+            "    return {'n': int(m.data)}\n"
+            "feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count=20,"
+            " max_idle=1.0)\n"
+            "feed.map(work).to(hp.to_sql(pg, table, batch_size=1000, commit=commit))\n"
+        )
+        args = [URL, stream, pg_url, table, commit]
+        kill_when(script, args, tmp_path, lambda: len(acked_ids(r, stream)) >= 150)
+
+        def rows() -> list[int]:
+            return [n for (n,) in db.execute(f'SELECT n FROM "{table}"').fetchall()]
+
+        committed, acked = rows(), acked_ids(r, stream)
+        assert len(acked) >= 150
+        assert set(acked) <= set(committed)  # no message acked before its row committed
+        run_to_end(script, args, tmp_path)
+        got = rows()
+        assert sorted(set(got)) == list(range(n))  # none lost
+        assert len(got) - n <= 20  # doubles: the fetch unacked at the kill
+        assert pending(r, stream) == 0
+    finally:
+        db.execute(f'DROP TABLE "{table}"')
+        db.close()
+
+
+def test_the_backlog_is_the_source_rows_queue_depth_in_prometheus(r: redis.Redis) -> None:
+    prometheus_client = pytest.importorskip("prometheus_client")
+    stream, scraped = fill(r, 50), []
+    registry = prometheus_client.CollectorRegistry()
+
+    def scrape(m: hp.redis.Message) -> None:
+        if not scraped:  # while the first message is in the pipeline: nothing acked yet
+            scraped.append(prometheus_client.generate_latest(registry).decode())
+
+    feed = hp.redis.read_stream(URL, stream, group="g", count=10, max_idle=0.2).tap(scrape)
+    exporter = hp.metrics.prometheus(feed, registry=registry, pipeline="orders")
+    try:
+        feed.run()
+        after = prometheus_client.generate_latest(registry).decode()
+    finally:
+        exporter.close()
+    label = f"redis.read_stream('{URL}', '{stream}')"
+    line = f'hosepipe_queue_depth{{pipeline="orders",position="0",stage="{label}"}}'
+    assert f"{line} 50.0" in scraped[0].splitlines()
+    assert f"{line} 0.0" in after.splitlines()

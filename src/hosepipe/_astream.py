@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 
+from hosepipe._ends import check_stages
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def reads_async(stream: Stream[Any]) -> bool:
 def arun_of(stream: Stream[Any]) -> ARun:
     from hosepipe._drive._async import ARun
 
+    check_stages(stream._source.obj, stream._stages)  # a broker source's ack rule
     run = stream._last = ARun(stream._source, stream._stages)
     return run
 

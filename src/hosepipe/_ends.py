@@ -10,7 +10,9 @@ which sit below, see only what is here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -20,7 +22,18 @@ if TYPE_CHECKING:
     from hosepipe.metrics._latency import Latency
     from hosepipe.metrics._stats import RunStats
 
-__all__ = ["BytesRead", "Engine", "Reader", "RunView", "SinkBase", "SinkWriter"]
+__all__ = [
+    "BytesRead",
+    "Engine",
+    "Reader",
+    "RunView",
+    "SinkBase",
+    "SinkWriter",
+    "before_ack",
+    "check_stages",
+    "flush_before_acks",
+    "flush_sinks",
+]
 
 T = TypeVar("T", covariant=True)
 In = TypeVar("In", contravariant=True)
@@ -67,10 +80,23 @@ class Reader(Generic[T]):
         return self.label
 
 
+def check_stages(source: object, stages: tuple[Any, ...]) -> None:
+    """Before a run: a source that must know what it feeds (a broker source, whose
+    acknowledgement rule depends on the stages) may refuse the stages, by raising from its
+    ``_check_stages(stages)``; other sources are not asked."""
+    check = getattr(source, "_check_stages", None)
+    if check is not None:
+        check(stages)
+
+
 class SinkWriter(Protocol[In, R]):
     """One run's open sink: ``write`` each item, then ``commit`` (or ``abort``).
 
     Any object with these three methods is one; ``Sink.open()`` returns a fresh one per run.
+    A writer that holds what it took (a buffer, an open transaction) may also have a
+    ``flush()``: make what was written so far durable for the run's source. While
+    ``stream.to(sink)`` runs, a broker source calls it before it acks messages
+    (``flush_before_acks``), so no message is acked while its output is only in a buffer.
 
     >>> import hosepipe as hp
     >>> class Joined:
@@ -93,6 +119,48 @@ class SinkWriter(Protocol[In, R]):
 
     def abort(self) -> None:
         """The stream failed or was stopped: discard the output, leave the target as it was."""
+
+
+# -- sinks that must flush before a source acks (broker feeds) ------------------------------
+
+_flushers = threading.local()
+
+
+@contextmanager
+def before_ack(flush: Callable[[], object]) -> Iterator[None]:
+    """While open, *flush* runs before a broker source in this thread sends acks; a flush
+    already registered is not added twice (and stays until its first registration ends).
+
+    >>> done = []
+    >>> with before_ack(lambda: done.append("flushed")):
+    ...     flush_sinks()
+    >>> flush_sinks(); done
+    ['flushed']
+    """
+    hooks: list[Callable[[], object]] = _flushers.__dict__.setdefault("hooks", [])
+    if flush in hooks:
+        yield
+        return
+    hooks.append(flush)
+    try:
+        yield
+    finally:
+        hooks.remove(flush)
+
+
+def flush_before_acks(writer: object) -> Any:
+    """``before_ack(writer.flush)`` for a sink writer with a ``flush()``, else a context
+    that does nothing: what ``to()`` wraps a run in, for every sink."""
+    from contextlib import nullcontext
+
+    flush = getattr(writer, "flush", None)
+    return before_ack(flush) if callable(flush) else nullcontext()
+
+
+def flush_sinks() -> None:
+    """Flush every sink open in this thread (a broker source calls this before it acks)."""
+    for flush in tuple(_flushers.__dict__.get("hooks", ())):
+        flush()
 
 
 class SinkBase(Generic[In, R]):

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from hosepipe import _astream
 from hosepipe._drive._sync import END, Run
-from hosepipe._ends import Engine, RunView, SinkBase
+from hosepipe._ends import Engine, RunView, SinkBase, check_stages, flush_before_acks
 from hosepipe._errors import EmptyStreamError, HosepipeError
 from hosepipe._typing import TYPE_CHECKING, Generic, TypeVar, overload
 from hosepipe.metrics._stats import RunStats
@@ -63,6 +63,7 @@ class Terminals(Generic[T]):
 
     def _run(self) -> Run:
         run: Run
+        check_stages(self._source.obj, self._stages)  # a broker source's ack rule
         if self._is_async():  # async stages or source, read from sync code
             from hosepipe._drive._bridge import BridgeRun
 
@@ -282,7 +283,8 @@ class Terminals(Generic[T]):
         if isinstance(sink, SinkBase):
             writer = sink.open()
             try:
-                self._run().execute("call", writer.write, None, f"to({sink.label})")
+                with flush_before_acks(writer):  # a broker source flushes it before acks
+                    self._run().execute("call", writer.write, None, f"to({sink.label})")
             except BaseException as exc:
                 try:
                     writer.abort()

@@ -19,12 +19,14 @@ queue does not exist, naming the URL with its password hidden.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from hosepipe._extras import require
 from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.brokers._ack import (
+    AckRule,
     Backlog,
     BrokerError,
     Idle,
@@ -54,6 +56,7 @@ __all__ = ["BrokerError", "Message", "ack", "consume", "publish"]
 _WHAT = "hosepipe.amqp"
 _SCHEMES = ("amqp://", "amqps://")
 _ACK_AFTER = 0.05  # seconds without a delivery after which the passed messages are acked
+_ASK_EVERY = 1.0  # seconds between two questions for the queue's length (for the stats)
 
 
 async def _connect(op: str, url: str) -> aio_pika.abc.AbstractConnection:
@@ -81,6 +84,7 @@ class _Consumer(Backlog):
         max_idle: float | None,
         ack: AckMode,
         max_unacked: int,
+        ack_after: str | None = None,
     ) -> None:
         self.url = url
         self.queue = queue
@@ -89,6 +93,7 @@ class _Consumer(Backlog):
         self.ack = ack
         self.max_unacked = max_unacked
         self.op = f"{_WHAT}.consume()"
+        self.ack_rule = AckRule(self.op, ack, ack_after)
         self.shown = hide_password(url)
         self.label = f"amqp.consume({self.shown!r}, {queue!r})"
 
@@ -104,6 +109,7 @@ class _Consumer(Backlog):
         # what the broker delivered and the pipeline has not taken (at most `prefetch`)
         arrived: asyncio.Queue[Any] = asyncio.Queue()
         manual = unacked.manual
+        acked_to = [0]  # every delivery tag up to this one is acked (a `multiple` ack)
         ok = False
         try:
             channel = await conn.channel()
@@ -119,15 +125,20 @@ class _Consumer(Backlog):
                 unacked.fetched(1)
                 await arrived.put(raw)
 
+            unacked.left(queue.declaration_result.message_count or 0)  # for the stats
+            ask = time.monotonic() + _ASK_EVERY  # when to ask again
             await queue.consume(on_message)
             while True:
                 # acks go in one frame when the whole window is due (the broker sends no
                 # more before), or when nothing came for a moment
                 if unacked.due_count >= self.prefetch:
                     flush_sinks()
-                    await self._ack(unacked.due())
+                    await self._ack(unacked.due(), acked_to)
+                    if time.monotonic() >= ask:  # the queue's length, for the stats
+                        ask = await self._ask(channel, unacked)
                 if idle.expired():
                     ok = True
+                    await self._ask(channel, unacked)  # the backlog as the feed ends
                     return
                 if arrived.empty():
                     try:
@@ -135,7 +146,9 @@ class _Consumer(Backlog):
                     except TimeoutError:
                         if unacked.due_count:
                             flush_sinks()
-                            await self._ack(unacked.due())
+                            await self._ack(unacked.due(), acked_to)
+                        if time.monotonic() >= ask:
+                            ask = await self._ask(channel, unacked)
                         continue
                 else:
                     raw = arrived.get_nowait()
@@ -167,21 +180,36 @@ class _Consumer(Backlog):
                     due = unacked.end(ok)
                     # what they produced is written before they are acked
                     if due and flushed_at_end():
-                        await self._ack(due)
+                        await self._ack(due, acked_to)
             finally:
                 # closing the channel gives every unacked delivery back to the queue
                 await conn.close()
 
-    async def _ack(self, due: list[Message]) -> None:
+    async def _ask(self, channel: Any, unacked: Unacked) -> float:
+        """Note the queue's ready messages in *unacked* (the backlog in the stats); return
+        when to ask again."""
+        holding = unacked.holding  # deliveries that come while we wait were still ready
+        again = await channel.declare_queue(self.queue, passive=True)
+        unacked.left(again.declaration_result.message_count or 0, holding)
+        return time.monotonic() + _ASK_EVERY
+
+    async def _ack(self, due: list[Message], acked_to: list[int]) -> None:
         # said sent before the frame goes: a `multiple` ack sent twice would be refused by
         # the broker, while one not sent only delivers those messages again
         if self._unacked is not None:
             self._unacked.sent()
-        if self.ack == "auto":  # the due messages are every delivery up to the last one
+        first = acked_to[0] + 1
+        tags = [m.raw.delivery_tag for m in due]
+        if self.ack == "auto" and tags == list(range(first, first + len(tags))):
+            # the due messages are every delivery up to the last one: one frame acks all
             await due[-1].raw.ack(multiple=True)
-        else:
-            for m in due:
-                await m.raw.ack()
+            acked_to[0] = tags[-1]
+            return
+        # A gap: a delivery the pipeline never got (seen under load: a message aio-pika
+        # took off the wire and never handed to the consumer), which `multiple` would ack
+        # unseen. One ack each leaves it unacked: it goes back to the queue at the end.
+        for m in due:
+            await m.raw.ack()
 
 
 def consume(
@@ -191,6 +219,7 @@ def consume(
     prefetch: int = 100,
     max_idle: float | None = None,
     ack: AckMode = "auto",
+    ack_after: str | None = None,
     max_unacked: int = 10_000,
 ) -> Stream[Message]:
     """A stream of the messages of RabbitMQ queue *queue*, which must exist.
@@ -206,8 +235,9 @@ def consume(
     ``multiple`` ack); when the run ends the connection is closed and every delivery not
     acked goes back to the queue, including the one in flight (an async source cannot tell
     ``take(n)``'s end from an error); a killed consumer's deliveries go back at once.
-    ``ack="manual"``: ack each message yourself (``hosepipe.amqp.ack``) before the stream
-    ends.
+    *ack_after* names the stage after which a message counts as done (the rule and its
+    checks are ``read_stream``'s). ``ack="manual"``: ack each message yourself
+    (``hosepipe.amqp.ack``) before the stream ends.
 
     >>> import hosepipe as hp, hosepipe.amqp
     >>> hp.amqp.consume("amqp://guest:guest@127.0.0.1:5672/", "jobs")
@@ -222,11 +252,11 @@ def consume(
     check_name(op, "queue", queue)
     _check_int(op.removesuffix("()"), "prefetch", prefetch, 1)
     check_max_idle(op, max_idle)
-    check_ack(op, ack, max_unacked)
+    check_ack(op, ack, max_unacked, ack_after)
     require("aio_pika", "amqp", op)
     from hosepipe._stream import Stream
 
-    return Stream(_Consumer(url, queue, prefetch, max_idle, ack, max_unacked))
+    return Stream(_Consumer(url, queue, prefetch, max_idle, ack, max_unacked, ack_after))
 
 
 # -- the sink ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from hosepipe._extras import require
 from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.brokers._ack import (
+    AckRule,
     Backlog,
     BrokerError,
     Idle,
@@ -94,6 +95,7 @@ class _Consumer(Backlog):
         max_idle: float | None,
         ack: AckMode,
         max_unacked: int,
+        ack_after: str | None = None,
     ) -> None:
         self.url = url
         self.subject = subject
@@ -106,6 +108,7 @@ class _Consumer(Backlog):
         self.ack = ack
         self.max_unacked = max_unacked
         self.op = f"{_WHAT}.consume()"
+        self.ack_rule = AckRule(self.op, ack, ack_after)
         self.shown = hide_password(url)
         self.label = f"nats.consume({self.shown!r}, {subject!r})"
 
@@ -155,6 +158,8 @@ class _Consumer(Backlog):
                 idle.reset()
                 batch = [self._message(raw, unacked) for raw in fetched]
                 unacked.fetched(len(batch))
+                if fetched:  # (a fetch may come back empty, as a status message)
+                    unacked.left(_pending(fetched[-1]))  # the consumer's backlog, for stats
                 for at, message in enumerate(batch):
                     if manual:
                         unacked.deliver(message)
@@ -210,6 +215,15 @@ class _Consumer(Backlog):
         )
 
 
+def _pending(raw: Any) -> int:
+    """How many messages the consumer has not yet delivered, as of *raw*'s delivery: the
+    last token of its ack subject (``metadata.num_pending`` in the newer form)."""
+    tokens = (raw.reply or "").split(".")
+    if len(tokens) == 9 and tokens[0] == "$JS":
+        return int(tokens[8])
+    return int(raw.metadata.num_pending)
+
+
 def consume(
     url: str,
     subject: str,
@@ -221,6 +235,7 @@ def consume(
     ack_wait: float = 30.0,
     max_idle: float | None = None,
     ack: AckMode = "auto",
+    ack_after: str | None = None,
     max_unacked: int = 10_000,
 ) -> Stream[Message]:
     """A stream of the messages of JetStream *subject*, read by durable consumer *durable*.
@@ -240,8 +255,9 @@ def consume(
     at once; a killed consumer's (and those of a fetch that ``Ctrl-C`` cut short) are
     delivered again after *ack_wait*. Since the source is
     async, even a sync run's end cannot be told from an error: the last message of a
-    ``take(n)`` is delivered again. ``ack="manual"``: ack each message yourself
-    (``hosepipe.nats.ack``), before the stream ends.
+    ``take(n)`` is delivered again. *ack_after* names the stage after which a message
+    counts as done (the rule and its checks are ``read_stream``'s). ``ack="manual"``: ack
+    each message yourself (``hosepipe.nats.ack``), before the stream ends.
 
     Exactly-once output: ``publish(..., msg_id=...)`` gives each published message a
     ``Nats-Msg-Id``, and JetStream drops a message whose id it has seen in its duplicate
@@ -267,13 +283,23 @@ def consume(
     if not isinstance(ack_wait, int | float) or isinstance(ack_wait, bool) or ack_wait <= 0:
         raise ValueError(f"{op}: `ack_wait` must be seconds > 0, got {ack_wait!r}")
     check_max_idle(op, max_idle)
-    check_ack(op, ack, max_unacked)
+    check_ack(op, ack, max_unacked, ack_after)
     require("nats", "nats", op)
     from hosepipe._stream import Stream
 
     return Stream(
         _Consumer(
-            url, subject, durable, stream, batch, block_ms, ack_wait, max_idle, ack, max_unacked
+            url,
+            subject,
+            durable,
+            stream,
+            batch,
+            block_ms,
+            ack_wait,
+            max_idle,
+            ack,
+            max_unacked,
+            ack_after,
         )
     )
 

@@ -18,12 +18,14 @@ stream does not exist, naming the URL with its password hidden.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 from hosepipe._extras import require
 from hosepipe._nodes import _check_int
 from hosepipe._typing import TYPE_CHECKING, Any
 from hosepipe.brokers._ack import (
+    AckRule,
     Backlog,
     BrokerError,
     Idle,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["BrokerError", "Message", "ack", "read_stream", "write_stream"]
 
 _WHAT = "hosepipe.redis"
+_ASK_EVERY = 1.0  # seconds between two questions for the group's backlog (XINFO GROUPS)
 
 
 def _client_module() -> Any:
@@ -83,6 +86,7 @@ class _Spec:
         max_idle: float | None,
         ack: AckMode,
         max_unacked: int,
+        ack_after: str | None = None,
     ) -> None:
         self.url = url
         self.shown = hide_password(url)
@@ -98,6 +102,7 @@ class _Spec:
         self.ack = ack
         self.max_unacked = max_unacked
         self.op = f"{_WHAT}.read_stream()"
+        self.ack_rule = AckRule(self.op, ack, ack_after)
 
     def error(self, e: BaseException) -> BrokerError:
         """*e* (a redis-py error) as a BrokerError naming the URL, password hidden."""
@@ -145,10 +150,18 @@ class _Spec:
             if "BUSYGROUP" not in str(e):
                 raise
         phase, cursor = "own", "0-0"  # own pending entries first (a restart after a crash)
+        ask = 0.0  # when to ask the group's backlog next (for the stats: once a second)
         while True:
             due = unacked.due()
             if due:
                 yield ("xack", (stream, group, *(m.id for m in due)), {})
+            if time.monotonic() >= ask:
+                ask = time.monotonic() + _ASK_EVERY
+                groups = yield ("xinfo_groups", (stream,), {})
+                for info in groups:
+                    if info["name"] in (group, group.encode()) and info.get("lag") is not None:
+                        # not yet delivered to the group, or pending but not with this run
+                        unacked.left(info["lag"] + info["pending"] - unacked.holding)
             if phase == "own":
                 reply = yield (
                     "xreadgroup",
@@ -202,6 +215,7 @@ class _StreamReader(Backlog, Reader[Message]):
     def __init__(self, spec: _Spec, client: redis_py.Redis | None) -> None:
         self.spec = spec
         self.client = client
+        self.ack_rule = spec.ack_rule
         self.label = f"redis.read_stream({spec.shown!r}, {spec.stream!r})"
 
     def open(self, report: Callable[[BaseException], None]) -> Iterator[Message]:
@@ -267,6 +281,7 @@ class _StreamReaderAsync(Backlog):
     def __init__(self, spec: _Spec, client: aredis.Redis | None) -> None:
         self.spec = spec
         self.client = client
+        self.ack_rule = spec.ack_rule
         self.label = f"redis.read_stream({spec.shown!r}, {spec.stream!r}, async_=True)"
 
     def __repr__(self) -> str:
@@ -344,6 +359,7 @@ def read_stream(
     create: bool = False,
     max_idle: float | None = None,
     ack: AckMode = "auto",
+    ack_after: str | None = None,
     max_unacked: int = 10_000,
     client: redis_py.Redis | aredis.Redis | None = None,
     async_: bool = False,
@@ -367,9 +383,14 @@ def read_stream(
     a ``break`` or the end of an async run, that message stays pending and is read again.
     A consumer that is killed leaves its pending entries to its next start (same
     *consumer*), or to another consumer once they are *claim_idle_ms* old (``XAUTOCLAIM``).
-    With ``batch``, ``buffer`` or concurrent stages between source and sink use
-    ``ack="manual"`` and ack each message (``hosepipe.redis.ack``) after writing it; more
-    than *max_unacked* messages delivered and not acked is then an error.
+    *ack_after* names the stage after which a message counts as done instead of the sink:
+    its label as the stats table shows it (``"map(store)"``) or an ``observe(name)``'s
+    name; stages after it may then hold messages (``batch``, ``buffer``, concurrent
+    ``map``), which are acked once through that stage. A stage that holds messages before
+    the ack point (the sink, or the *ack_after* stage, included) is refused when the run
+    starts (auto mode would ack what it holds): for such pipelines use ``ack="manual"`` and
+    ack each message (``hosepipe.redis.ack``) after writing it; more than *max_unacked*
+    messages delivered and not acked is then an error.
 
     >>> import hosepipe as hp, hosepipe.redis
     >>> hp.redis.read_stream("redis://:s3cret@127.0.0.1:6379/0", "events", group="g")
@@ -391,7 +412,7 @@ def read_stream(
     _check_int(name, "count", count, 1)
     _check_int(name, "claim_idle_ms", claim_idle_ms, 0)
     check_max_idle(op, max_idle)
-    check_ack(op, ack, max_unacked)
+    check_ack(op, ack, max_unacked, ack_after)
     if not isinstance(async_, bool):
         raise TypeError(f"{op}: `async_` must be a bool, got {async_!r}")
     _client_module()
@@ -420,6 +441,7 @@ def read_stream(
         max_idle,
         ack,
         max_unacked,
+        ack_after,
     )
     if async_ or isinstance(client, redis.asyncio.Redis):
         return Stream(_StreamReaderAsync(spec, client))  # type: ignore[arg-type]

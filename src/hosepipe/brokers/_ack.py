@@ -15,24 +15,36 @@ ends, the message in flight is acked only if the run is known to have ended well
 run stopped by ``take(n)`` or its terminal finishing); after an error, ``Ctrl-C``, a
 ``break`` or any end of an async run it goes back to the broker.
 
-``ack="manual"``: nothing is acked until the user calls ``Message.ack()`` (or
-``hosepipe.<broker>.ack(messages)``), for pipelines that hold messages between the source
-and the sink (``batch``, ``buffer``, concurrent ``map``), which would make *pull-past* ack
-messages that are still waiting in the stage.
+``ack_after="<stage>"`` moves the point where a message counts as done from the sink to
+that stage (named by its label as the stats table shows it, ``"map(store)"``, or by an
+``observe(name)``'s name). *Pull-past* still decides, so it is right only if no stage up to
+the ack point holds messages (``batch``, ``window``, ``group_by``, ``buffer``,
+``batch(timeout=)``, a concurrent ``map``/``flat_map``): those would let the source be
+pulled while a message waits in them. Stages after the ack point may hold them. Before each
+run the source checks its stages (``AckRule``, asked through ``_ends.check_stages``) and
+refuses a run that breaks this, naming the stage; the sink is the ack point when
+*ack_after* is None, so with ``ack="auto"`` a holding stage anywhere is refused.
 
-Sinks that buffer their writes (the broker sinks publish in batches) register a *flush*
-with ``before_ack``: the source flushes every sink open in its thread before it sends acks,
-so a message is never acked before what it produced is in the target. A committing sink
-(checkpoints) can use the same hook: commit, then let the source ack.
+``ack="manual"``: nothing is acked until the user calls ``Message.ack()`` (or
+``hosepipe.<broker>.ack(messages)``), for pipelines that hold messages before the point
+where they are done.
+
+Sinks that buffer their writes register a *flush* with ``before_ack`` (``hosepipe._ends``):
+the source flushes every sink open in its thread before it sends acks, so a message is
+never acked before what it produced is in the target. ``to()`` registers the ``flush()``
+of every sink writer that has one: the broker sinks publish their batch, ``to_sql``
+commits, a file sink writes what it holds to its temporary file (which an abort then
+keeps: the final file appears only when the run ends well).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
+from hosepipe import _nodes
+from hosepipe._ends import before_ack, flush_sinks
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING
 
@@ -44,6 +56,7 @@ if TYPE_CHECKING:
     AckMode = Literal["auto", "manual"]
 
 __all__ = [
+    "AckRule",
     "Backlog",
     "BrokerError",
     "Idle",
@@ -164,6 +177,7 @@ class Unacked:
         "_due",
         "_fetched",
         "_held",
+        "_left",
         "_lock",
         "_out",
         "_peak",
@@ -180,6 +194,8 @@ class Unacked:
         self.op = op
         self.capacity = capacity  # the fetch size or prefetch window, for backlog()
         self._fetched = self._acked = self._peak = 0
+        # the broker's backlog when last asked, and the acks sent by then (see left())
+        self._left: tuple[int, int] | None = None
         self.manual = mode == "manual"
         self.limit = limit
         self._held: Message | None = None  # auto: the message in flight when closed
@@ -197,16 +213,47 @@ class Unacked:
     def fetched(self, n: int) -> None:
         """The broker delivered *n* more messages to this run."""
         self._fetched += n
-        self._peak = max(self._peak, self._fetched - self._acked)
+        self._peak = max(self._peak, self._depth())
+
+    def left(self, waiting: int, holding: int | None = None) -> None:
+        """The broker says *waiting* messages are not yet delivered (a stream's lag, a
+        consumer's pending count, a queue's ready messages): with the ones this run holds
+        unacked (*holding*, as it was when the broker was asked; now by default), that is
+        the backlog, which each ack sent from now on makes one smaller."""
+        acked = self._acked
+        held = self._fetched - acked if holding is None else holding
+        self._left = (max(0, waiting) + held, acked)
+        self._peak = max(self._peak, self._depth())
+
+    def _depth(self) -> int:
+        left, acked = self._left, self._acked
+        if left is None:  # the broker was not asked: what this run holds
+            return self._fetched - acked
+        return max(0, left[0] - (acked - left[1]), self._fetched - acked)
 
     def backlog(self) -> ChannelStats:
-        """Messages delivered and not yet acked on the broker, as a queue's statistics:
-        *depth* now, *peak*, *capacity* (the fetch size or prefetch), *sent* (delivered)
-        and *received* (acked)."""
+        """The broker's backlog as a queue's statistics: *depth*, the messages not yet
+        acked (waiting in the broker, as it last said, and delivered to this run), its
+        *peak*, *capacity* (the fetch size or prefetch), *sent* (delivered to this run)
+        and *received* (acked).
+
+        >>> u = Unacked("demo()", "auto", 10, capacity=5)
+        >>> u.left(100)  # the broker holds 100 for us
+        >>> u.fetched(5); u.backlog().depth  # delivered, not acked: still to do
+        100
+        >>> u.passed([Message(b"", str(i), "s", False, {}) for i in range(5)])
+        >>> _ = u.due(); u.backlog()  # their acks went out
+        ChannelStats(depth=95/5, peak=100, sent=5, received=5, send_wait=0.000000)
+        """
         from hosepipe._channel import ChannelStats
 
         fetched, acked = self._fetched, self._acked
-        return ChannelStats(self.capacity, fetched - acked, self._peak, fetched, acked, 0.0)
+        return ChannelStats(self.capacity, self._depth(), self._peak, fetched, acked, 0.0)
+
+    @property
+    def holding(self) -> int:
+        """Messages delivered to this run whose acks were not sent."""
+        return self._fetched - self._acked
 
     @property
     def due_count(self) -> int:
@@ -287,9 +334,14 @@ class Unacked:
 
 class Backlog:
     """Mixed into a broker source: ``backlog()`` is its latest run's unacked messages,
-    which the driver shows as the source row's queue in ``RunStats`` (and Prometheus)."""
+    which the driver shows as the source row's queue in ``RunStats`` (and Prometheus);
+    ``_check_stages`` refuses a run whose stages break its ``ack_rule`` (``AckRule``)."""
 
     _unacked: Unacked | None = None
+    ack_rule: AckRule
+
+    def _check_stages(self, stages: tuple[Any, ...]) -> None:
+        self.ack_rule.check(stages)
 
     def backlog(self) -> ChannelStats:
         from hosepipe._channel import ChannelStats
@@ -309,26 +361,7 @@ def ended_well(exit: GeneratorExit) -> bool:
     return exit.__context__ is None
 
 
-# -- sinks that must flush before a source acks ------------------------------------------
-
-_flushers = threading.local()
-
-
-@contextmanager
-def before_ack(flush: Callable[[], object]) -> Iterator[None]:
-    """While open, *flush* runs before a broker source in this thread sends acks."""
-    hooks: list[Callable[[], object]] = _flushers.__dict__.setdefault("hooks", [])
-    hooks.append(flush)
-    try:
-        yield
-    finally:
-        hooks.remove(flush)
-
-
-def flush_sinks() -> None:
-    """Flush every sink open in this thread (called by a source before it acks)."""
-    for flush in tuple(_flushers.__dict__.get("hooks", ())):
-        flush()
+# -- sinks that must flush before a source acks (the registry is _ends') ---------------------
 
 
 def flushed_at_end() -> bool:
@@ -344,11 +377,106 @@ def flushed_at_end() -> bool:
 # -- validation and the idle clock ---------------------------------------------------------
 
 
-def check_ack(op: str, ack: object, max_unacked: object) -> None:
+def check_ack(op: str, ack: object, max_unacked: object, ack_after: object = None) -> None:
     if ack not in ("auto", "manual"):
         raise ValueError(f"{op}: `ack` must be 'auto' or 'manual', got {ack!r}")
     if isinstance(max_unacked, bool) or not isinstance(max_unacked, int) or max_unacked < 1:
         raise ValueError(f"{op}: `max_unacked` must be an int >= 1, got {max_unacked!r}")
+    if ack_after is not None and (not isinstance(ack_after, str) or not ack_after):
+        raise ValueError(
+            f"{op}: `ack_after` must be None or a stage's label or observe name "
+            f"(as in the stats table, e.g. 'map(store)'), got {ack_after!r}"
+        )
+    if ack_after is not None and ack == "manual":
+        raise ValueError(
+            f"{op}: `ack_after` applies to ack='auto' only; with ack='manual' ack each "
+            f"message yourself (got ack_after={ack_after!r})"
+        )
+
+
+# what holds messages between the stage before it and the stage after (reads ahead): the
+# pull-past rule does not hold across them
+_HOLDING = (
+    _nodes.Batch,
+    _nodes.TimedBatch,
+    _nodes.Window,
+    _nodes.GroupBy,
+    _nodes.Buffer,
+    _nodes.ConcurrentMap,
+)
+
+
+class AckRule:
+    """When a broker source's run acks (``ack=``, ``ack_after=``), checked against the
+    stages it feeds before each run.
+
+    With ``ack="auto"`` a message is acked once the pipeline pulls the next one (*pull-
+    past*). That means "done at the ack point" only if no stage from the source up to
+    the ack point holds messages (``batch``, ``window``, ``group_by``, ``buffer``,
+    ``batch(timeout=)``, a concurrent ``map``/``flat_map``): the ack point is the stage
+    that *ack_after* names (its label as the stats table shows it, ``"map(store)"``, or an
+    ``observe(name)``'s name), or the sink when it is None. Stages after the ack point may
+    hold messages: those messages are already done. A run whose stages break the rule is
+    refused before it reads anything.
+
+    >>> import hosepipe as hp
+    >>> stages = (hp.map(str) | hp.observe("stored") | hp.batch(10))._stages
+    >>> AckRule("demo()", "auto", "stored").check(stages)  # batch after the ack point: ok
+    >>> AckRule("demo()", "auto", None).check(stages)
+    Traceback (most recent call last):
+    ...
+    hosepipe.HosepipeError: demo(): batch(10) (stage 3) holds messages between the source and
+    the sink, so ack='auto' would ack them before the sink took them: pass `ack_after=` the
+    stage after which a message counts as done (one before batch(10)), or use ack='manual'
+    and ack each message after writing it
+    >>> AckRule("demo()", "auto", "map(repr)").check(stages)
+    Traceback (most recent call last):
+    ...
+    hosepipe.HosepipeError: demo(): `ack_after`='map(repr)' names no stage of this stream;
+    its stages: ['map(str)', "observe('stored')", 'batch(10)']
+    """
+
+    __slots__ = ("after", "mode", "op")
+
+    def __init__(self, op: str, mode: AckMode, after: str | None) -> None:
+        self.op = op
+        self.mode = mode
+        self.after = after
+
+    def check(self, stages: tuple[Any, ...]) -> None:
+        """Raise ``HosepipeError`` if acking by this rule could ack a message before the
+        ack point took it."""
+        if self.mode == "manual":
+            return
+        after, op = self.after, self.op
+        end = len(stages)
+        if after is not None:
+            names = (after, f"observe({after!r})")
+            named = [p for p, n in enumerate(stages, 1) if n.label in names]
+            if not named:
+                labels = [n.label for n in stages]
+                raise HosepipeError(
+                    f"{op}: `ack_after`={after!r} names no stage of this stream; "
+                    f"its stages: {labels}"
+                )
+            end = named[0]
+        for position, node in enumerate(stages[:end], 1):
+            if not isinstance(node, _HOLDING):
+                continue
+            if after is None:
+                raise HosepipeError(
+                    f"{op}: {node.label} (stage {position}) holds messages between the "
+                    "source and the sink, so ack='auto' would ack them before the sink took "
+                    "them: pass `ack_after=` the stage after which a message counts as done "
+                    f"(one before {node.label}), or use ack='manual' and ack each message "
+                    "after writing it"
+                )
+            where = "is" if position == end else "is before"
+            raise HosepipeError(
+                f"{op}: `ack_after`={after!r}: {node.label} (stage {position}) {where} that "
+                "stage and holds messages, so ack='auto' would ack them before that stage "
+                f"took them: name a stage before {node.label}, or use ack='manual'"
+            )
 
 
 def check_max_idle(op: str, max_idle: object) -> None:

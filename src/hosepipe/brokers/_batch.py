@@ -7,7 +7,10 @@ waiting for the broker's acks or confirms) and ``close_client``.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.brokers._ack import BrokerError, before_ack
@@ -16,6 +19,25 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["BatchWriter"]
+
+
+@contextmanager
+def _ctrl_c_after(writer: BatchWriter) -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT, main thread only) that comes while a batch is on its way
+    until the call is done, as ``writer.interrupted``: a ``KeyboardInterrupt`` in the
+    middle of a client's reply would leave it unknown whether the batch was written (it
+    may well be), so the source could neither ack its messages nor know it must not."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if before is None else before)
+        if held and writer.interrupted is None:
+            writer.interrupted = KeyboardInterrupt()
 
 
 class BatchWriter:
@@ -53,7 +75,8 @@ class BatchWriter:
         if self.buffer:
             batch, self.buffer = self.buffer, []
             try:
-                self.send(batch)
+                with _ctrl_c_after(self):  # a batch is sent whole, or known to have failed
+                    self.send(batch)
             except BaseException as e:
                 self.failed = e
                 raise

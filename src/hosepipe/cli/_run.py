@@ -34,6 +34,7 @@ import contextlib
 import os
 import sys
 
+from hosepipe._ends import flush_before_acks
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -392,7 +393,7 @@ def execute(
         elif engine is not None:
             stream.for_each(emit, engine=engine)
         else:
-            with it:
+            with flush_before_acks(writer), it:  # a broker source flushes it before acks
                 for item in it:
                     emit(item)
         if writer is not None:

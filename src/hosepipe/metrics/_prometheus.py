@@ -93,7 +93,9 @@ class _Collector:
                 f"{ns}_stage_seconds", "A stage's own time (sampled estimate)", labels=labels
             ),
             "depth": core.GaugeMetricFamily(
-                f"{ns}_queue_depth", "Items held in a stage's queue now", labels=labels
+                f"{ns}_queue_depth",
+                "Items held in a stage's queue now (a broker source: its backlog)",
+                labels=labels,
             ),
             "peak": core.GaugeMetricFamily(
                 f"{ns}_queue_peak", "Most items a stage's queue has held", labels=labels

@@ -124,7 +124,9 @@ class StageStats:
     queue of its own (``buffer``, ``batch(timeout=)``, a concurrent ``map``), a
     ``ChannelStats``: items held now (``depth``) and at most (``peak``), its ``capacity``,
     and ``send_wait``, the seconds its producer waited on a full queue (backpressure);
-    ``None`` for other stages. *wall_time* is the run's wall time when the counters were
+    ``None`` for other stages. A broker source's queue is its backlog: the messages the
+    broker still holds for it, delivered or not, whose acks were not sent (``depth``).
+    *wall_time* is the run's wall time when the counters were
     read, which gives ``items_per_second``.
 
     >>> import hosepipe as hp

@@ -47,6 +47,7 @@ class _AtomicFile:
             self.raw.seek(size)
             fd = self.raw.fileno()
         self.target = target
+        self.kept = False  # flushed for a broker source's acks: an abort keeps the file
         self.compressed: Any = self.raw
         self.text: io.TextIOWrapper | None = None
         self.count = 0
@@ -77,6 +78,16 @@ class _AtomicFile:
         self.raw.flush()
         os.fsync(self.raw.fileno())
 
+    def flush(self) -> None:
+        """Hand what was written to the OS (a broker source acks after this): it is in the
+        temporary file, which an abort from now on keeps (``kept``) instead of removing."""
+        if self.text is not None:
+            self.text.flush()
+        if self.compressed is not self.raw:
+            self.compressed.flush()  # gzip: a sync flush; others keep what they hold
+        self.raw.flush()
+        self.kept = True
+
     def commit(self) -> int:
         try:
             self.finish()
@@ -99,6 +110,8 @@ class _AtomicFile:
                 with contextlib.suppress(Exception):
                     close()
         self.text = None
+        if self.kept:  # a broker source acked messages whose output is in it: it stays
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.tmp)
 
@@ -287,6 +300,11 @@ class _Writer:
 
     def abort(self) -> None:
         self.out.abort()
+
+    def flush(self) -> None:
+        """Write what is gathered to the temporary file (before a broker source acks)."""
+        self.pieces.flush()
+        self.out.flush()
 
 
 class _Lines(_FileSink):

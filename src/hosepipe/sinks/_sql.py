@@ -234,6 +234,16 @@ class _Writer:
             self._close()
         return self.written
 
+    def flush(self) -> None:
+        """Commit the rows written so far and go on in a new transaction: a broker source
+        acks its messages after this (``stream.to(sink)`` registers it)."""
+        if self.done:
+            return
+        self._flush()
+        if not self.per_batch:
+            self._end(ok=True)
+            self._begin()
+
     def abort(self) -> None:
         if self.done:
             return
