@@ -115,7 +115,8 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         f"write_jsonl: {count:,} records (sha256 {digest[:16]}..., the same for every variant)",
         "checkpointed runs commit every 10,000 source rows or every second: flush and fsync "
         "the partial output, write the checkpoint (batch state included) to a temporary "
-        "file, fsync, rename, fsync the folder; each call starts without a checkpoint",
+        "file, fsync, rename (the folder is fsynced at the first and the finished record "
+        "only); each call starts without a checkpoint",
         f"{rounds} interleaved rounds (order shuffled per round, seed {seed}) after one "
         "warm-up call of each variant; GC paused during each call; `vs no checkpoint`: "
         "median of the per-round ratios",
