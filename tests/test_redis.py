@@ -11,6 +11,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -490,6 +491,49 @@ def test_a_file_sink_is_flushed_before_acks_and_keeps_its_file(
     rest = [json.loads(line)["n"] for line in out.read_text().splitlines()]
     assert sorted(set(written) | set(rest)) == list(range(n))  # none lost
     assert not set(acked) & set(rest)  # what was acked did not come again
+    assert pending(r, stream) == 0
+
+
+def _bad_number(letter: dict[str, Any]) -> int:
+    """The message's number, from a dead letter's error text (``ValueError: 35``)."""
+    kind, _, text = letter["error"].partition(": ")
+    assert kind == "ValueError"
+    return int(text)
+
+
+def test_a_dead_letter_file_is_flushed_before_its_message_is_acked(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """SIGKILL mid-run with a ``write_jsonl`` dead-letter sink: every bad message that was
+    acked has its dead letter in the sink's temporary file already; none comes again."""
+    n = 400
+    stream, out, dead = fill(r, n), tmp_path / "out.jsonl", tmp_path / "dead.jsonl"
+    script = (
+        "import sys, time, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out, dead = sys.argv[1:5]\n"
+        "def work(m):\n"
+        "    time.sleep(0.002)\n"
+        "    if int(m.data) % 5 == 0:\n"
+        "        raise ValueError(int(m.data))\n"
+        "    return {'n': int(m.data)}\n"
+        "feed = hp.redis.read_stream(url, stream, group='g', consumer='c1', count=20,"
+        " max_idle=1.0)\n"
+        "bad = hp.write_jsonl(dead)\n"
+        "feed.map(work).catch(ValueError, dead_letter=bad).to(hp.write_jsonl(out))\n"
+    )
+    args = [URL, stream, str(out), str(dead)]
+    kill_when(script, args, tmp_path, lambda: len(acked_ids(r, stream)) >= 150)
+    assert not dead.exists()  # renamed into place only when a run ends
+    [partial] = tmp_path.glob(".dead.jsonl.*.tmp")
+    letters = [json.loads(line) for line in partial.read_text().splitlines()]
+    bad_written = {_bad_number(letter) for letter in letters}
+    acked_bad = {i for i in acked_ids(r, stream) if i % 5 == 0}
+    assert len(acked_bad) >= 25
+    assert acked_bad <= bad_written  # no bad message acked before its dead letter was written
+    run_to_end(script, args, tmp_path)
+    again = {_bad_number(json.loads(line)) for line in dead.read_text().splitlines()}
+    assert sorted(bad_written | again) == list(range(0, n, 5))  # none lost
+    assert not acked_bad & again  # what was acked did not come again
     assert pending(r, stream) == 0
 
 

@@ -46,7 +46,7 @@ from hosepipe._drive._pool import concurrent_map, window_size
 from hosepipe._drive._procpool import ChunkPool, process_map
 from hosepipe._drive._procpool import window_size as process_window_size
 from hosepipe._drive._segment import Segment
-from hosepipe._ends import SinkBase
+from hosepipe._ends import SinkBase, flush_before_acks
 from hosepipe._errors import add_stage_note
 from hosepipe._retry import Retrying
 from hosepipe._source import Source
@@ -79,6 +79,7 @@ class Run:
         "_appended",
         "_closables",
         "_dead",
+        "_dead_hooks",
         "_known",
         "_retrying",
         "_views",
@@ -103,6 +104,7 @@ class Run:
         self.guards = guards_of(nodes)
         self._closables: list[Any] = []
         self._dead: dict[int, Any] = {}  # id(sink) -> the open writer of a dead-letter sink
+        self._dead_hooks: list[Any] = []  # their flushes, run before a broker source acks
         self._appended: dict[int, int] = {}  # chain position -> items it added after upstream
         self._retrying: dict[int, Retrying] = {}  # position -> this run's retry wrapper
         # the C iterators of direct joins, with the function giving their items left
@@ -180,6 +182,10 @@ class Run:
                 with contextlib.suppress(Exception):
                     writer.abort()
                 first = first or e
+        hooks, self._dead_hooks = self._dead_hooks, []
+        for hook in reversed(hooks):  # registered in this thread (closed in another: gone)
+            with contextlib.suppress(ValueError):
+                hook.__exit__(None, None, None)
         if self.t_end is None:
             self.t_end = _pc()
         if self._watch is not None:  # progress bars and observe logs get the final counts
@@ -219,7 +225,10 @@ class Run:
             for node in guards:
                 sink = node.dead_letter
                 if isinstance(sink, SinkBase) and id(sink) not in self._dead:
-                    self._dead[id(sink)] = sink.open()
+                    writer = self._dead[id(sink)] = sink.open()
+                    hook = flush_before_acks(writer)  # a bad message is acked once written
+                    hook.__enter__()
+                    self._dead_hooks.append(hook)
         backlog = getattr(self.source.obj, "backlog", None)  # a broker source's unacked
         if callable(backlog):  # messages: the source row's queue in RunStats
             self.counters[0].queue = backlog
