@@ -377,7 +377,12 @@ def test_the_api_page_renders_stream_map(browser: Browser, served: str) -> None:
         " document.getElementById('hosepipe.Stream.map').nextElementSibling.innerText"
     )
     assert signature.startswith("map(\n    fn: Callable[[T], Any],\n")
-    for parameter in ("concurrency: int = 1", "ordered: bool = True", "via: str | None = None"):
+    parameters = (
+        "concurrency: int = 1",
+        "ordered: bool = True",
+        "via: str | ProcessPool | None = None",
+    )
+    for parameter in parameters:
         assert f"\n    {parameter}," in signature, signature
     assert signature.rstrip().endswith(") -> Stream[Any]"), signature
     example = browser.evaluate(

@@ -36,6 +36,7 @@ from hosepipe.brokers._ack import (
     check_max_idle,
     check_name,
     check_url,
+    ctrl_c_held,
     ended_well,
     flush_sinks,
     flushed_at_end,
@@ -254,22 +255,28 @@ class _StreamReader(Backlog, Reader[Message]):
                     unacked.passed(step)
                     continue
                 name, args, kwargs = step
-                if name == "xack":
+                if name != "xack":
+                    try:
+                        reply = getattr(client, name)(*args, **kwargs)
+                    except redis.RedisError as e:
+                        error = e
+                    continue
+                with ctrl_c_held():  # what the sinks were given is written, then acked
                     flush_sinks()
-                try:
-                    reply = getattr(client, name)(*args, **kwargs)
-                except redis.RedisError as e:
-                    error = e
-                else:
-                    if name == "xack":
+                    try:
+                        reply = client.xack(*args, **kwargs)
+                    except redis.RedisError as e:
+                        error = e
+                    else:
                         unacked.sent()
         finally:
             steps.close()
             unacked.after_end = spec.ack_later
             try:
                 due = unacked.end(ok)
-                if due and flushed_at_end():
-                    client.xack(spec.stream, spec.group, *(m.id for m in due))
+                with ctrl_c_held():
+                    if due and flushed_at_end():
+                        client.xack(spec.stream, spec.group, *(m.id for m in due))
             finally:
                 if self.client is None:
                     client.close()

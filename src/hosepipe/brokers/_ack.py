@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from hosepipe import _nodes
 from hosepipe._ends import before_ack, flush_sinks
@@ -66,6 +67,7 @@ __all__ = [
     "before_ack",
     "check_ack",
     "check_max_idle",
+    "ctrl_c_held",
     "ended_well",
     "flush_sinks",
     "flushed_at_end",
@@ -362,6 +364,29 @@ def ended_well(exit: GeneratorExit) -> bool:
 
 
 # -- sinks that must flush before a source acks (the registry is _ends') ---------------------
+
+
+@contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT, main thread only) until the block is done, then raise it.
+
+    A sync source wraps "flush the sinks, then send the acks" in it: a ``KeyboardInterrupt``
+    between the two (or inside the ack's reply) would leave messages written but not
+    acked, so the broker would deliver them again after a restart.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if before is None else before)
+    if held:
+        raise KeyboardInterrupt
 
 
 def flushed_at_end() -> bool:
