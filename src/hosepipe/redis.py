@@ -151,6 +151,7 @@ class _Spec:
             if "BUSYGROUP" not in str(e):
                 raise
         phase, cursor = "own", "0-0"  # own pending entries first (a restart after a crash)
+        started = False  # the idle clock starts at the first read of new entries
         ask = 0.0  # when to ask the group's backlog next (for the stats: once a second)
         while True:
             due = unacked.due()
@@ -186,6 +187,9 @@ class _Spec:
                     phase = "new"
                 redelivered = True
             else:
+                if not started:  # what came before (a slow start, pending entries) is not idle
+                    started = True
+                    idle.reset()
                 if idle.expired():
                     return
                 wait = idle.wait(self.block_ms / 1000)
