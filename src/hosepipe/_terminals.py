@@ -286,10 +286,7 @@ class Terminals(Generic[T]):
                 with flush_before_acks(writer):  # a broker source flushes it before acks
                     self._run().execute("call", writer.write, None, f"to({sink.label})")
             except BaseException as exc:
-                try:
-                    writer.abort()
-                except Exception as also:  # the stream's own error is the one to see
-                    exc.add_note(f"hosepipe: aborting {sink.label} failed too: {also!r}")
+                _abort(writer, sink, exc)
                 raise
             return writer.commit()
         if not callable(sink):
@@ -459,12 +456,10 @@ class Terminals(Generic[T]):
             )
         writer = sink.open()
         try:
-            await _astream.aexecute(self, "call", writer.write, None, f"to({sink.label})")
+            with flush_before_acks(writer):  # an async broker source acks in this thread too
+                await _astream.aexecute(self, "call", writer.write, None, f"to({sink.label})")
         except BaseException as exc:
-            try:
-                writer.abort()
-            except Exception as also:  # the stream's own error is the one to see
-                exc.add_note(f"hosepipe: aborting {sink.label} failed too: {also!r}")
+            _abort(writer, sink, exc)
             raise
         return writer.commit()
 
@@ -582,3 +577,12 @@ class Iteration(Generic[T]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _abort(writer: Any, sink: SinkBase[Any, Any], exc: BaseException) -> None:
+    """The run into *sink* failed with *exc*: discard the writer's output. A failure to
+    abort is noted on *exc* (the stream's own error is the one to see)."""
+    try:
+        writer.abort()
+    except Exception as also:
+        exc.add_note(f"hosepipe: aborting {sink.label} failed too: {also!r}")

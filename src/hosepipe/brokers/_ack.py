@@ -68,6 +68,7 @@ __all__ = [
     "check_ack",
     "check_max_idle",
     "ctrl_c_held",
+    "sigint_held",
     "ended_well",
     "flush_sinks",
     "flushed_at_end",
@@ -367,24 +368,32 @@ def ended_well(exit: GeneratorExit) -> bool:
 
 
 @contextmanager
+def sigint_held() -> Iterator[list[int]]:
+    """Hold a Ctrl-C (SIGINT, main thread only) while the block runs: yields the list the
+    held signals are added to, for the caller to act on once the block is done."""
+    import signal
+
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    before = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if before is None else before)
+
+
+@contextmanager
 def ctrl_c_held() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT, main thread only) until the block is done, then raise it.
+    """Hold a Ctrl-C until the block is done, then raise it (``sigint_held``).
 
     A sync source wraps "flush the sinks, then send the acks" in it: a ``KeyboardInterrupt``
     between the two (or inside the ack's reply) would leave messages written but not
     acked, so the broker would deliver them again after a restart.
     """
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
+    with sigint_held() as held:
         yield
-        return
-    held: list[int] = []
-    before = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if before is None else before)
     if held:
         raise KeyboardInterrupt
 

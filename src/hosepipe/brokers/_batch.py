@@ -7,13 +7,11 @@ waiting for the broker's acks or confirms) and ``close_client``.
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from hosepipe._typing import TYPE_CHECKING
-from hosepipe.brokers._ack import BrokerError, before_ack
+from hosepipe.brokers._ack import BrokerError, before_ack, sigint_held
 
 if TYPE_CHECKING:
     from typing import Any
@@ -27,15 +25,11 @@ def _ctrl_c_after(writer: BatchWriter) -> Iterator[None]:
     until the call is done, as ``writer.interrupted``: a ``KeyboardInterrupt`` in the
     middle of a client's reply would leave it unknown whether the batch was written (it
     may well be), so the source could neither ack its messages nor know it must not."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     held: list[int] = []
-    before = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
-        yield
+        with sigint_held() as held:
+            yield
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if before is None else before)
         if held and writer.interrupted is None:
             writer.interrupted = KeyboardInterrupt()
 
