@@ -10,8 +10,9 @@ which sit below, see only what is here.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from hosepipe._typing import TYPE_CHECKING, Generic, Protocol, TypeVar
@@ -31,6 +32,7 @@ __all__ = [
     "SinkWriter",
     "before_ack",
     "check_stages",
+    "commit_all",
     "flush_before_acks",
     "flush_sinks",
 ]
@@ -155,6 +157,27 @@ def flush_before_acks(writer: object) -> Any:
 
     flush = getattr(writer, "flush", None)
     return before_ack(flush) if callable(flush) else nullcontext()
+
+
+def commit_all(writers: Iterable[Any]) -> BaseException | None:
+    """Commit every writer (aborting one whose commit fails) and return the first failure,
+    or None: how a run keeps its dead-letter sinks however it ended.
+
+    >>> class W:
+    ...     def commit(self): print("committed")
+    >>> commit_all([W(), W()])
+    committed
+    committed
+    """
+    first: BaseException | None = None
+    for writer in writers:
+        try:
+            writer.commit()
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                writer.abort()
+            first = first or e
+    return first
 
 
 def flush_sinks() -> None:

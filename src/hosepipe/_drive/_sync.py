@@ -46,7 +46,7 @@ from hosepipe._drive._pool import concurrent_map, window_size
 from hosepipe._drive._procpool import ChunkPool, process_map
 from hosepipe._drive._procpool import window_size as process_window_size
 from hosepipe._drive._segment import Segment
-from hosepipe._ends import SinkBase, flush_before_acks
+from hosepipe._ends import SinkBase, commit_all, flush_before_acks
 from hosepipe._errors import add_stage_note
 from hosepipe._retry import Retrying
 from hosepipe._source import Source
@@ -175,13 +175,8 @@ class Run:
                 except BaseException as e:  # re-raised below, after the rest are closed
                     first = first or e
         dead, self._dead = self._dead, {}
-        for writer in dead.values():  # the bad records are kept however the run ended
-            try:
-                writer.commit()
-            except BaseException as e:
-                with contextlib.suppress(Exception):
-                    writer.abort()
-                first = first or e
+        failed = commit_all(dead.values())  # the bad records are kept however the run ended
+        first = first or failed
         hooks, self._dead_hooks = self._dead_hooks, []
         for hook in reversed(hooks):  # registered in this thread (closed in another: gone)
             with contextlib.suppress(ValueError):

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 
-from hosepipe._ends import Engine
+from hosepipe._ends import Engine, commit_all
 from hosepipe._errors import NOTE_PREFIX, EmptyStreamError, HosepipeError
 from hosepipe._extras import require
 from hosepipe._typing import TYPE_CHECKING
@@ -360,14 +360,7 @@ class _Run:
     def close_dead_letters(self) -> None:
         """Commit the dead-letter sinks: the bad records are kept however the run ended."""
         writers, self.dead_writers = self.dead_writers, {}
-        first: BaseException | None = None
-        for writer in writers.values():
-            try:
-                writer.commit()
-            except BaseException as e:
-                with contextlib.suppress(Exception):
-                    writer.abort()
-                first = first or e
+        first = commit_all(writers.values())
         if first is not None:
             raise first
 
