@@ -602,15 +602,15 @@ def test_read_sql_resumes_after_its_key_postgres(tmp_path: Path, pg: test_sql.PG
     _sql_source_resumes(pg.url, lambda: hp.read_sql(pg.url, query, key="id"), out, ckpt)
 
 
-@pytest.mark.parametrize(
-    ("path", "kwargs"),
-    [
-        ("/link?size=3&n=40", {}),
-        ("/cursor?size=3&n=40", {"style": "cursor", "items": "data", "next_cursor": "meta.next"}),
-        ("/page?size=3&n=40", {"style": "page", "items": "items"}),
-    ],
-    ids=["link", "cursor", "page"],
-)
+# the three pagination styles of tests/test_http.py's server, 40 items 3 a page
+PAGINATIONS = [
+    ("/link?size=3&n=40", {}),
+    ("/cursor?size=3&n=40", {"style": "cursor", "items": "data", "next_cursor": "meta.next"}),
+    ("/page?size=3&n=40", {"style": "page", "items": "items"}),
+]
+
+
+@pytest.mark.parametrize(("path", "kwargs"), PAGINATIONS, ids=["link", "cursor", "page"])
 def test_paginate_resumes_at_its_page(
     tmp_path: Path, server: test_http.Server, path: str, kwargs: dict[str, Any]
 ) -> None:
@@ -992,15 +992,7 @@ def test_ato_without_a_checkpoint_and_what_it_refuses(tmp_path: Path) -> None:
         asyncio.run(hp.Stream(range(5)).ato(hp.write_jsonl(out), checkpoint="j", every=0))
 
 
-@pytest.mark.parametrize(
-    ("path", "kwargs"),
-    [
-        ("/link?size=3&n=40", {}),
-        ("/cursor?size=3&n=40", {"style": "cursor", "items": "data", "next_cursor": "meta.next"}),
-        ("/page?size=3&n=40", {"style": "page", "items": "items"}),
-    ],
-    ids=["link", "cursor", "page"],
-)
+@pytest.mark.parametrize(("path", "kwargs"), PAGINATIONS, ids=["link", "cursor", "page"])
 def test_async_paginate_resumes_at_its_page(
     tmp_path: Path, server: test_http.Server, path: str, kwargs: dict[str, Any]
 ) -> None:
