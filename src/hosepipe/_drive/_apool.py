@@ -59,7 +59,6 @@ async def concurrent(
 
     # a map's task runs the call itself: no coroutine of ours around each await
     start = one if flat else call
-    spawn = asyncio.ensure_future
 
     # in flight, in input order: task -> (item, index); finished tasks also queue up in
     # `finished` (a done callback), so a wake-up costs O(1), not a scan of every task
@@ -86,7 +85,7 @@ async def concurrent(
                 except StopAsyncIteration:
                     exhausted = True
                     break
-                task = spawn(start(item))
+                task = asyncio.ensure_future(start(item))
                 task.add_done_callback(on_done)
                 running[0] += 1
                 tasks[task] = (item, n_in)
@@ -211,7 +210,6 @@ async def processes(
                         exhausted = True
                         break
                 pool.feed(items, exhausted)
-            pool.room()  # sends what a slot freed by the last results can take
             if pool.done():
                 pool.finished = True
                 return

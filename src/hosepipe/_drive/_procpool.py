@@ -486,6 +486,7 @@ class ChunkPool:
                 inflight.remove(entry)
                 window.leave(len(entry[1]))
                 yield from self._finish(entry)
+        self._send()  # what the slots freed can take, read ahead
 
     def close(self) -> None:
         """Stop the pool: at once (workers terminated) if chunks are still running. A
@@ -538,7 +539,6 @@ def process_map(upstream: Iterator[Any], pool: ChunkPool) -> Iterator[Any]:
                 items = list(islice(upstream, size))
                 exhausted = len(items) < size
                 pool.feed(items, exhausted)
-            pool.room()  # sends what a slot freed by the last results can take
             if pool.done():
                 pool.finished = True
                 return
