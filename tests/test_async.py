@@ -138,6 +138,46 @@ def test_at_most_concurrency_awaits_at_once_and_read_ahead_is_bounded() -> None:
     assert peak == 5
 
 
+def test_a_concurrent_map_runs_its_calls_on_at_most_concurrency_tasks_and_reads_in_one() -> None:
+    """No task per item: up to N workers go from one call to the next; the upstream is
+    always resumed by one task (an upstream holding a context across yields needs that)."""
+    created = 0
+    readers: set[asyncio.Task[object] | None] = set()
+
+    async def source() -> AsyncIterator[int]:
+        for i in range(200):
+            readers.add(asyncio.current_task())
+            await asyncio.sleep(0)
+            yield i
+
+    async def main() -> list[int]:
+        nonlocal created
+        loop = asyncio.get_running_loop()
+
+        def counting(loop: asyncio.AbstractEventLoop, coro: object, **kw: object) -> object:
+            nonlocal created
+            created += 1
+            return asyncio.Task(coro, loop=loop, **kw)  # type: ignore[arg-type]
+
+        loop.set_task_factory(counting)  # type: ignore[arg-type]
+        return await hp.Stream(source).map(adouble, concurrency=4).ato_list()
+
+    assert run(main()) == [x * 2 for x in range(200)]
+    assert 4 <= created <= 4 + 2  # the workers, and at most the run's own tasks
+    assert len(readers) == 1
+
+
+def test_a_concurrent_map_skips_failures_in_order_and_keeps_the_others() -> None:
+    async def flaky(x: int) -> int:
+        await asyncio.sleep((x % 4) * 0.0005)
+        if x % 5 == 0:
+            raise ValueError(x)
+        return x
+
+    got = run(hp.Stream(range(60)).map(flaky, concurrency=7).catch(ValueError).ato_list())
+    assert got == [x for x in range(60) if x % 5]
+
+
 # -- terminals and bridges ---------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """The async driver's concurrent maps: ``map(fn, concurrency=N)`` with an ``async def``
-function (N awaits in flight, as tasks the iteration owns) or a plain one (N threads of the
-stage's own), and ``via="process"`` (the sync driver's ``ChunkPool``, awaited).
+function (N awaits in flight, on up to N worker tasks the iteration owns) or a plain one
+(N threads of the stage's own), and ``via="process"`` (the sync driver's ``ChunkPool``,
+awaited).
 
 ``ARun._layer`` calls these with itself; they use its counters, bound functions and error
 rules (``Run._bind``, ``ARun._fail``, ``Run.chunk_pool``).
@@ -36,128 +37,159 @@ async def concurrent(
     counter = run.counters[pos]
     fn = run._bind(pos, node.fn)
     limit = node.concurrency
-    # at most `limit` awaits running; finished results waiting for an older one (ordered)
-    # may hold as many again, so a slow head does not idle the other slots
+    # at most `limit` awaits running; items read ahead and finished results waiting for an
+    # older one (ordered) may hold as many again, so a slow head does not idle the other slots
     window = Window(2 * limit)
     counter.queue = window.statistics
+    loop = asyncio.get_running_loop()
     executor = None
     init_error: list[BaseException] = []
     if is_async_fn(fn):
         call = async_retry(fn) if isinstance(fn, Retrying) else fn
     else:  # a plain function: on *limit* threads of the stage's own
         executor, work = _thread_pool(fn, limit, node.initializer, counter.label, init_error)
-        loop = asyncio.get_running_loop()
 
         def call(item: Any) -> Any:
             return loop.run_in_executor(executor, work, item)
 
     flat = node.flat
+    ordered = node.ordered
 
     async def one(item: Any) -> Any:  # flat_map: the call's outputs, gathered
         got = await call(item)
         return [x async for x in got] if hasattr(got, "__aiter__") else list(got)
 
-    # a map's task runs the call itself: no coroutine of ours around each await
     start = one if flat else call
 
-    # in flight, in input order: task -> (item, index); finished tasks also queue up in
-    # `finished` (a done callback), so a wake-up costs O(1), not a scan of every task
-    tasks: dict[asyncio.Task[Any], tuple[Any, int]] = {}
-    finished: deque[asyncio.Task[Any]] = deque()
-    wake = asyncio.Event()
+    # This generator reads the upstream into `pending` (in its own task: an upstream that
+    # holds a context across its yields is always resumed by the same task); up to `limit`
+    # workers take items from it and await the calls. A worker goes straight on to the next
+    # pending item in the step its await ended in: no task per item, no loop turn between
+    # one call and the next.
+    pending: deque[tuple[Any, int]] = deque()
+    idle: deque[asyncio.Future[None]] = deque()  # workers waiting for an item
+    results: dict[int, Any] = {}  # ordered: index -> result, until the head reaches it
+    finished: deque[Any] = deque()  # unordered: results as they finished
+    failed: deque[tuple[BaseException, Any, int]] = deque()
+    wake = asyncio.Event()  # set by a worker when there is something to pass on
+    workers: list[asyncio.Task[None]] = []
+    closing = False
+    head = 0  # ordered: the index of the next result to pass on
 
-    running = [0]
-
-    def on_done(task: asyncio.Task[Any]) -> None:
-        running[0] -= 1
-        finished.append(task)
-        wake.set()
+    async def worker() -> None:
+        while True:
+            while not pending:
+                waiter = loop.create_future()
+                idle.append(waiter)
+                await waiter
+            item, index = pending.popleft()
+            try:
+                got = await start(item)
+            except asyncio.CancelledError:
+                if closing:
+                    raise
+                failed.append((asyncio.CancelledError(), item, index))  # raised by the call
+                wake.set()
+                continue
+            except BaseException as exc:
+                failed.append((exc, item, index))
+                wake.set()
+                continue
+            if not ordered:
+                finished.append(got)
+                wake.set()
+            else:
+                results[index] = got
+                if index == head:
+                    wake.set()
 
     n_in = n_out = 0
     run._live(pos, lambda: (n_in, n_out))
+    held = 0  # items read and not yet passed on: pending, running or finished
     exhausted = False
     clock = time.perf_counter
     try:
         while True:
-            while not exhausted and running[0] < limit and len(tasks) < 2 * limit:
+            while not exhausted and held < 2 * limit and len(pending) < limit:
                 try:
                     item = await up.__anext__()
                 except StopAsyncIteration:
                     exhausted = True
                     break
-                task = asyncio.ensure_future(start(item))
-                task.add_done_callback(on_done)
-                running[0] += 1
-                tasks[task] = (item, n_in)
+                pending.append((item, n_in))
                 n_in += 1
+                held += 1
                 window.enter()
-            if not tasks:
-                return
-            head = next(iter(tasks))
-            if not finished and not (node.ordered and head.done()):
-                wake.clear()
-                if exhausted:
-                    await wake.wait()
-                else:  # the window is full: the reader waits for a task to finish
-                    started = clock()
-                    await wake.wait()
-                    window.waited(clock() - started)
+                if idle:
+                    waiter = idle.popleft()
+                    if not waiter.done():
+                        waiter.set_result(None)
+                elif len(workers) < limit:
+                    workers.append(asyncio.ensure_future(worker()))
             if init_error:  # an initializer failed: no call can run
                 add_stage_note(init_error[0], pos, counter.label, None)
                 raise init_error[0]
-            errors = []
-            ready = []
-            while finished:
-                task = finished.popleft()
-                if task not in tasks:
-                    continue
-                exc = task.exception()
-                if exc is None:
-                    ready.append(task)
-                    continue
-                item, index = tasks.pop(task)
-                window.leave()
-                if isinstance(exc, Exception) and run._fail(pos, exc, item, index):
-                    continue  # skipped by a catch
-                add_stage_note(exc, pos, counter.label, index)
-                errors.append(exc)
-            if len(errors) == 1:
-                raise errors[0]
-            if errors:
-                raise BaseExceptionGroup(
-                    f"{len(errors)} calls of stage {pos} {counter.label} failed at once",
-                    errors,
-                )
-            if node.ordered:  # the finished head, in input order
-                while tasks:
-                    head = next(iter(tasks))
-                    if not head.done():
-                        break
-                    if head.exception() is not None:  # done, its callback not run yet
-                        finished.appendleft(head)
-                        break
-                    del tasks[head]
+            if failed:
+                errors = []
+                while failed:
+                    exc, item, index = failed.popleft()
+                    if isinstance(exc, Exception) and run._fail(pos, exc, item, index):
+                        # skipped by a catch: passed on as nothing, in its turn
+                        if ordered:
+                            results[index] = _SKIPPED
+                        else:
+                            finished.append(_SKIPPED)
+                        continue
+                    add_stage_note(exc, pos, counter.label, index)
+                    errors.append(exc)
+                if len(errors) == 1:
+                    raise errors[0]
+                if errors:
+                    raise BaseExceptionGroup(
+                        f"{len(errors)} calls of stage {pos} {counter.label} failed at once",
+                        errors,
+                    )
+            if ordered:
+                while head in results:
+                    got = results.pop(head)
+                    head += 1
+                    held -= 1
                     window.leave()
-                    got = head.result()
-                    for out in got if flat else (got,):
-                        n_out += 1
-                        yield out
+                    if got is not _SKIPPED:
+                        for out in got if flat else (got,):
+                            n_out += 1
+                            yield out
+            else:
+                while finished:
+                    got = finished.popleft()
+                    held -= 1
+                    window.leave()
+                    if got is not _SKIPPED:
+                        for out in got if flat else (got,):
+                            n_out += 1
+                            yield out
+            if exhausted and not held:
+                return
+            if not exhausted and held < 2 * limit and len(pending) < limit:
+                continue  # room to read again
+            wake.clear()  # before the check: a worker that finishes after it sets it again
+            if failed or init_error or (head in results if ordered else finished):
                 continue
-            for task in ready:  # unordered: as they finished
-                del tasks[task]
-                window.leave()
-                got = task.result()
-                for out in got if flat else (got,):
-                    n_out += 1
-                    yield out
+            if exhausted:
+                await wake.wait()
+            else:  # the window is full: the reader waits for a result to pass on
+                started = clock()
+                await wake.wait()
+                window.waited(clock() - started)
     finally:
+        closing = True
         stop = getattr(fn, "stop", None)
         if stop is not None:  # a retry waiting in a thread gives up
             stop()
-        for task in tasks:
+        for task in workers:
             task.cancel()
-        if tasks:  # no task outlives the iteration
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if workers:  # no task outlives the iteration
+            await asyncio.gather(*workers, return_exceptions=True)
         if executor is not None:  # nor a thread: a call still running is waited for
             executor.shutdown(wait=True, cancel_futures=True)
         counter.items_in, counter.items_out = n_in, n_out
@@ -286,6 +318,9 @@ def _thread_pool(
 
     executor = cf.ThreadPoolExecutor(size, f"hosepipe {label}", init)
     return executor, work
+
+
+_SKIPPED = object()  # a result a catch skipped: passed on as nothing
 
 
 class _InitializerFailed(Exception):
