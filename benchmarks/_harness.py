@@ -21,10 +21,12 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +109,14 @@ class Timings:
     rounds: int
     seed: int
     faults: dict[str, list[int]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # CPU seconds of each call
+
+    def cpu_paired_median(self, name: str, baseline: str) -> float:
+        """The median per-round ratio of CPU times: the cost of *name* over *baseline* that
+        other processes on the machine hardly change (wall times they do)."""
+        return statistics.median(
+            a / b for a, b in zip(self.cpu[name], self.cpu[baseline], strict=True)
+        )
 
     def median(self, name: str) -> float:
         """The median time of *name* over the rounds."""
@@ -149,6 +159,7 @@ class Timings:
                 "median_s": self.median(v.name),
                 "min_s": self.min(v.name),
                 "minor_faults": self.faults.get(v.name, []),
+                "cpu_s": self.cpu.get(v.name, []),
             }
             for v in self.variants
         }
@@ -160,17 +171,26 @@ def time_call(fn: Callable[[], object]) -> tuple[float, object]:
     Like ``timeit``, garbage is collected before the call and the cyclic collector is
     paused during it, so no variant pays for another's garbage.
     """
+    elapsed, _, result = time_call_cpu(fn)
+    return elapsed, result
+
+
+def time_call_cpu(fn: Callable[[], object]) -> tuple[float, float, object]:
+    """``time_call``, with the CPU time the call took in this process (every thread of
+    it; child processes not included) between the wall time and the result."""
     gc.collect()
     enabled = gc.isenabled()
     gc.disable()
     try:
+        cpu_started = time.process_time()
         started = time.perf_counter()
         result = fn()
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     finally:
         if enabled:
             gc.enable()
-    return elapsed, result
+    return elapsed, cpu, result
 
 
 def progress(message: str) -> None:
@@ -199,17 +219,18 @@ def measure(
     rng = random.Random(seed)
     results: dict[str, object] = {}
     times: dict[str, list[float]] = {v.name: [] for v in variants}
+    cpu: dict[str, list[float]] = {v.name: [] for v in variants}
     faults: dict[str, list[int]] = {v.name: [] for v in variants}
     for _ in range(warmup):
         for v in variants:
-            _, results[v.name] = _call(v)
+            _, _, results[v.name] = _call(v)
     for r in range(rounds):
         started = time.perf_counter()
         order = list(variants)
         rng.shuffle(order)
         for v in order:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            elapsed, result = _call(v)
+            elapsed, cpu_time, result = _call(v)
             faults[v.name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
             if v.name in results and result != results[v.name]:
                 raise AssertionError(
@@ -217,18 +238,68 @@ def measure(
                 )
             results.setdefault(v.name, result)
             times[v.name].append(elapsed)
+            cpu[v.name].append(cpu_time)
         spent = time.perf_counter() - started
         progress(f"  {label} round {r + 1}/{rounds} ({spent:.1f} s)")
-    return Timings(list(variants), times, results, rounds, seed, faults)
+    return Timings(list(variants), times, results, rounds, seed, faults, cpu)
 
 
-def _call(v: Variant) -> tuple[float, object]:
-    """One timed call of *v*, then its (untimed) cleanup."""
+def _call(v: Variant) -> tuple[float, float, object]:
+    """One timed call of *v* (wall and CPU time, result), then its (untimed) cleanup."""
     try:
-        return time_call(v.fn)
+        return time_call_cpu(v.fn)
     finally:
         if v.cleanup is not None:
             v.cleanup()
+
+
+# -- instruction counts (callgrind) ----------------------------------------------------------
+
+
+def instructions_per_call(
+    setup: str, call: str, *, cwd: str | os.PathLike[str] = ROOT
+) -> int | None:
+    """Instructions one ``call`` executes, counted by ``valgrind --tool=callgrind`` in a fresh
+    interpreter (None where valgrind is missing). A count, not a time: the same for the same
+    code and input whatever else the machine runs, so it shows a few per cent that wall
+    times on a shared machine cannot.
+
+    *setup* runs first (imports, data); the figure is (count of 3 calls - count of 1) / 2,
+    so start-up, imports and first-call costs cancel out.
+    """
+    import shutil
+
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    counts = []
+    for calls in (1, 3):
+        code = f"{setup}\nfor _ in range({calls}):\n    {call}\n"
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "callgrind.out"
+            proc = subprocess.run(
+                [
+                    valgrind,
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={out}",
+                    sys.executable,
+                    "-c",
+                    code,
+                ],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            found = re.search(r"Collected\s*:\s*(\d+)", proc.stderr) or re.search(
+                r"I\s+refs:\s*([\d,]+)", proc.stderr
+            )
+            if proc.returncode != 0 or found is None:
+                raise RuntimeError(
+                    f"callgrind run failed ({proc.returncode}): {proc.stderr[-2000:]}"
+                )
+            counts.append(int(found.group(1).replace(",", "")))
+    return (counts[1] - counts[0]) // 2
 
 
 # -- peak memory of fresh interpreters --------------------------------------------------------

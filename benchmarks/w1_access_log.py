@@ -30,6 +30,7 @@ from benchmarks._harness import (
     Variant,
     Verdict,
     fmt_ratio,
+    instructions_per_call,
     markdown_table,
     measure,
     progress,
@@ -252,7 +253,60 @@ def _verdicts(t: Timings) -> list[Verdict]:
             fmt_ratio(with_log := t.paired_median("hosepipe-observe", "hosepipe")),
             with_log <= 1.05,
         ),
+        Verdict(
+            "CPU time of this process (all its threads): hosepipe vs gen fns"
+            " / with a progress bar vs without / with observe vs without",
+            f"{fmt_ratio(t.cpu_paired_median('hosepipe', BASELINE))} / "
+            f"{fmt_ratio(t.cpu_paired_median('hosepipe-progress', 'hosepipe'))} / "
+            f"{fmt_ratio(t.cpu_paired_median('hosepipe-observe', 'hosepipe'))}",
+            None,
+        ),
     ]
+
+
+# Counted with callgrind (full runs only: about 3 minutes), on a 10 MB log.
+COUNTED = ("genfuncs", "builtins", "hosepipe", "hosepipe-progress", "hosepipe-observe")
+COUNTED_MB = 10
+
+
+def count_instructions() -> dict[str, int] | None:
+    """Instructions per call of the COUNTED variants on a COUNTED_MB log (None: no valgrind).
+
+    Counts are deterministic: they show the per-item cost (and a watcher's) to a per cent,
+    which wall times on a shared two-core machine cannot. They do not weigh instructions
+    (a cache miss costs more than an add), so the timed table stays the verdict's basis.
+    """
+    path = str(access_log(COUNTED_MB))
+    fns = {v.name: v.fn for v in variants(path)}
+    counts: dict[str, int] = {}
+    for name in COUNTED:
+        fn = fns[name]
+        assert isinstance(fn, partial)
+        progress(f"  W1 callgrind: {name}")
+        got = instructions_per_call(
+            f"from benchmarks import w1_access_log as w\npath = {path!r}",
+            f"w.{fn.func.__name__}(path)",
+        )
+        if got is None:
+            return None
+        counts[name] = got
+    return counts
+
+
+def _counted_table(counts: dict[str, int], lines: int) -> str:
+    rows = [
+        (
+            name,
+            f"{counts[name] / 1e6:,.1f} M",
+            f"{counts[name] / lines:,.0f}",
+            fmt_ratio(counts[name] / counts[BASELINE]),
+            fmt_ratio(counts[name] / counts["hosepipe"]),
+        )
+        for name in COUNTED
+    ]
+    return markdown_table(
+        ("variant", "instructions a call", "a line", "vs gen fns", "vs hosepipe"), rows
+    )
 
 
 def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
@@ -282,7 +336,27 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
     ]
     report.sections = [("Results", _table(t))]
     report.verdicts = _verdicts(t)
+    counts = None if quick else count_instructions()
+    if counts is not None:
+        with open(access_log(COUNTED_MB), "rb") as counted:
+            counted_lines = sum(1 for _ in counted)
+        report.sections.append(
+            (
+                f"Instructions (callgrind, {COUNTED_MB} MB log, {counted_lines:,} lines; "
+                "per call: (3 calls - 1 call) / 2)",
+                _counted_table(counts, counted_lines),
+            )
+        )
+        for name, ref, what in (
+            ("hosepipe", BASELINE, "hosepipe <= 1.00x chained generator functions"),
+            ("hosepipe", "builtins", "hosepipe <= 1.00x builtins map/filter"),
+            ("hosepipe-progress", "hosepipe", "with a progress bar <= 1.05x without"),
+            ("hosepipe-observe", "hosepipe", "with observe(every=1 s) <= 1.05x without"),
+        ):
+            ratio = counts[name] / counts[ref]
+            report.verdicts.append(Verdict(f"instructions: {what}", fmt_ratio(ratio), None))
     report.data = {
+        "instructions": counts,
         "size_mb": size_mb,
         "lines": lines,
         "total": expected,
