@@ -257,49 +257,59 @@ def _call(v: Variant) -> tuple[float, float, object]:
 
 
 def instructions_per_call(
-    setup: str, call: str, *, cwd: str | os.PathLike[str] = ROOT
-) -> int | None:
-    """Instructions one ``call`` executes, counted by ``valgrind --tool=callgrind`` in a fresh
-    interpreter (None where valgrind is missing). A count, not a time: the same for the same
-    code and input whatever else the machine runs, so it shows a few per cent that wall
-    times on a shared machine cannot.
+    setup: str, calls: Sequence[str], *, cwd: str | os.PathLike[str] = ROOT
+) -> list[int] | None:
+    """Instructions each of *calls* (Python expressions) executes, counted by ``valgrind
+    --tool=callgrind`` in one fresh interpreter that first runs *setup*; None where valgrind
+    is missing. A count, not a time: the same for the same code and input whatever else the
+    machine runs, so it shows a few per cent that wall times on a shared machine cannot.
 
-    *setup* runs first (imports, data); the figure is (count of 3 calls - count of 1) / 2,
-    so start-up, imports and first-call costs cancel out.
+    Each expression is evaluated once untimed (first-call costs: imports, code generation),
+    then once through ``operator.call``, whose C function ``_operator_call`` brackets the
+    count: callgrind dumps its counters as that function is entered and again as it is
+    left, so every second dump is one call exactly, start-up excluded.
     """
     import shutil
 
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
-    counts = []
-    for calls in (1, 3):
-        code = f"{setup}\nfor _ in range({calls}):\n    {call}\n"
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "callgrind.out"
-            proc = subprocess.run(
-                [
-                    valgrind,
-                    "--tool=callgrind",
-                    f"--callgrind-out-file={out}",
-                    sys.executable,
-                    "-c",
-                    code,
-                ],
-                cwd=cwd,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            found = re.search(r"Collected\s*:\s*(\d+)", proc.stderr) or re.search(
-                r"I\s+refs:\s*([\d,]+)", proc.stderr
-            )
-            if proc.returncode != 0 or found is None:
-                raise RuntimeError(
-                    f"callgrind run failed ({proc.returncode}): {proc.stderr[-2000:]}"
-                )
-            counts.append(int(found.group(1).replace(",", "")))
-    return (counts[1] - counts[0]) // 2
+    body = "".join(
+        f"_fn_{i} = lambda: ({call})\n_fn_{i}()\n_operator_call(_fn_{i})\n"
+        for i, call in enumerate(calls)
+    )
+    code = f"{setup}\nfrom operator import call as _operator_call\n{body}"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        proc = subprocess.run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                "--dump-before=_operator_call",
+                "--dump-after=_operator_call",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-c",
+                code,
+            ],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"callgrind run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        counts = []
+        for part in range(1, 2 * len(calls) + 1):
+            text = Path(f"{out}.{part}").read_text()
+            if part % 2 == 0:  # dumped as operator.call returned: that call's count
+                if "--dump-after=_operator_call" not in text:
+                    raise RuntimeError(f"callgrind dump {part} is not the end of a call")
+                found = re.search(r"^totals:\s*(\d+)", text, re.MULTILINE)
+                if found is None:
+                    raise RuntimeError(f"no totals in callgrind dump {part}")
+                counts.append(int(found.group(1)))
+    return counts
 
 
 # -- peak memory of fresh interpreters --------------------------------------------------------

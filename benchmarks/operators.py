@@ -37,7 +37,16 @@ from typing import Any
 from more_itertools import sliding_window
 
 import hosepipe as hp
-from benchmarks._harness import Report, Timings, Variant, markdown_table, measure, progress
+from benchmarks._harness import (
+    Report,
+    Timings,
+    Variant,
+    Verdict,
+    instructions_per_call,
+    markdown_table,
+    measure,
+    progress,
+)
 
 __all__ = ["CASES", "OpCase", "run"]
 
@@ -227,6 +236,53 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.1f}x" if b > 0.5 else "n/a"  # under 0.5 ns the reference is noise
 
 
+COUNTED_N = 10**5  # items of each call counted with callgrind (full runs)
+_DRAIN = {"hp-run": "_drain_run", "hp-iter": "_drain_iter", "ref": "_drain_ref"}
+
+
+def count_instructions(n: int = COUNTED_N) -> dict[str, dict[str, float]] | None:
+    """Instructions per input item each stage adds over the bare source, for every mode
+    (None where valgrind is missing): one callgrind run of every drain, each call counted
+    alone. Unlike the timed table, the same on every run of the same code."""
+    calls = ["o._drain_run(o._src, n)", "o._drain_iter(o._src, n)", "o._drain_ref(range, n)"]
+    for i in range(len(CASES)):
+        calls += [
+            f"o.{_DRAIN[p]}(o.CASES[{i}].{'ref' if p == 'ref' else 'stream'}, n)" for p in MODES
+        ]
+    progress(f"  ops: counting instructions with callgrind ({len(calls)} calls)")
+    got = instructions_per_call(f"from benchmarks import operators as o\nn = {n}", calls)
+    if got is None:
+        return None
+    base = dict(zip(MODES, got[:3], strict=True))
+    out = {"(bare source)": {p: base[p] / n for p in MODES}}
+    for i, case in enumerate(CASES):
+        counts = got[3 + 3 * i : 6 + 3 * i]
+        out[case.name] = {p: (c - base[p]) / n for p, c in zip(MODES, counts, strict=True)}
+    return out
+
+
+def _instr_ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b >= 2 else "n/a"  # under 2 instructions the reference is ~free
+
+
+def _instructions_table(counts: dict[str, dict[str, float]]) -> str:
+    rows = []
+    for name, c in counts.items():
+        rows.append(
+            (
+                name,
+                f"{c['hp-run']:.1f}",
+                f"{c['hp-iter']:.1f}",
+                f"{c['ref']:.1f}",
+                _instr_ratio(c["hp-run"], c["ref"]),
+                _instr_ratio(c["hp-iter"], c["ref"]),
+            )
+        )
+    return markdown_table(
+        ("operator", "hp run() instr/item", "hp iter", "ref", "run()/ref", "iter/ref"), rows
+    )
+
+
 def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
     """Measure every operator's per-item overhead and return the report."""
     n = 2 * 10**5 if quick else 10**6
@@ -284,7 +340,35 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         f"{rounds} interleaved rounds (seed {seed}) after one warm-up; GC paused during calls",
     ]
     report.sections = [("Overhead per item per stage", markdown_table(headers, rows))]
+    counts = None if quick else count_instructions()
+    if counts is not None:
+        report.sections.append(
+            (
+                f"Instructions per item per stage (callgrind, range({COUNTED_N:,}); the first "
+                "row absolute, the others over the bare source)",
+                _instructions_table(counts),
+            )
+        )
+        over = [
+            f"{name} {c['hp-run'] / c['ref']:.2f}x"
+            for name, c in counts.items()
+            if name != "(bare source)" and c["ref"] >= 2 and c["hp-run"] > 1.5 * c["ref"]
+        ]
+        bare = counts["(bare source)"]
+        report.verdicts = [
+            Verdict(
+                "instructions: every operator <= 1.5x its reference under run()",
+                ", ".join(over) or "all",
+                None,
+            ),
+            Verdict(
+                "instructions: the bare source <= 1.5x deque(range(n)) under run()",
+                f"{bare['hp-run'] / bare['ref']:.2f}x",
+                None,
+            ),
+        ]
     report.data = {
+        "instructions_per_item": counts,
         "n": n,
         "rounds": rounds,
         "seed": seed,
