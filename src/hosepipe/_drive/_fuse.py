@@ -769,8 +769,13 @@ class _Writer:
         elif op == "scan":
             self.line(j, ind, f"{x} = _hp_a{j} = {self.call(j, x)}", timed=timed)
         elif op == "take_while":
-            self.line(j, ind, f"_hp_ok = {self.call(j, x)}", timed=timed)
-            self.add(ind, "if not _hp_ok:")
+            # (not on the C path: C takewhile ends alike on a false result and on the
+            # predicate's StopIteration, which must be reported, not taken for an end)
+            if timed:
+                self.timed_line(j, ind, f"_hp_ok = {self.call(j, x)}")
+                self.add(ind, "if not _hp_ok:")
+            else:
+                self.add(ind, f"if not {self.call(j, x)}:", tag)
             self.add(ind + 1, f"_hp_d{j} += 1")
             self.add(ind + 1, f"raise _hp_Stop({j})")
         elif op == "drop_while":
