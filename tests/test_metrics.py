@@ -127,3 +127,20 @@ def test_direct_joins_count_live_and_at_the_end() -> None:
     assert stream.count() == 16
     stats = stream.take(3).run()  # stopped early: what was read so far
     assert [(s.items_in, s.items_out) for s in stats.stages] == [(0, 3), (3, 3), (3, 3), (3, 3)]
+
+
+def test_a_slow_sampled_item_does_not_make_the_stage_times_exceed_the_wall_time() -> None:
+    """Item 0 is always one of the timed samples; one slow call there would count for
+    every item after it. The times of a single-threaded run are scaled to its wall time."""
+    import time
+
+    def slow_first(x: int) -> int:
+        if x == 0:
+            time.sleep(0.05)
+        return x
+
+    stats = hp.Stream(range(1000)).map(slow_first).filter(bool).run()
+    total = sum(s.time for s in stats.stages)
+    assert stats.stage("map(slow_first)").time >= 0.03  # the slow call is in its estimate
+    assert total <= stats.wall_time
+    assert stats.stage("map(slow_first)").time > 10 * stats.stage("filter(bool)").time

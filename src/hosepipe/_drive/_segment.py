@@ -55,6 +55,7 @@ class Segment:
         "positions",
         "reads_source",
         "run",
+        "started",
         "term_fn",
         "terminal",
         "tick",
@@ -82,7 +83,7 @@ class Segment:
         self.failed: int | None = None
         self.latest: tuple[tuple[int, ...], tuple[float, ...]] | None = None
         self.block = 1
-        self.tick = _pc()
+        self.tick = self.started = _pc()
         run._views.append(self.view)
 
     def flows(self, counts: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -150,6 +151,15 @@ class Segment:
         for j, (n_in, n_out) in enumerate(self.flows(counts)):
             time_ = _estimate(timing.get(j, (0.0, 0)), n_in, clock)
             got.append((self.positions[j], n_in, max(0, n_out), time_))
+        # One thread runs the segment: its stages cannot have taken longer than it has run.
+        # A sample the machine paused in (or an unusually slow item) counts for 256, so the
+        # estimates are scaled down to that wall time when they add up to more.
+        run = self.run
+        end = run.t_end if run.t_end is not None else _pc()
+        total, elapsed = sum(g[3] for g in got), end - max(self.started, run.t_start or 0.0)
+        if total > elapsed > 0:
+            scale = elapsed / total
+            got = [(pos, n_in, n_out, time_ * scale) for pos, n_in, n_out, time_ in got]
         return got
 
     def live(self, counts: tuple[int, ...], times: tuple[float, ...]) -> int:

@@ -452,7 +452,8 @@ class RunStats:
             f"total: {self.items_in:,} in, {self.items_out:,} out, {self.errors:,} errors; "
             f"wall time {_fmt_time(self.wall_time)}; time*: each stage's own time, estimated "
             f"from 1 item in 256, {_fmt_time(sum(s.time for s in self.stages))} in all "
-            "(can exceed the wall time: threads, and pauses of a busy machine, count)"
+            "(the stages a thread runs add up to no more than its wall time; stages on "
+            "several threads may add up to more)"
         )
         return "\n".join(lines)
 
