@@ -12,6 +12,7 @@ import operator
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -111,6 +112,43 @@ def test_async_concurrent_map_equals_the_sequential_one(
         assert got == expected
     else:
         assert Counter(got) == Counter(expected)  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=30), max_size=60),
+    st.integers(min_value=1, max_value=9),
+    st.booleans(),
+    st.booleans(),
+)
+def test_async_concurrent_flat_map_with_skipped_failures_equals_a_plain_loop(
+    xs: list[int], concurrency: int, ordered: bool, flat: bool
+) -> None:
+    async def work(x: int) -> Any:
+        await asyncio.sleep((x % 4) * 0.0003)
+        if x % 7 == 3:
+            raise ValueError(x)
+        return [x] * (x % 3) if flat else x + 1
+
+    s = hp.Stream(xs)
+    s = (
+        s.flat_map(work, concurrency=concurrency, ordered=ordered)
+        if flat
+        else s.map(work, concurrency=concurrency, ordered=ordered)
+    )
+    s = s.catch(ValueError)
+    got = run(s.ato_list())
+    expected: list[int] = []
+    for x in xs:  # the reference: a plain loop that skips the failures
+        if x % 7 == 3:
+            continue
+        expected += [x] * (x % 3) if flat else [x + 1]
+    if ordered:
+        assert got == expected
+    else:
+        assert Counter(got) == Counter(expected)  # type: ignore[arg-type]
+    stage = s.stats().stages[1]
+    assert (stage.items_in, stage.errors) == (len(xs), sum(1 for x in xs if x % 7 == 3))
 
 
 def test_at_most_concurrency_awaits_at_once_and_read_ahead_is_bounded() -> None:
