@@ -830,6 +830,16 @@ def test_the_engine_checks_its_arguments() -> None:
         hp.engines.Dask(ordered=1)  # type: ignore[arg-type]
 
 
+def test_the_workers_are_warmed_when_the_engine_connects() -> None:
+    _need_dask()
+    wanted = ("hosepipe.engines._tasks", "hosepipe._drive._fuse", "hosepipe.sources._files")
+    with hp.engines.Dask(workers=1) as dask:  # fresh worker processes: nothing imported yet
+        imported = dask.client.run(lambda: [m for m in wanted if m in sys.modules])
+        assert list(imported.values()) == [list(wanted)]
+        squares = hp.partitioned([range(3), range(3, 5)]).map(lambda x: x * x)
+        assert squares.to_list(engine=dask) == [0, 1, 4, 9, 16]
+
+
 def test_importing_hosepipe_engines_does_not_import_dask() -> None:
     code = (
         "import sys, hosepipe as hp\n"

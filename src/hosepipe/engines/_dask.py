@@ -22,7 +22,7 @@ from hosepipe._errors import NOTE_PREFIX, EmptyStreamError, HosepipeError
 from hosepipe._extras import require
 from hosepipe._typing import TYPE_CHECKING
 from hosepipe.engines._plan import Plan, by_value, sources
-from hosepipe.engines._tasks import EMPTY, LETTERS, combine, run_partition
+from hosepipe.engines._tasks import EMPTY, LETTERS, combine, run_partition, warm
 from hosepipe.metrics._stats import RunStats, StageStats
 from hosepipe.sources._partition import (
     count_newlines,
@@ -124,6 +124,12 @@ class Dask(Engine):
                 f"distributed.Client, got {client_or_address!r}"
             )
         self._closed = False
+        try:
+            # the workers import hosepipe and warm the driver now, not in the first run
+            self._client.run(warm, on_error="ignore")
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def client(self) -> Any:
