@@ -216,6 +216,62 @@ def test_prometheus_sees_a_run_on_the_engine(engine: hp.engines.Dask) -> None:
         exporter.close()
 
 
+def _series(text: str, family: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of *family* in an exposition *text*: labels -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            if sample.name == family:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def test_prometheus_has_a_row_per_worker(engine: hp.engines.Dask) -> None:
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    parts = [list(range(i * 10, i * 10 + 5 + i)) for i in range(6)]
+    s = hp.partitioned(parts).map(lambda x: 10 // (x % 4)).catch(ZeroDivisionError)
+    s = s.filter(lambda x: x > 3).enumerate()  # enumerate: on the client, no worker rows
+    exporter = hp.metrics.prometheus(s, registry=registry, pipeline="p")
+    try:
+        before = generate_latest(registry).decode()  # no run yet: no worker series
+        assert not _series(before, "hosepipe_worker_items_out_total")
+        stats = s.run(engine=engine)
+        text = generate_latest(registry).decode()
+    finally:
+        exporter.close()
+    workers = sorted(engine.stats(by="worker").workers)  # those that ran a partition
+    assert workers
+    assert set(workers) <= set(engine.client.scheduler_info()["workers"])
+    for family in ("items_in", "items_out", "errors", "stage_seconds"):
+        totals = _series(text, f"hosepipe_{family}_total")
+        rows = _series(text, f"hosepipe_worker_{family}_total")
+        assert {dict(k)["worker"] for k in rows} == set(workers)
+        positions = {"1"} if family == "errors" else {"0", "1", "2", "3"}  # not enumerate's
+        assert {dict(k)["position"] for k in rows} == positions
+        for key, total in totals.items():
+            shares = [v for k, v in rows.items() if tuple(x for x in k if x[0] != "worker") == key]
+            if dict(key)["position"] == "4":
+                assert shares == []
+            else:
+                assert len(shares) == len(workers)
+                assert sum(shares) == pytest.approx(total)
+    errors = _series(text, "hosepipe_worker_errors_total")
+    assert sum(errors.values()) == stats.stage("map(<lambda>)").errors > 0
+    assert {dict(k)["type"] for k in errors} == {"ZeroDivisionError"}
+    # a local run of the same stream has no workers: the worker series go away
+    exporter = hp.metrics.prometheus(s, registry=registry, pipeline="p")
+    try:
+        s.run()
+        assert not _series(generate_latest(registry).decode(), "hosepipe_worker_items_out_total")
+    finally:
+        exporter.close()
+
+
 async def _async_double(x: int) -> int:
     await asyncio.sleep(0)
     return x * 2

@@ -250,6 +250,8 @@ class Dask(Engine):
 class _Run:
     """One run of a stream on the engine: its futures, results and stats."""
 
+    has_workers = True  # stats(by_worker=True) gives each worker's rows (the exporters ask)
+
     def __init__(self, engine: Dask, plan: Plan, parts: list[Any]) -> None:
         self.engine = engine
         self.client = engine.client
