@@ -654,20 +654,27 @@ def test_sql_key_ranges_on_the_cluster(engine: hp.engines.Dask, pg: test_sql.PG)
     keys=st.sets(st.integers(-50, 50), max_size=40),
     partitions=st.integers(1, 12),
     rows=st.sampled_from(["dict", "tuple"]),
+    bounds=st.sampled_from(["equal", "quantiles"]),
 )
 def test_sql_key_ranges_give_the_local_rows(
-    engine: hp.engines.Dask, pg_url: str, keys: set[int], partitions: int, rows: str
+    engine: hp.engines.Dask, pg_url: str, keys: set[int], partitions: int, rows: str, bounds: str
 ) -> None:
     pg = test_sql.PG(pg_url)
     try:
         _fill(pg, sorted(keys, key=lambda k: (k % 7, k)))  # not inserted in key order
         s = hp.read_sql(
-            pg.url, f"SELECT * FROM {pg.events}", key="id", partitions=partitions, rows=rows
+            pg.url,
+            f"SELECT * FROM {pg.events}",
+            key="id",
+            partitions=partitions,
+            rows=rows,
+            bounds=bounds if partitions > 1 else "equal",
         )  # type: ignore[call-overload]
         local = s.to_list()
         assert [r["id"] if rows == "dict" else r[0] for r in local] == sorted(keys)
         assert s.to_list(engine=engine) == local
-        assert len(engine.partition_stats()) == max(1, min(partitions, _width(keys)))
+        most = _width(keys) if bounds == "equal" else max(1, len(keys))
+        assert len(engine.partition_stats()) == max(1, min(partitions, most))
         assert s.count(engine=engine) == len(keys)
     finally:
         pg.close()
@@ -692,6 +699,98 @@ def test_sql_key_ranges_from_a_sqlite_file(engine: hp.engines.Dask, tmp_path: Pa
         == s.to_list()
         == [{"v": str(i), "id": i * i} for i in range(2, 30)]
     )
+
+
+# a skewed key: 900 ids packed at the bottom, 100 spread up to 10**7
+_SKEWED = [*range(1, 901), *(i * 100_000 for i in range(1, 101))]
+
+
+def _part_sizes(source: object) -> list[int]:
+    """How many rows each partition of *source* reads (each read here, on its own)."""
+    return [hp.Stream(part).count() for part in split(source)]  # type: ignore[arg-type]
+
+
+def test_sql_quantile_bounds_balance_a_skewed_key(engine: hp.engines.Dask, pg: test_sql.PG) -> None:
+    _fill(pg, sorted(_SKEWED, key=lambda k: (k % 7, k)))
+    query = f"SELECT id, kind FROM {pg.events}"
+    equal = hp.read_sql(pg.url, query, key="id", partitions=4)
+    sizes = _part_sizes(equal._source)
+    assert sizes == [925, 25, 25, 25]  # equal widths: nearly every row in the first range
+    rows = hp.read_sql(pg.url, query, key="id", partitions=4, bounds="quantiles")
+    parts = split(rows._source)
+    assert [p.label.rsplit(", ", 1)[1] for p in parts] == [
+        "id < 251)",
+        "251 <= id < 501)",
+        "501 <= id < 751)",
+        "751 <= id)",
+    ]
+    assert _part_sizes(rows._source) == [250] * 4
+    ids = rows.map(lambda r: r["id"])
+    assert ids.to_list(engine=engine) == ids.to_list() == sorted(_SKEWED)  # none lost or doubled
+    assert [p.items_out for p in engine.partition_stats()] == [250] * 4
+    assert ids.sum(engine=engine) == sum(_SKEWED)
+    # a query with parameters and a key spread otherwise: balanced within a row
+    odd = hp.read_sql(
+        pg.url, f"{query} WHERE id %% %s = 1", (2,), key="id", partitions=3, bounds="quantiles"
+    )
+    got = _part_sizes(odd._source)
+    assert sum(got) == sum(1 for k in _SKEWED if k % 2 == 1) == 450
+    assert max(got) - min(got) <= 1
+    assert odd.to_list(engine=engine) == odd.to_list()
+
+
+def test_sql_quantile_bounds_from_a_sqlite_file(engine: hp.engines.Dask, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "t.db"
+    with contextlib.closing(sqlite3.connect(path)) as c:
+        c.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+        c.executemany("INSERT INTO t VALUES (?, ?)", [(k, str(k)) for k in reversed(_SKEWED)])
+        c.execute("CREATE TABLE d (id INTEGER)")  # a key that is not unique
+        c.executemany("INSERT INTO d VALUES (?)", [(1,)] * 50 + [(2,)] * 30 + [(3,)] * 20)
+        c.commit()
+    s = hp.read_sql(path, "SELECT v, id FROM t", key="id", partitions=5, bounds="quantiles")
+    assert _part_sizes(s._source) == [200] * 5
+    assert s.to_list(engine=engine) == s.to_list() == [{"v": str(k), "id": k} for k in _SKEWED]
+    # repeated keys: a tile may start inside a run of one key; the cut is at that key, so
+    # the run stays whole in one range (the ranges are fewer, never a row lost or doubled)
+    d = hp.read_sql(path, "SELECT id FROM d", key="id", partitions=4, bounds="quantiles")
+    # tiles of 25 rows: keys 1 | 1 | 2 | 2..3: cuts at 2 only, so two ranges
+    assert _part_sizes(d._source) == [50, 50]
+    assert d.count(engine=engine) == 100
+    assert d.to_list(engine=engine) == d.to_list()
+    empty = hp.read_sql(
+        path, "SELECT id FROM d WHERE id > 9", key="id", partitions=4, bounds="quantiles"
+    )
+    assert _part_sizes(empty._source) == [0]
+    assert empty.to_list(engine=engine) == []
+
+
+def test_sql_quantile_bounds_refuse_what_they_cannot_cut(pg: test_sql.PG) -> None:
+    _fill(pg, [1, 2, 3])
+    table = pg.events
+    quantiles = {"partitions": 2, "bounds": "quantiles"}
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: partitions are ranges of an integer `key`, and 'kind' holds "
+        r"str values \('k1'\); key the rows by",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="kind", **quantiles)._source)
+    pg.conn.execute(f"INSERT INTO {table} VALUES (NULL, 'none'), (NULL, 'again')")
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: `key` 'id' is NULL in 2 row\(s\), which no key range holds",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="id", **quantiles)._source)
+    with pytest.raises(
+        ValueError, match=r"^read_sql\(\): `bounds` must be 'equal' or 'quantiles', got 'ntile'$"
+    ):
+        hp.read_sql(pg.url, "SELECT 1 AS id", key="id", partitions=2, bounds="ntile")  # type: ignore[call-overload]
+    with pytest.raises(
+        ValueError,
+        match=r"^read_sql\(\): `bounds` says how `partitions` cuts the key: give `partitions` too$",
+    ):
+        hp.read_sql(pg.url, "SELECT 1 AS id", key="id", bounds="quantiles")
 
 
 def test_sql_key_ranges_refuse_what_they_cannot_cut(pg: test_sql.PG) -> None:
