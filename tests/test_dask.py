@@ -987,10 +987,22 @@ def test_the_engine_checks_its_arguments() -> None:
 
 def test_the_workers_are_warmed_when_the_engine_connects() -> None:
     _need_dask()
+    import dask as dask_
+
     wanted = ("hosepipe.engines._tasks", "hosepipe._drive._fuse", "hosepipe.sources._files")
+    from hosepipe.engines._dask import OWN_CLUSTER_CONFIG as quiet
+
+    mine = {name: dask_.config.get(name) for name in quiet}
     with hp.engines.Dask(workers=1) as dask:  # fresh worker processes: nothing imported yet
         imported = dask.client.run(lambda: [m for m in wanted if m in sys.modules])
         assert list(imported.values()) == [list(wanted)]
+        # the engine's own cluster runs with less in the background (no profiler, ...)
+        got = dask.client.run(lambda: {name: dask_.config.get(name) for name in quiet})
+        assert list(got.values()) == [quiet]
+        assert quiet["distributed.worker.profile.enabled"] is False
+        worker = next(iter(dask._cluster.workers.values()))  # its nanny, in this process
+        assert worker.periodic_callbacks["tick"].callback_time == 1000  # ms
+        assert {name: dask_.config.get(name) for name in quiet} == mine  # this process's
         squares = hp.partitioned([range(3), range(3, 5)]).map(lambda x: x * x)
         assert squares.to_list(engine=dask) == [0, 1, 4, 9, 16]
 
