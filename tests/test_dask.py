@@ -216,6 +216,62 @@ def test_prometheus_sees_a_run_on_the_engine(engine: hp.engines.Dask) -> None:
         exporter.close()
 
 
+def _series(text: str, family: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of *family* in an exposition *text*: labels -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            if sample.name == family:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def test_prometheus_has_a_row_per_worker(engine: hp.engines.Dask) -> None:
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    parts = [list(range(i * 10, i * 10 + 5 + i)) for i in range(6)]
+    s = hp.partitioned(parts).map(lambda x: 10 // (x % 4)).catch(ZeroDivisionError)
+    s = s.filter(lambda x: x > 3).enumerate()  # enumerate: on the client, no worker rows
+    exporter = hp.metrics.prometheus(s, registry=registry, pipeline="p")
+    try:
+        before = generate_latest(registry).decode()  # no run yet: no worker series
+        assert not _series(before, "hosepipe_worker_items_out_total")
+        stats = s.run(engine=engine)
+        text = generate_latest(registry).decode()
+    finally:
+        exporter.close()
+    workers = sorted(engine.stats(by="worker").workers)  # those that ran a partition
+    assert workers
+    assert set(workers) <= set(engine.client.scheduler_info()["workers"])
+    for family in ("items_in", "items_out", "errors", "stage_seconds"):
+        totals = _series(text, f"hosepipe_{family}_total")
+        rows = _series(text, f"hosepipe_worker_{family}_total")
+        assert {dict(k)["worker"] for k in rows} == set(workers)
+        positions = {"1"} if family == "errors" else {"0", "1", "2", "3"}  # not enumerate's
+        assert {dict(k)["position"] for k in rows} == positions
+        for key, total in totals.items():
+            shares = [v for k, v in rows.items() if tuple(x for x in k if x[0] != "worker") == key]
+            if dict(key)["position"] == "4":
+                assert shares == []
+            else:
+                assert len(shares) == len(workers)
+                assert sum(shares) == pytest.approx(total)
+    errors = _series(text, "hosepipe_worker_errors_total")
+    assert sum(errors.values()) == stats.stage("map(<lambda>)").errors > 0
+    assert {dict(k)["type"] for k in errors} == {"ZeroDivisionError"}
+    # a local run of the same stream has no workers: the worker series go away
+    exporter = hp.metrics.prometheus(s, registry=registry, pipeline="p")
+    try:
+        s.run()
+        assert not _series(generate_latest(registry).decode(), "hosepipe_worker_items_out_total")
+    finally:
+        exporter.close()
+
+
 async def _async_double(x: int) -> int:
     await asyncio.sleep(0)
     return x * 2
@@ -598,20 +654,27 @@ def test_sql_key_ranges_on_the_cluster(engine: hp.engines.Dask, pg: test_sql.PG)
     keys=st.sets(st.integers(-50, 50), max_size=40),
     partitions=st.integers(1, 12),
     rows=st.sampled_from(["dict", "tuple"]),
+    bounds=st.sampled_from(["equal", "quantiles"]),
 )
 def test_sql_key_ranges_give_the_local_rows(
-    engine: hp.engines.Dask, pg_url: str, keys: set[int], partitions: int, rows: str
+    engine: hp.engines.Dask, pg_url: str, keys: set[int], partitions: int, rows: str, bounds: str
 ) -> None:
     pg = test_sql.PG(pg_url)
     try:
         _fill(pg, sorted(keys, key=lambda k: (k % 7, k)))  # not inserted in key order
         s = hp.read_sql(
-            pg.url, f"SELECT * FROM {pg.events}", key="id", partitions=partitions, rows=rows
+            pg.url,
+            f"SELECT * FROM {pg.events}",
+            key="id",
+            partitions=partitions,
+            rows=rows,
+            bounds=bounds if partitions > 1 else "equal",
         )  # type: ignore[call-overload]
         local = s.to_list()
         assert [r["id"] if rows == "dict" else r[0] for r in local] == sorted(keys)
         assert s.to_list(engine=engine) == local
-        assert len(engine.partition_stats()) == max(1, min(partitions, _width(keys)))
+        most = _width(keys) if bounds == "equal" else max(1, len(keys))
+        assert len(engine.partition_stats()) == max(1, min(partitions, most))
         assert s.count(engine=engine) == len(keys)
     finally:
         pg.close()
@@ -636,6 +699,98 @@ def test_sql_key_ranges_from_a_sqlite_file(engine: hp.engines.Dask, tmp_path: Pa
         == s.to_list()
         == [{"v": str(i), "id": i * i} for i in range(2, 30)]
     )
+
+
+# a skewed key: 900 ids packed at the bottom, 100 spread up to 10**7
+_SKEWED = [*range(1, 901), *(i * 100_000 for i in range(1, 101))]
+
+
+def _part_sizes(source: object) -> list[int]:
+    """How many rows each partition of *source* reads (each read here, on its own)."""
+    return [hp.Stream(part).count() for part in split(source)]  # type: ignore[arg-type]
+
+
+def test_sql_quantile_bounds_balance_a_skewed_key(engine: hp.engines.Dask, pg: test_sql.PG) -> None:
+    _fill(pg, sorted(_SKEWED, key=lambda k: (k % 7, k)))
+    query = f"SELECT id, kind FROM {pg.events}"
+    equal = hp.read_sql(pg.url, query, key="id", partitions=4)
+    sizes = _part_sizes(equal._source)
+    assert sizes == [925, 25, 25, 25]  # equal widths: nearly every row in the first range
+    rows = hp.read_sql(pg.url, query, key="id", partitions=4, bounds="quantiles")
+    parts = split(rows._source)
+    assert [p.label.rsplit(", ", 1)[1] for p in parts] == [
+        "id < 251)",
+        "251 <= id < 501)",
+        "501 <= id < 751)",
+        "751 <= id)",
+    ]
+    assert _part_sizes(rows._source) == [250] * 4
+    ids = rows.map(lambda r: r["id"])
+    assert ids.to_list(engine=engine) == ids.to_list() == sorted(_SKEWED)  # none lost or doubled
+    assert [p.items_out for p in engine.partition_stats()] == [250] * 4
+    assert ids.sum(engine=engine) == sum(_SKEWED)
+    # a query with parameters and a key spread otherwise: balanced within a row
+    odd = hp.read_sql(
+        pg.url, f"{query} WHERE id %% %s = 1", (2,), key="id", partitions=3, bounds="quantiles"
+    )
+    got = _part_sizes(odd._source)
+    assert sum(got) == sum(1 for k in _SKEWED if k % 2 == 1) == 450
+    assert max(got) - min(got) <= 1
+    assert odd.to_list(engine=engine) == odd.to_list()
+
+
+def test_sql_quantile_bounds_from_a_sqlite_file(engine: hp.engines.Dask, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "t.db"
+    with contextlib.closing(sqlite3.connect(path)) as c:
+        c.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+        c.executemany("INSERT INTO t VALUES (?, ?)", [(k, str(k)) for k in reversed(_SKEWED)])
+        c.execute("CREATE TABLE d (id INTEGER)")  # a key that is not unique
+        c.executemany("INSERT INTO d VALUES (?)", [(1,)] * 50 + [(2,)] * 30 + [(3,)] * 20)
+        c.commit()
+    s = hp.read_sql(path, "SELECT v, id FROM t", key="id", partitions=5, bounds="quantiles")
+    assert _part_sizes(s._source) == [200] * 5
+    assert s.to_list(engine=engine) == s.to_list() == [{"v": str(k), "id": k} for k in _SKEWED]
+    # repeated keys: a tile may start inside a run of one key; the cut is at that key, so
+    # the run stays whole in one range (the ranges are fewer, never a row lost or doubled)
+    d = hp.read_sql(path, "SELECT id FROM d", key="id", partitions=4, bounds="quantiles")
+    # tiles of 25 rows: keys 1 | 1 | 2 | 2..3: cuts at 2 only, so two ranges
+    assert _part_sizes(d._source) == [50, 50]
+    assert d.count(engine=engine) == 100
+    assert d.to_list(engine=engine) == d.to_list()
+    empty = hp.read_sql(
+        path, "SELECT id FROM d WHERE id > 9", key="id", partitions=4, bounds="quantiles"
+    )
+    assert _part_sizes(empty._source) == [0]
+    assert empty.to_list(engine=engine) == []
+
+
+def test_sql_quantile_bounds_refuse_what_they_cannot_cut(pg: test_sql.PG) -> None:
+    _fill(pg, [1, 2, 3])
+    table = pg.events
+    quantiles = {"partitions": 2, "bounds": "quantiles"}
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: partitions are ranges of an integer `key`, and 'kind' holds "
+        r"str values \('k1'\); key the rows by",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="kind", **quantiles)._source)
+    pg.conn.execute(f"INSERT INTO {table} VALUES (NULL, 'none'), (NULL, 'again')")
+    with pytest.raises(
+        hp.HosepipeError,
+        match=r"into partitions: `key` 'id' is NULL in 2 row\(s\), which no key range holds",
+    ):
+        split(hp.read_sql(pg.url, f"SELECT * FROM {table}", key="id", **quantiles)._source)
+    with pytest.raises(
+        ValueError, match=r"^read_sql\(\): `bounds` must be 'equal' or 'quantiles', got 'ntile'$"
+    ):
+        hp.read_sql(pg.url, "SELECT 1 AS id", key="id", partitions=2, bounds="ntile")  # type: ignore[call-overload]
+    with pytest.raises(
+        ValueError,
+        match=r"^read_sql\(\): `bounds` says how `partitions` cuts the key: give `partitions` too$",
+    ):
+        hp.read_sql(pg.url, "SELECT 1 AS id", key="id", bounds="quantiles")
 
 
 def test_sql_key_ranges_refuse_what_they_cannot_cut(pg: test_sql.PG) -> None:
@@ -828,6 +983,28 @@ def test_the_engine_checks_its_arguments() -> None:
         hp.engines.Dask(partition_size="-3MB")
     with pytest.raises(TypeError, match=r"^Dask\(\): `ordered` must be True or False, got 1$"):
         hp.engines.Dask(ordered=1)  # type: ignore[arg-type]
+
+
+def test_the_workers_are_warmed_when_the_engine_connects() -> None:
+    _need_dask()
+    import dask as dask_
+
+    wanted = ("hosepipe.engines._tasks", "hosepipe._drive._fuse", "hosepipe.sources._files")
+    from hosepipe.engines._dask import OWN_CLUSTER_CONFIG as quiet
+
+    mine = {name: dask_.config.get(name) for name in quiet}
+    with hp.engines.Dask(workers=1) as dask:  # fresh worker processes: nothing imported yet
+        imported = dask.client.run(lambda: [m for m in wanted if m in sys.modules])
+        assert list(imported.values()) == [list(wanted)]
+        # the engine's own cluster runs with less in the background (no profiler, ...)
+        got = dask.client.run(lambda: {name: dask_.config.get(name) for name in quiet})
+        assert list(got.values()) == [quiet]
+        assert quiet["distributed.worker.profile.enabled"] is False
+        worker = next(iter(dask._cluster.workers.values()))  # its nanny, in this process
+        assert worker.periodic_callbacks["tick"].callback_time == 1000  # ms
+        assert {name: dask_.config.get(name) for name in quiet} == mine  # this process's
+        squares = hp.partitioned([range(3), range(3, 5)]).map(lambda x: x * x)
+        assert squares.to_list(engine=dask) == [0, 1, 4, 9, 16]
 
 
 def test_importing_hosepipe_engines_does_not_import_dask() -> None:

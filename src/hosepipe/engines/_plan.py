@@ -103,6 +103,10 @@ _INSTALLED = tuple(
 )
 
 
+# module name -> (the module, whether it is a user module): realpath is a few system calls
+_KNOWN: dict[str, tuple[object, bool]] = {}
+
+
 def _user_module(name: object) -> str | None:
     """*name* when it is a module a worker may not be able to import (a script, a test
     file, a notebook's module): not the standard library, not installed, not hosepipe."""
@@ -111,10 +115,15 @@ def _user_module(name: object) -> str | None:
     if name.startswith("hosepipe."):
         return None
     module = sys.modules.get(name)
+    known = _KNOWN.get(name)
+    if known is not None and known[0] is module:
+        return name if known[1] else None
     file = getattr(module, "__file__", None)
     if module is None or not isinstance(file, str):
         return None
-    return None if os.path.realpath(file).startswith(_INSTALLED) else name
+    user = not os.path.realpath(file).startswith(_INSTALLED)
+    _KNOWN[name] = (module, user)
+    return name if user else None
 
 
 def _modules(obj: object, depth: int, seen: set[int], out: set[str]) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     # a value; per partition: the worker, its stats and its dead letters
     Done = tuple[Any, list[tuple[str, RunStats, Letters]]]
 
-__all__ = ["EMPTY", "LETTERS", "Collect", "LetterBox", "combine", "run_partition"]
+__all__ = ["EMPTY", "LETTERS", "Collect", "LetterBox", "combine", "run_partition", "warm"]
 
 LETTERS = "_hosepipe_dead_letters"  # on a worker's exception: the partition's dead letters
 
@@ -134,6 +134,24 @@ def run_partition(job: bytes, part: bytes) -> Done:
             e.__context__ = None  # context anyway, and fall back to a bare Exception
         raise
     return value, [(worker_address(), stream.stats(), box.got)]
+
+
+def warm() -> str:
+    """Import what a task needs and run a tiny stream through the sync driver, so that a
+    worker's first partition does not pay for them (the engine runs this on every worker
+    when it connects). Returns the worker's address.
+
+    >>> isinstance(warm(), str)
+    True
+    """
+    import hosepipe.sources._csv
+    import hosepipe.sources._files
+    import hosepipe.sources._partition  # noqa: F401  (the readers of the partitions)
+    from hosepipe._stream import Stream
+
+    Stream(range(3)).map(abs).filter(bool).sum()
+    Stream(range(3)).map(abs).to_list()
+    return worker_address()
 
 
 def _give_sources(sources: list[tuple[Any, str, list[str]]]) -> None:

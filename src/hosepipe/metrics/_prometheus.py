@@ -117,6 +117,30 @@ class _Collector:
                 f"{ns}_run_seconds", "Wall time of the latest run so far", labels=["pipeline"]
             ),
         }
+        # an engine's workers: each one's share of the stages they ran, in families of
+        # their own, so that summing a stage's series over workers gives its total
+        wlabels = [*labels, "worker"]
+        wfam = {
+            "in": core.CounterMetricFamily(
+                f"{ns}_worker_items_in", "Items a stage took in on a worker", labels=wlabels
+            ),
+            "out": core.CounterMetricFamily(
+                f"{ns}_worker_items_out", "Items a stage passed on on a worker", labels=wlabels
+            ),
+            "errors": core.CounterMetricFamily(
+                f"{ns}_worker_errors",
+                "Errors skipped at a stage by catch on a worker",
+                labels=[*wlabels, "type"],
+            ),
+            "retries": core.CounterMetricFamily(
+                f"{ns}_worker_retries", "Calls made again by retry on a worker", labels=wlabels
+            ),
+            "time": core.CounterMetricFamily(
+                f"{ns}_worker_stage_seconds",
+                "A stage's own time on a worker (sampled estimate)",
+                labels=wlabels,
+            ),
+        }
         with self.lock:
             exporters = list(self.exporters)
         from hosepipe.metrics._latency import BUCKETS
@@ -125,7 +149,8 @@ class _Collector:
             run = getattr(e.stream, "_last", None)
             if run is None:
                 continue
-            stats = run.stats()
+            # a run on an engine gives its workers' rows too (``RunStats.workers``)
+            stats = run.stats(by_worker=True) if getattr(run, "has_workers", False) else run.stats()
             latency = run.latency.snapshot() if run.latency is not None else {}
             fam["wall"].add_metric([e.pipeline], stats.wall_time)
             for s in stats.stages:
@@ -152,7 +177,17 @@ class _Collector:
                             ("+Inf" if bound == float("inf") else repr(bound), cumulative)
                         )
                     fam["latency"].add_metric(key, buckets, total)
+            for worker, rows in stats.workers.items():
+                for row in rows:
+                    key = [e.pipeline, str(row.position), row.label, worker]
+                    wfam["in"].add_metric(key, row.items_in if row.position else row.items_out)
+                    wfam["out"].add_metric(key, row.items_out)
+                    wfam["retries"].add_metric(key, row.retries)
+                    wfam["time"].add_metric(key, row.time)
+                    for kind, n in row.errors_by_type.items():
+                        wfam["errors"].add_metric([*key, kind], n)
         yield from fam.values()
+        yield from wfam.values()
 
 
 def prometheus(
@@ -172,6 +207,11 @@ def prometheus(
     ``_run_seconds``; and the histogram ``_stage_latency_seconds`` (sampled per-item time
     of the element-wise and stateful stages and of the source). Every series has the
     labels ``pipeline`` (default: the stream's source label), ``position`` and ``stage``.
+    A run on an engine with workers (``hp.engines.Dask``) also gives each worker's share of
+    the stages the workers ran, with a ``worker`` label (its address), in the families
+    ``<namespace>_worker_items_in_total``, ``_worker_items_out_total``,
+    ``_worker_errors_total``, ``_worker_retries_total`` and ``_worker_stage_seconds_total``:
+    a stage's worker series add up to its total.
     *registry* defaults to prometheus_client's global ``REGISTRY``. Serve it as usual, e.g.
     ``prometheus_client.start_http_server(9100, addr="127.0.0.1", registry=registry)``.
 

@@ -368,6 +368,7 @@ class _SqlRead:
 
     key: str | None = None  # read_sql(key=): the column the rows are ordered by
     partitions = 1  # read_sql(partitions=): key ranges an engine reads apart
+    bounds = "equal"  # read_sql(bounds=): how key_ranges cuts the key ("equal", "quantiles")
     keys: tuple[int | None, int | None] | None = None  # a partition: low <= key < high
     _after: tuple[Any] | None = None  # seek: start after this key value
     _at: list[Any] | None = None  # the latest run: [batch, its iterator, key index, start]
@@ -474,11 +475,14 @@ class _SqlReader(_SqlRead, Reader[Row]):
     def key_ranges(self) -> list[_SqlReader[Row]]:
         """The partitions of this reader for an engine: copies reading ranges of its key.
 
-        Runs ``SELECT min(key), max(key), ...`` over the query here, then cuts
-        ``[min, max]`` into ``partitions`` ranges of equal width (at most one per key
-        value); the first range is open below and the last above, so each row lies in
-        exactly one. Read one after the other, in key order, they give the rows of the
-        whole keyed query in its order. ``HosepipeError`` when this reader cannot be cut.
+        With ``bounds="equal"``, runs ``SELECT min(key), max(key), ...`` over the query
+        here, then cuts ``[min, max]`` into ``partitions`` ranges of equal width (at most
+        one per key value). With ``bounds="quantiles"``, runs one query that numbers the
+        rows in key order into ``partitions`` tiles (``NTILE``, in SQLite and PostgreSQL)
+        and cuts at the smallest key of each tile, so each range holds as many rows, to
+        one. The first range is open below and the last above, so each row lies in exactly
+        one. Read one after the other, in key order, they give the rows of the whole keyed
+        query in its order. ``HosepipeError`` when this reader cannot be cut.
         """
         from hosepipe._errors import HosepipeError
 
@@ -498,48 +502,63 @@ class _SqlReader(_SqlRead, Reader[Row]):
         key = self._quoted_key()
         postgres = self.target.kind == "postgres"
         params = self.pg_params if postgres else self.params
-        statement = (
-            f"SELECT min({key}), max({key}), count(*) - count({key}) "
-            f"FROM ({self.query}) AS hosepipe_keyed"
-        )
+        keyed = f"FROM ({self.query}) AS hosepipe_keyed"
+        if self.bounds == "quantiles":
+            # one row per tile of the rows in key order: its smallest and largest key, its
+            # NULL keys (NTILE sorts them with the others, so they are counted too)
+            statement = (
+                "SELECT min(hosepipe_k), max(hosepipe_k), count(*) - count(hosepipe_k) FROM "
+                f"(SELECT {key} AS hosepipe_k, NTILE({int(self.partitions)}) OVER "
+                f"(ORDER BY {key}) AS hosepipe_tile {keyed}) AS hosepipe_tiles "
+                "GROUP BY hosepipe_tile ORDER BY hosepipe_tile"
+            )
+        else:
+            statement = f"SELECT min({key}), max({key}), count(*) - count({key}) {keyed}"
         conn, owned = self.target.open(write=False)
         try:
             cursor = conn.cursor()
             try:  # the columns first (LIMIT 0), so a wrong key is named as such
-                cursor.execute(f"SELECT * FROM ({self.query}) AS hosepipe_keyed LIMIT 0", params)
+                cursor.execute(f"SELECT * {keyed} LIMIT 0", params)
                 cursor.fetchall()
                 self._key_index(cursor.description)
                 cursor.execute(statement, params)
-                low, high, nulls = cursor.fetchone()
+                tiles = cursor.fetchall()
             finally:
                 cursor.close()
         finally:
             if owned:
                 conn.close()
+        nulls = sum(n for _, _, n in tiles)
         if nulls:
             raise HosepipeError(
                 f"{where}: `key` {self.key!r} is NULL in {nulls} row(s), which no key range "
                 "holds; use a key column without NULLs"
             )
-        if low is None:  # no rows
+        if not tiles or tiles[0][0] is None:  # no rows
             return [self]
-        for value in (low, high):
+        for value in (v for tile in tiles for v in tile[:2]):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise HosepipeError(
                     f"{where}: partitions are ranges of an integer `key`, and {self.key!r} "
                     f"holds {type(value).__name__} values ({value!r}); key the rows by an "
                     "integer column (an id), or cut them with hp.partitioned([...])"
                 )
-        n = min(self.partitions, high - low + 1)
-        if n == 1:
+        if self.bounds == "quantiles":
+            # a cut at each later tile's smallest key; a key repeated across tiles (not
+            # unique) gives the same cut twice, kept once: no range is empty by design
+            inner = sorted({low for low, _, _ in tiles[1:]} - {tiles[0][0]})
+        else:
+            low, high = tiles[0][0], tiles[0][1]
+            n = min(self.partitions, high - low + 1)
+            inner = [low + (high - low + 1) * i // n for i in range(1, n)]
+        if not inner:
             return [self]
-        cuts = [low + (high - low + 1) * i // n for i in range(n + 1)]
+        cuts: list[int | None] = [None, *inner, None]
         parts = []
-        for i in range(n):
+        for low_i, high_i in itertools.pairwise(cuts):
             part = copy.copy(self)
             part._at = part._start = part._after = None
             part.partitions = 1
-            low_i, high_i = (None if i == 0 else cuts[i]), (None if i == n - 1 else cuts[i + 1])
             part.keys = (low_i, high_i)
             shown = self.key if low_i is None else f"{low_i} <= {self.key}"
             shown += "" if high_i is None else f" < {high_i}"
@@ -642,6 +661,7 @@ def read_sql(
     async_: bool = ...,
     key: str | None = ...,
     partitions: int = ...,
+    bounds: Literal["equal", "quantiles"] = ...,
 ) -> Stream[dict[str, Any]]: ...
 @overload
 def read_sql(
@@ -654,6 +674,7 @@ def read_sql(
     async_: bool = ...,
     key: str | None = ...,
     partitions: int = ...,
+    bounds: Literal["equal", "quantiles"] = ...,
 ) -> Stream[tuple[Any, ...]]: ...
 def read_sql(
     conn_or_url: Connectable,
@@ -665,6 +686,7 @@ def read_sql(
     async_: bool = False,
     key: str | None = None,
     partitions: int = 1,
+    bounds: Literal["equal", "quantiles"] = "equal",
 ) -> Stream[dict[str, Any]] | Stream[tuple[Any, ...]]:
     """A stream over the rows of a SQL *query*: dicts by column name, or tuples.
 
@@ -689,10 +711,15 @@ def read_sql(
 
     *partitions* (with *key*, an integer column) is for engines: run on
     ``hp.engines.Dask()``, the rows are read as that many ranges of the key, one task
-    each (``min`` and ``max`` of the key are asked first, and ``[min, max]`` is cut into
-    ranges of equal width). Run here, it changes nothing: the rows come in key order, as
-    the ranges read one after the other give them. The workers open their own
-    connections, so give a URL or a path, not a connection object.
+    each. *bounds* says where the ranges are cut. ``"equal"`` (the default) asks for
+    ``min`` and ``max`` of the key and cuts ``[min, max]`` into ranges of equal width: one
+    cheap aggregate, balanced when the keys are spread evenly (ids). ``"quantiles"`` asks
+    for the key's quantiles (``NTILE``, one query), so each range holds as many rows, to one,
+    however skewed the keys are; the database sorts the keys for it, which costs about as
+    much as reading them in order once, so choose it for keys with large gaps or clusters.
+    Run here, *partitions* changes nothing: the rows come in key order, as the ranges read
+    one after the other give them. The workers open their own connections, so give a URL
+    or a path, not a connection object.
 
     >>> import sqlite3
     >>> import hosepipe as hp
@@ -714,6 +741,11 @@ def read_sql(
 
     >>> hp.read_sql("postgresql://app:s3cret@db.internal/prod", "SELECT * FROM events")
     Stream(read_sql('postgresql://app:***@db.internal/prod', 'SELECT * FROM events'))
+
+    Cut into key ranges of as many rows each, for an engine:
+
+    >>> hp.read_sql("sqlite:///a.db", "SELECT 1 AS n", key="n", partitions=4, bounds="quantiles")
+    Stream(read_sql('sqlite:///a.db', 'SELECT 1 AS n', key='n', partitions=4, bounds='quantiles'))
 
     **The async form** reads PostgreSQL with psycopg's ``AsyncConnection``, so a query
     does not block the event loop: pass a ``psycopg.AsyncConnection``, or a PostgreSQL URL
@@ -770,6 +802,12 @@ def read_sql(
             "read_sql(): `partitions` cuts the rows into ranges of a key: give `key` too, "
             "the name of a unique integer column"
         )
+    if bounds not in ("equal", "quantiles"):
+        raise ValueError(f"read_sql(): `bounds` must be 'equal' or 'quantiles', got {bounds!r}")
+    if bounds != "equal" and partitions == 1:
+        raise ValueError(
+            "read_sql(): `bounds` says how `partitions` cuts the key: give `partitions` too"
+        )
     if partitions > 1 and (async_ or target.is_async):
         raise ValueError(
             "read_sql(): `partitions` is for the sync form (engines run the sync reader "
@@ -787,4 +825,7 @@ def read_sql(
     if partitions > 1:
         reader.partitions = partitions
         reader.label = f"{reader.label[:-1]}, partitions={partitions})"
+    if bounds != "equal":
+        reader.bounds = bounds
+        reader.label = f"{reader.label[:-1]}, bounds={bounds!r})"
     return Stream(reader)  # type: ignore[arg-type]
