@@ -281,10 +281,14 @@ class Terminals(Generic[T]):
         if engine is not None:
             return _engine_run(engine, self, "to", sink)
         if isinstance(sink, SinkBase):
+            run = self._run()
+            if getattr(sink, "aopen", None) is not None and hasattr(run, "execute_into"):
+                # an async client's sink on the loop of an async run: no thread hop
+                return run.execute_into(sink, f"to({sink.label})")
             writer = sink.open()
             try:
                 with flush_before_acks(writer):  # a broker source flushes it before acks
-                    self._run().execute("call", writer.write, None, f"to({sink.label})")
+                    run.execute("call", writer.write, None, f"to({sink.label})")
             except BaseException as exc:
                 _abort(writer, sink, exc)
                 raise
@@ -454,6 +458,8 @@ class Terminals(Generic[T]):
             return await _checkpoint.arun_checkpointed(  # type: ignore[no-any-return]
                 self, sink, checkpoint, every, every_seconds, force, restart
             )
+        if getattr(sink, "aopen", None) is not None and _astream.reads_async(self):
+            return await _astream.ainto(self, sink, f"to({sink.label})")  # type: ignore[no-any-return]
         writer = sink.open()
         try:
             with flush_before_acks(writer):  # an async broker source acks in this thread too

@@ -33,12 +33,12 @@ from hosepipe.brokers._ack import (
     Message,
     Unacked,
     ack,
+    aflush_sinks,
+    aflushed_at_end,
     check_ack,
     check_max_idle,
     check_name,
     check_url,
-    flush_sinks,
-    flushed_at_end,
     to_payload,
 )
 from hosepipe.brokers._loop import LoopSinkWriter
@@ -132,7 +132,7 @@ class _Consumer(Backlog):
                 # acks go in one frame when the whole window is due (the broker sends no
                 # more before), or when nothing came for a moment
                 if unacked.due_count >= self.prefetch:
-                    flush_sinks()
+                    await aflush_sinks()
                     await self._ack(unacked.due(), acked_to)
                     if time.monotonic() >= ask:  # the queue's length, for the stats
                         ask = await self._ask(channel, unacked)
@@ -145,7 +145,7 @@ class _Consumer(Backlog):
                         raw = await asyncio.wait_for(arrived.get(), idle.wait(_ACK_AFTER))
                     except TimeoutError:
                         if unacked.due_count:
-                            flush_sinks()
+                            await aflush_sinks()
                             await self._ack(unacked.due(), acked_to)
                         if time.monotonic() >= ask:
                             ask = await self._ask(channel, unacked)
@@ -179,7 +179,7 @@ class _Consumer(Backlog):
                 if not conn.is_closed:
                     due = unacked.end(ok)
                     # what they produced is written before they are acked
-                    if due and flushed_at_end():
+                    if due and await aflushed_at_end():
                         await self._ack(due, acked_to)
             finally:
                 # closing the channel gives every unacked delivery back to the queue
@@ -265,9 +265,9 @@ def consume(
 class _Publisher(LoopSinkWriter):
     """One run of ``publish()``: persistent messages, the batch's confirms awaited."""
 
-    def __init__(self, sink: _PublishSink) -> None:
+    def __init__(self, sink: _PublishSink, on_loop: bool = False) -> None:
         self.sink = sink
-        super().__init__(sink.label, sink.batch)
+        super().__init__(sink.label, sink.batch, on_loop)
 
     async def connect(self) -> None:
         self.conn = await _connect(f"{_WHAT}.publish()", self.sink.url)
@@ -315,6 +315,12 @@ class _PublishSink(Sink[Any, int]):
 
     def open(self) -> _Publisher:
         return _Publisher(self)
+
+    async def aopen(self) -> _Publisher:
+        """A writer on the running loop (a run on the async driver: ``SinkBase.aopen``)."""
+        writer = _Publisher(self, on_loop=True)
+        await writer.aconnect()
+        return writer
 
 
 def publish(url: str, routing_key: str, *, exchange: str = "", batch: int = 100) -> Sink[Any, int]:

@@ -32,6 +32,8 @@ from hosepipe.brokers._ack import (
     Message,
     Unacked,
     ack,
+    aflush_sinks,
+    aflushed_at_end,
     check_ack,
     check_max_idle,
     check_name,
@@ -337,7 +339,7 @@ class _StreamReaderAsync(Backlog):
                     continue
                 name, args, kwargs = step
                 if name == "xack":
-                    flush_sinks()
+                    await aflush_sinks()
                 try:
                     reply = await getattr(client, name)(*args, **kwargs)
                 except redis.RedisError as e:
@@ -350,7 +352,7 @@ class _StreamReaderAsync(Backlog):
             unacked.after_end = spec.ack_later
             try:
                 due = unacked.end(ok)  # an async run's end cannot tell an error from done
-                if due and flushed_at_end():
+                if due and await aflushed_at_end():
                     await client.xack(spec.stream, spec.group, *(m.id for m in due))
             finally:
                 if self.client is None:
