@@ -132,10 +132,11 @@ class _Consumer(Backlog):
                 # acks go in one frame when the whole window is due (the broker sends no
                 # more before), or when nothing came for a moment
                 if unacked.due_count >= self.prefetch:
+                    if time.monotonic() >= ask:  # the queue's length, for the stats: asked
+                        # while the window is full, so no delivery races the answer
+                        ask = await self._ask(channel, unacked)
                     await aflush_sinks()
                     await self._ack(unacked.due(), acked_to)
-                    if time.monotonic() >= ask:  # the queue's length, for the stats
-                        ask = await self._ask(channel, unacked)
                 if idle.expired():
                     ok = True
                     await self._ask(channel, unacked)  # the backlog as the feed ends
@@ -186,11 +187,16 @@ class _Consumer(Backlog):
                 await conn.close()
 
     async def _ask(self, channel: Any, unacked: Unacked) -> float:
-        """Note the queue's ready messages in *unacked* (the backlog in the stats); return
-        when to ask again."""
-        holding = unacked.holding  # deliveries that come while we wait were still ready
+        """Note the queue's ready messages in *unacked* (the backlog in the stats: with
+        what this run holds unacked); return when to ask again.
+
+        The broker answers on the channel that delivers, after the deliveries it made
+        before it counted (a queue's replies and deliveries keep their order), so what this
+        run holds when the answer comes is what the count left out. The source asks while
+        the prefetch window is full (the broker delivers nothing then), or when nothing
+        came for a while, so no delivery races the question."""
         again = await channel.declare_queue(self.queue, passive=True)
-        unacked.left(again.declaration_result.message_count or 0, holding)
+        unacked.left(again.declaration_result.message_count or 0)
         return time.monotonic() + _ASK_EVERY
 
     async def _ack(self, due: list[Message], acked_to: list[int]) -> None:
