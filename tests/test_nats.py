@@ -369,3 +369,33 @@ def test_a_refused_nats_sink_of_an_async_run_reads_nothing(js: JS) -> None:
     with pytest.raises(hp.nats.BrokerError, match=r"nats://127\.0\.0\.1:1 failed"):
         feed.to(hp.nats.publish("nats://127.0.0.1:1", js.subject("out")))
     assert [m.data for m in feed.to_list()] == [b"0", b"1", b"2"]
+
+
+def test_a_sync_broker_source_with_async_stages_flushes_a_nats_sink_before_acks(
+    js: JS,
+) -> None:
+    """A sync Redis source with an ``async def`` stage runs on the async driver but flushes
+    its sinks with a plain call before each XACK: the NATS sink then keeps its own loop
+    thread (its flush is a plain call too), and every entry is published, then acked."""
+    redis = pytest.importorskip("redis")
+    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    need_server("Redis server", r.ping)
+    stream = unique("s")
+    try:
+        for n in range(30):
+            r.xadd(stream, {"data": str(n)})
+
+        async def double(m: hp.redis.Message) -> bytes:
+            return str(2 * int(m.data)).encode()
+
+        import hosepipe.redis
+
+        feed = hp.redis.read_stream(
+            "redis://127.0.0.1:6379/0", stream, group="g", count=7, max_idle=0.3
+        )
+        assert feed.map(double).to(hp.nats.publish(URL, js.subject("out"), batch=5)) == 30
+        assert js.count("out") == 30
+        assert r.xpending(stream, "g")["pending"] == 0
+    finally:
+        r.delete(stream)
+        r.close()
