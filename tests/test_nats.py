@@ -13,6 +13,7 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.nats
+import hosepipe.redis
 from _brokers import (
     ack_after_script,
     kill_when,
@@ -387,8 +388,6 @@ def test_a_sync_broker_source_with_async_stages_flushes_a_nats_sink_before_acks(
 
         async def double(m: hp.redis.Message) -> bytes:
             return str(2 * int(m.data)).encode()
-
-        import hosepipe.redis
 
         feed = hp.redis.read_stream(
             "redis://127.0.0.1:6379/0", stream, group="g", count=7, max_idle=0.3
