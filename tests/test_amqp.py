@@ -50,6 +50,16 @@ class Queues:
         run_async(go())
         return name
 
+    def publish(self, name: str, payloads: list[bytes]) -> None:
+        async def go() -> None:
+            conn = await aio_pika.connect(URL)
+            channel = await conn.channel(publisher_confirms=True)
+            for p in payloads:
+                await channel.default_exchange.publish(aio_pika.Message(p), name)
+            await conn.close()
+
+        run_async(go())
+
     def ready(self, name: str) -> int:
         """Messages in *name* waiting to be delivered (neither delivered nor acked)."""
 
@@ -152,7 +162,9 @@ def test_slow_sink_keeps_deliveries_bounded_by_prefetch(q: Queues) -> None:
 
     def sink(m: hp.amqp.Message) -> None:  # taken from the queue, less what was passed
         out_of_queue.append(n - q.ready(src) - int(m.data))
-        depths.append(feed.stats().stages[0].queue.depth)  # type: ignore[union-attr]
+        live = feed.stats().stages[0].queue
+        assert live is not None
+        depths.append((live.depth, live.received))
 
     feed = hp.amqp.consume(URL, src, prefetch=prefetch, max_idle=0.3).tap(sink)
     backlog = feed.run().stages[0].queue
@@ -162,11 +174,41 @@ def test_slow_sink_keeps_deliveries_bounded_by_prefetch(q: Queues) -> None:
     assert len(out_of_queue) == n
     assert max(out_of_queue) <= prefetch
     assert read_all(src) == []
-    # the live depth is the queue's backlog: message i and the ones after it are not acked,
-    # and at most a window of those before it; the queue's length is asked now and then,
-    # and a window on its way to the consumer is then in neither count (so: within a window)
-    assert depths[0] == n
-    assert all(n - i - prefetch <= d <= n - i + prefetch for i, d in enumerate(depths)), depths
+    # the live depth is the queue's backlog: every message not yet acked (ready in the
+    # queue, or delivered to this run), exactly
+    assert depths[0] == (n, 0)
+    assert all(d == n - acked for d, acked in depths), depths
+    assert [acked for _, acked in depths] == [prefetch * (i // prefetch) for i in range(n)]
+
+
+def test_the_backlog_counts_messages_published_while_the_feed_runs(
+    q: Queues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue's length is asked again while messages flow (here at every full window):
+    40 messages published at message 25 are in the backlog from the next question on,
+    exactly (ready messages plus this run's unacked deliveries, nothing counted twice or
+    left out while deliveries go on)."""
+    monkeypatch.setattr(hp.amqp, "_ASK_EVERY", 0.0)
+    n, extra, prefetch, samples = 100, 40, 10, []
+    src = q.declare(numbers(n))
+
+    def sink(m: hp.amqp.Message) -> None:
+        if m.data == b"25":
+            q.publish(src, [b"x"] * extra)
+        live = feed.stats().stages[0].queue
+        assert live is not None
+        samples.append((live.depth, live.received))
+
+    feed = hp.amqp.consume(URL, src, prefetch=prefetch, max_idle=0.3).tap(sink)
+    backlog = feed.run().stages[0].queue
+    assert backlog is not None
+    assert (backlog.depth, backlog.sent, backlog.received) == (0, n + extra, n + extra)
+    assert len(samples) == n + extra
+    # before the window after message 25 is asked about, the broker's count is the old one
+    assert all(d == n - acked for d, acked in samples[:30]), samples[:30]
+    assert all(d == n + extra - acked for d, acked in samples[30:]), samples[30:]
+    # asked as the window of 20-29 was full, before its ack: 0-19 acked then
+    assert backlog.peak == n + extra - 20
 
 
 def test_bad_messages_go_to_a_dead_letter_queue_and_are_acked(q: Queues) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 import hosepipe as hp
 import hosepipe.nats
+import hosepipe.redis
 from _brokers import (
     ack_after_script,
     kill_when,
@@ -307,3 +308,93 @@ def test_killed_after_the_ack_after_stage_leaves_those_messages_acked(
     assert sorted(set(values)) == list(range(n))  # none lost
     assert len(values) - n <= batch  # stored twice: only the fetch unacked at the kill
     assert js.ack_pending("d") == 0
+
+
+def _sink_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("hosepipe-nats")]
+
+
+@pytest.mark.parametrize("form", ["to", "ato"])
+def test_a_nats_sink_of_an_async_run_publishes_on_the_runs_loop(js: JS, form: str) -> None:
+    """``to()`` (on the bridge's loop) and ``ato()`` (on the caller's loop) of a NATS feed
+    write through the sink's ``aopen`` writer: no loop thread of its own, every message
+    published before its input is acked, and the sink's flush hook gone after the run."""
+    from hosepipe._ends import _flushers
+
+    subject = js.fill("in", numbers(45))
+    threads: list[list[str]] = []
+
+    def work(m: hp.nats.Message) -> bytes:
+        threads.append(_sink_threads())
+        return m.data
+
+    feed = hp.nats.consume(URL, subject, durable="d", batch=10, max_idle=0.3).map(work)
+    sink = hp.nats.publish(URL, js.subject("out"), batch=4)
+    written = feed.to(sink) if form == "to" else asyncio.run(feed.ato(sink))
+    assert written == 45
+    assert js.count("out") == 45
+    assert threads == [[]] * 45  # no hosepipe-nats thread while the run wrote
+    assert js.ack_pending("d") == 0
+    assert not getattr(_flushers, "hooks", [])
+    # the sync driver's path (a sync source) still writes through the loop thread
+    assert hp.Stream([b"x"]).map(lambda b: (_sink_threads(), b)[1]).to(sink) == 1
+
+
+def test_a_failed_async_run_aborts_the_sink_and_acks_only_what_was_published(js: JS) -> None:
+    """A stage fails at message 25 of 40: as the source ends it flushes the sink's writer
+    on the run's loop (24, buffered after the batches of 4) and then acks 0-24, whose
+    output is published; 25 comes again; the writer is closed, its hook gone."""
+    from hosepipe._ends import _flushers
+
+    subject = js.fill("in", numbers(40))
+
+    def work(m: hp.nats.Message) -> bytes:
+        if m.data == b"25":
+            raise RuntimeError("boom")
+        return m.data
+
+    feed = hp.nats.consume(URL, subject, durable="d", batch=10, max_idle=0.3).map(work)
+    with assert_no_leaks(), pytest.raises(RuntimeError, match="boom"):
+        feed.to(hp.nats.publish(URL, js.subject("out"), batch=4))
+    assert not getattr(_flushers, "hooks", [])
+    assert js.count("out") == 25
+    again = hp.nats.consume(URL, subject, durable="d", max_idle=0.3).to_list()
+    assert [int(m.data) for m in again] == list(range(25, 40))
+
+
+def test_a_refused_nats_sink_of_an_async_run_reads_nothing(js: JS) -> None:
+    subject = js.fill("in", numbers(3))
+    feed = hp.nats.consume(URL, subject, durable="d", max_idle=0.3)
+    with pytest.raises(hp.nats.BrokerError, match=r"nats://127\.0\.0\.1:1 failed"):
+        feed.to(hp.nats.publish("nats://127.0.0.1:1", js.subject("out")))
+    assert [m.data for m in feed.to_list()] == [b"0", b"1", b"2"]
+
+
+def test_a_sync_broker_source_with_async_stages_flushes_a_nats_sink_before_acks(
+    js: JS,
+) -> None:
+    """A sync Redis source with an ``async def`` stage runs on the async driver but flushes
+    its sinks with a plain call before each XACK: the NATS sink then keeps its own loop
+    thread (its flush is a plain call too), and every entry is published, then acked."""
+    redis = pytest.importorskip("redis")
+    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    need_server("Redis server", r.ping)
+    stream = unique("s")
+    try:
+        for n in range(30):
+            r.xadd(stream, {"data": str(n)})
+
+        async def double(m: hp.redis.Message) -> bytes:
+            return str(2 * int(m.data)).encode()
+
+        feed = hp.redis.read_stream(
+            "redis://127.0.0.1:6379/0", stream, group="g", count=7, max_idle=0.3
+        )
+        assert feed.map(double).to(hp.nats.publish(URL, js.subject("out"), batch=5)) == 30
+        assert js.count("out") == 30
+        assert r.xpending(stream, "g")["pending"] == 0
+    finally:
+        r.delete(stream)
+        r.close()

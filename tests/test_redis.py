@@ -629,3 +629,55 @@ def test_the_backlog_is_the_source_rows_queue_depth_in_prometheus(r: redis.Redis
     line = f'hosepipe_queue_depth{{pipeline="orders",position="0",stage="{label}"}}'
     assert f"{line} 50.0" in scraped[0].splitlines()
     assert f"{line} 0.0" in after.splitlines()
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_file_sink_fsyncs_its_temporary_file_before_each_ack(
+    r: redis.Redis, tmp_path: Path, durable: bool
+) -> None:
+    """The flush before acks of a file sink ``fsync``s the temporary file (and, once, its
+    folder) before each ``XACK`` goes out, so an acked message's line survives a machine
+    crash; ``durable=False`` only writes it (the final file is synced at the end either
+    way). Seen in the system calls of a real consumer (strace)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    n = 60
+    stream, out, log = fill(r, n), tmp_path / "out.jsonl", tmp_path / "strace.log"
+    script = tmp_path / "consumer.py"
+    script.write_text(
+        "import sys, hosepipe as hp, hosepipe.redis\n"
+        "url, stream, out, durable = sys.argv[1:5]\n"
+        "feed = hp.redis.read_stream(url, stream, group='g', count=20, max_idle=0.3)\n"
+        "feed.map(lambda m: {'n': int(m.data)}).to(hp.write_jsonl(out, durable=durable == '1'))\n"
+    )
+    args = [URL, stream, str(out), "1" if durable else "0"]
+    cmd = ["strace", "-f", "-y", "-s", "40", "-e", "trace=fsync,sendto", "-o", str(log)]
+    done = subprocess.run(
+        [*cmd, sys.executable, str(script), *args], capture_output=True, text=True, timeout=100
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(out.read_text().splitlines()) == n
+    events = []  # in order: "tmp" (the temporary file synced), "dir", "xack"
+    for line in log.read_text().splitlines():
+        if "fsync(" in line and ".out.jsonl." in line and ".tmp>" in line:
+            events.append("tmp")
+        elif "fsync(" in line and f"<{tmp_path}>" in line:
+            events.append("dir")
+        elif "sendto(" in line and "XACK" in line:
+            events.append("xack")
+    acks = [i for i, e in enumerate(events) if e == "xack"]
+    assert len(acks) == n // 20  # one XACK a fetch (the last one as the feed ends)
+    synced_before = [
+        "tmp" in events[(acks[k - 1] + 1 if k else 0) : at] for k, at in enumerate(acks)
+    ]
+    if durable:
+        assert all(synced_before)  # every XACK after an fsync of what it acks
+        assert events.index("dir") < acks[0]  # the temporary file's name is durable too
+    else:
+        assert not any(synced_before)
+        assert events[acks[-1] + 1 :].count("tmp") == 1  # the commit's fsync
+    assert pending(r, stream) == 0

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AIteration",
     "aexecute",
+    "ainto",
     "aiter_of",
     "arun_of",
     "arun_stats",
@@ -77,6 +78,11 @@ async def aexecute(
     if terminal == "call" and is_async_fn(fn):  # an async terminal function needs the loop
         return await arun_of(stream).aexecute(terminal, fn, init, label)
     return stream._run().execute(terminal, fn, init, label)  # sync stages run inline
+
+
+async def ainto(stream: Stream[Any], sink: Any, label: str) -> Any:
+    """Run *stream* (which reads async) into *sink*'s writer on this loop (``aopen``)."""
+    return await arun_of(stream).ainto(sink, label)
 
 
 async def arun_stats(stream: Stream[Any]) -> RunStats:

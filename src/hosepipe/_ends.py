@@ -33,6 +33,7 @@ __all__ = [
     "before_ack",
     "check_stages",
     "commit_all",
+    "aflush_sinks",
     "flush_before_acks",
     "flush_sinks",
 ]
@@ -183,7 +184,31 @@ def commit_all(writers: Iterable[Any]) -> BaseException | None:
 def flush_sinks() -> None:
     """Flush every sink open in this thread (a broker source calls this before it acks)."""
     for flush in tuple(_flushers.__dict__.get("hooks", ())):
-        flush()
+        got = flush()
+        if hasattr(got, "__await__"):  # an async writer's flush, on a loop of this thread
+            got.close()
+            raise RuntimeError(
+                "a sink writing on this thread's event loop can only be flushed by an "
+                "async source (aflush_sinks)"
+            )
+
+
+async def aflush_sinks() -> None:
+    """``flush_sinks`` for an async source: it awaits the flush of a sink that writes on
+    the same event loop (``SinkBase.aopen``), and calls the others.
+
+    >>> import asyncio
+    >>> done = []
+    >>> async def aflush(): done.append("async")
+    >>> with before_ack(aflush), before_ack(lambda: done.append("sync")):
+    ...     asyncio.run(aflush_sinks())
+    >>> done
+    ['async', 'sync']
+    """
+    for flush in tuple(_flushers.__dict__.get("hooks", ())):
+        got = flush()
+        if hasattr(got, "__await__"):
+            await got
 
 
 class SinkBase(Generic[In, R]):
@@ -193,6 +218,12 @@ class SinkBase(Generic[In, R]):
     """
 
     label: str = "sink()"
+
+    # A sink whose client is async may also have ``async def aopen()``: a writer made on
+    # the running loop, with ``awrite``, ``aflush``, ``acommit`` and ``aabort``, which
+    # ``to()`` of a stream that runs on the async driver (and ``ato``) use instead of
+    # ``open()``: its writes are awaited on the loop that runs the source, with no hop to
+    # a thread of its own, and its ``aflush`` is what an async source awaits before acks.
 
     def open(self) -> SinkWriter[In, R]:
         """A fresh writer for one run."""

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
 
 from hosepipe import _astream
+from hosepipe._callables import is_async_source
 from hosepipe._drive._sync import END, Run
 from hosepipe._ends import Engine, RunView, SinkBase, check_stages, flush_before_acks
 from hosepipe._errors import EmptyStreamError, HosepipeError
@@ -281,10 +282,14 @@ class Terminals(Generic[T]):
         if engine is not None:
             return _engine_run(engine, self, "to", sink)
         if isinstance(sink, SinkBase):
+            run = self._run()
+            if hasattr(run, "execute_into") and _writes_on_loop(self, sink):
+                # an async client's sink on the loop of an async run: no thread hop
+                return run.execute_into(sink, f"to({sink.label})")
             writer = sink.open()
             try:
                 with flush_before_acks(writer):  # a broker source flushes it before acks
-                    self._run().execute("call", writer.write, None, f"to({sink.label})")
+                    run.execute("call", writer.write, None, f"to({sink.label})")
             except BaseException as exc:
                 _abort(writer, sink, exc)
                 raise
@@ -454,6 +459,8 @@ class Terminals(Generic[T]):
             return await _checkpoint.arun_checkpointed(  # type: ignore[no-any-return]
                 self, sink, checkpoint, every, every_seconds, force, restart
             )
+        if _writes_on_loop(self, sink) and _astream.reads_async(self):
+            return await _astream.ainto(self, sink, f"to({sink.label})")  # type: ignore[no-any-return]
         writer = sink.open()
         try:
             with flush_before_acks(writer):  # an async broker source acks in this thread too
@@ -577,6 +584,16 @@ class Iteration(Generic[T]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _writes_on_loop(stream: Any, sink: SinkBase[Any, Any]) -> bool:
+    """Whether a run of *stream* into *sink* writes through ``sink.aopen()`` on the run's
+    loop: the sink has one and the source is async, so a broker source awaits its flush
+    (a sync source read on the loop flushes with a plain call: the sink's own thread)."""
+    if getattr(sink, "aopen", None) is None:
+        return False
+    source = stream._source
+    return is_async_source(source.obj) or source.makes_async()
 
 
 def _abort(writer: Any, sink: SinkBase[Any, Any], exc: BaseException) -> None:

@@ -33,12 +33,12 @@ from hosepipe.brokers._ack import (
     Message,
     Unacked,
     ack,
+    aflush_sinks,
+    aflushed_at_end,
     check_ack,
     check_max_idle,
     check_name,
     check_url,
-    flush_sinks,
-    flushed_at_end,
     to_payload,
 )
 from hosepipe.brokers._loop import LoopSinkWriter
@@ -132,10 +132,11 @@ class _Consumer(Backlog):
                 # acks go in one frame when the whole window is due (the broker sends no
                 # more before), or when nothing came for a moment
                 if unacked.due_count >= self.prefetch:
-                    flush_sinks()
-                    await self._ack(unacked.due(), acked_to)
-                    if time.monotonic() >= ask:  # the queue's length, for the stats
+                    if time.monotonic() >= ask:  # the queue's length, for the stats: asked
+                        # while the window is full, so no delivery races the answer
                         ask = await self._ask(channel, unacked)
+                    await aflush_sinks()
+                    await self._ack(unacked.due(), acked_to)
                 if idle.expired():
                     ok = True
                     await self._ask(channel, unacked)  # the backlog as the feed ends
@@ -145,7 +146,7 @@ class _Consumer(Backlog):
                         raw = await asyncio.wait_for(arrived.get(), idle.wait(_ACK_AFTER))
                     except TimeoutError:
                         if unacked.due_count:
-                            flush_sinks()
+                            await aflush_sinks()
                             await self._ack(unacked.due(), acked_to)
                         if time.monotonic() >= ask:
                             ask = await self._ask(channel, unacked)
@@ -179,18 +180,23 @@ class _Consumer(Backlog):
                 if not conn.is_closed:
                     due = unacked.end(ok)
                     # what they produced is written before they are acked
-                    if due and flushed_at_end():
+                    if due and await aflushed_at_end():
                         await self._ack(due, acked_to)
             finally:
                 # closing the channel gives every unacked delivery back to the queue
                 await conn.close()
 
     async def _ask(self, channel: Any, unacked: Unacked) -> float:
-        """Note the queue's ready messages in *unacked* (the backlog in the stats); return
-        when to ask again."""
-        holding = unacked.holding  # deliveries that come while we wait were still ready
+        """Note the queue's ready messages in *unacked* (the backlog in the stats: with
+        what this run holds unacked); return when to ask again.
+
+        The broker answers on the channel that delivers, after the deliveries it made
+        before it counted (a queue's replies and deliveries keep their order), so what this
+        run holds when the answer comes is what the count left out. The source asks while
+        the prefetch window is full (the broker delivers nothing then), or when nothing
+        came for a while, so no delivery races the question."""
         again = await channel.declare_queue(self.queue, passive=True)
-        unacked.left(again.declaration_result.message_count or 0, holding)
+        unacked.left(again.declaration_result.message_count or 0)
         return time.monotonic() + _ASK_EVERY
 
     async def _ack(self, due: list[Message], acked_to: list[int]) -> None:
@@ -265,9 +271,9 @@ def consume(
 class _Publisher(LoopSinkWriter):
     """One run of ``publish()``: persistent messages, the batch's confirms awaited."""
 
-    def __init__(self, sink: _PublishSink) -> None:
+    def __init__(self, sink: _PublishSink, on_loop: bool = False) -> None:
         self.sink = sink
-        super().__init__(sink.label, sink.batch)
+        super().__init__(sink.label, sink.batch, on_loop)
 
     async def connect(self) -> None:
         self.conn = await _connect(f"{_WHAT}.publish()", self.sink.url)
@@ -315,6 +321,12 @@ class _PublishSink(Sink[Any, int]):
 
     def open(self) -> _Publisher:
         return _Publisher(self)
+
+    async def aopen(self) -> _Publisher:
+        """A writer on the running loop (a run on the async driver: ``SinkBase.aopen``)."""
+        writer = _Publisher(self, on_loop=True)
+        await writer.aconnect()
+        return writer
 
 
 def publish(url: str, routing_key: str, *, exchange: str = "", batch: int = 100) -> Sink[Any, int]:

@@ -29,12 +29,12 @@ from hosepipe.brokers._ack import (
     Message,
     Unacked,
     ack,
+    aflush_sinks,
+    aflushed_at_end,
     check_ack,
     check_max_idle,
     check_name,
     check_url,
-    flush_sinks,
-    flushed_at_end,
     to_payload,
 )
 from hosepipe.brokers._loop import LoopSinkWriter
@@ -142,7 +142,7 @@ class _Consumer(Backlog):
                 ) from e
             while True:
                 if unacked.due_count:
-                    flush_sinks()  # first: a flush cut short leaves the acks due, not lost
+                    await aflush_sinks()  # first: a flush cut short leaves the acks due, not lost
                     for m in unacked.due():
                         await m.raw.ack()
                     unacked.sent()
@@ -183,7 +183,7 @@ class _Consumer(Backlog):
                     back = [*([held] if held is not None and not ok else []), *waiting]
                     # what they produced is written before they are acked; if a sink
                     # failed, they are nak-ed with the rest: delivered again at once
-                    if due and not flushed_at_end():
+                    if due and not await aflushed_at_end():
                         due, back = [], [*due, *back]
                     for m in due:
                         await m.raw.ack()
@@ -310,9 +310,9 @@ def consume(
 class _Publisher(LoopSinkWriter):
     """One run of ``publish()``: JetStream publishes of a batch, their acks awaited."""
 
-    def __init__(self, sink: _PublishSink) -> None:
+    def __init__(self, sink: _PublishSink, on_loop: bool = False) -> None:
         self.sink = sink
-        super().__init__(sink.label, sink.batch)
+        super().__init__(sink.label, sink.batch, on_loop)
 
     async def connect(self) -> None:
         self.nc = await _connect(f"{_WHAT}.publish()", self.sink.url)
@@ -350,6 +350,12 @@ class _PublishSink(Sink[Any, int]):
 
     def open(self) -> _Publisher:
         return _Publisher(self)
+
+    async def aopen(self) -> _Publisher:
+        """A writer on the running loop (a run on the async driver: ``SinkBase.aopen``)."""
+        writer = _Publisher(self, on_loop=True)
+        await writer.aconnect()
+        return writer
 
 
 def publish(

@@ -32,6 +32,8 @@ from hosepipe.brokers._ack import (
     Message,
     Unacked,
     ack,
+    aflush_sinks,
+    aflushed_at_end,
     check_ack,
     check_max_idle,
     check_name,
@@ -337,7 +339,7 @@ class _StreamReaderAsync(Backlog):
                     continue
                 name, args, kwargs = step
                 if name == "xack":
-                    flush_sinks()
+                    await aflush_sinks()
                 try:
                     reply = await getattr(client, name)(*args, **kwargs)
                 except redis.RedisError as e:
@@ -350,7 +352,7 @@ class _StreamReaderAsync(Backlog):
             unacked.after_end = spec.ack_later
             try:
                 due = unacked.end(ok)  # an async run's end cannot tell an error from done
-                if due and flushed_at_end():
+                if due and await aflushed_at_end():
                     await client.xack(spec.stream, spec.group, *(m.id for m in due))
             finally:
                 if self.client is None:
@@ -473,16 +475,26 @@ class _StreamWriter(BatchWriter):
         self.client = redis.Redis.from_url(sink.url)
         super().__init__(sink.label, sink.batch)
 
-    def encode(self, item: Any) -> Any:
+    def write(self, item: Any) -> None:
+        buffer = self.buffer  # (BatchWriter.write, with bytes, the usual item, inline)
+        buffer.append((self.sink.field, item) if type(item) is bytes else self.encode(item))
+        if len(buffer) >= self.batch:
+            self.flush()
+
+    def encode(self, item: Any) -> tuple[Any, ...]:
+        """*item* as the field-value pairs of its entry, flat (``XADD``'s arguments)."""
         field = self.sink.field
         if isinstance(item, bytes):
-            return {field: item}
+            return (field, item)
         if isinstance(item, Message):
-            return {field: item.data}
+            return (field, item.data)
         if isinstance(item, str | int | float) and not isinstance(item, bool):
-            return {field: item}
+            return (field, item)
         if isinstance(item, dict):  # a dead letter's dict has None values: left out
-            return {k: _field(v) for k, v in item.items() if v is not None}
+            pairs = tuple(x for k, v in item.items() if v is not None for x in (k, _field(v)))
+            if not pairs:
+                raise ValueError(f"{self.label}: an entry needs a field, got {item!r}")
+            return pairs
         raise TypeError(
             f"{self.label}: an item must be bytes, str, a number, a dict of fields or a "
             f"Message, got {item!r} ({type(item).__name__})"
@@ -492,10 +504,18 @@ class _StreamWriter(BatchWriter):
         import redis
 
         stream, maxlen = self.sink.stream, self.sink.maxlen
+        # XADD through execute_command: the command xadd() builds, without its argument
+        # checks per entry (the pairs are made by encode)
+        head = (
+            ("XADD", stream, "*")
+            if maxlen is None
+            else ("XADD", stream, "MAXLEN", "~", maxlen, "*")
+        )
         try:
             with self.client.pipeline(transaction=False) as pipe:
+                command: Any = pipe.execute_command
                 for fields in batch:
-                    pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+                    command(*head, *fields)
                 pipe.execute()
         except redis.RedisError as e:
             raise BrokerError(

@@ -147,6 +147,9 @@ class ARun(Run):
         """Run into a terminal, as ``Run.execute`` does (same terminal names)."""
         self.term_label = label
         acc: Any = [] if terminal == "list" else 0 if terminal == "count" else init
+        # "call" awaits what an async fn returns; "into" (a sink writer on this loop,
+        # ``ainto``) awaits what its write returns when that is not None (a batch to send)
+        awaits = terminal == "call" and is_async_fn(fn)
         index = -1
         it = self._layers()
         try:
@@ -165,7 +168,11 @@ class ARun(Run):
                         acc.append(item)
                     elif terminal == "call":
                         got = fn(item)
-                        if is_async_fn(fn):
+                        if awaits:
+                            await got
+                    elif terminal == "into":
+                        got = fn(item)
+                        if got is not None:
                             await got
                     elif terminal == "reduce":
                         acc = fn(acc, item)
@@ -179,6 +186,21 @@ class ARun(Run):
             return acc
         finally:
             await self.aclose()
+
+    async def ainto(self, sink: Any, label: str) -> Any:
+        """Run into *sink* through the writer its ``aopen()`` makes on this loop (its
+        writes awaited here, ``SinkBase.aopen``): committed at the end, aborted on failure;
+        returns what its commit returns."""
+        writer = await sink.aopen()
+        try:
+            await self.aexecute("into", writer.awrite, None, label)
+        except BaseException as exc:
+            try:
+                await writer.aabort()
+            except Exception as also:
+                exc.add_note(f"hosepipe: aborting {sink.label} failed too: {also!r}")
+            raise
+        return await writer.acommit()
 
     # -- closing --------------------------------------------------------------------------
 

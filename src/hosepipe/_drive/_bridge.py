@@ -39,6 +39,14 @@ class BridgeRun(ARun):
         finally:
             close_loop(loop)
 
+    def execute_into(self, sink: Any, label: str) -> Any:
+        """``to(sink)`` of a sink with ``aopen()``: its writer works on the run's loop."""
+        loop = private_loop()
+        try:
+            return step(loop, self.ainto(sink, label))
+        finally:
+            close_loop(loop)
+
 
 def _drive(run: ARun) -> Iterator[Any]:
     """A sync generator over the run's items, each step run on a private event loop that

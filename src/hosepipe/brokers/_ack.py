@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from hosepipe import _nodes
-from hosepipe._ends import before_ack, flush_sinks
+from hosepipe._ends import aflush_sinks, before_ack, flush_sinks
 from hosepipe._errors import HosepipeError
 from hosepipe._typing import TYPE_CHECKING
 
@@ -64,6 +64,8 @@ __all__ = [
     "Message",
     "Unacked",
     "ack",
+    "aflush_sinks",
+    "aflushed_at_end",
     "before_ack",
     "check_ack",
     "check_max_idle",
@@ -403,6 +405,15 @@ def flushed_at_end() -> bool:
     reports its own failure (its ``write`` or ``commit`` raises it)."""
     try:
         flush_sinks()
+    except Exception:
+        return False
+    return True
+
+
+async def aflushed_at_end() -> bool:
+    """``flushed_at_end`` for an async source (``aflush_sinks``)."""
+    try:
+        await aflush_sinks()
     except Exception:
         return False
     return True

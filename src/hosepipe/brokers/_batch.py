@@ -2,12 +2,15 @@
 a broker source acks, drop the buffer on abort.
 
 Subclasses implement ``encode`` (an item as the client sends it), ``send`` (one batch,
-waiting for the broker's acks or confirms) and ``close_client``.
+waiting for the broker's acks or confirms) and ``close_client``. A writer made on a running
+event loop (``on_loop=True``, for ``SinkBase.aopen``) is written with ``awrite`` and
+registers ``aflush`` as its flush before acks; its subclass implements ``asend`` and
+``aclose_client`` instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 
 from hosepipe._typing import TYPE_CHECKING
@@ -37,7 +40,7 @@ def _ctrl_c_after(writer: BatchWriter) -> Iterator[None]:
 class BatchWriter:
     """One run of a broker sink: ``write`` buffers, every *batch* items ``send`` them."""
 
-    def __init__(self, label: str, batch: int) -> None:
+    def __init__(self, label: str, batch: int, on_loop: bool = False) -> None:
         self.label = label
         self.batch = batch
         self.buffer: list[Any] = []
@@ -46,7 +49,7 @@ class BatchWriter:
         # a Ctrl-C that came while a batch was on its way, which it finished first
         self.interrupted: BaseException | None = None
         self._hook = ExitStack()
-        self._hook.enter_context(before_ack(self.flush))
+        self._hook.enter_context(before_ack(self.aflush if on_loop else self.flush))
 
     def encode(self, item: Any) -> Any:
         raise NotImplementedError
@@ -95,3 +98,50 @@ class BatchWriter:
     def _close(self) -> None:
         self._hook.close()
         self.close_client()
+
+    # -- on the running loop (SinkBase.aopen): the same, awaited -----------------------
+
+    async def asend(self, batch: list[Any]) -> None:
+        raise NotImplementedError
+
+    async def aclose_client(self) -> None:
+        raise NotImplementedError
+
+    def awrite(self, item: Any) -> Coroutine[Any, Any, None] | None:
+        """Buffer *item*; when the batch is full, the flush to await (else None: no
+        coroutine per item)."""
+        buffer = self.buffer
+        buffer.append(self.encode(item))
+        return self.aflush() if len(buffer) >= self.batch else None
+
+    async def aflush(self) -> None:
+        """Send what is buffered (an async source awaits this before it acks). A Ctrl-C
+        while the batch is on its way is held until it is sent (as ``flush`` does), then
+        raised; a batch cut short anyhow (its task cancelled) counts as failed: no source
+        acks its messages."""
+        if self.failed is not None:
+            raise BrokerError(f"{self.label}: an earlier batch failed") from self.failed
+        if self.buffer:
+            batch, self.buffer = self.buffer, []
+            try:
+                with sigint_held() as held:
+                    await self.asend(batch)
+            except BaseException as e:
+                self.failed = e
+                raise
+            self.written += len(batch)
+            if held:
+                raise KeyboardInterrupt
+
+    async def acommit(self) -> int:
+        try:
+            await self.aflush()
+        finally:
+            self._hook.close()
+            await self.aclose_client()
+        return self.written
+
+    async def aabort(self) -> None:
+        self.buffer = []
+        self._hook.close()
+        await self.aclose_client()

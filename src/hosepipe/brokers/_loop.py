@@ -45,16 +45,37 @@ class LoopThread:
 
 class LoopSinkWriter(BatchWriter):
     """A broker sink's writer whose client is async: its coroutines (``connect``,
-    ``asend``, ``disconnect``) run on a loop thread that lives as long as the writer."""
+    ``asend``, ``disconnect``) run on a loop thread that lives as long as the writer.
 
-    def __init__(self, label: str, batch: int) -> None:
-        self.loop = LoopThread(f"hosepipe-{label.split('(')[0]}")
+    With *on_loop* it is made for the running loop instead (``SinkBase.aopen``, then
+    ``await writer.aconnect()``): no thread, its batches awaited there (``awrite``), as the
+    async source's are.
+    """
+
+    loop: LoopThread | None
+
+    def __init__(self, label: str, batch: int, on_loop: bool = False) -> None:
+        if on_loop:
+            self.loop = None
+        else:
+            self.loop = LoopThread(f"hosepipe-{label.split('(')[0]}")
+            try:
+                self.loop.run(self.connect())
+            except BaseException:
+                self.loop.close()
+                raise
+        super().__init__(label, batch, on_loop)
+
+    async def aconnect(self) -> None:
+        """Connect a writer made with *on_loop* on the running loop."""
         try:
-            self.loop.run(self.connect())
+            await self.connect()
         except BaseException:
-            self.loop.close()
+            self._hook.close()
             raise
-        super().__init__(label, batch)
+
+    async def aclose_client(self) -> None:
+        await self.disconnect()
 
     async def connect(self) -> None:
         raise NotImplementedError
@@ -66,6 +87,7 @@ class LoopSinkWriter(BatchWriter):
         raise NotImplementedError
 
     def send(self, batch: list[Any]) -> None:
+        assert self.loop is not None  # a writer on the running loop is written with awrite
         future = asyncio.run_coroutine_threadsafe(self.asend(batch), self.loop.loop)
         try:
             future.result()
@@ -78,6 +100,7 @@ class LoopSinkWriter(BatchWriter):
             self.interrupted = e
 
     def close_client(self) -> None:
+        assert self.loop is not None
         try:
             self.loop.run(self.disconnect())
         finally:

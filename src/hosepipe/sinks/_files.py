@@ -30,7 +30,11 @@ class _AtomicFile:
     commit (rename over the target) or abort (remove)."""
 
     def __init__(
-        self, target: str, encoding: str | None, partial: tuple[str, int] | None = None
+        self,
+        target: str,
+        encoding: str | None,
+        partial: tuple[str, int] | None = None,
+        durable: bool = True,
     ) -> None:
         import tempfile
 
@@ -48,6 +52,7 @@ class _AtomicFile:
             fd = self.raw.fileno()
         self.target = target
         self.kept = False  # flushed for a broker source's acks: an abort keeps the file
+        self.durable = durable  # flush() fsyncs: what a source acks survives a crash
         self.compressed: Any = self.raw
         self.text: io.TextIOWrapper | None = None
         self.count = 0
@@ -79,13 +84,19 @@ class _AtomicFile:
         os.fsync(self.raw.fileno())
 
     def flush(self) -> None:
-        """Hand what was written to the OS (a broker source acks after this): it is in the
-        temporary file, which an abort from now on keeps (``kept``) instead of removing."""
+        """Write what was written down to the temporary file (a broker source acks after
+        this), which an abort from now on keeps (``kept``) instead of removing: *durable*,
+        ``fsync``-ed (and, the first time, its folder entry too), so that it survives a
+        machine crash; else only handed to the OS (it survives the process being killed)."""
         if self.text is not None:
             self.text.flush()
         if self.compressed is not self.raw:
             self.compressed.flush()  # gzip: a sync flush; others keep what they hold
         self.raw.flush()
+        if self.durable:
+            os.fsync(self.raw.fileno())
+            if not self.kept:  # the temporary file's name, made durable once
+                _sync_folder(os.path.dirname(os.path.abspath(self.tmp)))
         self.kept = True
 
     def commit(self) -> int:
@@ -229,9 +240,12 @@ class _FileSink(Sink[Any, int]):
     op = "file"
     binary = False
 
-    def __init__(self, path: PathLike, encoding: str) -> None:
+    def __init__(self, path: PathLike, encoding: str, durable: bool = True) -> None:
         import codecs
 
+        if not isinstance(durable, bool):
+            raise TypeError(f"{self.op}(): `durable` must be True or False, got {durable!r}")
+        self.durable = durable
         self.path = _check_path(self.op, path)
         try:
             codecs.lookup(encoding)
@@ -241,7 +255,7 @@ class _FileSink(Sink[Any, int]):
         self.label = f"{self.op}({self.path!r})"
 
     def open(self) -> _Writer:
-        out = _AtomicFile(self.path, None if self.binary else self.encoding)
+        out = _AtomicFile(self.path, None if self.binary else self.encoding, None, self.durable)
         try:
             return _Writer(out, *self._writer(out))
         except BaseException:
@@ -330,9 +344,15 @@ class _Lines(_FileSink):
         return put, buffer
 
 
-def write_lines(path: PathLike, *, encoding: str = "utf-8") -> Sink[str, int]:
+def write_lines(path: PathLike, *, encoding: str = "utf-8", durable: bool = True) -> Sink[str, int]:
     """A sink writing each item (a ``str``) as a line of *path*, atomically; its result is
     the number of lines written.
+
+    *durable* (the default) makes each flush before a broker source's acks ``fsync`` the
+    temporary file, so an acked message's output survives a machine crash (at-least-once:
+    acked means on disk); ``durable=False`` only hands it to the OS (it survives the
+    process being killed), which saves an ``fsync`` per ack batch. The final file is
+    ``fsync``-ed either way.
 
     >>> import hosepipe as hp, tempfile, os
     >>> name = os.path.join(tempfile.mkdtemp(), "out.txt.gz")
@@ -341,15 +361,17 @@ def write_lines(path: PathLike, *, encoding: str = "utf-8") -> Sink[str, int]:
     >>> hp.read_lines(name).to_list()
     ['a', 'b']
     """
-    return _Lines(path, encoding)
+    return _Lines(path, encoding, durable)
 
 
 class _Jsonl(_FileSink):
     op = "write_jsonl"
     binary = True  # JSON Lines are UTF-8: bytes go straight to the (compressed) file
 
-    def __init__(self, path: PathLike, default: Callable[[Any], Any] | None) -> None:
-        super().__init__(path, "utf-8")
+    def __init__(
+        self, path: PathLike, default: Callable[[Any], Any] | None, durable: bool = True
+    ) -> None:
+        super().__init__(path, "utf-8", durable)
         self.default = default
 
     def _writer(self, out: _AtomicFile) -> tuple[Callable[[Any], None], _Pieces]:
@@ -389,11 +411,13 @@ class _Jsonl(_FileSink):
         return (put if default is None else put_with_default), buffer
 
 
-def write_jsonl(path: PathLike, *, default: Callable[[Any], Any] | None = None) -> Sink[Any, int]:
+def write_jsonl(
+    path: PathLike, *, default: Callable[[Any], Any] | None = None, durable: bool = True
+) -> Sink[Any, int]:
     """A sink writing each item as one line of JSON (UTF-8) in *path*, atomically; its result
     is the number of records. *default* converts values JSON cannot hold (as in
     ``json.dumps``). Uses orjson when installed (extra ``fast``). It also makes a good
-    ``dead_letter`` for ``catch``.
+    ``dead_letter`` for ``catch``. *durable* as for ``write_lines``.
 
     >>> import hosepipe as hp, tempfile, os, json
     >>> name = os.path.join(tempfile.mkdtemp(), "events.jsonl")
@@ -404,7 +428,7 @@ def write_jsonl(path: PathLike, *, default: Callable[[Any], Any] | None = None) 
     """
     if default is not None and not callable(default):
         raise TypeError(f"write_jsonl(): `default` must be callable, got {default!r}")
-    return _Jsonl(path, default)
+    return _Jsonl(path, default, durable)
 
 
 class _Csv(_FileSink):
@@ -417,8 +441,9 @@ class _Csv(_FileSink):
         fieldnames: tuple[str, ...] | None,
         header: bool,
         fmt: dict[str, Any],
+        durable: bool = True,
     ) -> None:
-        super().__init__(path, encoding)
+        super().__init__(path, encoding, durable)
         self.fieldnames = fieldnames
         self.header = header
         self.fmt = fmt
@@ -473,9 +498,10 @@ def write_csv(
     delimiter: str = ",",
     dialect: str = "excel",
     encoding: str = "utf-8",
+    durable: bool = True,
 ) -> Sink[Any, int]:
     """A sink writing dicts (or sequences) as CSV rows of *path*, atomically; its result is
-    the number of records (the header not counted).
+    the number of records (the header not counted). *durable* as for ``write_lines``.
 
     For dicts, the columns are *fieldnames* or the first record's keys; a record with other
     keys is an error rather than a silently misaligned row.
@@ -494,7 +520,8 @@ def write_csv(
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise ValueError(f"write_csv(): `delimiter` must be one character, got {delimiter!r}")
     names = None if fieldnames is None else tuple(fieldnames)
-    return _Csv(path, encoding, names, bool(header), {"dialect": dialect, "delimiter": delimiter})
+    fmt = {"dialect": dialect, "delimiter": delimiter}
+    return _Csv(path, encoding, names, bool(header), fmt, durable)
 
 
 class _Segments:
