@@ -77,15 +77,9 @@ def kill_when(
         _, err = child.communicate()  # reads stderr as it waits: a full pipe cannot block it
     text = err.decode(errors="replace")
     # a Ctrl-C ends a Python process by SIGINT, or (when the KeyboardInterrupt surfaces
-    # while the interpreter shuts down threads) with status 1 and its traceback. Known and
-    # not fixed: on RabbitMQ at full speed the KeyboardInterrupt can land inside aiormq's
-    # reader task on the bridge's loop; aiormq then closes the channel and the run's cleanup
-    # ends with its ChannelInvalidStateError instead (seen about 4 runs in 50). No message
-    # is lost (what was not acked is delivered again); the callers check that.
+    # while the interpreter shuts down threads) with status 1 and its traceback
     stopped = child.returncode == -sig or (
-        sig == signal.SIGINT
-        and child.returncode == 1
-        and ("KeyboardInterrupt" in text or "ChannelInvalidStateError" in text)
+        sig == signal.SIGINT and child.returncode == 1 and "KeyboardInterrupt" in text
     )
     assert stopped, (
         f"the consumer ended with {child.returncode}, not stopped by {sig.name}; its "

@@ -595,6 +595,44 @@ def test_ctrl_c_while_sync_code_reads_an_async_stream_cancels_every_task(
     assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
 
 
+def test_ctrl_c_in_a_sync_terminal_cancels_the_run_instead_of_landing_in_another_task() -> None:
+    """A Ctrl-C while a sync terminal runs an async stream cancels the run's task (as
+    asyncio.run does): a client's own task on the loop (here: `bystander`) never gets the
+    KeyboardInterrupt, the source sees a cancellation and cleans up, the caller gets the
+    KeyboardInterrupt once it has."""
+    import signal
+
+    seen: list[str] = []
+
+    async def bystander() -> None:  # a client's reader task, say
+        try:
+            while True:
+                await asyncio.sleep(0.001)
+        except BaseException as e:
+            seen.append(f"bystander {type(e).__name__}")
+            raise
+
+    async def source() -> AsyncIterator[int]:
+        side = asyncio.ensure_future(bystander())
+        try:
+            for i in range(1000):
+                if i == 5:
+                    signal.raise_signal(signal.SIGINT)  # Ctrl-C, while the loop runs
+                await asyncio.sleep(0.002)
+                yield i
+        except BaseException as e:
+            seen.append(f"source {type(e).__name__}")
+            raise
+        finally:
+            side.cancel()
+            await asyncio.gather(side, return_exceptions=True)
+
+    with pytest.raises(KeyboardInterrupt):
+        hp.Stream(source).map(lambda x: x).run()
+    assert seen == ["source CancelledError", "bystander CancelledError"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
 def test_a_dead_letter_sink_works_with_an_async_source(tmp_path: object) -> None:
     import json
     from pathlib import Path

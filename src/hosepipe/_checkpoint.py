@@ -491,7 +491,11 @@ def run_checkpointed(
 
         loop = private_loop()
         try:
-            return step(loop, _aresume(stream, sink, path, every, every_seconds, force, restart))
+            return step(
+                loop,
+                _aresume(stream, sink, path, every, every_seconds, force, restart),
+                whole_run=True,
+            )
         finally:
             close_loop(loop)
 

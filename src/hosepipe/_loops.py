@@ -43,19 +43,55 @@ def close_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()
 
 
-def step(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
+def step(loop: asyncio.AbstractEventLoop, coro: Any, *, whole_run: bool = False) -> Any:
     """Run *coro* on *loop* as a task; if this thread is interrupted (Ctrl-C), cancel the
-    task and let it finish its cleanup before the interruption goes on (as asyncio.run)."""
+    task and let it finish its cleanup before the interruption goes on (as asyncio.run).
+
+    With *whole_run* (a terminal's run, not one item of an iteration), a Ctrl-C in the main
+    thread does not raise ``KeyboardInterrupt`` wherever the loop happens to be, which may
+    be inside a client's own task (aiormq's reader, say: the client then breaks, and its
+    error replaces the interrupt): it cancels the run's task, as ``asyncio.run`` does, and
+    ``KeyboardInterrupt`` is raised once the task has cleaned up. A second Ctrl-C raises at
+    once. Only Python's default handler is replaced, for the run's duration.
+    """
+    import signal
+    import threading
 
     task = loop.create_task(coro)
+    interrupted = False
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        if interrupted or task.done():
+            raise KeyboardInterrupt
+        interrupted = True
+        task.cancel()
+        loop.call_soon_threadsafe(lambda: None)  # wake the loop if it waits
+
+    replaced = (
+        whole_run
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if replaced:
+        signal.signal(signal.SIGINT, on_sigint)
     try:
-        return loop.run_until_complete(task)
-    except BaseException:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(task)
-        raise
+        try:
+            result = loop.run_until_complete(task)
+        except BaseException:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
+            if interrupted:
+                raise KeyboardInterrupt from None
+            raise
+    finally:
+        if replaced:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if interrupted:  # the task caught the cancellation and ended anyway
+        raise KeyboardInterrupt
+    return result
 
 
 def iterate_async(make: Callable[[], AsyncIterator[Any]]) -> Iterator[Any]:

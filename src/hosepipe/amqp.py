@@ -142,8 +142,9 @@ class _Consumer(Backlog):
                     await self._ask(channel, unacked)  # the backlog as the feed ends
                     return
                 if arrived.empty():
-                    try:
-                        raw = await asyncio.wait_for(arrived.get(), idle.wait(_ACK_AFTER))
+                    try:  # (asyncio.timeout: wait_for can swallow a cancellation)
+                        async with asyncio.timeout(idle.wait(_ACK_AFTER)):
+                            raw = await arrived.get()
                     except TimeoutError:
                         if unacked.due_count:
                             await aflush_sinks()

@@ -35,7 +35,7 @@ class BridgeRun(ARun):
     ) -> Any:
         loop = private_loop()
         try:
-            return step(loop, self.aexecute(terminal, fn, init, label))
+            return step(loop, self.aexecute(terminal, fn, init, label), whole_run=True)
         finally:
             close_loop(loop)
 
@@ -43,7 +43,7 @@ class BridgeRun(ARun):
         """``to(sink)`` of a sink with ``aopen()``: its writer works on the run's loop."""
         loop = private_loop()
         try:
-            return step(loop, self.ainto(sink, label))
+            return step(loop, self.ainto(sink, label), whole_run=True)
         finally:
             close_loop(loop)
 
