@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hosepipe._stream import Stream
+    from hosepipe.metrics._stats import StageStats
 
 __all__ = ["Exporter", "prometheus"]
 
@@ -77,21 +78,7 @@ class _Collector:
         ns = self.namespace
         labels = ["pipeline", "position", "stage"]
         fam = {
-            "in": core.CounterMetricFamily(
-                f"{ns}_items_in", "Items a stage took in", labels=labels
-            ),
-            "out": core.CounterMetricFamily(
-                f"{ns}_items_out", "Items a stage passed on", labels=labels
-            ),
-            "errors": core.CounterMetricFamily(
-                f"{ns}_errors", "Errors skipped at a stage by catch", labels=[*labels, "type"]
-            ),
-            "retries": core.CounterMetricFamily(
-                f"{ns}_retries", "Calls made again by retry", labels=labels
-            ),
-            "time": core.CounterMetricFamily(
-                f"{ns}_stage_seconds", "A stage's own time (sampled estimate)", labels=labels
-            ),
+            **_count_families(core, ns, "", "", labels),
             "depth": core.GaugeMetricFamily(
                 f"{ns}_queue_depth",
                 "Items held in a stage's queue now (a broker source: its backlog)",
@@ -119,28 +106,7 @@ class _Collector:
         }
         # an engine's workers: each one's share of the stages they ran, in families of
         # their own, so that summing a stage's series over workers gives its total
-        wlabels = [*labels, "worker"]
-        wfam = {
-            "in": core.CounterMetricFamily(
-                f"{ns}_worker_items_in", "Items a stage took in on a worker", labels=wlabels
-            ),
-            "out": core.CounterMetricFamily(
-                f"{ns}_worker_items_out", "Items a stage passed on on a worker", labels=wlabels
-            ),
-            "errors": core.CounterMetricFamily(
-                f"{ns}_worker_errors",
-                "Errors skipped at a stage by catch on a worker",
-                labels=[*wlabels, "type"],
-            ),
-            "retries": core.CounterMetricFamily(
-                f"{ns}_worker_retries", "Calls made again by retry on a worker", labels=wlabels
-            ),
-            "time": core.CounterMetricFamily(
-                f"{ns}_worker_stage_seconds",
-                "A stage's own time on a worker (sampled estimate)",
-                labels=wlabels,
-            ),
-        }
+        wfam = _count_families(core, ns, "worker_", " on a worker", [*labels, "worker"])
         with self.lock:
             exporters = list(self.exporters)
         from hosepipe.metrics._latency import BUCKETS
@@ -155,12 +121,7 @@ class _Collector:
             fam["wall"].add_metric([e.pipeline], stats.wall_time)
             for s in stats.stages:
                 key = [e.pipeline, str(s.position), s.label]
-                fam["in"].add_metric(key, s.items_in if s.position else s.items_out)
-                fam["out"].add_metric(key, s.items_out)
-                fam["retries"].add_metric(key, s.retries)
-                fam["time"].add_metric(key, s.time)
-                for kind, n in s.errors_by_type.items():
-                    fam["errors"].add_metric([*key, kind], n)
+                _add_counts(fam, key, s)
                 q = s.queue
                 if q is not None:
                     fam["depth"].add_metric(key, q.depth)
@@ -179,15 +140,40 @@ class _Collector:
                     fam["latency"].add_metric(key, buckets, total)
             for worker, rows in stats.workers.items():
                 for row in rows:
-                    key = [e.pipeline, str(row.position), row.label, worker]
-                    wfam["in"].add_metric(key, row.items_in if row.position else row.items_out)
-                    wfam["out"].add_metric(key, row.items_out)
-                    wfam["retries"].add_metric(key, row.retries)
-                    wfam["time"].add_metric(key, row.time)
-                    for kind, n in row.errors_by_type.items():
-                        wfam["errors"].add_metric([*key, kind], n)
+                    _add_counts(wfam, [e.pipeline, str(row.position), row.label, worker], row)
         yield from fam.values()
         yield from wfam.values()
+
+
+def _count_families(
+    core: Any, ns: str, prefix: str, where: str, labels: list[str]
+) -> dict[str, Any]:
+    """The per-stage counter families (a stage's, or with *prefix* ``worker_`` a worker's
+    share of it: *where* says so in the help texts)."""
+    counter, name = core.CounterMetricFamily, f"{ns}_{prefix}"
+    return {
+        "in": counter(f"{name}items_in", f"Items a stage took in{where}", labels=labels),
+        "out": counter(f"{name}items_out", f"Items a stage passed on{where}", labels=labels),
+        "errors": counter(
+            f"{name}errors",
+            f"Errors skipped at a stage by catch{where}",
+            labels=[*labels, "type"],
+        ),
+        "retries": counter(f"{name}retries", f"Calls made again by retry{where}", labels=labels),
+        "time": counter(
+            f"{name}stage_seconds", f"A stage's own time{where} (sampled estimate)", labels=labels
+        ),
+    }
+
+
+def _add_counts(fam: dict[str, Any], key: list[str], s: StageStats) -> None:
+    """A stage's (or a worker's row's) counts into the families of ``_count_families``."""
+    fam["in"].add_metric(key, s.items_in if s.position else s.items_out)
+    fam["out"].add_metric(key, s.items_out)
+    fam["retries"].add_metric(key, s.retries)
+    fam["time"].add_metric(key, s.time)
+    for kind, n in s.errors_by_type.items():
+        fam["errors"].add_metric([*key, kind], n)
 
 
 def prometheus(
