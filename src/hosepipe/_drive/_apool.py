@@ -149,25 +149,22 @@ async def concurrent(
                         f"{len(errors)} calls of stage {pos} {counter.label} failed at once",
                         errors,
                     )
-            if ordered:
-                while head in results:
+            while True:  # pass on what is ready: the head's result (ordered), or any
+                if ordered:
+                    if head not in results:
+                        break
                     got = results.pop(head)
                     head += 1
-                    held -= 1
-                    window.leave()
-                    if got is not _SKIPPED:
-                        for out in got if flat else (got,):
-                            n_out += 1
-                            yield out
-            else:
-                while finished:
+                elif finished:
                     got = finished.popleft()
-                    held -= 1
-                    window.leave()
-                    if got is not _SKIPPED:
-                        for out in got if flat else (got,):
-                            n_out += 1
-                            yield out
+                else:
+                    break
+                held -= 1
+                window.leave()
+                if got is not _SKIPPED:
+                    for out in got if flat else (got,):
+                        n_out += 1
+                        yield out
             if exhausted and not held:
                 return
             if not exhausted and held < 2 * limit and len(pending) < limit:
