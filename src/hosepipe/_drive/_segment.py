@@ -158,7 +158,7 @@ class Segment:
         end = run.t_end if run.t_end is not None else _pc()
         total, elapsed = sum(g[3] for g in got), end - max(self.started, run.t_start or 0.0)
         if total > elapsed > 0:
-            scale = elapsed / total
+            scale = elapsed / total * (1 - 1e-9)  # (so rounding cannot tip the sum over)
             got = [(pos, n_in, n_out, time_ * scale) for pos, n_in, n_out, time_ in got]
         return got
 
