@@ -252,3 +252,60 @@ def test_a_flat_python_loop_over_a_tuple_counts_its_reads_by_items_left(terminal
         == _counts(slow)
         == [(0, 3001, 0), (3001, 3001, 0), (3001, 3000, 0), (3000, 3000, 0)]
     )
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    n=st.integers(0, 1500),
+    bad=st.one_of(st.none(), st.integers(0, 1500)),
+    source_fails=st.booleans(),
+    stop=st.one_of(st.none(), st.integers(0, 1600)),
+    terminal=st.sampled_from(["run", "count", "sum", "iterate"]),
+)
+def test_a_python_loop_over_any_iterator_counts_exactly_what_it_read(
+    n: int, bad: int | None, source_fails: bool, stop: int | None, terminal: str
+) -> None:
+    """Over an iterator whose length is unknown (a generator), the Python loop counts the
+    items it reads per block (a ``compress`` against a ``repeat``), not one by one: the
+    count is the generator's own, whether a stage or the source raises mid-block or the
+    consumer stops early."""
+    reads = 0
+
+    def source() -> Iterator[int]:
+        nonlocal reads
+        for i in range(n):
+            if source_fails and i == bad:
+                raise KeyError(i)
+            reads += 1
+            yield i
+
+    def check(x: int) -> int:
+        if not source_fails and x == bad:
+            raise ValueError(x)
+        return x
+
+    # two functions: not the C path (drain and count would take it over a range)
+    s = hp.Stream(source).map(check).map(operator.neg)
+    fails = bad is not None and bad < n
+    if terminal == "iterate":
+        with s.iterate() as it:
+            try:
+                got = list(itertools.islice(it, stop))
+            except (KeyError, ValueError):
+                got = None
+        expected = [-i for i in range(bad if fails and bad is not None else n)]
+        if stop is not None and stop <= len(expected):  # it stopped before any error
+            assert got == expected[:stop]
+        else:
+            assert got == (None if fails else expected)
+    else:
+        _finish(s, terminal)  # an error is returned, not raised
+    read = _counts(s)[0][1]
+    if fails and not source_fails:  # the failing item was read
+        assert read == reads <= bad + 1
+    else:
+        assert read == reads
+    if terminal != "iterate" and fails:
+        assert read == (bad if source_fails else bad + 1)
+    elif terminal != "iterate":
+        assert read == n
