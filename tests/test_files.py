@@ -558,6 +558,35 @@ def test_fast_and_slow_paths_split_lines_alike(
     )
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.tuples(TEXT, ENDS), max_size=12),
+    last=TEXT,
+    block=st.integers(1, 9),
+)
+def test_line_lists_split_and_place_blocks_as_the_exact_rule(
+    lines: list[tuple[str, str]], last: str, block: int
+) -> None:
+    """The default reader's no-copy split (``_line_lists``) gives, read after read, the lines
+    and block offsets of ``_split_lines`` over ``_text_blocks``' blocks, whatever a read cuts:
+    a "\r\n", a character of two bytes, a line spread over several reads."""
+    from hosepipe.sources import _files
+
+    data = "".join(t + end for t, end in lines) + last
+    with mock.patch.object(_files, "_BLOCK", block):
+        starts, ref_starts = [0], [0]
+        got, ref = [], []
+        for got_lines, ref_block in zip(
+            _files._line_lists(io.BytesIO(data.encode()), "utf-8", "strict", starts),
+            _files._text_blocks(io.BytesIO(data.encode()), "utf-8", "strict", ref_starts),
+            strict=True,
+        ):
+            got.append((got_lines, starts[0]))
+            ref.append((_files._split_lines(ref_block, False), ref_starts[0]))
+        assert got == ref
+        assert [line for lines_, _ in got for line in lines_] == reference_lines(data)
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

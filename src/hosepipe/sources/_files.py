@@ -315,6 +315,44 @@ def _text_blocks(
     yield "".join(pieces)
 
 
+def _line_lists(
+    binary: io.BufferedIOBase, encoding: str, errors: str, starts: list[int] | None = None
+) -> Iterator[list[str]]:
+    """The lines of *binary* without their line ends, a list a read, as
+    ``_split_lines(block, False)`` of each of ``_text_blocks``' blocks, with the same
+    *starts*; but with no copy of the text where a read holds no "\r": one ``split`` of
+    what it decoded, whose last piece is the line it ends in, finished by the next read.
+    Where there is a "\r", the exact rule (``_split_lines``) on the read's whole lines."""
+    decode = codecs.getincrementaldecoder(encoding)(errors).decode
+    read = binary.read
+    pieces: list[str] = []  # the start of a line that has not ended yet
+    at = begin = 0  # bytes read before the current read; where the current block starts
+    while chunk := read(_BLOCK):
+        text = decode(chunk)
+        if "\n" not in text:
+            pieces.append(text)
+            at += len(chunk)
+            continue
+        if starts is not None:
+            starts[0], begin = begin, at + chunk.rfind(b"\n") + 1
+        at += len(chunk)
+        head = "".join(pieces)
+        if "\r" in text or "\r" in head:
+            cut = text.rfind("\n") + 1
+            lines = _split_lines(head + text[:cut], False)
+            pieces = [text[cut:]]
+        else:
+            lines = text.split("\n")
+            if head:
+                lines[0] = head + lines[0]
+            pieces = [lines.pop()]
+        yield lines
+    pieces.append(decode(b"", True))
+    if starts is not None:
+        starts[0] = begin
+    yield _split_lines("".join(pieces), False)
+
+
 # what str.splitlines() ends a line at besides "\n" and "\r"
 _OTHER_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 
@@ -401,7 +439,8 @@ class _Decoding:
     ) -> Iterator[Iterable[Any]]:
         """The lines of *path*, a block at a time (``_Flat`` hands them out one by one).
 
-        The fast path decodes and splits large blocks of text (``_text_blocks``). A decoding
+        The fast path decodes and splits large blocks of text (``_line_lists``; with
+        *keep_ends*, ``_text_blocks``). A decoding
         error there only says that the current block is bad, so the file is then read again
         in binary from the last good line, decoding line by line to find and report each bad
         one. Both paths split lines by the same rule: at "\\n", with "\\r\\n" as one line end.
@@ -416,9 +455,16 @@ class _Decoding:
                     if cursor is not None and n:
                         cursor.seek(binary)
                     starts = None if cursor is None else cursor.starts()
+                    if not self.keep_ends:
+                        got = _line_lists(binary, self.encoding, self.errors, starts)
+                    else:
+                        got = map(
+                            _split_lines,
+                            _text_blocks(binary, self.encoding, self.errors, starts),
+                            repeat(self.keep_ends),
+                        )
                     try:
-                        for block in _text_blocks(binary, self.encoding, self.errors, starts):
-                            lines = _split_lines(block, self.keep_ends)
+                        for lines in got:
                             first, n = n + 1, n + len(lines)
                             items: Iterable[Any] = iter(lines)
                             ahead = items  # how far the block was taken: its length hint
