@@ -22,14 +22,13 @@ path of the generated code is::
 
 Counting costs nothing per input item: the items a block read are what its ``repeat`` has
 given (the ``compress`` takes one for each; a range's or a tuple's iterator is counted by its
-length hint instead), found however the block is left; a segment with nested loops counts one
-by one. Otherwise counting happens only on the rare paths (a filter counts what it drops, a
-flattening stage what it yields); every stage's counts follow from those and from its error
-count. One item in every 256 runs a second copy
-of the body that also times each stage, so per-stage times cost next to nothing. An error is
-attributed to its stage by the line number of the generated code in its traceback, so the
-fast path carries no bookkeeping for it. Generated code depends only on the shape of the
-segment and the inlined expressions, and is cached.
+length hint instead), found however the block is left. Otherwise counting happens only on
+the rare paths (a filter counts what it drops, a flattening stage what it yields); every
+stage's counts follow from those and from its error count. One item in every 256 runs a
+second copy of the body that also times each stage, so per-stage times cost next to
+nothing. An error is attributed to its stage by the line number of the generated code in
+its traceback, so the fast path carries no bookkeeping for it. Generated code depends only
+on the shape of the segment and the inlined expressions, and is cached.
 
 Why this module is longer than most: it is one code generator; the Python loop it writes
 and the C path it chooses for plain segments (``itertools`` over blocks) must agree on
@@ -380,17 +379,15 @@ class _Writer:
         ind = 4 if steps else 3
         self.add(ind, "_hp_it = _hp_open()", ("up",))
         self.add(ind, "_hp_B = 1")
-        # a flat segment (no nested loops) off the C path counts the items it reads per
-        # block, not one by one: from a range, a tuple or a direct join by their items
-        # left, from any other iterator by a ``compress`` against a ``repeat`` of the block's
-        # length, whose length hint is what the block has not read
-        uncounted = self.c_fn is None and not any(self.opens)
-        if self.c_fn is not None or uncounted:
-            self.add(ind, f"{_C_NAMES} = _hp_C")
+        # a block's loop counts the items it reads per block, not one by one: from a
+        # range, a tuple or a direct join by their items left, from any other iterator by
+        # a ``compress`` against a ``repeat`` of the block's length, whose length hint is
+        # what the block has not read
+        uncounted = self.c_fn is None  # else: counted by the C path, or with a repeat
+        self.add(ind, f"{_C_NAMES} = _hp_C")
+        self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known)")
         if self.c_fn is not None:
-            self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known); _hp_Q = 1")
-        elif uncounted:
-            self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known)")
+            self.add(ind, "_hp_Q = 1")
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
@@ -423,7 +420,7 @@ class _Writer:
             self.add(ind + 3, "_hp_n += _hp_h - _hp_rem(_hp_it)")
             self.add(ind + 2, "else:")
             self.add(ind + 3, "_hp_n += _hp_B - _hp_lh(_hp_rb)")
-        elif self.c_fn is not None and not any(self.opens):  # any other iterator
+        else:  # the C path's segment over any other iterator
             self.add(body, "_hp_rb = _hp_repeat(True, _hp_B)")
             self.add(body, "try:")
             self.add(body + 1, "_hp_s = _hp_compress(_hp_islice(_hp_it, _hp_B), _hp_rb)")
@@ -431,10 +428,6 @@ class _Writer:
             self.level(0, 0, body + 2, timed=False)
             self.add(body, "finally:")
             self.add(body + 1, "_hp_n += _hp_B - _hp_lh(_hp_rb)")
-        else:
-            self.add(body, "for _hp_x0 in _hp_islice(_hp_it, _hp_B):", ("up",))
-            self.add(body + 1, "_hp_n += 1")
-            self.level(0, 0, body + 1, timed=False)
         self.add(ind + 1, f"_hp_B = _hp_live({self.counts}, {self.times})")
         if self.c_fn is not None:
             # a block held in a list or deque (counted, or gathered by the last stage) is
