@@ -903,6 +903,21 @@ def test_a_worker_error_keeps_its_type_and_notes(engine: hp.engines.Dask, logs: 
         s.count(engine=engine)
 
 
+def test_a_sum_adds_in_the_loop_on_the_workers_and_names_itself_in_an_error(
+    engine: hp.engines.Dask,
+) -> None:
+    """Each partition runs the local ``sum`` terminal (from ``EMPTY``, which adds as
+    nothing), so that what ``+`` accepts (lists) sums as locally, and a failing ``+`` names
+    ``sum()``."""
+    lists = hp.partitioned([[[1], [2]], [], [[3]]])
+    assert lists.sum([0], engine=engine) == lists.sum([0]) == [0, 1, 2, 3]
+    bad = hp.partitioned([[1, 2], [3, "a", 4]])
+    with pytest.raises(TypeError) as info:
+        bad.sum(engine=engine)
+    assert info.value.__notes__[0] == "hosepipe: in the terminal sum(), item index 1"
+    assert info.value.__notes__[1].startswith("hosepipe: on Dask, in partition 2 of 2 ")
+
+
 def _inlined_on_the_workers() -> list[str]:
     import linecache
 

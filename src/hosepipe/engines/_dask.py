@@ -424,8 +424,6 @@ class _Run:
             self.cancel()  # stopped early (take): the rest is not needed
 
     def go(self, terminal: str, args: tuple[Any, ...]) -> Any:
-        import operator
-
         from hosepipe._source import Source
         from hosepipe._stream import Stream
 
@@ -437,7 +435,7 @@ class _Run:
                 self._submit("drain")
                 return self._reduce(None)
             if terminal == "sum":
-                self._submit("reduce1", operator.add)
+                self._submit("sum")
                 total = self._reduce(None)
                 return args[0] if total is EMPTY else args[0] + total
             if terminal == "reduce":

@@ -85,9 +85,17 @@ def _check_travels(letter: DeadLetter) -> None:
 
 
 class _Empty:
-    """The partial result of a partition with no items (``reduce`` and ``sum``)."""
+    """The partial result of a partition with no items (``reduce`` and ``sum``); and the
+    start of a partition's ``sum``, as ``EMPTY + x`` is ``x``.
+
+    >>> EMPTY + [1]
+    [1]
+    """
 
     __slots__ = ()
+
+    def __add__(self, other: Any) -> Any:
+        return other
 
     def __repr__(self) -> str:
         return "EMPTY"
@@ -112,9 +120,9 @@ def run_partition(job: bytes, part: bytes) -> Done:
     """Run one partition: ``hp.Stream(source)`` with the job's stages, into its terminal.
 
     *job* pickles ``(stages, terminal, fn, box, sources)``; *part* pickles ``(source,
-    sink)``. Terminals:
-    ``list``, ``count``, ``drain`` (value ``EMPTY``), ``reduce1`` (fold with *fn*; ``EMPTY``
-    if no item), ``sink`` (``stream.to(sink)``, the partition's own file). Returns the value and the
+    sink)``. Terminals: ``list``, ``count``, ``drain`` (value ``EMPTY``), ``reduce1`` (fold
+    with *fn*; ``EMPTY`` if no item), ``sum`` (the same with ``+``, the sum terminal's own),
+    ``sink`` (``stream.to(sink)``, the partition's own file). Returns the value and the
     partition's ``RunStats`` with the worker that ran it and the dead letters its catch
     stages collected in *box* (in a list, so that ``combine`` can concatenate them). An
     error raised carries those letters too, as its attribute ``LETTERS``.
@@ -185,6 +193,8 @@ def _run(stream: Any, terminal: str, fn: Any, sink: Any, box: LetterBox) -> Any:
         value = stream._run().execute("reduce1", fn, END)
         if value is END:
             value = EMPTY
+    elif terminal == "sum":  # from EMPTY, which adds as nothing: the loop's own ``+=``
+        value = stream.sum(EMPTY)
     elif terminal == "sink":
         value = stream.to(sink)
     else:  # pragma: no cover - the engine sends only the terminals above
