@@ -261,14 +261,15 @@ def test_a_flat_python_loop_over_a_tuple_counts_its_reads_by_items_left(terminal
     source_fails=st.booleans(),
     stop=st.one_of(st.none(), st.integers(0, 1600)),
     terminal=st.sampled_from(["run", "count", "sum", "iterate"]),
+    nested=st.booleans(),
 )
 def test_a_python_loop_over_any_iterator_counts_exactly_what_it_read(
-    n: int, bad: int | None, source_fails: bool, stop: int | None, terminal: str
+    n: int, bad: int | None, source_fails: bool, stop: int | None, terminal: str, nested: bool
 ) -> None:
     """Over an iterator whose length is unknown (a generator), the Python loop counts the
     items it reads per block (a ``compress`` against a ``repeat``), not one by one: the
     count is the generator's own, whether a stage or the source raises mid-block or the
-    consumer stops early."""
+    consumer stops early; in a flat segment and in one with nested loops."""
     reads = 0
 
     def source() -> Iterator[int]:
@@ -286,6 +287,8 @@ def test_a_python_loop_over_any_iterator_counts_exactly_what_it_read(
 
     # two functions: not the C path (drain and count would take it over a range)
     s = hp.Stream(source).map(check).map(operator.neg)
+    if nested:  # nested loops in the segment
+        s = s.flat_map(lambda x: (x,)).flat_map(lambda x: [x])
     fails = bad is not None and bad < n
     if terminal == "iterate":
         with s.iterate() as it:
