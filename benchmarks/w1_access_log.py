@@ -265,7 +265,16 @@ def _verdicts(t: Timings) -> list[Verdict]:
 
 
 # Counted with callgrind (full runs only: about a minute), on a 10 MB log.
-COUNTED = ("genfuncs", "builtins", "hosepipe", "hosepipe-progress", "hosepipe-observe")
+COUNTED = (
+    "loop",
+    "genfuncs",
+    "builtins",
+    "hosepipe",
+    "hosepipe-iter",
+    "hosepipe-progress",
+    "hosepipe-observe",
+    *LIBRARIES,
+)
 COUNTED_MB = 10
 
 
@@ -352,6 +361,14 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         ):
             ratio = counts[name] / counts[ref]
             report.verdicts.append(Verdict(f"instructions: {what}", fmt_ratio(ratio), None))
+        fewest = min(LIBRARIES, key=counts.__getitem__)
+        report.verdicts.append(
+            Verdict(
+                "instructions: hosepipe fewer than every other library",
+                f"{fmt_ratio(counts['hosepipe'] / counts[fewest])} the fewest other ({fewest})",
+                None,
+            )
+        )
     report.data = {
         "instructions": counts,
         "size_mb": size_mb,
