@@ -39,10 +39,13 @@ __all__ = [
     "RESULTS_DIR",
     "ROOT",
     "ChildRun",
+    "CpuUse",
     "Report",
     "Timings",
     "Variant",
     "Verdict",
+    "cpu_snapshot",
+    "cpu_use",
     "environment",
     "fmt_ms",
     "fmt_ratio",
@@ -568,3 +571,61 @@ def publish(report: Report, env: dict[str, Any] | None = None) -> tuple[Path, Pa
     md = body.replace(f"## {report.title}", f"# {report.title}", 1)
     _write_atomic(md_path, md + "\n" + _environment_md(env))
     return json_path, md_path
+
+
+# -- how busy the machine was ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU time used during an interval, in CPUs on average (2.0: both cores all along).
+
+    *machine* is every process's CPU time (``/proc/stat``), *own* this process's, its
+    reaped children's (``getrusage``) and its live descendants' (a Dask cluster's
+    processes, with psutil): the difference is what other tenants used. *steal* is time
+    the hypervisor gave to other virtual machines.
+    """
+
+    machine: float
+    own: float
+    steal: float
+
+    @property
+    def others(self) -> float:
+        """CPUs used by processes other than the benchmark's (at least 0)."""
+        return max(0.0, self.machine - self.own)
+
+
+def cpu_snapshot() -> tuple[float, float, float, float]:
+    """(wall time, machine busy seconds, steal seconds, own CPU seconds) now."""
+    busy = steal = 0.0
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        tick = os.sysconf("SC_CLK_TCK")
+        # user nice system idle iowait irq softirq steal ...
+        busy = (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / tick
+        steal = fields[7] / tick if len(fields) > 7 else 0.0
+    except (OSError, ValueError, IndexError):
+        pass
+    own = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        own += usage.ru_utime + usage.ru_stime
+    try:
+        import psutil
+    except ImportError:
+        return time.perf_counter(), busy, steal, own
+    for child in psutil.Process().children(recursive=True):  # not reaped yet: still running
+        try:
+            times = child.cpu_times()
+        except psutil.Error:  # gone meanwhile: counted by RUSAGE_CHILDREN once reaped
+            continue
+        own += times.user + times.system
+    return time.perf_counter(), busy, steal, own
+
+
+def cpu_use(before: tuple[float, float, float, float]) -> CpuUse:
+    after = cpu_snapshot()
+    wall, busy, steal, own = (a - b for a, b in zip(after, before, strict=True))
+    return CpuUse(machine=busy / wall, own=own / wall, steal=steal / wall)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -39,10 +38,13 @@ from mpire.pool import WorkerPool
 
 import hosepipe as hp
 from benchmarks._harness import (
+    CpuUse,
     Report,
     Timings,
     Variant,
     Verdict,
+    cpu_snapshot,
+    cpu_use,
     fmt_ms,
     fmt_ratio,
     markdown_table,
@@ -215,53 +217,6 @@ def variants(
     return out
 
 
-# -- how busy the machine was ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CpuUse:
-    """CPU time used during an interval, in CPUs on average (2.0: both cores all along).
-
-    *machine* is every process's CPU time (``/proc/stat``), *own* this process's and its
-    reaped children's (``getrusage``): the difference is what other tenants used. *steal*
-    is time the hypervisor gave to other virtual machines.
-    """
-
-    machine: float
-    own: float
-    steal: float
-
-    @property
-    def others(self) -> float:
-        """CPUs used by processes other than the benchmark's (at least 0)."""
-        return max(0.0, self.machine - self.own)
-
-
-def _cpu_snapshot() -> tuple[float, float, float, float]:
-    """(wall time, machine busy seconds, steal seconds, own CPU seconds) now."""
-    busy = steal = 0.0
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-        tick = os.sysconf("SC_CLK_TCK")
-        # user nice system idle iowait irq softirq steal ...
-        busy = (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / tick
-        steal = fields[7] / tick if len(fields) > 7 else 0.0
-    except (OSError, ValueError, IndexError):
-        pass
-    own = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        own += usage.ru_utime + usage.ru_stime
-    return time.perf_counter(), busy, steal, own
-
-
-def _cpu_use(before: tuple[float, float, float, float]) -> CpuUse:
-    after = _cpu_snapshot()
-    wall, busy, steal, own = (a - b for a, b in zip(after, before, strict=True))
-    return CpuUse(machine=busy / wall, own=own / wall, steal=steal / wall)
-
-
 # -- one part ----------------------------------------------------------------------------------
 
 
@@ -329,9 +284,9 @@ def _run_variants(
     for name, result in s.results.items():
         if result != expected:
             raise AssertionError(f"{label} {name} returned another list than the loop")
-    before = _cpu_snapshot()
+    before = cpu_snapshot()
     t = measure(s.kept, rounds=rounds, seed=seed, warmup=0, label=label)
-    cpu = _cpu_use(before)
+    cpu = cpu_use(before)
     for name, result in t.results.items():
         if result != expected:
             raise AssertionError(f"{label} {name}: a timed call returned another list")

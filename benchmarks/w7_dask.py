@@ -14,6 +14,7 @@ reported apart, not in the per-call times.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from functools import partial
 
@@ -26,6 +27,8 @@ from benchmarks._harness import (
     Timings,
     Variant,
     Verdict,
+    cpu_snapshot,
+    cpu_use,
     fmt_ms,
     fmt_ratio,
     markdown_table,
@@ -109,7 +112,9 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
     engine = hp.engines.Dask(workers=WORKERS, threads_per_worker=1)
     startup = time.perf_counter() - started
     try:
+        before = cpu_snapshot()
         t = measure(variants(engine, paths), rounds=rounds, seed=seed, label="W7")
+        cpu = cpu_use(before)
         started = time.perf_counter()
         engine.close()
         teardown = time.perf_counter() - started
@@ -132,6 +137,10 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         "warm-up call of each variant; the Pool and hosepipe's process pool start inside "
         "each call",
         "`vs ...`: median over rounds of the per-round ratio to that variant (paired)",
+        f"CPU use during the rounds, in CPUs on average out of {os.cpu_count()}: this "
+        f"benchmark (with the cluster's processes) {cpu.own:.2f}, other processes "
+        f"{cpu.others:.2f}, steal {cpu.steal:.2f} (other processes take cores from the "
+        "workers: the ratios only mean something when that figure is small)",
     ]
     report.sections = [("Results", _table(t))]
     report.verdicts = [
@@ -149,6 +158,7 @@ def run(*, quick: bool, rounds: int | None = None, seed: int = 0) -> Report:
         "baseline": BASELINE,
         "startup_s": startup,
         "teardown_s": teardown,
+        "cpu": {"own": cpu.own, "others": cpu.others, "machine": cpu.machine, "steal": cpu.steal},
         "variants": t.as_json(),
         "paired_median": {
             ref: {v.name: t.paired_median(v.name, ref) for v in t.variants}
