@@ -16,6 +16,7 @@ JetStream stream holds the subject, naming the URL with its password hidden.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from hosepipe._extras import require
@@ -31,6 +32,7 @@ from hosepipe.brokers._ack import (
     ack,
     aflush_sinks,
     aflushed_at_end,
+    cancel_requested,
     check_ack,
     check_max_idle,
     check_name,
@@ -158,6 +160,9 @@ class _Consumer(Backlog):
                 idle.reset()
                 batch = [self._message(raw, unacked) for raw in fetched]
                 unacked.fetched(len(batch))
+                if cancel_requested():  # a Ctrl-C that the fetch's wait_for swallowed
+                    waiting = batch
+                    raise asyncio.CancelledError
                 if fetched:  # (a fetch may come back empty, as a status message)
                     unacked.left(_pending(fetched[-1]))  # the consumer's backlog, for stats
                 for at, message in enumerate(batch):

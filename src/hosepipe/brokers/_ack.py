@@ -69,6 +69,7 @@ __all__ = [
     "before_ack",
     "check_ack",
     "check_max_idle",
+    "cancel_requested",
     "ctrl_c_held",
     "sigint_held",
     "ended_well",
@@ -367,6 +368,28 @@ def ended_well(exit: GeneratorExit) -> bool:
 
 
 # -- sinks that must flush before a source acks (the registry is _ends') ---------------------
+
+
+def cancel_requested() -> bool:
+    """Whether the running task was asked to cancel and has not been let off: a
+    cancellation that a client swallowed (``asyncio.wait_for`` returns its result when it
+    completes as the cancellation comes, on Python 3.11) must still stop the source.
+
+    >>> import asyncio
+    >>> async def swallowed() -> bool:
+    ...     asyncio.current_task().cancel()
+    ...     try:
+    ...         await asyncio.sleep(1)
+    ...     except asyncio.CancelledError:
+    ...         pass  # as a client that swallows it would
+    ...     return cancel_requested()
+    >>> asyncio.run(swallowed())
+    True
+    """
+    import asyncio
+
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 @contextmanager
