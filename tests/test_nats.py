@@ -4,6 +4,7 @@ it, unless CI). Each test has a JetStream stream of its own, deleted at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from collections.abc import Iterator
@@ -199,6 +200,35 @@ def test_bad_messages_go_to_a_dead_letter_subject_and_are_acked(js: JS) -> None:
     assert letter["stage"] == "map(<lambda>)"
     assert letter["error"] == "ValueError: invalid literal for int() with base 10: b'x'"
     assert js.ack_pending("d") == 0
+
+
+def test_a_cancellation_swallowed_mid_run_still_stops_the_feed(js: JS) -> None:
+    """A cancellation that something swallows (as ``asyncio.wait_for`` may, inside the
+    client's fetch) still stops the source at its next fetch: that batch is nak-ed, the
+    one handed out is acked, nothing is lost; without the check the feed ran to its end."""
+    subject = js.fill("in", numbers(40))
+    seen: list[int] = []
+
+    async def swallow(m: hp.nats.Message) -> int:
+        n = int(m.data)
+        seen.append(n)
+        if n == 5:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):  # as a client's wait_for may
+                await asyncio.sleep(0.05)
+        return n
+
+    async def main() -> list[int]:
+        feed = hp.nats.consume(URL, subject, durable="d", batch=8, max_idle=0.5)
+        return await feed.map(swallow).ato_list()
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
+    assert seen == list(range(8))  # the first batch, then the next fetch stopped it
+    rest = hp.nats.consume(URL, subject, durable="d", batch=8, max_idle=0.3).to_list()
+    assert sorted(int(m.data) for m in rest) == list(range(8, 40))
 
 
 def test_take_closes_cleanly_and_naks_what_it_did_not_take(js: JS) -> None:
