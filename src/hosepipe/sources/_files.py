@@ -278,17 +278,18 @@ class _Zstd(io.RawIOBase):
 # what ``read_lines`` yields, ``wc -l`` counts and ``sed -n 'Np'`` prints.
 
 
-def _text_blocks(
+def _reads(
     binary: io.BufferedIOBase, encoding: str, errors: str, starts: list[int] | None = None
-) -> Iterator[str]:
-    """The text of *binary*, decoded a read of ``_BLOCK`` bytes at a time and cut after the
-    last "\\n", so that each block is whole lines; the last block is whatever follows the
-    last "\\n" (maybe ""). A decoding error only says that the current read holds a bad
-    byte, not which line: the callers then find it line by line.
+) -> Iterator[tuple[str, str, int]]:
+    """*binary* decoded a read of ``_BLOCK`` bytes at a time: for each read that ends a
+    line, ``(head, text, cut)``: the line begun before it, what it decoded, and where in
+    that its last line ends; ``head + text[:cut]`` is whole lines. Last, what follows the
+    last "\n" (maybe "") as ``(rest, "", 0)``. A decoding error only says that the
+    current read holds a bad byte, not which line: the callers then find it line by line.
 
-    With *starts* (checkpointed runs), ``starts[0]`` is set, before each block is yielded,
-    to the byte offset where that block starts, counted from where *binary* was: the
-    read's last ``\\n`` byte, so the encoding must write a line end as that byte."""
+    With *starts* (checkpointed runs), ``starts[0]`` is set, before each is yielded, to the
+    byte offset where its head starts, counted from where *binary* was: the previous
+    read's last ``\n`` byte, so the encoding must write a line end as that byte."""
     decode = codecs.getincrementaldecoder(encoding)(errors).decode
     read = binary.read
     pieces: list[str] = []  # the start of a line that has not ended yet
@@ -302,55 +303,40 @@ def _text_blocks(
             continue
         if starts is not None:
             starts[0], begin = begin, at + chunk.rfind(b"\n") + 1
-            at += len(chunk)
-        if pieces:
-            pieces.append(text[:cut])
-            yield "".join(pieces)
-        else:
-            yield text[:cut]
+        at += len(chunk)
+        yield "".join(pieces), text, cut
         pieces = [text[cut:]]
     pieces.append(decode(b"", True))
     if starts is not None:
         starts[0] = begin
-    yield "".join(pieces)
+    yield "".join(pieces), "", 0
+
+
+def _text_blocks(
+    binary: io.BufferedIOBase, encoding: str, errors: str, starts: list[int] | None = None
+) -> Iterator[str]:
+    """The text of *binary* in blocks of whole lines, a block a read (``_reads``, with its
+    *starts*); the last block is whatever follows the last "\n" (maybe "")."""
+    for head, text, cut in _reads(binary, encoding, errors, starts):
+        yield head + text[:cut]
 
 
 def _line_lists(
     binary: io.BufferedIOBase, encoding: str, errors: str, starts: list[int] | None = None
 ) -> Iterator[list[str]]:
-    """The lines of *binary* without their line ends, a list a read, as
-    ``_split_lines(block, False)`` of each of ``_text_blocks``' blocks, with the same
-    *starts*; but with no copy of the text where a read holds no "\r": one ``split`` of
-    what it decoded, whose last piece is the line it ends in, finished by the next read.
-    Where there is a "\r", the exact rule (``_split_lines``) on the read's whole lines."""
-    decode = codecs.getincrementaldecoder(encoding)(errors).decode
-    read = binary.read
-    pieces: list[str] = []  # the start of a line that has not ended yet
-    at = begin = 0  # bytes read before the current read; where the current block starts
-    while chunk := read(_BLOCK):
-        text = decode(chunk)
-        if "\n" not in text:
-            pieces.append(text)
-            at += len(chunk)
+    """The lines of *binary* without their line ends, a list a read: those of
+    ``_split_lines(block, False)`` of each of ``_text_blocks``' blocks, but with no copy of
+    the text where a read holds no "\r": one ``split`` of what it decoded (its last piece,
+    the line it ends in, is finished by the next read)."""
+    for head, text, cut in _reads(binary, encoding, errors, starts):
+        if not cut or "\r" in text or "\r" in head:  # the exact rule
+            yield _split_lines(head + text[:cut], False)
             continue
-        if starts is not None:
-            starts[0], begin = begin, at + chunk.rfind(b"\n") + 1
-        at += len(chunk)
-        head = "".join(pieces)
-        if "\r" in text or "\r" in head:
-            cut = text.rfind("\n") + 1
-            lines = _split_lines(head + text[:cut], False)
-            pieces = [text[cut:]]
-        else:
-            lines = text.split("\n")
-            if head:
-                lines[0] = head + lines[0]
-            pieces = [lines.pop()]
+        lines = text.split("\n")
+        lines.pop()  # the line begun: the next read's head
+        if head:
+            lines[0] = head + lines[0]
         yield lines
-    pieces.append(decode(b"", True))
-    if starts is not None:
-        starts[0] = begin
-    yield _split_lines("".join(pieces), False)
 
 
 # what str.splitlines() ends a line at besides "\n" and "\r"
