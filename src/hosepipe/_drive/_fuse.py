@@ -383,7 +383,6 @@ class _Writer:
         # range, a tuple or a direct join by their items left, from any other iterator by
         # a ``compress`` against a ``repeat`` of the block's length, whose length hint is
         # what the block has not read
-        uncounted = self.c_fn is None  # else: counted by the C path, or with a repeat
         self.add(ind, f"{_C_NAMES} = _hp_C")
         self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known)")
         if self.c_fn is not None:
@@ -406,28 +405,21 @@ class _Writer:
             self.c_block(ind + 2)
             self.add(ind + 1, "else:")
             body = ind + 2
-        if uncounted:  # exact: however the loop is left (a stop, an error, a close)
-            self.add(ind + 1, "if _hp_CX == 1:")
-            self.add(ind + 2, "_hp_h = _hp_rem(_hp_it); _hp_s = _hp_islice(_hp_it, _hp_B)")
-            self.add(ind + 1, "else:")
-            self.add(ind + 2, "_hp_rb = _hp_repeat(True, _hp_B)")
-            self.add(ind + 2, "_hp_s = _hp_compress(_hp_islice(_hp_it, _hp_B), _hp_rb)")
-            self.add(ind + 1, "try:")
-            self.add(ind + 2, "for _hp_x0 in _hp_s:", ("up",))
-            self.level(0, 0, ind + 3, timed=False)
-            self.add(ind + 1, "finally:")
-            self.add(ind + 2, "if _hp_CX == 1:")
-            self.add(ind + 3, "_hp_n += _hp_h - _hp_rem(_hp_it)")
-            self.add(ind + 2, "else:")
-            self.add(ind + 3, "_hp_n += _hp_B - _hp_lh(_hp_rb)")
-        else:  # the C path's segment over any other iterator
-            self.add(body, "_hp_rb = _hp_repeat(True, _hp_B)")
-            self.add(body, "try:")
-            self.add(body + 1, "_hp_s = _hp_compress(_hp_islice(_hp_it, _hp_B), _hp_rb)")
-            self.add(body + 1, "for _hp_x0 in _hp_s:", ("up",))
-            self.level(0, 0, body + 2, timed=False)
-            self.add(body, "finally:")
-            self.add(body + 1, "_hp_n += _hp_B - _hp_lh(_hp_rb)")
+        # exact however the block is left (a stop, an error, a close); on the C path's
+        # segment, this is its fallback for other iterators (_hp_CX is 0 here)
+        self.add(body, "if _hp_CX == 1:")
+        self.add(body + 1, "_hp_h = _hp_rem(_hp_it); _hp_s = _hp_islice(_hp_it, _hp_B)")
+        self.add(body, "else:")
+        self.add(body + 1, "_hp_rb = _hp_repeat(True, _hp_B)")
+        self.add(body + 1, "_hp_s = _hp_compress(_hp_islice(_hp_it, _hp_B), _hp_rb)")
+        self.add(body, "try:")
+        self.add(body + 1, "for _hp_x0 in _hp_s:", ("up",))
+        self.level(0, 0, body + 2, timed=False)
+        self.add(body, "finally:")
+        self.add(body + 1, "if _hp_CX == 1:")
+        self.add(body + 2, "_hp_n += _hp_h - _hp_rem(_hp_it)")
+        self.add(body + 1, "else:")
+        self.add(body + 2, "_hp_n += _hp_B - _hp_lh(_hp_rb)")
         self.add(ind + 1, f"_hp_B = _hp_live({self.counts}, {self.times})")
         if self.c_fn is not None:
             # a block held in a list or deque (counted, or gathered by the last stage) is
