@@ -108,17 +108,6 @@ def _table(t: Timings) -> str:
         for v in t.variants
     ]
     headers = ("variant", "median", "min", "vs Pool(2)", "(range)", "vs dask.bag", "vs loop")
-    rows.append(
-        (
-            "hosepipe on Dask / the loop on the same cluster",
-            "",
-            "",
-            fmt_ratio(t.paired_median("hosepipe-dask", "dask-loop")),
-            "",
-            "",
-            "",
-        )
-    )
     return markdown_table(headers, rows)
 
 
