@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hosepipe as hp
-from hosepipe._drive._fuse import _Writer
+from hosepipe._drive._fuse import TAKEWHILE_STATE, _Writer
 
 Build = Callable[[hp.Stream[Any]], hp.Stream[Any]]
 
@@ -33,6 +33,7 @@ STAGES: list[tuple[str, Callable[[int], Build]]] = [
     ("skip", lambda k: lambda s: s.skip(k)),
     ("enumerate", lambda k: lambda s: s.enumerate(k)),
     ("drop_while", lambda k: lambda s: s.drop_while(functools.partial(operator.is_not, k % 7))),
+    ("take_while", lambda k: lambda s: s.take_while(functools.partial(operator.is_not, k % 7))),
 ]
 TAILS: list[Callable[[int], Build]] = [
     lambda k: lambda s: s,
@@ -139,6 +140,21 @@ def test_stop_iteration_in_a_function_is_reported_not_swallowed() -> None:
     assert info.value.__notes__ == ["hosepipe: in stage 1 map(next), item index 3000"]
 
 
+def test_stop_iteration_in_a_take_while_predicate_is_reported_not_taken_for_its_end() -> None:
+    """C ``takewhile`` ends alike on a false result and on its predicate's StopIteration:
+    the first ends the run, the second is an error, with its stage and item."""
+    iters = [iter([1]) for _ in range(3000)] + [iter([])] + [iter([1]) for _ in range(10)]
+    s = hp.Stream(iters).take_while(next)
+    with pytest.raises(RuntimeError, match=r"^a stage function raised StopIteration") as info:
+        s.count()
+    assert info.value.__notes__ == ["hosepipe: in stage 1 take_while(next), item index 3000"]
+    assert _counts(s) == [(0, 3001, 0), (3001, 3000, 0)]
+    t = hp.Stream(tuple(range(100_000))).take_while((70_000).__gt__).enumerate()
+    assert t.to_list()[-1] == (69_999, 69_999)
+    assert _counts(t) == [(0, 70_001, 0), (70_001, 70_000, 0), (70_000, 70_000, 0)]
+    assert t.stats().stages[1].dropped == 1
+
+
 @pytest.mark.parametrize(
     ("build", "terminal", "expected"),
     [
@@ -155,6 +171,8 @@ def test_stop_iteration_in_a_function_is_reported_not_swallowed() -> None:
         (lambda s: s.window(3, step=2), "drain", None),
         (lambda s: s.tap(abs).batch(3), "drain", None),
         (lambda s: s.map(abs), None, None),  # iteration
+        (lambda s: s.take_while(abs).enumerate(), "count", 0 if TAKEWHILE_STATE else None),
+        (lambda s: s.take_while(abs).map(abs), "drain", None),  # two functions
     ],
 )
 def test_which_segments_take_the_c_path(

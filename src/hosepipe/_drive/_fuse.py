@@ -38,11 +38,12 @@ every count and note, so they are kept side by side.
 from __future__ import annotations
 
 import builtins
+import sys
 import types
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from itertools import accumulate, compress, count, dropwhile, groupby, repeat
+from itertools import accumulate, compress, count, dropwhile, groupby, repeat, takewhile
 from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
@@ -141,7 +142,13 @@ _PLAIN_GLOBALS: dict[str, Any] = {"__builtins__": builtins}
 C_OPS = frozenset(
     {"map", "filter", "tap", "drop_while", "scan", "take", "skip", "enumerate", "observe"}
 )
-_C_FN_OPS = FN_OPS | {"drop_while", "scan"}  # stages that call a function: at most one
+# take_while as C ``takewhile``, where its stop flag can be read (``__reduce__``, without a
+# deprecation warning before 3.12): it tells a false result, an end, from the predicate's
+# StopIteration (the block then also ends early), which is reported. From 3.12, Python.
+TAKEWHILE_STATE = sys.version_info < (3, 12)
+if TAKEWHILE_STATE:
+    C_OPS |= {"take_while"}
+_C_FN_OPS = FN_OPS | {"drop_while", "scan", "take_while"}  # call a function: at most one
 C_TERMINALS = frozenset({"drain", "count", "list"})
 _ONE_TO_ONE = frozenset({"map", "tap", "scan", "enumerate", "observe"})  # one out per item in
 # The last stage may also be one that gathers: the block is added to its step's list (a
@@ -185,10 +192,11 @@ _C_TOOLS = (
     dropwhile,
     groupby,
     accumulate,
+    takewhile,
     _c_stop_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
-_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_accumulate, "
+_C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_accumulate, _hp_takewhile, "
 _C_NAMES += "_hp_cstop"
 
 
@@ -500,6 +508,8 @@ class _Writer:
                 self.add(ind, f"{c} = _hp_zip(_hp_count(_hp_i{j}), {c})")
             elif op in ("map", "tap"):
                 self.add(ind, f"{c} = _hp_map(_hp_F{j}, {c})")
+            elif op == "take_while":
+                self.add(ind, f"{c} = _hp_tw{j} = _hp_takewhile(_hp_F{j}, {c})")
             elif op == "scan":  # accumulate() yields its initial value first: skipped
                 acc = f"_hp_accumulate({c}, _hp_F{j}, initial=_hp_a{j})"
                 self.add(ind, f"{c} = _hp_islice({acc}, 1, None)")
@@ -549,6 +559,9 @@ class _Writer:
         takes = [j for j, op in enumerate(ops) if op == "take"]
         for j in takes:
             self.add(ind, f"if _hp_o{j} >= _hp_N{j}:")
+            self.add(ind + 1, f"raise _hp_Stop({j})")
+        for j in (j for j, op in enumerate(ops) if op == "take_while"):
+            self.add(ind, f"if _hp_ts{j}:")  # a false result: the end
             self.add(ind + 1, f"raise _hp_Stop({j})")
         self.add(ind, "if _hp_v0 < _hp_q:")  # ended early: not a take, so StopIteration
         if jf >= 0 and ops[jf] in ("filter", "drop_while"):
@@ -644,8 +657,12 @@ class _Writer:
                 self.add(ind, f"_hp_d{j} += _hp_g; _hp_v -= _hp_g")
             elif op == "enumerate":
                 self.add(ind, f"_hp_i{j} += _hp_v")
-            elif op in ("map", "tap", "scan") and failed:
+            elif op in ("map", "tap", "scan", "take_while") and failed:
                 self.add(ind, "_hp_v -= 1")
+            elif op == "take_while":  # its stop flag: it dropped the item it stopped on
+                self.add(ind, f"_hp_ts{j} = _hp_tw{j}.__reduce__()[2]")
+                self.add(ind, f"if _hp_ts{j}:")
+                self.add(ind + 1, f"_hp_d{j} += 1; _hp_v -= 1")
             elif op in ("filter", "drop_while"):
                 k = ind
                 if op == "drop_while":
@@ -776,8 +793,7 @@ class _Writer:
         elif op == "scan":
             self.line(j, ind, f"{x} = _hp_a{j} = {self.call(j, x)}", timed=timed)
         elif op == "take_while":
-            # (not on the C path: C takewhile ends alike on a false result and on the
-            # predicate's StopIteration, which must be reported, not taken for an end)
+            # (on the C path, see TAKEWHILE_STATE)
             if timed:
                 self.timed_line(j, ind, f"_hp_ok = {self.call(j, x)}")
                 self.add(ind, "if not _hp_ok:")
