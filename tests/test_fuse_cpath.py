@@ -28,6 +28,7 @@ STAGES: list[tuple[str, Callable[[int], Build]]] = [
     ("map(twice)", lambda k: lambda s: s.map(functools.partial(operator.mul, 2))),
     ("filter(bool)", lambda k: lambda s: s.filter(bool)),
     ("filter(not 0)", lambda k: lambda s: s.filter(functools.partial(operator.is_not, 0))),
+    ("filter(is k)", lambda k: lambda s: s.filter(functools.partial(operator.is_, k % 7))),
     ("tap(hash)", lambda k: lambda s: s.tap(hash)),
     ("take", lambda k: lambda s: s.take(k)),
     ("skip", lambda k: lambda s: s.skip(k)),
@@ -138,6 +139,54 @@ def test_stop_iteration_in_a_function_is_reported_not_swallowed() -> None:
     with pytest.raises(RuntimeError, match=r"^a stage function raised StopIteration") as info:
         hp.Stream(iters).map(next).to_list()
     assert info.value.__notes__ == ["hosepipe: in stage 1 map(next), item index 3000"]
+    # the Python loop (a generator source) alike, as PEP 479 has it for generators
+    iters = [iter([i]) for i in range(3000)] + [iter([])] + [iter([1]) for _ in range(10)]
+    with pytest.raises(RuntimeError, match=r"^a stage function raised StopIteration") as info:
+        hp.Stream(_fresh(iters)).map(next).map(str).run()
+    assert info.value.__notes__ == ["hosepipe: in stage 1 map(next), item index 3000"]
+    assert isinstance(info.value.__cause__, StopIteration)
+
+
+@pytest.mark.parametrize("terminal", ["run", "count"])
+@pytest.mark.parametrize("bad", [None, "error", "stop"])
+def test_a_last_filter_counts_by_the_smaller_side_as_its_pass_rate_moves(
+    terminal: str, bad: str | None
+) -> None:
+    """A last filter's C blocks gather what it passes, or (``filterfalse``) what it drops
+    when the block before dropped less: the counts are the Python loop's either way, and
+    an error or a StopIteration mid-block in either mode has the same note and counts."""
+    data = [1] * 20_000 + [0, 1] * 10_000 + [0] * 20_000 + [1] * 5_000  # the rate moves
+    if bad is not None:
+        at = 31_234 if terminal == "run" else 52_345  # while it gathers drops / passes
+        data[at] = 2
+
+    def keep(x: int) -> bool:
+        if x == 2:
+            if bad == "stop":
+                raise StopIteration
+            raise ValueError("bad item")
+        return x == 1
+
+    def build(src: Any) -> hp.Stream[Any]:
+        return hp.Stream(src).filter(keep).observe("kept")
+
+    from hosepipe._drive._sync import _inline_all, _op
+
+    stream = build(tuple(data))
+    ops = tuple(_op(n) for n in stream._stages)
+    inlined, _ = _inline_all(ops, tuple(n.user_fn for n in stream._stages))
+    writer = _Writer(ops, (False,) * len(ops), True, "count", inlined)
+    assert writer.c_fn == 0
+    assert writer.c_minority() == 0
+    fast, slow = build(tuple(data)), build(_fresh(data))
+    got = _finish(fast, terminal)
+    assert got == _finish(slow, terminal)
+    assert _counts(fast) == _counts(slow)
+    if bad is None:
+        assert got == (None if terminal == "run" else data.count(1))
+        assert _counts(fast)[1] == (len(data), data.count(1), 0)
+    else:
+        assert got[3] == [f"hosepipe: in stage 1 filter(keep), item index {at}"]
 
 
 def test_stop_iteration_in_a_take_while_predicate_is_reported_not_taken_for_its_end() -> None:

@@ -43,7 +43,16 @@ import types
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from itertools import accumulate, compress, count, dropwhile, groupby, repeat, takewhile
+from itertools import (
+    accumulate,
+    compress,
+    count,
+    dropwhile,
+    filterfalse,
+    groupby,
+    repeat,
+    takewhile,
+)
 from operator import length_hint
 
 from hosepipe._typing import TYPE_CHECKING
@@ -175,8 +184,13 @@ def _c_kind(it: object, known: Known) -> tuple[int, Callable[[Any], int], object
     return (1 if kind in _EXACT else 2 if kind in _SAFE else 0), length_hint, it
 
 
-def _c_stop_error() -> RuntimeError:
-    return RuntimeError("a stage function raised StopIteration")
+def _c_stop_error(cause: BaseException | None = None) -> RuntimeError:
+    """The error a stage function's StopIteration becomes, as PEP 479 has it for a
+    generator (on the C path and the Python path alike), with *cause*'s notes."""
+    error = RuntimeError("a stage function raised StopIteration")
+    for note in getattr(cause, "__notes__", ()):
+        error.add_note(note)
+    return error
 
 
 _C_TOOLS = (
@@ -193,10 +207,12 @@ _C_TOOLS = (
     groupby,
     accumulate,
     takewhile,
+    filterfalse,
     _c_stop_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
 _C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_accumulate, _hp_takewhile, "
+_C_NAMES += "_hp_filterfalse, "
 _C_NAMES += "_hp_cstop"
 
 
@@ -376,6 +392,7 @@ class _Writer:
             self.add(2, "_hp_acc = []; _hp_append = _hp_acc.append")
         elif self.terminal is not None:
             self.add(2, "_hp_acc = _hp_init")
+        self.add(2, f"{_C_NAMES} = _hp_C")  # (before the try: its except uses _hp_cstop)
         self.add(2, "try:")
         if steps:
             self.add(3, "_hp_stopped = -1")
@@ -391,10 +408,11 @@ class _Writer:
         # range, a tuple or a direct join by their items left, from any other iterator by
         # a ``compress`` against a ``repeat`` of the block's length, whose length hint is
         # what the block has not read
-        self.add(ind, f"{_C_NAMES} = _hp_C")
         self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known)")
         if self.c_fn is not None:
             self.add(ind, "_hp_Q = 1")
+            if self.c_minority() is not None:
+                self.add(ind, "_hp_ff = False")  # whether a block gathers the drops
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
         if self.time_upstream:
@@ -445,7 +463,10 @@ class _Writer:
             for j in steps:  # at the end: what each step held back, through the stages after it
                 self.flush(j)
         self.add(2, "except _hp_Exception as _hp_e:")
-        self.add(3, f"_hp_fail(_hp_e, {self.counts})")
+        # a stage's StopIteration is never taken for an end (a push target's, noted
+        # against the terminal, is how it says it returned)
+        self.add(3, f"if _hp_fail(_hp_e, {self.counts}) and _hp_e.__class__ is StopIteration:")
+        self.add(4, "raise _hp_cstop(_hp_e) from _hp_e")
         self.add(3, "raise")
         self.add(2, "finally:")
         self.add(3, f"_hp_exit({self.counts}, {self.times})")
@@ -475,6 +496,16 @@ class _Writer:
         tail = bool(ops) and ops[-1] in C_TAILS
         counted_end = bool(filt) and not sentinel and not tail and self.terminal != "list"
         return filt, sentinel, counted_end
+
+    def c_minority(self) -> int | None:
+        """The filter whose C blocks may gather the items it drops instead of those it passes
+        (``filterfalse``), when the last block dropped fewer than it passed: nothing after it
+        uses its items (only ``observe`` follows; ``run()`` or ``count()``), so either side
+        counts it, and gathering the smaller one costs less. None if there is none."""
+        j = self.c_fn
+        if j is None or j < 0 or self.ops[j] != "filter" or not self.c_counting()[2]:
+            return None
+        return j if all(op == "observe" for op in self.ops[j + 1 :]) else None
 
     def c_block(self, ind: int) -> None:
         """The C path's block: up to ``_hp_Q`` items, never the source's last one."""
@@ -520,7 +551,10 @@ class _Writer:
                     self.add(ind, "if _hp_dw:")
                     k = ind + 1
                 fn = "_hp_filter" if op == "filter" else "_hp_dropwhile"
-                self.add(k, f"{c} = {fn}(_hp_F{j}, {c})")
+                if j == self.c_minority():
+                    self.add(k, f"{c} = (_hp_filterfalse if _hp_ff else _hp_filter)(_hp_F{j}, {c})")
+                else:
+                    self.add(k, f"{c} = {fn}(_hp_F{j}, {c})")
                 if sentinel:
                     self.add(k, "_hp_rf = _hp_repeat(True, _hp_q)")
                     self.add(k, f"{c} = _hp_compress({c}, _hp_rf)")
@@ -565,9 +599,15 @@ class _Writer:
             self.add(ind + 1, f"raise _hp_Stop({j})")
         self.add(ind, "if _hp_v0 < _hp_q:")  # ended early: not a take, so StopIteration
         if jf >= 0 and ops[jf] in ("filter", "drop_while"):
-            self.add(ind + 1, f"_hp_d{jf} -= 1")  # the item it failed on is not a drop
+            k = ind + 1
+            if jf == self.c_minority():  # the drops gathered are exact
+                self.add(ind + 1, "if not _hp_ff:")
+                k += 1
+            self.add(k, f"_hp_d{jf} -= 1")  # the item it failed on is not a drop
         self.add(ind + 1, "_hp_e = _hp_cstop()")
         self.add(ind + 1, "raise _hp_e", tag)
+        if self.c_minority() is not None:  # the next block gathers this one's smaller side
+            self.add(ind, "_hp_ff = _hp_w + _hp_w > _hp_vf")
 
     def c_tail(self, ind: int, tail: str, j: int) -> None:
         """A gathering last stage's outputs, cut from its list ``_hp_b`` (``_hp_m`` new
@@ -669,8 +709,17 @@ class _Writer:
                     self.add(ind, "if _hp_dw:")
                     k = ind + 1
                 w = "_hp_q - _hp_lh(_hp_rf)" if sentinel else "_hp_m"
+                if j == self.c_minority():  # _hp_m: its drops, or its passes
+                    self.add(k, "if _hp_ff:")
+                    self.add(k + 1, f"_hp_d{j} += _hp_m")
+                    self.add(k + 1, "_hp_w = _hp_v - _hp_m" + (" - 1" if failed else ""))
+                    self.add(k, "else:")
+                    k += 1
                 self.add(k, f"_hp_w = {w}")
                 self.add(k, f"_hp_d{j} += _hp_v - _hp_w" + (" - 1" if failed else ""))
+                if j == self.c_minority():
+                    k -= 1
+                    self.add(k, "_hp_vf = _hp_v")
                 self.add(k, "_hp_v = _hp_w")
                 if op == "drop_while":
                     self.add(k, "if _hp_w:")

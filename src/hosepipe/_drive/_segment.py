@@ -112,18 +112,21 @@ class Segment:
         guards = self.run.guards[pos]
         return bool(guards) and self.run.catch(guards, pos, exc, item)
 
-    def fail(self, exc: Exception, counts: tuple[int, ...]) -> None:
+    def fail(self, exc: Exception, counts: tuple[int, ...]) -> bool:
+        """Note on *exc* where it came from; True if from a stage (False if it has a
+        note already: another segment's, or a push target's ``StopIteration``)."""
         if has_note(exc) or isinstance(exc, StreamConsumedError):
-            return
+            return False
         tag = self._tag(exc)
         if tag is None:
-            return
+            return False
         if tag[0] == "stage":
             j = tag[1]
             self.failed = j
             n_in = self.flows(counts)[j][0]
             pos = self.positions[j]
             add_stage_note(exc, pos, self.run.counters[pos].label, n_in - 1)
+            return True
         elif tag[0] == "up" and self.reads_source:
             add_stage_note(exc, 0, self.run.counters[0].label, counts[0])
         elif tag[0] == "term":
@@ -135,6 +138,7 @@ class Segment:
                 f"{name}({fn_name(fn)})" if fn is not None else f"{name}()"
             )
             exc.add_note(f"hosepipe: in the terminal {label}, item index {n_in - 1}")
+        return False
 
     def values(
         self, counts: tuple[int, ...], times: tuple[float, ...]
