@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import pickle
 import statistics
 import time
 from collections.abc import Callable
@@ -60,6 +61,7 @@ WORKERS = os.cpu_count() or 1
 LOOP = "loop"  # the reference: the plain loop in this process
 PPE_ONE = "ppe-1"  # ProcessPoolExecutor.map, chunksize=1
 PPE_TUNED = "ppe-tuned"  # ProcessPoolExecutor.map, chunksize=ceil(n / (4 * workers))
+FLOOR = "floor"  # os.fork per worker over static shares: what the machine allows
 SLOW_LIMIT = 5.0  # a first call slower than this many loops is not timed in rounds
 TIMEOUT_LOOPS = 20.0  # a first call must return within this many loops (and >= 60 s)
 
@@ -168,6 +170,31 @@ def pypeln_process(task: Task, items: list[int]) -> list[int]:
     return [e.value for e in sorted(elements, key=lambda e: e.index)]
 
 
+def forked_halves(task: Task, items: list[int]) -> list[int]:
+    """The floor of any process pool: ``os.fork`` one child per worker, child *k* runs items
+    ``k::workers`` (equal tasks: a perfect static balance) and sends back one pickled list;
+    no pool, no per-item or per-chunk message. Start-up (the forks) is in its time too."""
+    readers = []
+    for k in range(WORKERS):
+        r, w = os.pipe()
+        if os.fork() == 0:  # the child: compute its share, write it, leave at once
+            try:
+                os.close(r)
+                with os.fdopen(w, "wb") as out:
+                    pickle.dump([task(x) for x in items[k::WORKERS]], out)
+            finally:
+                os._exit(0)  # never back into the parent's code (the parent sees EOF)
+        os.close(w)
+        readers.append(r)
+    out: list[int] = [0] * len(items)
+    for k, r in enumerate(readers):  # each child's whole list, in turn (EOF: it is done)
+        with os.fdopen(r, "rb") as f:
+            out[k::WORKERS] = pickle.load(f)
+    for _ in readers:
+        os.wait()
+    return out
+
+
 def hosepipe_shared(pool: hp.ProcessPool, task: Task, items: list[int]) -> list[int]:
     """hosepipe on an ``hp.ProcessPool`` made once, before the rounds: ``map(via=pool)``."""
     return hp.Stream(items).map(task, via=pool).to_list()
@@ -197,6 +224,7 @@ def variants(
         (PPE_TUNED, ppe_tuned, f"ProcessPoolExecutor.map, chunksize={chunk}", "pool"),
         ("mpire", mpire_map, "mpire WorkerPool.map (default chunks)", "library"),
         ("pypeln", pypeln_process, "pypeln process.map, sorted", "library"),
+        (FLOOR, forked_halves, "floor: a fork per worker, static shares, no pool", "baseline"),
     ]
     out = [Variant(name, partial(fn, task, items), label, group) for name, fn, label, group in spec]
     if pool is not None and ex is not None:
@@ -369,6 +397,19 @@ def _verdicts(p: Part) -> list[Verdict]:
     for name in ("mpire", "pypeln"):
         if p.timed(name):
             verdicts.append(Verdict(f"{what}: hosepipe vs {name}", _vs(p, "hosepipe", name), None))
+    if p.timed(FLOOR):
+        verdicts += [
+            Verdict(
+                f"{what}: the floor (a fork per worker, static shares, no pool): its speedup",
+                f"{p.speedup(FLOOR):.2f}x",
+                None,
+            ),
+            Verdict(
+                f"{what}: where the machine allows it: hosepipe <= 1.05x the floor (paired)",
+                fmt_ratio(vs_floor := t.paired_median("hosepipe", FLOOR)),
+                vs_floor <= 1.05,
+            ),
+        ]
     if p.timed(REUSED[0]) and p.timed(REUSED[1]):
         reused = t.paired_median(*REUSED)
         verdicts += [
