@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import pickle
 from collections.abc import Callable, Iterator
@@ -108,6 +109,60 @@ def test_one_note_through_several_runners() -> None:
     with pytest.raises(ValueError) as info:
         hp.Stream(range(10)).map(raise_on(7)).batch(2).flatten().map(str).to_list()
     assert notes(info.value) == ["hosepipe: in stage 1 map(check), item index 7"]
+
+
+def stop_at_3(x: int) -> int:  # module level: worker processes take it by plain pickle
+    if x == 3:
+        raise StopIteration
+    return x
+
+
+async def astop_at_3(x: int) -> int:
+    return stop_at_3(x)
+
+
+@pytest.mark.parametrize(
+    ("build", "label"),
+    [
+        (lambda s: s.map(stop_at_3), "map(stop_at_3)"),
+        (lambda s: s.map(stop_at_3, concurrency=2), "map(stop_at_3, concurrency=2)"),
+        (
+            lambda s: s.map(stop_at_3, concurrency=2, via="process"),
+            "map(stop_at_3, concurrency=2, via='process')",
+        ),
+        (lambda s: s.filter(stop_at_3), "filter(stop_at_3)"),
+        (lambda s: s.map(astop_at_3, concurrency=2), "map(astop_at_3, concurrency=2)"),
+    ],
+)
+@pytest.mark.parametrize("source", ["range", "generator", "async"])
+def test_a_stage_raising_stop_iteration_is_an_error_not_the_end(
+    build: Callable[[Any], Any], label: str, source: str
+) -> None:
+    """Taken for the end by whatever iterates the stream, a stage's StopIteration would cut
+    the output short without a word (on a thread of an async run, asyncio could not even
+    set it on its future, and the run hung): it is raised as a RuntimeError, noted."""
+    if source == "async" or "astop" in label:
+
+        async def agen() -> Any:
+            for i in range(10):
+                yield i
+
+        src: Any = agen if source == "async" else range(10)
+
+        async def run() -> list[int]:
+            return await asyncio.wait_for(build(hp.Stream(src)).ato_list(), 30)
+
+        call: Callable[[], Any] = lambda: asyncio.run(run())  # noqa: E731
+    else:
+        src = range(10) if source == "range" else (lambda: (i for i in range(10)))
+        call = build(hp.Stream(src)).to_list
+    # (Python's own words for an async def, whose coroutine cannot let one out)
+    said = "coroutine" if "astop" in label else "a stage function"
+    with pytest.raises(RuntimeError, match=rf"^{said} raised StopIteration\n") as info:
+        call()
+    assert notes(info.value) == [f"hosepipe: in stage 1 {label}, item index 3"]
+    c_path = source == "range" and "concurrency" not in label  # C iterators swallow it
+    assert isinstance(info.value.__cause__, StopIteration) or c_path
 
 
 def test_error_keeps_its_type_and_traceback_points_at_user_code() -> None:

@@ -238,7 +238,7 @@ def test_stop_iteration_from_a_stage_is_not_taken_for_the_target_returning() -> 
         return x
 
     log = Log()
-    with pytest.raises(RuntimeError, match="^a stage function raised StopIteration") as exc:
+    with pytest.raises(RuntimeError, match=r"^a stage function raised StopIteration") as exc:
         hp.Stream(range(5)).map(stop).into(record(log))
     assert notes(exc) == ["hosepipe: in stage 1 map(stop), item index 2"]
     assert isinstance(exc.value.__cause__, StopIteration)

@@ -149,3 +149,22 @@ def add_stage_note(exc: BaseException, position: int, label: str, index: int | N
     if index is not None:
         note += f", item index {index}"
     exc.add_note(note)
+
+
+def stop_iteration_error(cause: BaseException | None = None) -> RuntimeError:
+    """The error a stage function's ``StopIteration`` is raised as, with *cause*'s notes.
+
+    Whatever iterates the stream would take a ``StopIteration`` for its end (and asyncio
+    cannot hold one in a future), so it becomes a ``RuntimeError``, as PEP 479 has it for
+    a generator; raise it ``from`` the ``StopIteration``.
+
+    >>> stop = StopIteration()
+    >>> stop.add_note("hosepipe: in stage 1 map(next), item index 3")
+    >>> err = stop_iteration_error(stop)
+    >>> str(err), err.__notes__
+    ('a stage function raised StopIteration', ['hosepipe: in stage 1 map(next), item index 3'])
+    """
+    error = RuntimeError("a stage function raised StopIteration")
+    for note in getattr(cause, "__notes__", None) or ():
+        error.add_note(note)
+    return error

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hosepipe._errors import stop_iteration_error
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -88,6 +89,9 @@ def fused_factory(ops: tuple[tuple[str, bool], ...], reads_source: bool) -> Call
             *(f"                            {b}" for b in between),
             "                            continue",
             f"                        failed = {j}",
+            # (a generator cannot let one out: it would be PEP 479's un-noted error)
+            "                        if isinstance(e, StopIteration):",
+            "                            raise stop_error(e) from e",
             "                        raise",
         ]
     lines += [
@@ -107,7 +111,7 @@ def fused_factory(ops: tuple[tuple[str, bool], ...], reads_source: bool) -> Call
         f"            set_counts(n, ({drops}), failed)",
         "    return layer(), counts",
     ]
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"stop_error": stop_iteration_error}
     exec(compile("\n".join(lines), f"<hosepipe async layer {ops}>", "exec"), namespace)
     made = namespace["make"]
     if len(_FUSED_CACHE) > 256:

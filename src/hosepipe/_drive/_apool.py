@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from hosepipe import _nodes
 from hosepipe._callables import is_async_fn
 from hosepipe._channel import Window
-from hosepipe._errors import add_stage_note
+from hosepipe._errors import add_stage_note, stop_iteration_error
 from hosepipe._retry import Retrying
 from hosepipe._typing import TYPE_CHECKING
 
@@ -311,7 +311,10 @@ def _thread_pool(
     def work(item: Any) -> Any:
         if init_error:
             raise _InitializerFailed
-        return fn(item)
+        try:
+            return fn(item)
+        except StopIteration as e:  # asyncio cannot set it on a future: the run would hang
+            raise stop_iteration_error(e) from e
 
     executor = cf.ThreadPoolExecutor(size, f"hosepipe {label}", init)
     return executor, work

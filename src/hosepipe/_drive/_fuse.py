@@ -55,6 +55,7 @@ from itertools import (
 )
 from operator import length_hint
 
+from hosepipe._errors import stop_iteration_error
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -184,15 +185,6 @@ def _c_kind(it: object, known: Known) -> tuple[int, Callable[[Any], int], object
     return (1 if kind in _EXACT else 2 if kind in _SAFE else 0), length_hint, it
 
 
-def _c_stop_error(cause: BaseException | None = None) -> RuntimeError:
-    """The error a stage function's StopIteration becomes, as PEP 479 has it for a
-    generator (on the C path and the Python path alike), with *cause*'s notes."""
-    error = RuntimeError("a stage function raised StopIteration")
-    for note in getattr(cause, "__notes__", ()):
-        error.add_note(note)
-    return error
-
-
 _C_TOOLS = (
     _c_kind,
     length_hint,
@@ -208,7 +200,7 @@ _C_TOOLS = (
     accumulate,
     takewhile,
     filterfalse,
-    _c_stop_error,
+    stop_iteration_error,
 )
 _C_NAMES = "_hp_ckind, _hp_lh, _hp_repeat, _hp_compress, _hp_deque, _hp_map, _hp_filter, "
 _C_NAMES += "_hp_zip, _hp_count, _hp_dropwhile, _hp_groupby, _hp_accumulate, _hp_takewhile, "
@@ -465,7 +457,7 @@ class _Writer:
         self.add(2, "except _hp_Exception as _hp_e:")
         # a stage's StopIteration is never taken for an end (a push target's, noted
         # against the terminal, is how it says it returned)
-        self.add(3, f"if _hp_fail(_hp_e, {self.counts}) and _hp_e.__class__ is StopIteration:")
+        self.add(3, f"if _hp_fail(_hp_e, {self.counts}) and isinstance(_hp_e, StopIteration):")
         self.add(4, "raise _hp_cstop(_hp_e) from _hp_e")
         self.add(3, "raise")
         self.add(2, "finally:")

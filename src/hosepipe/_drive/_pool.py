@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from hosepipe._channel import ChannelClosed, EndOfChannel, Handoff, Window
+from hosepipe._errors import stop_iteration_error
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -146,6 +147,8 @@ def concurrent_map(
             item = held.pop(index)
             if not ok:
                 if not on_error(value, item, index):
+                    if isinstance(value, StopIteration):  # not this generator's end
+                        raise stop_iteration_error(value) from value
                     raise value
                 value = _SKIPPED
             if not ordered:

@@ -40,7 +40,7 @@ from itertools import islice
 
 from hosepipe._channel import Window
 from hosepipe._drive._pool import emit
-from hosepipe._errors import HosepipeError
+from hosepipe._errors import HosepipeError, stop_iteration_error
 from hosepipe._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -563,6 +563,8 @@ def _raise(
     exc, tb = error
     exc.__cause__ = RemoteTraceback(tb)
     if not on_error(exc, items[offset], base + offset):
+        if isinstance(exc, StopIteration):  # not the end of the generator raising it
+            raise stop_iteration_error(exc) from exc
         raise exc
 
 

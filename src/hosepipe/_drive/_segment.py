@@ -127,7 +127,7 @@ class Segment:
             pos = self.positions[j]
             add_stage_note(exc, pos, self.run.counters[pos].label, n_in - 1)
             return True
-        elif tag[0] == "up" and self.reads_source:
+        if tag[0] == "up" and self.reads_source:
             add_stage_note(exc, 0, self.run.counters[0].label, counts[0])
         elif tag[0] == "term":
             flows = self.flows(counts)
