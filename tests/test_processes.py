@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import multiprocessing
 import os
 import re
@@ -738,3 +739,13 @@ def test_process_pool_errors() -> None:
 
     with pytest.raises(TypeError, match="cannot be sent to another process"):
         pickle.dumps(pool)
+
+
+def test_items_out_counts_what_was_passed_on_not_the_chunk_received() -> None:
+    """A chunk's results are counted one by one as they leave: a consumer that stops
+    after 3,000 sees 3,000 out, though whole chunks (up to 1,024 items) came back."""
+    s = hp.Stream(range(10_000)).map(negate, concurrency=2, via="process")
+    with s.iterate() as it:
+        assert list(itertools.islice(it, 3000)) == [-x for x in range(3000)]
+        assert s.stats().stages[1].items_out == 3000
+    assert s.stats().stages[1].items_out == 3000

@@ -505,6 +505,12 @@ class ChunkPool:
         future, items, base = entry
         results = self.results.pop(future)
         errors = future.result()[1]
+        counts = self.counts
+        if not errors and not self.flat:  # the common case, without a generator per item
+            for result in results:
+                counts[1] += 1
+                yield result
+            return
         for offset, result in enumerate(results):
             if errors and offset in errors:
                 _raise(errors[offset], items, offset, base, self.on_error)  # skipped, or raised
