@@ -319,6 +319,7 @@ class _Writer:
         self.counts = "(" + "".join(f"{self.cvar(k, j)}, " for k, j in self.counters) + ")"
         self.times = "(" + "".join(f"{self.tvars(j)}, " for j in self.timers) + ")"
         self.c_fn = self.c_plan()
+        self.c_min = self.c_minority()
 
     def c_plan(self) -> int | None:
         """Whether the segment may take the C path (see ``C_OPS``): None if not, else the
@@ -403,7 +404,7 @@ class _Writer:
         self.add(ind, "_hp_CX, _hp_rem, _hp_ci = _hp_ckind(_hp_it, _hp_known)")
         if self.c_fn is not None:
             self.add(ind, "_hp_Q = 1")
-            if self.c_minority() is not None:
+            if self.c_min is not None:
                 self.add(ind, "_hp_ff = False")  # whether a block gathers the drops
         self.add(ind, "while True:")
         self.add(ind + 1, "_hp_t = _hp_pc(); _hp_TZ += _hp_pc() - _hp_t; _hp_SZ += 1")
@@ -543,7 +544,7 @@ class _Writer:
                     self.add(ind, "if _hp_dw:")
                     k = ind + 1
                 fn = "_hp_filter" if op == "filter" else "_hp_dropwhile"
-                if j == self.c_minority():
+                if j == self.c_min:
                     self.add(k, f"{c} = (_hp_filterfalse if _hp_ff else _hp_filter)(_hp_F{j}, {c})")
                 else:
                     self.add(k, f"{c} = {fn}(_hp_F{j}, {c})")
@@ -592,14 +593,14 @@ class _Writer:
         self.add(ind, "if _hp_v0 < _hp_q:")  # ended early: not a take, so StopIteration
         if jf >= 0 and ops[jf] in ("filter", "drop_while"):
             k = ind + 1
-            if jf == self.c_minority():  # the drops gathered are exact
+            if jf == self.c_min:  # the drops gathered are exact
                 self.add(ind + 1, "if not _hp_ff:")
                 k += 1
             self.add(k, f"_hp_d{jf} -= 1")  # the item it failed on is not a drop
         self.add(ind + 1, "_hp_e = _hp_cstop()")
         self.add(ind + 1, "raise _hp_e", tag)
-        if self.c_minority() is not None:  # the next block gathers this one's smaller side
-            self.add(ind, "_hp_ff = _hp_w + _hp_w > _hp_vf")
+        if self.c_min is not None:  # the next block gathers this one's smaller side
+            self.add(ind, "_hp_ff = _hp_dr < _hp_v")
 
     def c_tail(self, ind: int, tail: str, j: int) -> None:
         """A gathering last stage's outputs, cut from its list ``_hp_b`` (``_hp_m`` new
@@ -700,18 +701,14 @@ class _Writer:
                 if op == "drop_while":
                     self.add(ind, "if _hp_dw:")
                     k = ind + 1
+                if j == self.c_min:  # _hp_m: what it gathered, its drops or its passes
+                    less = " - 1" if failed else ""  # the item it failed on is neither
+                    self.add(k, f"_hp_dr = _hp_m if _hp_ff else _hp_v - _hp_m{less}")
+                    self.add(k, f"_hp_d{j} += _hp_dr; _hp_v -= _hp_dr" + (" + 1" if failed else ""))
+                    continue
                 w = "_hp_q - _hp_lh(_hp_rf)" if sentinel else "_hp_m"
-                if j == self.c_minority():  # _hp_m: its drops, or its passes
-                    self.add(k, "if _hp_ff:")
-                    self.add(k + 1, f"_hp_d{j} += _hp_m")
-                    self.add(k + 1, "_hp_w = _hp_v - _hp_m" + (" - 1" if failed else ""))
-                    self.add(k, "else:")
-                    k += 1
                 self.add(k, f"_hp_w = {w}")
                 self.add(k, f"_hp_d{j} += _hp_v - _hp_w" + (" - 1" if failed else ""))
-                if j == self.c_minority():
-                    k -= 1
-                    self.add(k, "_hp_vf = _hp_v")
                 self.add(k, "_hp_v = _hp_w")
                 if op == "drop_while":
                     self.add(k, "if _hp_w:")
