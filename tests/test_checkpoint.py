@@ -129,19 +129,6 @@ few = settings(
 )
 
 
-def _jsonl_resumes(files: dict[str, Path], tmp: Path, runs: list[dict[str, Any]]) -> None:
-    out, ckpt = tmp / "out.jsonl", tmp / "job.ckpt"
-    args = ["jsonl", str(out), str(ckpt)]
-    for run in runs:
-        run_job(files, args, **run)
-    assert run_job(files, args) == 0  # the last run, not killed, finishes the job
-    assert out.read_bytes() == files["ref"].read_bytes()
-    assert [p.name for p in tmp.iterdir()] == [] or sorted(p.name for p in tmp.iterdir()) == [
-        "job.ckpt",
-        "out.jsonl",
-    ]
-
-
 @few
 @given(kill_at=kills)
 def test_killed_at_items_and_resumed_jsonl(
@@ -228,7 +215,17 @@ def test_killed_and_resumed_async_paginate_into_ato(
 def test_killed_at_random_times_and_resumed_jsonl(
     files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, delay: list[float]
 ) -> None:
-    _jsonl_resumes(files, tmp_path_factory.mktemp("run"), [{"delay": d} for d in delay])
+    tmp = tmp_path_factory.mktemp("run")
+    out, ckpt = tmp / "out.jsonl", tmp / "job.ckpt"
+    args = ["jsonl", str(out), str(ckpt)]
+    for d in delay:
+        run_job(files, args, delay=d)
+    assert run_job(files, args) == 0  # the last run, not killed, finishes the job
+    assert out.read_bytes() == files["ref"].read_bytes()
+    assert [p.name for p in tmp.iterdir()] == [] or sorted(p.name for p in tmp.iterdir()) == [
+        "job.ckpt",
+        "out.jsonl",
+    ]
 
 
 @few
@@ -565,13 +562,15 @@ def test_run_records_the_position(tmp_path: Path) -> None:
     assert stats.items_out == 10
 
 
-def _sql_source_resumes(conn_or_url: Any, make: Any, out: Path, ckpt: Path) -> None:
+def _sql_source_resumed_ids(make: Any, out: Path, ckpt: Path) -> list[int]:
+    """The ids written by a job of *make*'s source that fails at ids 3, 40, 41 and 99 and
+    is resumed after each failure, the fifth run finishing it."""
     for bad in (3, 40, 41, 99, -1):
         with contextlib.suppress(Boom):
             make().map(lambda r, bad=bad: (fail_at(bad)(r["id"]), r)[1]).to(
                 hp.write_jsonl(out), checkpoint=ckpt, every=4, force=True
             )
-    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == list(range(100))
+    return [json.loads(line)["id"] for line in out.read_text().splitlines()]
 
 
 def test_read_sql_resumes_after_its_key_sqlite(tmp_path: Path) -> None:
@@ -583,7 +582,8 @@ def test_read_sql_resumes_after_its_key_sqlite(tmp_path: Path) -> None:
         conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"%{i}") for i in range(99, -1, -1)])
     url = f"sqlite:///{db}"
     out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
-    _sql_source_resumes(url, lambda: hp.read_sql(url, "SELECT * FROM t", key="id"), out, ckpt)
+    make = lambda: hp.read_sql(url, "SELECT * FROM t", key="id")  # noqa: E731
+    assert _sql_source_resumed_ids(make, out, ckpt) == list(range(100))
     assert decode(ckpt.read_bytes(), "x")["position"] == {"after": 99}
     with pytest.raises(
         hp.CheckpointError,
@@ -599,7 +599,8 @@ def test_read_sql_resumes_after_its_key_postgres(tmp_path: Path, pg: test_sql.PG
     pg.conn.execute(f"INSERT INTO {pg.events} SELECT i, '%' || i FROM generate_series(0, 99) i")
     out, ckpt = tmp_path / "out.jsonl", tmp_path / "job.ckpt"
     query = f"SELECT * FROM {pg.events} WHERE kind LIKE '%%'"
-    _sql_source_resumes(pg.url, lambda: hp.read_sql(pg.url, query, key="id"), out, ckpt)
+    make = lambda: hp.read_sql(pg.url, query, key="id")  # noqa: E731
+    assert _sql_source_resumed_ids(make, out, ckpt) == list(range(100))
 
 
 # the three pagination styles of tests/test_http.py's server, 40 items 3 a page

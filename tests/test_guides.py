@@ -67,9 +67,9 @@ def test_coming_from_shows_each_peer_library() -> None:
     assert titles == {"hosepipe", "toolz", "streamable", "aiostream", "pypeln", "mpire", None}
 
 
-def run_guide(guide: Path) -> None:
-    """Run the python blocks of *guide* in order, in one namespace; skip (at the end) when a
-    titled block's library is not installed."""
+def run_guide(guide: Path) -> int:
+    """Run the python blocks of *guide* in order, in one namespace, and return how many
+    ran; skip (at the end) when a titled block's library is not installed."""
     blocks = python_blocks(guide.read_text())
     assert blocks, f"{guide.name} has no python examples"
     namespace: dict[str, object] = {"__name__": f"guide_{guide.stem}"}
@@ -78,6 +78,7 @@ def run_guide(guide: Path) -> None:
     if guide.name == "brokers.md":
         _need_brokers()
     missing: list[str] = []
+    ran = 0
     with assert_no_leaks(), contextlib.redirect_stdout(io.StringIO()):
         for i, (title, block) in enumerate(blocks):
             if title is not None and importlib.util.find_spec(title) is None:
@@ -87,11 +88,13 @@ def run_guide(guide: Path) -> None:
                 exec(compile(block, f"{guide.name} block {i + 1}", "exec"), namespace)
             except Exception as e:  # pragma: no cover - shows which block failed
                 raise AssertionError(f"{guide.name} python block {i + 1} failed: {e!r}") from e
+            ran += 1
     if missing:
         pytest.skip(
             f"{guide.name}: ran the other blocks; skipped those of {sorted(set(missing))}, "
             "not installed (pip install -e '.[dev]')"
         )
+    return ran
 
 
 def _start_dask_offload_thread() -> None:
@@ -111,7 +114,7 @@ def test_guide_examples_run(guide: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         # mpire makes a (hidden) tqdm bar per imap, which starts tqdm's process-wide monitor
         # thread; it outlives every bar, so assert_no_leaks would blame the guide for it.
         monkeypatch.setattr(tqdm.tqdm, "monitor_interval", 0)
-    run_guide(guide)
+    assert run_guide(guide) == len(python_blocks(guide.read_text()))  # every block ran
 
 
 def test_a_block_of_a_library_not_installed_is_skipped_after_the_others_ran(
