@@ -279,8 +279,6 @@ class _CsvLines:
 class _ParseCsv:
     """The parsing stage of ``read_csv``: a raw row to a dict (or tuple), typed and checked."""
 
-    __name__ = "parse_csv"
-
     def __init__(
         self, types: dict[Any, Callable[[str], Any]], strict: bool, delimiter: str
     ) -> None:
@@ -342,8 +340,6 @@ class _ParseCsv:
         elif len(values) > len(fields):
             record_dict[None] = values[len(fields) :]  # as csv.DictReader: nothing is lost
         return record_dict
-
-    __call__ = parse_csv
 
     def __getstate__(self) -> dict[str, Any]:
         return {"types": self.types, "strict": self.strict, "delimiter": self.delimiter}

@@ -773,8 +773,6 @@ def read_bytes(
 class _ParseJsonl:
     """The parsing stage of ``read_jsonl``: ``(path, line, text)`` to the decoded value."""
 
-    __name__ = "parse_jsonl"
-
     def __init__(self) -> None:
         try:
             import orjson
@@ -792,8 +790,6 @@ class _ParseJsonl:
             return self.loads(text)
         except ValueError as e:
             raise DataError(f"invalid JSON: {e}", path=path, line=line, raw=text) from None
-
-    __call__ = parse_jsonl
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_ParseJsonl, ())
